@@ -1,0 +1,82 @@
+"""The record of one run: what summary.json holds and what the history store appends.
+
+One schema for every consumer (summary writer, history, HTML report, Prometheus file) so that a run
+imported from an old summary.json is the same thing as a run recorded live.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+SCHEMA_VERSION = 1
+
+TestOutcome = Literal["passed", "failed", "error", "skipped"]
+FailureKind = Literal["product", "infrastructure", "regression", "none"]
+GateOutcome = Literal["pass", "regression", "improvement", "inconclusive", "unbaselined"]
+
+
+class NodeRecord(BaseModel):
+    """What a node ran and how it got there."""
+
+    name: str
+    image_id: str | None = None
+    kernel: str | None = None
+    driver: str | None = None
+    bios_version: str | None = None
+    bmc_firmware: str | None = None
+    boot_s: float | None = None
+    booted: bool = True
+    error: str | None = None
+    health: str | None = None
+
+
+class TestRecord(BaseModel):
+    nodeid: str
+    outcome: TestOutcome
+    kind: FailureKind = "none"
+    message: str | None = None
+    duration_s: float = 0.0
+    node: str | None = None
+
+
+class VerdictRecord(BaseModel):
+    outcome: GateOutcome
+    reason: str
+
+
+class BaselineRecord(BaseModel):
+    value: float
+    tolerance: float
+    higher_is_better: bool = True
+    samples: list[float] | None = None
+    source: str | None = None
+
+
+class MetricRecord(BaseModel):
+    name: str
+    unit: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    samples: list[float]
+    higher_is_better: bool = True
+    test: str | None = None
+    baseline: BaselineRecord | None = None
+    verdict: VerdictRecord | None = None
+
+
+class RunRecord(BaseModel):
+    schema_version: int = SCHEMA_VERSION
+    run_id: str
+    started_at: str  # ISO 8601, UTC
+    finished_at: str | None = None
+    rig: str
+    image: str | None = None
+    image_url: str | None = None
+    profile: str | None = None
+    nodes: list[NodeRecord] = Field(default_factory=list)
+    tests: list[TestRecord] = Field(default_factory=list)
+    metrics: list[MetricRecord] = Field(default_factory=list)
+    gate: VerdictRecord | None = None
+    exit_code: int | None = None
+    versions: dict[str, str] = Field(default_factory=dict)
