@@ -1,0 +1,258 @@
+"""``Bmc``: power, one-time boot override and virtual-media boot over Redfish, for real-world BMCs."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from hilt.bmc import vendors, vmedia
+from hilt.bmc.errors import BmcRequestError
+from hilt.bmc.evidence import BmcEvidence, BmcInventory, collect_evidence, read_inventory
+from hilt.bmc.transport import Response, Transport
+
+log = logging.getLogger("hilt.bmc")
+
+# Equivalents, best first, when a system does not allow the reset type we want.
+_ON = ("On", "ForceOn", "PushPowerButton")
+_OFF = ("ForceOff", "GracefulShutdown", "PushPowerButton")
+_RESTART = ("ForceRestart", "GracefulRestart", "PowerCycle")
+
+
+class Bmc:
+    """A node's Redfish BMC. Implements ``PowerControl`` and ``BootMedia``.
+
+    ``verify`` is True (system CAs), False, or a CA bundle path. ``vmedia_target`` overrides the boot target
+    that boots virtual media ("Cd"/"UsbCd") where the vendor table is wrong for a rig.
+    """
+
+    def __init__(self, url: str, username: str, password: str, system_id: str | None = None,
+                 verify: bool | str = True, auth: str = "auto", vmedia_target: str | None = None,
+                 timeout_s: float = 10.0, name: str | None = None, *, power_timeout_s: float = 300.0,
+                 poll_interval_s: float = 1.0, retries: int = 4, backoff_s: float = 0.5):
+        host = urlsplit(url).hostname or url
+        port = urlsplit(url).port
+        self.name = name or (f"{host}:{port}" if port else host)
+        self.system_id = system_id
+        self.vmedia_target = vmedia_target
+        self.power_timeout_s = power_timeout_s
+        self.poll_interval_s = poll_interval_s
+        self._t = Transport(url, username, password, name=self.name, verify=verify, auth=auth,
+                            timeout_s=timeout_s, retries=retries, backoff_s=backoff_s)
+        self._connected = False
+        self._system_path: str | None = None
+        self._managers: list[dict[str, Any]] | None = None
+        self._vmedia: vmedia.VirtualMediaDevice | None = None
+
+    # ------------------------------------------------------------ plumbing
+    @property
+    def requests_sent(self) -> int:
+        """HTTP requests sent so far (for benchmarks and tests)."""
+        return self._t.requests_sent
+
+    def __enter__(self) -> Bmc:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Log out; safe to call twice."""
+        if self._connected:
+            self._t.close()
+            self._connected = False
+        self._t.forget_secrets()
+
+    def _connect(self) -> None:
+        if not self._connected:
+            self._t.connect()
+            self._connected = True
+
+    def _system_url(self) -> str:
+        self._connect()
+        if self._system_path:
+            return self._system_path
+        coll_path = (self._t.root.get("Systems") or {}).get("@odata.id", "/redfish/v1/Systems")
+        if self.system_id:
+            # One GET less: the system id is the last path segment on every BMC we know of.
+            self._system_path = f"{coll_path.rstrip('/')}/{self.system_id}"
+            return self._system_path
+        members = [m["@odata.id"] for m in (self._t.get(coll_path, step="list systems").body or {})
+                   .get("Members", []) if m.get("@odata.id")]
+        if len(members) != 1:
+            ids = ", ".join(p.rstrip("/").rsplit("/", 1)[-1] for p in members) or "none"
+            raise BmcRequestError(self.name, "pick the system", None,
+                                  f"{len(members)} systems ({ids}); set system_id in rigs.yaml")
+        self._system_path = members[0]
+        return self._system_path
+
+    def _system(self, step: str = "read system") -> Response:
+        return self._t.get(self._system_url(), step=step)
+
+    def _manager_resources(self, system: dict[str, Any]) -> list[dict[str, Any]]:
+        if self._managers is None:
+            links = [m.get("@odata.id") for m in (system.get("Links") or {}).get("ManagedBy") or []]
+            self._managers = [self._t.get(p, step="read manager").body or {} for p in links[:1] if p]
+        return self._managers
+
+    # ------------------------------------------------------------ power
+    def power_state(self) -> str:
+        return str(self._system(step="read power state").body.get("PowerState") or "Unknown")
+
+    def power_on(self) -> None:
+        system = self._system().body or {}
+        if system.get("PowerState") == "On":
+            return
+        self._reset(system, _ON, "power on")
+        self._wait_for("On", "power on")
+
+    def power_off(self) -> None:
+        system = self._system().body or {}
+        if system.get("PowerState") == "Off":
+            return
+        self._reset(system, _OFF, "power off")
+        self._wait_for("Off", "power off")
+
+    def restart(self) -> None:
+        """Restart and wait until On; from Off this is a power on."""
+        system = self._system().body or {}
+        self._restart(system)
+
+    def _restart(self, system: dict[str, Any]) -> None:
+        if system.get("PowerState") != "On":
+            self._reset(system, _ON, "power on")
+            self._wait_for("On", "power on")
+            return
+        allowed = _allowed_resets(system)
+        if allowed is not None and not any(r in allowed for r in _RESTART):
+            # No restart of any kind allowed (some Supermicro/OpenBMC lists): off, then on.
+            log.info("BMC %s allows no restart reset type (%s); powering off then on", self.name, allowed)
+            self._reset(system, _OFF, "restart (power off)")
+            self._wait_for("Off", "restart (power off)")
+            self._reset(system, _ON, "restart (power on)")
+        else:
+            self._reset(system, _RESTART, "restart")
+        self._wait_for("On", "restart")
+
+    def _reset(self, system: dict[str, Any], choices: tuple[str, ...], step: str) -> None:
+        allowed = _allowed_resets(system)
+        reset_type = next((r for r in choices if allowed is None or r in allowed), None)
+        if reset_type is None:
+            raise BmcRequestError(self.name, step, None, "",
+                                  f"none of {', '.join(choices)} in ResetType allowable values {allowed}")
+        action = ((system.get("Actions") or {}).get("#ComputerSystem.Reset") or {}).get("target") \
+            or f"{self._system_url()}/Actions/ComputerSystem.Reset"
+        self._t.request("POST", action, {"ResetType": reset_type}, step=f"{step} ({reset_type})")
+
+    def _wait_for(self, state: str, step: str) -> None:
+        deadline = time.monotonic() + self.power_timeout_s
+        last = "Unknown"
+        while True:
+            time.sleep(self.poll_interval_s)
+            last = str(self._system(step=f"{step}: read power state").body.get("PowerState"))
+            if last == state:
+                return
+            if time.monotonic() > deadline:
+                raise BmcRequestError(self.name, step, None, "",
+                                      f"still {last} after {self.power_timeout_s:.0f}s, wanted {state}")
+
+    # ------------------------------------------------------------ boot
+    def boot_from_virtual_media(self, image_url: str) -> None:
+        """Eject, insert ``image_url``, one-time boot from the CD, power on or restart; returns once On."""
+        system = self._system().body or {}
+        dev = self._vmedia or vmedia.find_cd(self._t, system, lambda: self._manager_resources(system))
+        self._vmedia = dev
+        vmedia.eject(self._t, dev)
+        vmedia.insert(self._t, dev, image_url)
+        dev.resource = {**dev.resource, "Image": image_url, "Inserted": True}
+        self._set_boot_override(system, self._vmedia_target(system))
+        self._restart(system)
+
+    def boot_from_network(self, target: str = "Pxe", uri: str | None = None) -> None:
+        """One-time network boot (``Pxe``, or ``UefiHttp`` with ``uri``), then restart; returns once On."""
+        if target not in ("Pxe", "UefiHttp"):
+            raise ValueError(f"network boot target must be 'Pxe' or 'UefiHttp', not {target!r}")
+        if target == "UefiHttp" and not uri:
+            raise ValueError("UefiHttp boot needs a uri")
+        system = self._system().body or {}
+        self._set_boot_override(system, target, uri=uri)
+        self._restart(system)
+
+    def _vmedia_target(self, system: dict[str, Any]) -> str:
+        if self.vmedia_target:
+            return self.vmedia_target
+        target = vendors.detect(self._t.root, system).vmedia_boot_target
+        allowed = (system.get("Boot") or {}).get("BootSourceOverrideTarget@Redfish.AllowableValues")
+        if allowed and target not in allowed:
+            for alt in ("Cd", "UsbCd"):
+                if alt in allowed:
+                    return alt
+        return target
+
+    def _set_boot_override(self, system: dict[str, Any], target: str, uri: str | None = None) -> None:
+        """Minimal PATCH (Target + Enabled); Mode only when it must change; @Redfish.Settings where needed.
+
+        Some BMCs (iDRAC 5+, older XCC) reject the whole PATCH when BootSourceOverrideMode is present; others
+        (some iLO/AMI) reject it when absent: a 400 is retried once in the other form.
+        """
+        boot = system.get("Boot") or {}
+        body: dict[str, Any] = {"BootSourceOverrideTarget": target, "BootSourceOverrideEnabled": "Once"}
+        if uri:
+            body["HttpBootUri"] = uri
+        mode = boot.get("BootSourceOverrideMode")
+        want_mode = "UEFI" if target == "UefiHttp" else None
+        if want_mode and mode and mode != want_mode:
+            body["BootSourceOverrideMode"] = want_mode
+        path, etag = self._system_url(), None
+        settings = ((system.get("@Redfish.Settings") or {}).get("SettingsObject") or {}).get("@odata.id")
+        if settings:
+            # Lenovo SE450, Nokia: Boot is written to the pending settings object, applied on reset.
+            obj = self._t.request("GET", settings, step="read pending settings", ok=(404,))
+            if obj.status != 404 and isinstance(obj.body, dict) and "Boot" in obj.body:
+                path, etag = settings, obj.etag
+        if path == self._system_url():
+            etag = self._system_etag
+        step = f"set one-time boot to {target}"
+        try:
+            self._t.patch(path, {"Boot": body}, step=step, etag=etag)
+        except BmcRequestError as exc:
+            if exc.status != 400:
+                raise
+            alt = dict(body)
+            if "BootSourceOverrideMode" in alt:
+                del alt["BootSourceOverrideMode"]
+            elif mode:
+                alt["BootSourceOverrideMode"] = want_mode or mode
+            else:
+                raise
+            log.info("BMC %s: boot override refused (%s); retrying %s BootSourceOverrideMode", self.name,
+                     exc.bmc_message, "with" if "BootSourceOverrideMode" in alt else "without")
+            self._t.patch(path, {"Boot": alt}, step=step, etag=etag)
+
+    @property
+    def _system_etag(self) -> str | None:
+        return self._t.last_etag.get(self._system_url())
+
+    # ------------------------------------------------------------ read-only
+    def collect_evidence(self, max_entries: int = 50) -> BmcEvidence:
+        """Log entries (newest first, bounded) and BootProgress; never raises."""
+        try:
+            path = self._system_url()
+        except Exception as exc:  # evidence is best effort: report what went wrong instead
+            return BmcEvidence(errors=[str(exc)])
+        try:
+            return collect_evidence(self._t, path, max_entries)
+        except Exception as exc:
+            return BmcEvidence(errors=[str(exc)])
+
+    def inventory(self) -> BmcInventory:
+        system = self._system(step="read inventory").body or {}
+        managers = self._manager_resources(system)
+        return read_inventory(self._t, system, managers[0] if managers else None)
+
+
+def _allowed_resets(system: dict[str, Any]) -> list[str] | None:
+    action = (system.get("Actions") or {}).get("#ComputerSystem.Reset") or {}
+    allowed = action.get("ResetType@Redfish.AllowableValues")
+    return list(allowed) if allowed else None

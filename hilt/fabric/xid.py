@@ -1,0 +1,48 @@
+"""Xid events in the kernel log: the driver's own report of GPU faults.
+
+The critical set is the one Azure's GPU node health checks fail a node on (fallen off the bus, double-bit
+ECC, row-remap failure, NVLink errors, GSP timeouts, ...).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+CRITICAL_XIDS = frozenset({48, 56, 57, 58, 62, 63, 64, 65, 68, 69, 73, 74, 79, 80, 81, 92, 119, 120})
+
+_XID = re.compile(r"NVRM: Xid \((?:PCI:)?([0-9A-Fa-f:.]+)\): (\d+),?\s*(.*?)\s*$")
+
+
+@dataclass(frozen=True)
+class XidEvent:
+    pci_bus_id: str
+    xid: int
+    message: str
+    line_no: int
+
+    @property
+    def critical(self) -> bool:
+        return self.xid in CRITICAL_XIDS
+
+
+def parse_xids(text: str) -> list[XidEvent]:
+    """Every Xid event in kernel log text (dmesg or journalctl -k); other lines are ignored."""
+    events = []
+    for no, line in enumerate(text.splitlines(), start=1):
+        m = _XID.search(line)
+        if m:
+            events.append(XidEvent(m.group(1), int(m.group(2)), m.group(3), no))
+    return events
+
+
+def check_xids(events: list[XidEvent]) -> list[str]:
+    """Differences for critical Xids: one line per (GPU, Xid), with the count and the first message."""
+    seen: dict[tuple[str, int], list[XidEvent]] = {}
+    for e in events:
+        if e.critical:
+            seen.setdefault((e.pci_bus_id, e.xid), []).append(e)
+    return [
+        f"Xid {xid} on PCI:{bus} ({len(evs)}x, line {evs[0].line_no}): {evs[0].message}"
+        for (bus, xid), evs in seen.items()
+    ]

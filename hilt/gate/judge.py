@@ -1,0 +1,168 @@
+"""The verdict on one metric: does it differ from its baseline by more than the tolerance, and how sure are we?
+
+Method (docs/gate.md): a two-sided non-inferiority/non-superiority test on the ratio of means, measured over
+baseline. For a higher-is-better metric with tolerance d the regression edge is 1 - d and the improvement edge
+is 1 + d (mirrored for lower-is-better). A Fieller confidence interval for the ratio is computed at the
+sequential design's per-look level: the run *regresses* when the whole interval lies beyond the regression
+edge, *passes* when it lies inside it, *improves* when it lies beyond the improvement edge, and is
+*inconclusive* otherwise. When the baseline's own samples are known the interval accounts for their spread
+(Welch); otherwise the baseline value is taken as exact.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Literal
+
+from scipy import stats
+
+from hilt.gate.sequential import FIRST_LOOK, nominal_level
+
+Outcome = Literal["pass", "regression", "improvement", "inconclusive", "unbaselined"]  # judge never says unbaselined
+
+DEFAULT_ALPHA = 0.10  # per direction, at a true ratio exactly on the tolerance edge, over all looks
+DEFAULT_MAX_SAMPLES = 20
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The expected value of one metric series, with the change that matters and where it came from."""
+
+    metric: str
+    value: float
+    tolerance: float = 0.05
+    higher_is_better: bool = True
+    samples: Sequence[float] | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    unit: str = ""
+    source: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        inner = ",".join(f"{k}={v}" for k, v in sorted(self.labels.items()))
+        return f"{self.metric}{{{inner}}}" if inner else self.metric
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome, a one-line reason, and the numbers behind it (ratio = measured mean / baseline)."""
+
+    outcome: Outcome
+    reason: str
+    ratio: float
+    ci_low: float
+    ci_high: float
+    n_samples: int
+    confidence: float = 0.0  # two-sided nominal level of [ci_low, ci_high] at this look
+
+
+def _mean_var(xs: Sequence[float]) -> tuple[float, float]:
+    n = len(xs)
+    mean = math.fsum(xs) / n
+    var = math.fsum((x - mean) ** 2 for x in xs) / (n - 1) if n > 1 else 0.0
+    return mean, var
+
+
+def _fieller(mx: float, vx: float, my: float, vy: float, t: float) -> tuple[float, float]:
+    """Confidence interval of mx/my where vx, vy are the variances of the two means.
+
+    The set of r with (mx - r my)^2 <= t^2 (vx + r^2 vy); a finite interval whenever the baseline mean is
+    clearly non-zero, which a baseline always is.
+    """
+    a = my * my - t * t * vy
+    b = mx * my
+    c = mx * mx - t * t * vx
+    if a <= 0:
+        return -math.inf, math.inf
+    disc = max(b * b - a * c, 0.0)
+    root = math.sqrt(disc)
+    return (b - root) / a, (b + root) / a
+
+
+def _welch_df(vx: float, nx: int, vy: float, ny: int) -> float:
+    if vy == 0.0 or ny < 2:
+        return float(nx - 1)
+    if vx == 0.0:
+        return float(ny - 1)
+    return (vx + vy) ** 2 / (vx * vx / (nx - 1) + vy * vy / (ny - 1))
+
+
+@lru_cache(maxsize=1024)
+def _critical(p_star: float, df: float) -> float:
+    return float(stats.t.isf(p_star, df))
+
+
+def _pct(ratio: float) -> str:
+    return f"{(ratio - 1.0) * 100:+.1f}%"
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def judge(baseline: Baseline, samples: Sequence[float], *, max_samples: int = DEFAULT_MAX_SAMPLES,
+          alpha: float = DEFAULT_ALPHA) -> Verdict:
+    """Judge ``samples`` against ``baseline`` as one look of a sequential test of at most ``max_samples``.
+
+    Calling again with more samples is the next look; the per-look level keeps the overall chance of a wrong
+    decision at a true ratio on the tolerance edge at most ``alpha`` per direction.
+    """
+    if not baseline.value > 0 or not math.isfinite(baseline.value):
+        raise ValueError(f"baseline {baseline.key}: value must be a positive number, got {baseline.value!r}")
+    if not 0 < baseline.tolerance < 1:
+        raise ValueError(f"baseline {baseline.key}: tolerance must be in (0, 1), got {baseline.tolerance!r}")
+    xs = [float(s) for s in samples]
+    n = len(xs)
+    unit = f" {baseline.unit}" if baseline.unit else ""
+    expected = f"expected {_fmt(baseline.value)}{unit} +/-{baseline.tolerance:.0%}"
+    nan = math.nan
+    if n == 0:
+        return Verdict("inconclusive", f"{baseline.key}: no samples ({expected})", nan, nan, nan, 0)
+    if not all(math.isfinite(x) for x in xs):
+        return Verdict("inconclusive", f"{baseline.key}: non-finite samples {xs} ({expected})", nan, nan, nan, n)
+    mx, varx = _mean_var(xs)
+    ratio = mx / baseline.value
+    measured = f"measured {_fmt(mx)}{unit} (mean of {n}, {_pct(ratio)})"
+    if n < FIRST_LOOK:
+        return Verdict("inconclusive", f"{baseline.key}: {measured} vs {expected}: one sample has no spread, "
+                       "need at least 2", ratio, nan, nan, n)
+
+    base = [float(s) for s in baseline.samples or ()]
+    if len(base) >= 2:
+        my, vary = _mean_var(base)
+        vy = vary / len(base)
+    else:
+        my, vy = baseline.value, 0.0
+    vx = varx / n
+    df = _welch_df(vx, n, vy, len(base))
+    p_star = nominal_level(max(max_samples, n), alpha)
+    t = _critical(p_star, df)
+    low, high = _fieller(mx, vx, my, vy, t)
+    ratio = mx / my
+    confidence = 1.0 - 2.0 * p_star
+
+    d = baseline.tolerance
+    if baseline.higher_is_better:
+        worse = high < 1.0 - d
+        better = low > 1.0 + d
+        inside = low >= 1.0 - d
+    else:
+        worse = low > 1.0 + d
+        better = high < 1.0 - d
+        inside = high <= 1.0 + d
+    outcome: Outcome
+    if worse:
+        outcome, verdict = "regression", f"worse than the {d:.0%} tolerance"
+    elif better:
+        outcome, verdict = "improvement", f"better by more than the {d:.0%} tolerance"
+    elif inside:
+        outcome, verdict = "pass", f"within the {d:.0%} tolerance"
+    else:
+        outcome, verdict = "inconclusive", f"cannot tell yet whether within the {d:.0%} tolerance"
+    spread = "" if len(base) < 2 else f", baseline spread from {len(base)} samples"
+    reason = (f"{baseline.key}: {outcome}: {measured} vs expected {_fmt(my)}{unit}, {verdict} "
+              f"(ratio {ratio:.3f}, CI [{low:.3f}, {high:.3f}] at {confidence:.1%}{spread})")
+    return Verdict(outcome, reason, ratio, low, high, n, confidence)

@@ -1,0 +1,136 @@
+"""The session's gate: each gated metric judged, re-measured while undecided, and one verdict for the run.
+
+A missing baseline is ``unbaselined``, never ``pass``: a gate that passes what it cannot compare would wave
+through the first regression on a new platform. Infrastructure errors make the whole gate inconclusive for the
+same reason: a node that never booted measured nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from hilt.exitcodes import ExitCode
+from hilt.gate.baselines import BaselineSet
+from hilt.gate.judge import Baseline, Verdict, judge
+from hilt.metrics import Metric
+
+CheckOutcome = Literal["pass", "regression", "improvement", "inconclusive", "unbaselined"]
+
+
+@dataclass(frozen=True)
+class GateCheck:
+    """One metric's gate result: the metric with every sample (re-measured ones too), its baseline, verdict."""
+
+    metric: Metric
+    baseline: Baseline | None
+    verdict: Verdict
+    failed: bool
+    gated: bool = True
+
+    @property
+    def outcome(self) -> CheckOutcome:
+        return self.verdict.outcome  # type: ignore[return-value]
+
+
+class ReleaseGate:
+    """Judges metrics against a profile's baselines, asking for more samples while the evidence is short."""
+
+    def __init__(self, baselines: BaselineSet | None, max_repeats: int = 20, allow_missing: bool = False):
+        if max_repeats < 1:
+            raise ValueError(f"max_repeats must be at least 1, got {max_repeats}")
+        self.baselines = baselines
+        self.max_repeats = max_repeats
+        self.allow_missing = allow_missing
+        self.checks: list[GateCheck] = []
+
+    def is_gated(self, metric: Metric) -> bool:
+        """Without baseline files every metric is gated (and so unbaselined); otherwise the profile decides."""
+        return self.baselines is None or self.baselines.is_gated(metric)
+
+    def check(self, metric: Metric, remeasure: Callable[[], Sequence[float]] | None = None) -> GateCheck:
+        """Judge ``metric``; while inconclusive and under ``max_repeats`` samples, call ``remeasure()`` for more.
+
+        Ungated metrics are judged once for information and never fail.
+        """
+        gated = self.is_gated(metric)
+        baseline = self.baselines.find(metric) if self.baselines is not None else None
+        if baseline is None:
+            verdict = _unbaselined(metric, self.allow_missing)
+            result = GateCheck(metric, None, verdict, failed=gated and not self.allow_missing, gated=gated)
+            self.checks.append(result)
+            return result
+        budget = max(self.max_repeats, len(metric.samples))
+        verdict = judge(baseline, metric.samples, max_samples=budget)
+        while (gated and remeasure is not None and verdict.outcome == "inconclusive"
+               and len(metric.samples) < self.max_repeats):
+            more = [float(s) for s in remeasure()][: self.max_repeats - len(metric.samples)]
+            if not more:
+                break
+            metric = metric.with_samples(more)
+            verdict = judge(baseline, metric.samples, max_samples=budget)
+        result = GateCheck(metric, baseline, verdict, failed=gated and verdict.outcome == "regression",
+                           gated=gated)
+        self.checks.append(result)
+        return result
+
+
+def _unbaselined(metric: Metric, allow_missing: bool) -> Verdict:
+    hint = "allowed by --allow-missing-baseline" if allow_missing else \
+        "promote one with `hilt baseline promote` or pass --allow-missing-baseline"
+    nan = math.nan
+    unit = f" {metric.unit}" if metric.unit else ""
+    mean = f"measured {metric.mean:.4g}{unit} (mean of {len(metric.samples)})"
+    return Verdict("unbaselined", f"{metric.key}: unbaselined: {mean}, no baseline to compare with; {hint}",
+                   nan, nan, nan, len(metric.samples))
+
+
+def overall_verdict(checks: Sequence[GateCheck], infrastructure_errors: int,
+                    product_failures: int) -> tuple[CheckOutcome, str]:
+    """The run's verdict. A known failure decides ``regression`` (do not ship) even when other parts of the
+    rig failed; otherwise any infrastructure error, undecided or unbaselined gated metric makes it
+    ``inconclusive``; only a clean run with every gated metric decided passes."""
+    gated = [c for c in checks if c.gated]
+    regressed = [c for c in gated if c.verdict.outcome == "regression"]
+    if product_failures or regressed:
+        parts = []
+        if product_failures:
+            parts.append(f"{product_failures} product failure{'s' * (product_failures != 1)}")
+        if regressed:
+            parts.append(f"{len(regressed)} regressed metric{'s' * (len(regressed) != 1)}: "
+                         + "; ".join(c.verdict.reason for c in regressed[:3])
+                         + (f"; and {len(regressed) - 3} more" if len(regressed) > 3 else ""))
+        return "regression", "; ".join(parts)
+    undecided = [c for c in gated if c.verdict.outcome == "inconclusive"]
+    missing = [c for c in gated if c.verdict.outcome == "unbaselined" and c.failed]
+    if infrastructure_errors or undecided or missing:
+        parts = []
+        if infrastructure_errors:
+            parts.append(f"{infrastructure_errors} infrastructure error{'s' * (infrastructure_errors != 1)} "
+                         "(the rig, not the image, failed)")
+        if undecided:
+            parts.append(f"{len(undecided)} metric{'s' * (len(undecided) != 1)} undecided after the repeat "
+                         "budget: " + ", ".join(c.metric.key for c in undecided[:3]))
+        if missing:
+            parts.append(f"{len(missing)} gated metric{'s' * (len(missing) != 1)} without a baseline: "
+                         + ", ".join(c.metric.key for c in missing[:3]))
+        return "inconclusive", "; ".join(parts)
+    improved = [c for c in gated if c.verdict.outcome == "improvement"]
+    passed = len(gated) - len(improved)
+    reason = f"{len(gated)} gated metric{'s' * (len(gated) != 1)} within tolerance" if gated \
+        else "no gated metrics; no product failures"
+    if improved:
+        reason = (f"{passed} gated metric{'s' * (passed != 1)} within tolerance, {len(improved)} improved "
+                  "(consider `hilt baseline promote`): " + ", ".join(c.metric.key for c in improved[:3]))
+    return "pass", reason
+
+
+def exit_code_for(outcome: str) -> ExitCode:
+    """The documented exit code of a gate outcome (docs/gate.md)."""
+    if outcome in ("pass", "improvement"):
+        return ExitCode.PASS
+    if outcome == "regression":
+        return ExitCode.FAILED
+    return ExitCode.INCONCLUSIVE

@@ -1,0 +1,330 @@
+"""The nightly run history: every session's RunRecord, appended to one SQLite file.
+
+Why SQLite: the embedded default needs no server, and in WAL mode with ``BEGIN IMMEDIATE`` several
+sessions (rigs finishing at the same minute) append at once without losing a run: a writer waits for
+the lock (busy timeout) instead of failing. The full record is kept as JSON (the source of truth, so
+no field is ever lost to the schema), and one row per metric per run is indexed for series queries.
+
+The schema is versioned: ``schema_version`` holds the applied version and ``_MIGRATIONS`` upgrades an
+older file in place, in one transaction per step.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from hilt.errors import ConfigError
+from hilt.run_record import SCHEMA_VERSION as RECORD_SCHEMA_VERSION
+from hilt.run_record import BaselineRecord, MetricRecord, RunRecord
+
+BUSY_TIMEOUT_S = 60.0
+
+
+def metric_key(metric: MetricRecord) -> str:
+    """``name{k=v,...}`` with sorted labels, as :attr:`hilt.metrics.Metric.key` writes it."""
+    inner = ",".join(f"{k}={v}" for k, v in sorted(metric.labels.items()))
+    return f"{metric.name}{{{inner}}}"
+
+
+def parse_time(value: str) -> datetime:
+    """An ISO 8601 time as an aware UTC datetime (naive times are taken as UTC)."""
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class SeriesPoint:
+    """One run's value of one metric on one rig: what a trend chart plots and Otava analyses."""
+
+    run_id: str
+    started_at: datetime
+    rig: str
+    image: str | None
+    value: float  # mean of the run's samples
+    samples: tuple[float, ...]
+    higher_is_better: bool
+    unit: str
+    baseline: BaselineRecord | None = None
+    verdict: str | None = None
+
+
+@dataclass(frozen=True)
+class SeriesKey:
+    """A metric's identity across runs: its name, labels and the rig it was measured on."""
+
+    rig: str
+    metric: str  # metric_key(): name{labels}
+
+    @property
+    def name(self) -> str:
+        return self.metric.split("{", 1)[0]
+
+
+@dataclass
+class Series:
+    key: SeriesKey
+    unit: str = ""
+    higher_is_better: bool = True
+    points: list[SeriesPoint] = field(default_factory=list)
+
+
+def _point(record: RunRecord, metric: MetricRecord) -> SeriesPoint | None:
+    if not metric.samples:
+        return None
+    return SeriesPoint(
+        run_id=record.run_id,
+        started_at=parse_time(record.started_at),
+        rig=record.rig,
+        image=record.image,
+        value=sum(metric.samples) / len(metric.samples),
+        samples=tuple(metric.samples),
+        higher_is_better=metric.higher_is_better,
+        unit=metric.unit,
+        baseline=metric.baseline,
+        verdict=metric.verdict.outcome if metric.verdict else None,
+    )
+
+
+def series_from_runs(runs: Iterable[RunRecord]) -> dict[SeriesKey, Series]:
+    """Group every metric of ``runs`` into series ordered by run start time (ties: run id)."""
+    ordered = sorted(runs, key=lambda r: (parse_time(r.started_at), r.run_id))
+    out: dict[SeriesKey, Series] = {}
+    for record in ordered:
+        for metric in record.metrics:
+            point = _point(record, metric)
+            if point is None:
+                continue
+            key = SeriesKey(record.rig, metric_key(metric))
+            series = out.setdefault(key, Series(key, metric.unit, metric.higher_is_better))
+            series.points.append(point)
+    return out
+
+
+# --- schema and migrations ---------------------------------------------------------------------
+
+
+def _migrate_1(conn: sqlite3.Connection) -> None:
+    """v1: one row per run, the whole record as JSON."""
+    conn.execute(
+        """CREATE TABLE runs (
+               run_id TEXT PRIMARY KEY,
+               started_ts REAL NOT NULL,
+               started_at TEXT NOT NULL,
+               rig TEXT NOT NULL,
+               image TEXT,
+               record TEXT NOT NULL)"""
+    )
+    conn.execute("CREATE INDEX runs_rig_time ON runs (rig, started_ts)")
+    conn.execute("CREATE INDEX runs_time ON runs (started_ts)")
+
+
+def _migrate_2(conn: sqlite3.Connection) -> None:
+    """v2: an indexed row per metric per run, so a series is one query; backfilled from v1 records."""
+    conn.execute(
+        """CREATE TABLE metric_points (
+               run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+               rig TEXT NOT NULL,
+               metric_key TEXT NOT NULL,
+               name TEXT NOT NULL,
+               started_ts REAL NOT NULL,
+               value REAL NOT NULL,
+               verdict TEXT,
+               PRIMARY KEY (run_id, metric_key))"""
+    )
+    conn.execute("CREATE INDEX metric_points_series ON metric_points (metric_key, rig, started_ts)")
+    for (text,) in conn.execute("SELECT record FROM runs").fetchall():
+        _insert_points(conn, RunRecord.model_validate_json(text))
+
+
+_MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_1, _migrate_2]
+SCHEMA = len(_MIGRATIONS)
+
+
+def _insert_points(conn: sqlite3.Connection, record: RunRecord) -> None:
+    ts = parse_time(record.started_at).timestamp()
+    rows = []
+    for metric in record.metrics:
+        if not metric.samples:
+            continue
+        rows.append((record.run_id, record.rig, metric_key(metric), metric.name, ts,
+                     sum(metric.samples) / len(metric.samples),
+                     metric.verdict.outcome if metric.verdict else None))
+    conn.executemany("INSERT OR REPLACE INTO metric_points VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+_key_of = metric_key  # HistoryStore.series() takes a parameter of the same name
+
+
+class HistoryError(ConfigError):
+    """The history file or an imported summary cannot be used; the message names the file."""
+
+
+class HistoryStore:
+    """Append-only store of RunRecords in a SQLite file (created, and migrated, on open)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._migrate()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise HistoryError(f"{self.path}: not a usable history database ({exc})") from exc
+        return conn
+
+    def _migrate(self) -> None:
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+            current = row[0] or 0
+            if current > SCHEMA:
+                conn.execute("ROLLBACK")
+                raise HistoryError(f"{self.path}: history schema version {current} is newer than this hilt "
+                                   f"supports ({SCHEMA}); upgrade hilt")
+            for version in range(current + 1, SCHEMA + 1):
+                _MIGRATIONS[version - 1](conn)
+                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+            conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise HistoryError(f"{self.path}: not a usable history database ({exc})") from exc
+        finally:
+            conn.close()
+
+    @property
+    def schema_version(self) -> int:
+        conn = self._connect()
+        try:
+            return int(conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0])
+        finally:
+            conn.close()
+
+    def append(self, record: RunRecord) -> None:
+        """Store ``record``; appending a run id again replaces that run (re-imports are idempotent)."""
+        started = parse_time(record.started_at)
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("DELETE FROM metric_points WHERE run_id = ?", (record.run_id,))
+            conn.execute(
+                "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?)",
+                (record.run_id, started.timestamp(), record.started_at, record.rig, record.image,
+                 record.model_dump_json()),
+            )
+            _insert_points(conn, record)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        finally:
+            conn.close()
+
+    def runs(self, since: datetime | None = None, rig: str | None = None) -> list[RunRecord]:
+        """Runs started at or after ``since`` (aware, or naive = UTC), oldest first."""
+        query, args = "SELECT record FROM runs WHERE 1=1", []
+        if since is not None:
+            if since.tzinfo is None:
+                since = since.replace(tzinfo=UTC)
+            query += " AND started_ts >= ?"
+            args.append(since.timestamp())
+        if rig is not None:
+            query += " AND rig = ?"
+            args.append(rig)
+        query += " ORDER BY started_ts, run_id"
+        conn = self._connect()
+        try:
+            return [RunRecord.model_validate_json(text) for (text,) in conn.execute(query, args)]
+        finally:
+            conn.close()
+
+    def series_keys(self) -> list[SeriesKey]:
+        conn = self._connect()
+        try:
+            rows = conn.execute("SELECT DISTINCT rig, metric_key FROM metric_points ORDER BY metric_key, rig")
+            return [SeriesKey(rig, key) for rig, key in rows]
+        finally:
+            conn.close()
+
+    def series(self, metric_key: str, rig: str | None = None, since: datetime | None = None) -> list[SeriesPoint]:
+        """One metric's points, oldest first; ``rig=None`` returns every rig's points (each has .rig)."""
+        query = ("SELECT r.record, p.metric_key FROM metric_points p JOIN runs r USING (run_id) "
+                 "WHERE p.metric_key = ?")
+        args: list[object] = [metric_key]
+        if rig is not None:
+            query += " AND p.rig = ?"
+            args.append(rig)
+        if since is not None:
+            query += " AND p.started_ts >= ?"
+            args.append((since if since.tzinfo else since.replace(tzinfo=UTC)).timestamp())
+        query += " ORDER BY p.started_ts, p.run_id"
+        conn = self._connect()
+        try:
+            rows = conn.execute(query, args).fetchall()
+        finally:
+            conn.close()
+        points = []
+        for text, key in rows:
+            record = RunRecord.model_validate_json(text)
+            for metric in record.metrics:
+                if _key_of(metric) == key:
+                    point = _point(record, metric)
+                    if point is not None:
+                        points.append(point)
+                    break
+        return points
+
+    def import_summary(self, path: Path | str) -> RunRecord:
+        """Append an older run's ``summary.json`` (a RunRecord as JSON) and return it."""
+        record = load_summary(path)
+        self.append(record)
+        return record
+
+    def __len__(self) -> int:
+        conn = self._connect()
+        try:
+            return int(conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
+        finally:
+            conn.close()
+
+
+def load_summary(path: Path | str) -> RunRecord:
+    """Read and validate a summary.json; errors name the file and the offending field."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise HistoryError(f"{path}: cannot read summary ({exc.strerror})") from exc
+    except json.JSONDecodeError as exc:
+        raise HistoryError(f"{path}: not JSON (line {exc.lineno}: {exc.msg})") from exc
+    if not isinstance(data, dict):
+        raise HistoryError(f"{path}: a summary is a JSON object (a run record), got {type(data).__name__}")
+    version = data.get("schema_version", 1)
+    if isinstance(version, int) and version > RECORD_SCHEMA_VERSION:
+        raise HistoryError(f"{path}: schema_version {version} is newer than this hilt reads "
+                           f"({RECORD_SCHEMA_VERSION})")
+    try:
+        return RunRecord.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise HistoryError(f"{path}: field {where}: {first['msg']} "
+                           f"({exc.error_count()} problem(s) in all)") from exc

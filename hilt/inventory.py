@@ -1,0 +1,386 @@
+"""rigs.yaml: the inventory of rigs, nodes, images and stores, and its schema.
+
+Errors name the file, the line, the field and what would be valid, on one line, because the person
+reading them is usually a release engineer staring at a red CI job. Credentials are never written in
+the file: only references (``${ENV_VAR}`` or ``file:/path``) that are resolved at use.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from hilt.errors import ConfigError
+
+_ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+
+class Secret(str):
+    """A credential reference: ``${ENV_VAR}`` or ``file:/path``. Its value is read only at use.
+
+    ``str(secret)`` is the reference, never the value, so a secret that ends up in a log or an
+    exception shows where the value lives, not what it is.
+    """
+
+    def resolve(self) -> str:
+        ref = str(self)
+        match = _ENV_REF.match(ref)
+        if match:
+            value = os.environ.get(match.group(1))
+            if value is None:
+                raise ConfigError(f"credential {ref} is not set: export {match.group(1)}")
+            return value
+        if ref.startswith("file:"):
+            path = Path(ref[5:]).expanduser()
+            try:
+                return path.read_text().strip()
+            except OSError as exc:
+                raise ConfigError(f"credential {ref} cannot be read: {exc.strerror}") from None
+        raise ConfigError(f"credential {ref!r} is not a reference (use ${{ENV_VAR}} or file:/path)")
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        from pydantic_core import core_schema
+
+        return core_schema.no_info_after_validator_function(cls, core_schema.str_schema())
+
+    def problem(self) -> str | None:
+        """Why this reference cannot be resolved now, or None when it can."""
+        try:
+            self.resolve()
+        except ConfigError as exc:
+            return str(exc)
+        return None
+
+
+def _secret(value: object, field: str) -> Secret:
+    if not isinstance(value, str):
+        raise ValueError(f"{field} must be a string reference")
+    if _ENV_REF.match(value) or value.startswith("file:"):
+        return Secret(value)
+    raise ValueError(
+        "credentials are never written in rigs.yaml: use a reference like ${BMC_PASSWORD} or file:/path"
+    )
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BmcConfig(_Model):
+    """How to reach a node's BMC over Redfish."""
+
+    url: str = Field(description="Redfish service URL, e.g. https://10.0.0.11")
+    system_id: str | None = Field(None, description="Systems/<id>; None picks the only system")
+    username: Secret
+    password: Secret
+    verify: bool | str = Field(True, description="verify TLS: true, false, or a CA bundle path")
+    auth: Literal["auto", "session", "basic"] = "auto"
+    vmedia_target: str | None = Field(None, description="boot override target for virtual media (Cd, UsbCd)")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError("must be an http(s) URL like https://10.0.0.11")
+        return v.rstrip("/")
+
+    @field_validator("username", mode="before")
+    @classmethod
+    def _username(cls, v: object) -> Secret:
+        if isinstance(v, str) and not (_ENV_REF.match(v) or v.startswith("file:")):
+            return Secret(f"literal:{v}")
+        return _secret(v, "username")
+
+    @field_validator("password", mode="before")
+    @classmethod
+    def _password(cls, v: object) -> Secret:
+        return _secret(v, "password")
+
+
+class SshConfig(_Model):
+    """How to reach a node's OS; host keys are pinned or read from known_hosts, never accepted blindly."""
+
+    host: str
+    port: int = Field(22, ge=1, le=65535)
+    user: str = "root"
+    key: str | None = Field(None, description="path to the private key file")
+    host_key: str | None = Field(None, description='pinned public host key, "ssh-ed25519 AAAA..."')
+    known_hosts: str | None = Field(None, description="known_hosts file holding the node's key")
+    python: str = Field("python3", description="Python interpreter on the node for probes")
+    connect_timeout_s: float = Field(10.0, gt=0)
+
+    @field_validator("user")
+    @classmethod
+    def _user(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}", v):
+            raise ValueError("must be a POSIX user name (letters, digits, _ . -)")
+        return v
+
+
+class NodeConfig(_Model):
+    """One server: one BMC, one OS."""
+
+    bmc: BmcConfig
+    ssh: SshConfig
+    profile: str = Field(description="fabric profile name (hilt/profiles/<name>.yaml)")
+    address: str | None = Field(None, description="address other nodes reach it at (default ssh.host)")
+    labels: dict[str, str] = Field(default_factory=dict)
+    console: str | None = Field(None, description="serial console log: a path on this host")
+
+    @property
+    def fabric_address(self) -> str:
+        return self.address or self.ssh.host
+
+
+class ImageIdentity(_Model):
+    """What a node must show once the image runs."""
+
+    image_id: str | None = None
+    kernel: str | None = None
+    driver: str | None = None
+
+
+class ImageConfig(_Model):
+    url: str
+    sha256: str | None = None
+    boot_method: Literal["virtual_media", "network", "none"] = "virtual_media"
+    identity: ImageIdentity = Field(default_factory=ImageIdentity)
+    boot_timeout_s: float = Field(900.0, gt=0)
+
+
+class ProviderConfig(_Model):
+    """A factory that materialises a rig's nodes before use (a simulated rack, a cloud allocation)."""
+
+    factory: str = Field(description="module:Class implementing start(rig, options, workdir) and stop()")
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class RigConfig(_Model):
+    nodes: dict[str, NodeConfig] = Field(default_factory=dict)
+    provider: ProviderConfig | None = None
+    launcher: str | None = Field(None, description="MPI launcher for multi-node nccl-tests, e.g. mpirun")
+    default_image: str | None = Field(None, description="image booted when --image is not given")
+    description: str | None = None
+
+
+class HealthPolicy(_Model):
+    bad_after: int = Field(3, ge=1, description="consecutive infrastructure failures before a node is bad")
+
+
+class Inventory(_Model):
+    default_rig: str = "sim"
+    lease_store: str = "sqlite://reports/leases.sqlite"
+    baselines_dir: str = "baselines"
+    history: str = "reports/history.sqlite"
+    health: HealthPolicy = Field(default_factory=HealthPolicy)
+    images: dict[str, ImageConfig] = Field(default_factory=dict)
+    rigs: dict[str, RigConfig]
+
+    source: str = Field("rigs.yaml", exclude=True)
+
+    def rig(self, name: str | None) -> RigConfig:
+        name = name or self.default_rig
+        if name not in self.rigs:
+            known = ", ".join(sorted(self.rigs)) or "none"
+            raise ConfigError(f"{self.source}: unknown rig {name!r}; known rigs: {known}")
+        return self.rigs[name]
+
+    def image(self, name_or_url: str) -> tuple[str, ImageConfig]:
+        """An image by name, or an ad-hoc one from a URL (identity unknown: only the boot id is proven)."""
+        if name_or_url in self.images:
+            return name_or_url, self.images[name_or_url]
+        if re.match(r"^(https?|nfs|cifs)://", name_or_url):
+            return Path(name_or_url).name, ImageConfig(url=name_or_url)
+        known = ", ".join(sorted(self.images)) or "none"
+        raise ConfigError(f"{self.source}: unknown image {name_or_url!r}; known images: {known}, or a URL")
+
+
+# ---------------------------------------------------------------- loading with line numbers
+
+
+def _line_index(text: str) -> dict[tuple, int]:
+    """Map every YAML path (tuple of keys/indices) to its 1-based line, for error messages."""
+    lines: dict[tuple, int] = {}
+
+    def walk(node: yaml.Node, path: tuple) -> None:
+        lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                key = key_node.value
+                lines[path + (key,)] = key_node.start_mark.line + 1
+                walk(value_node, path + (key,))
+                lines[path + (key,)] = key_node.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, path + (i,))
+
+    root = yaml.compose(text)
+    if root is not None:
+        walk(root, ())
+    return lines
+
+
+def _describe(error: dict) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "missing":
+        return "missing required field"
+    return error["msg"].removeprefix("Value error, ")
+
+
+def _format_validation(source: str, text: str, exc: ValidationError) -> str:
+    lines = _line_index(text)
+    messages = []
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        line = None
+        for cut in range(len(loc), -1, -1):
+            if loc[:cut] in lines:
+                line = lines[loc[:cut]]
+                break
+        field = ".".join(str(p) for p in loc) or "(top level)"
+        allowed = ""
+        if error["type"] == "extra_forbidden" and len(loc) > 1:
+            allowed = _allowed_fields(loc[:-1])
+        messages.append(f"{source}:{line or '?'}: {field}: {_describe(error)}{allowed}")
+    return messages[0] if len(messages) == 1 else "\n".join(messages)
+
+
+def _allowed_fields(parent: tuple) -> str:
+    model: type[BaseModel] | None = Inventory
+    for part in parent:
+        if model is None:
+            return ""
+        field = model.model_fields.get(str(part)) if isinstance(part, str) else None
+        if field is None:
+            # inside a dict: the key is a name (rig, node, image); keep the dict's value model
+            continue
+        model = _model_of(field.annotation)
+    if model is None:
+        return ""
+    names = [n for n, f in model.model_fields.items() if not f.exclude]
+    return f" (valid: {', '.join(names)})"
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    args = getattr(annotation, "__args__", ())
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in reversed(args):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def parse_inventory(text: str, source: str = "rigs.yaml", base_dir: Path | None = None) -> Inventory:
+    """Parse rigs.yaml text; relative paths in it are taken relative to ``base_dir``."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else "?"
+        raise ConfigError(f"{source}:{line}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}:1: expected a mapping with a 'rigs' key")
+    try:
+        inventory = Inventory.model_validate({**data, "source": source})
+    except ValidationError as exc:
+        raise ConfigError(_format_validation(source, text, exc)) from None
+    if inventory.default_rig not in inventory.rigs:
+        line = _line_index(text).get(("default_rig"), "?")
+        known = ", ".join(sorted(inventory.rigs))
+        raise ConfigError(f"{source}:{line}: default_rig: unknown rig {inventory.default_rig!r}; known: {known}")
+    return _absolutize(inventory, base_dir) if base_dir else inventory
+
+
+def _absolutize(inv: Inventory, base: Path) -> Inventory:
+    def path(p: str) -> str:
+        return str((base / p).resolve()) if p and not Path(p).is_absolute() and "://" not in p else p
+
+    store = inv.lease_store
+    if store.startswith("sqlite://") and not store.startswith("sqlite:///"):
+        store = "sqlite:///" + path(store.removeprefix("sqlite://")).lstrip("/")
+    return inv.model_copy(
+        update={"baselines_dir": path(inv.baselines_dir), "history": path(inv.history), "lease_store": store}
+    )
+
+
+def load_inventory(path: str | Path) -> Inventory:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read rigs file: {exc.strerror}") from None
+    return parse_inventory(text, source=str(path), base_dir=path.resolve().parent)
+
+
+def check_credentials(inv: Inventory, rig_names: list[str] | None = None) -> list[str]:
+    """Problems with credential references that are not set now, each naming file:line and field."""
+    text = Path(inv.source).read_text() if Path(inv.source).exists() else ""
+    lines = _line_index(text) if text else {}
+    problems = []
+    for rig_name in rig_names or list(inv.rigs):
+        for node_name, node in inv.rig(rig_name).nodes.items():
+            for field in ("username", "password"):
+                secret: Secret = getattr(node.bmc, field)
+                if str(secret).startswith("literal:"):
+                    continue
+                problem = secret.problem()
+                if problem:
+                    loc = ("rigs", rig_name, "nodes", node_name, "bmc", field)
+                    dotted = ".".join(loc)
+                    problems.append(f"{inv.source}:{lines.get(loc, '?')}: {dotted}: {problem}")
+    return problems
+
+
+def resolve_username(secret: Secret) -> str:
+    text = str(secret)
+    return text[len("literal:"):] if text.startswith("literal:") else secret.resolve()
+
+
+# ---------------------------------------------------------------- providers
+
+
+class RigProvider(Protocol):
+    """Materialises a rig's nodes before a session (and tears them down after)."""
+
+    def start(self, rig_name: str, options: dict, workdir: Path) -> dict: ...
+
+    def stop(self) -> None: ...
+
+
+def load_provider(config: ProviderConfig) -> RigProvider:
+    module_name, _, attr = config.factory.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr or "Provider")
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"rig provider {config.factory!r} cannot be loaded: {exc}") from None
+    return factory()
+
+
+def materialize(inv: Inventory, rig_name: str, provided: Mapping[str, Any]) -> Inventory:
+    """The inventory with a provider's nodes and images merged into the rig, validated like the file."""
+    data = inv.model_dump(mode="python", exclude={"source"})
+    data["source"] = inv.source
+    rig = data["rigs"][rig_name]
+    rig["nodes"] = {**rig.get("nodes", {}), **provided.get("nodes", {})}
+    data["images"] = {**data.get("images", {}), **provided.get("images", {})}
+    for node in rig["nodes"].values():
+        bmc = node["bmc"]
+        for field in ("username", "password"):
+            value = str(bmc[field])
+            bmc[field] = value[len("literal:"):] if value.startswith("literal:") else value
+    try:
+        return Inventory.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"rig {rig_name!r} from its provider is invalid: {exc}") from None

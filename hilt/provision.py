@@ -1,0 +1,262 @@
+"""Boot an image on a set of nodes in parallel and prove that the new image runs.
+
+Each node walks an explicit state machine (unknown -> off -> booting -> reachable -> verified, after
+labgrid's strategies); every transition is a recorded step with its time and evidence, which is what a
+person reads when a boot fails. Booting N nodes costs the slowest boot, not N boots. A node whose old
+OS still answers SSH after the reset is not taken as booted: the boot id must change.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+from hilt.errors import HiltError, InfrastructureError, NodeError
+from hilt.inventory import ImageConfig, NodeConfig, resolve_username
+from hilt.node import Node, probe_ssh
+
+log = logging.getLogger(__name__)
+
+IDENTITY_FILES = (
+    "/etc/os-release",
+    "/proc/sys/kernel/osrelease",
+    "/proc/sys/kernel/random/boot_id",
+    "/sys/module/nvidia/version",
+    "/proc/driver/nvidia/version",
+)
+
+
+class NodeState(str, Enum):
+    UNKNOWN = "unknown"
+    OFF = "off"
+    BOOTING = "booting"
+    REACHABLE = "reachable"
+    VERIFIED = "verified"
+    FAILED = "failed"
+
+
+@dataclass
+class Step:
+    state: str
+    at: float
+    detail: str = ""
+
+
+@dataclass
+class ProvisionResult:
+    node: str
+    ok: bool = False
+    state: NodeState = NodeState.UNKNOWN
+    error: str | None = None
+    boot_s: float | None = None
+    old_boot_id: str | None = None
+    boot_id: str | None = None
+    image_id: str | None = None
+    kernel: str | None = None
+    driver: str | None = None
+    bios_version: str | None = None
+    bmc_firmware: str | None = None
+    steps: list[Step] = field(default_factory=list)
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["state"] = self.state.value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ProvisionResult:
+        data = dict(data)
+        data["state"] = NodeState(data["state"])
+        data["steps"] = [Step(**s) for s in data.get("steps", [])]
+        return cls(**data)
+
+
+ProgressCallback = Callable[[str, str], None]
+
+
+def parse_os_release(text: str) -> dict[str, str]:
+    values = {}
+    for line in text.splitlines():
+        match = re.match(r"^([A-Z_][A-Z0-9_]*)=(.*)$", line.strip())
+        if match:
+            values[match.group(1)] = match.group(2).strip().strip('"').strip("'")
+    return values
+
+
+def parse_driver_version(sys_module: str | None, proc_version: str | None) -> str | None:
+    if sys_module and sys_module.strip():
+        return sys_module.strip()
+    if proc_version:
+        match = re.search(r"Kernel Module\s+(?:for \S+\s+)?([0-9]+\.[0-9]+(?:\.[0-9]+)?)", proc_version)
+        if match:
+            return match.group(1)
+    return None
+
+
+def read_identity(node: Node) -> dict[str, str | None]:
+    """The running image's identity in one round trip."""
+    files = node.read_files(IDENTITY_FILES)
+    os_release = parse_os_release(files["/etc/os-release"] or "")
+    return {
+        "image_id": os_release.get("IMAGE_ID") or os_release.get("BUILD_ID"),
+        "kernel": (files["/proc/sys/kernel/osrelease"] or "").strip() or None,
+        "boot_id": (files["/proc/sys/kernel/random/boot_id"] or "").strip() or None,
+        "driver": parse_driver_version(files["/sys/module/nvidia/version"], files["/proc/driver/nvidia/version"]),
+    }
+
+
+class _Provisioner:
+    def __init__(self, name: str, config: NodeConfig, image_name: str | None, image: ImageConfig | None,
+                 boot: bool, progress: ProgressCallback | None, poll_s: float):
+        self.name = name
+        self.config = config
+        self.image_name = image_name
+        self.image = image
+        self.boot = boot
+        self.progress = progress
+        self.poll_s = poll_s
+        self.result = ProvisionResult(node=name)
+        self.node = Node(name, config)
+
+    def step(self, state: NodeState, detail: str = "") -> None:
+        self.result.state = state
+        self.result.steps.append(Step(state.value, time.time(), detail))
+        log.info("node %s: %s %s", self.name, state.value, detail)
+        if self.progress is not None:
+            self.progress(self.name, state.value if not detail else f"{state.value}: {detail}")
+
+    def run(self) -> ProvisionResult:
+        started = time.monotonic()
+        try:
+            self.step(NodeState.UNKNOWN, "reading the running boot id")
+            self.result.old_boot_id = self._current_boot_id()
+            if self.boot and self.image is not None and self.image.boot_method != "none":
+                self._boot()
+            self._wait_reachable(started)
+            self._verify()
+            self.result.ok = True
+            self.result.boot_s = round(time.monotonic() - started, 3)
+            self.step(NodeState.VERIFIED, f"{self.result.image_id or '?'} in {self.result.boot_s:.1f} s")
+        except HiltError as exc:
+            self.result.ok = False
+            self.result.error = str(exc)
+            self.result.boot_s = round(time.monotonic() - started, 3)
+            self.step(NodeState.FAILED, str(exc))
+            self._collect_evidence()
+        finally:
+            self.node.close()
+        return self.result
+
+    def _bmc(self):  # noqa: ANN202 - the BMC layer's class
+        from hilt.bmc import Bmc
+
+        bmc = self.config.bmc
+        return Bmc(bmc.url, resolve_username(bmc.username), bmc.password.resolve(), system_id=bmc.system_id,
+                   verify=bmc.verify, auth=bmc.auth, vmedia_target=bmc.vmedia_target, name=self.name)
+
+    def _current_boot_id(self) -> str | None:
+        if not probe_ssh(self.config.ssh.host, self.config.ssh.port, timeout=2.0):
+            return None
+        try:
+            return self.node.boot_id(timeout=10)
+        except NodeError as exc:
+            if "host key" in str(exc):
+                raise
+            return None
+        finally:
+            self.node.close()
+
+    def _boot(self) -> None:
+        assert self.image is not None
+        with self._bmc() as bmc:
+            try:
+                inventory = bmc.inventory()
+                self.result.bios_version = inventory.bios_version
+                self.result.bmc_firmware = inventory.bmc_firmware
+            except HiltError as exc:
+                log.warning("node %s: BMC inventory unavailable: %s", self.name, exc)
+            self.step(NodeState.OFF, f"{bmc.power_state()} before boot")
+            if self.image.boot_method == "network":
+                bmc.boot_from_network(target="UefiHttp", uri=self.image.url)
+            else:
+                bmc.boot_from_virtual_media(self.image.url)
+        self.step(NodeState.BOOTING, f"{self.image_name} via {self.image.boot_method}")
+
+    def _wait_reachable(self, started: float) -> None:
+        timeout = self.image.boot_timeout_s if self.image is not None else 60.0
+        deadline = started + timeout
+        ssh = self.config.ssh
+        delay = self.poll_s
+        last_problem = "SSH never answered"
+        while time.monotonic() < deadline:
+            if probe_ssh(ssh.host, ssh.port, timeout=min(2.0, max(0.1, deadline - time.monotonic()))):
+                try:
+                    boot_id = self.node.boot_id(timeout=10)
+                except NodeError as exc:
+                    if "host key" in str(exc):
+                        raise
+                    last_problem = str(exc)
+                    self.node.close()
+                else:
+                    if not self.boot or boot_id != self.result.old_boot_id:
+                        self.result.boot_id = boot_id
+                        self.step(NodeState.REACHABLE, f"ssh up, boot id {boot_id[:8]}")
+                        return
+                    last_problem = "the old OS is still answering (boot id unchanged)"
+                    self.node.close()
+            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 1.5, 5.0)
+        raise NodeError(f"node {self.name} did not come up within {timeout:.0f} s: {last_problem}")
+
+    def _verify(self) -> None:
+        identity = read_identity(self.node)
+        self.result.image_id = identity["image_id"]
+        self.result.kernel = identity["kernel"]
+        self.result.driver = identity["driver"]
+        expected = self.image.identity.image_id if self.image is not None else None
+        if expected and identity["image_id"] != expected:
+            raise InfrastructureError(
+                f"node {self.name} runs image {identity['image_id']!r}, expected {expected!r}: "
+                "the boot media did not take"
+            )
+
+    def _collect_evidence(self) -> None:
+        self.result.evidence["steps"] = [asdict(s) for s in self.result.steps]
+        if not self.boot:
+            return
+        try:
+            with self._bmc() as bmc:
+                evidence = bmc.collect_evidence(max_entries=30)
+            self.result.evidence["bmc_log"] = evidence.log_entries
+            self.result.evidence["boot_progress"] = evidence.boot_progress
+            if getattr(evidence, "errors", None):
+                self.result.evidence["bmc_evidence_errors"] = list(evidence.errors)
+        except Exception as exc:  # noqa: BLE001 - evidence is best effort; the boot error is what matters
+            self.result.evidence["bmc_evidence_errors"] = [str(exc)]
+
+
+def provision(
+    nodes: Mapping[str, NodeConfig],
+    image_name: str | None,
+    image: ImageConfig | None,
+    *,
+    boot: bool = True,
+    progress: ProgressCallback | None = None,
+    poll_s: float = 0.5,
+) -> dict[str, ProvisionResult]:
+    """Boot (unless ``boot`` is False) and verify every node at once; never raises for one node's failure."""
+    if not nodes:
+        return {}
+    with ThreadPoolExecutor(max_workers=len(nodes), thread_name_prefix="provision") as pool:
+        futures = {
+            name: pool.submit(_Provisioner(name, cfg, image_name, image, boot, progress, poll_s).run)
+            for name, cfg in nodes.items()
+        }
+        return {name: future.result() for name, future in futures.items()}

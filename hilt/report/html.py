@@ -1,0 +1,232 @@
+"""The nightly regression report: one self-contained HTML file built from the run history.
+
+Answers, top to bottom: what is red tonight (per rig and node), which metrics moved and since which
+run and image (Otava change points), how each metric trended against its baseline, and each run's
+details. It makes no network request: charts are inline SVG and a Content-Security-Policy forbids
+every fetch, so a report that opens from a mail attachment looks the same as on the CI server.
+A tiny inline script counts the charts and records any script error or policy violation into
+attributes of <html>, which is how the tests (headless Chromium) see that the page rendered cleanly.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from html import escape
+from pathlib import Path
+from typing import Literal
+
+from hilt.history import SeriesKey, parse_time, series_from_runs
+from hilt.report.changes import Change, ChangeOptions, detect_changes, run_anchor
+from hilt.report.svg import trend_chart, verdict_class
+from hilt.run_record import NodeRecord, RunRecord, TestRecord
+
+Status = Literal["pass", "fail", "broken"]
+
+_CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:"
+
+_STYLE = """
+body{font:14px/1.4 system-ui,sans-serif;margin:0 auto;max-width:1000px;padding:16px;color:#1b1f24}
+h1{font-size:22px;margin:4px 0}h2{font-size:18px;border-bottom:1px solid #ddd;margin-top:28px}
+h3{font-size:15px;margin:18px 0 4px;font-family:ui-monospace,monospace}
+table{border-collapse:collapse;width:100%;margin:6px 0}td,th{border:1px solid #ddd;padding:3px 6px;
+text-align:left;vertical-align:top}th{background:#f5f6f8}.muted{color:#667}
+.badge{display:inline-block;padding:0 8px;border-radius:9px;color:#fff;font-weight:600}
+.s-pass{background:#1a7f37}.s-fail{background:#cf222e}.s-broken{background:#bc4c00}
+.k-regression{color:#cf222e;font-weight:600}.k-improvement{color:#0969da;font-weight:600}
+svg.trend-chart{display:block;max-width:100%;height:auto}
+svg .plot{fill:#fff;stroke:#ccc}svg .grid{stroke:#eee}svg text{font-size:10px;fill:#555}
+svg .band{fill:#1a7f37;fill-opacity:.12}svg .baseline{stroke:#1a7f37;stroke-dasharray:4 3}
+svg .line{fill:none;stroke:#57606a;stroke-width:1.3}svg .img-tick{stroke:#888}
+svg .cp{stroke-width:2;stroke-dasharray:5 3}svg .cp-regression{stroke:#cf222e}
+svg .cp-improvement{stroke:#0969da}svg circle{stroke:#fff;stroke-width:1}
+.v-pass{fill:#1a7f37}.v-regression{fill:#cf222e}.v-improvement{fill:#0969da}
+.v-inconclusive{fill:#d4a72c}.v-unbaselined,.v-none{fill:#8c959f}
+details.run{border:1px solid #ddd;border-radius:4px;margin:4px 0;padding:2px 8px}
+details.run>summary{cursor:pointer}section.run:target details{outline:2px solid #0969da}
+pre{white-space:pre-wrap;margin:2px 0;font-size:12px}
+"""
+
+# Runs first, in <head>: errors and CSP violations anywhere later land in <html data-errors>.
+_SCRIPT = """
+(function(){var root=document.documentElement,errs=[];
+function rec(m){errs.push(String(m));root.setAttribute('data-errors',JSON.stringify(errs));}
+root.setAttribute('data-errors','[]');
+window.addEventListener('error',function(e){rec('error: '+(e.message||e.type));});
+window.addEventListener('unhandledrejection',function(e){rec('rejection: '+e.reason);});
+document.addEventListener('securitypolicyviolation',function(e){rec('csp: '+e.blockedURI);});
+document.addEventListener('DOMContentLoaded',function(){
+root.setAttribute('data-charts',document.querySelectorAll('svg.trend-chart').length);
+root.setAttribute('data-ready','1');});})();
+"""
+
+
+def _failed(test: TestRecord) -> bool:
+    return test.outcome in ("failed", "error")
+
+
+def _is_broken(test: TestRecord) -> bool:
+    return test.kind == "infrastructure" or (test.outcome == "error" and test.kind != "regression")
+
+
+def _status(tests: Sequence[TestRecord], node_broken: bool = False, gate_failed: bool = False) -> Status:
+    """fail (product or regression) outranks broken (infrastructure): red is what readers act on."""
+    bad = [t for t in tests if _failed(t)]
+    if gate_failed or any(not _is_broken(t) for t in bad):
+        return "fail"
+    if node_broken or bad:
+        return "broken"
+    return "pass"
+
+
+def node_status(record: RunRecord, node: NodeRecord) -> Status:
+    tests = [t for t in record.tests if t.node == node.name]
+    return _status(tests, node_broken=not node.booted or bool(node.error))
+
+
+def run_status(record: RunRecord) -> Status:
+    broken_node = any(not n.booted or n.error for n in record.nodes)
+    gate_failed = record.gate is not None and record.gate.outcome == "regression"
+    return _status(record.tests, node_broken=broken_node, gate_failed=gate_failed)
+
+
+def _badge(status: str) -> str:
+    return f'<span class="badge s-{status}">{status}</span>'
+
+
+def _time(value: str) -> str:
+    return f"{parse_time(value):%Y-%m-%d %H:%M} UTC"
+
+
+def _tonight(latest: dict[str, RunRecord]) -> str:
+    out = ['<section id="tonight"><h2>Tonight</h2><table class="status"><tr><th>rig</th><th>node</th>'
+           '<th>status</th><th>image</th><th>detail</th></tr>']
+    for rig in sorted(latest):
+        r = latest[rig]
+        gate = f"gate {r.gate.outcome}: {r.gate.reason}" if r.gate else "no gate verdict"
+        counts = defaultdict(int)
+        for t in r.tests:
+            counts[t.outcome] += 1
+        tally = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+        out.append(f'<tr class="rig-row" data-rig="{escape(rig)}" data-status="{run_status(r)}">'
+                   f'<td><b>{escape(rig)}</b></td><td><a href="#{run_anchor(r.run_id)}">run '
+                   f'{escape(r.run_id)}</a></td><td>{_badge(run_status(r))}</td><td>{escape(r.image or "?")}</td>'
+                   f'<td>{escape(gate)}<br><span class="muted">{escape(tally)} · {_time(r.started_at)}</span></td></tr>')
+        for node in r.nodes:
+            status = node_status(r, node)
+            why = node.error or "; ".join(f"{t.nodeid}: {t.outcome}" for t in r.tests
+                                          if t.node == node.name and _failed(t))
+            out.append(f'<tr class="node-row" data-rig="{escape(rig)}" data-node="{escape(node.name)}" '
+                       f'data-status="{status}"><td></td><td>{escape(node.name)}</td><td>{_badge(status)}</td>'
+                       f'<td>{escape(node.image_id or r.image or "?")}</td><td>{escape(why)}</td></tr>')
+    out.append("</table></section>")
+    return "".join(out)
+
+
+def _changes_table(changes: list[Change]) -> str:
+    if not changes:
+        return ('<section id="changes"><h2>Detected changes</h2><p class="no-changes">No change point in '
+                'any metric.</p></section>')
+    out = ['<section id="changes"><h2>Detected changes</h2><table class="changes"><tr><th>metric</th>'
+           '<th>rig</th><th>kind</th><th>change</th><th>first run</th><th>image</th><th>before → after</th>'
+           '<th>p-value</th></tr>']
+    for c in sorted(changes, key=lambda c: (c.started_at, c.key.metric), reverse=True):
+        out.append(
+            f'<tr class="change" data-metric="{escape(c.key.metric)}" data-run="{escape(c.run_id)}" '
+            f'data-image="{escape(c.image or "")}" data-kind="{c.kind}">'
+            f'<td><a href="#{_chart_id(c.key)}">{escape(c.key.metric)}</a></td><td>{escape(c.key.rig)}</td>'
+            f'<td class="k-{c.kind}">{c.kind}</td><td>{c.rel_change:+.1%}</td>'
+            f'<td><a href="#{c.anchor}">{escape(c.run_id)}</a><br><span class="muted">'
+            f'{c.started_at:%Y-%m-%d %H:%M}</span></td><td>{escape(c.image or "?")}<br><span class="muted">'
+            f'was {escape(c.previous_image or "?")}</span></td><td>{c.mean_before:.4g} → {c.mean_after:.4g} '
+            f'{escape(c.unit)}</td><td>{c.pvalue:.2g}</td></tr>')
+    out.append("</table></section>")
+    return "".join(out)
+
+
+def _chart_id(key: SeriesKey) -> str:
+    raw = f"chart-{key.rig}-{key.metric}"
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in raw)
+
+
+def _run_details(r: RunRecord) -> str:
+    status = run_status(r)
+    rows = [f'<section class="run" id="{run_anchor(r.run_id)}"><details class="run"><summary>'
+            f'{_badge(status)} <b>{escape(r.run_id)}</b> · {escape(r.rig)} · {escape(r.image or "?")} · '
+            f'{_time(r.started_at)}</summary>']
+    if r.gate:
+        rows.append(f"<p>gate: <b>{escape(r.gate.outcome)}</b> {escape(r.gate.reason)}</p>")
+    if r.versions:
+        rows.append("<p class=\"muted\">" + " · ".join(f"{escape(k)} {escape(v)}"
+                                                      for k, v in sorted(r.versions.items())) + "</p>")
+    if r.nodes:
+        rows.append("<table><tr><th>node</th><th>image</th><th>kernel</th><th>driver</th><th>boot</th>"
+                    "<th>error</th></tr>")
+        for n in r.nodes:
+            boot = f"{n.boot_s:.0f} s" if n.boot_s is not None else ("booted" if n.booted else "not booted")
+            rows.append(f"<tr><td>{escape(n.name)}</td><td>{escape(n.image_id or '')}</td>"
+                        f"<td>{escape(n.kernel or '')}</td><td>{escape(n.driver or '')}</td><td>{boot}</td>"
+                        f"<td>{escape(n.error or '')}</td></tr>")
+        rows.append("</table>")
+    bad = [t for t in r.tests if _failed(t)]
+    if bad:
+        rows.append("<table><tr><th>test</th><th>outcome</th><th>message</th></tr>")
+        for t in bad:
+            rows.append(f"<tr><td>{escape(t.nodeid)}</td><td>{escape(t.outcome)} ({escape(t.kind)})</td>"
+                        f"<td><pre>{escape((t.message or '')[:2000])}</pre></td></tr>")
+        rows.append("</table>")
+    flagged = [m for m in r.metrics if m.verdict and m.verdict.outcome not in ("pass", "unbaselined")]
+    if flagged:
+        rows.append("<ul>" + "".join(
+            f'<li><span class="{verdict_class(m.verdict.outcome)}">■</span> {escape(m.name)} '
+            f'{escape(str(m.labels))}: {escape(m.verdict.outcome)}, {escape(m.verdict.reason)}</li>'
+            for m in flagged if m.verdict) + "</ul>")
+    rows.append(f'<p class="muted">{len(r.tests)} tests, {len(r.metrics)} metrics</p></details></section>')
+    return "".join(rows)
+
+
+def build_report(runs: list[RunRecord], out: Path, title: str = "hilt nightly report",
+                 options: ChangeOptions = ChangeOptions(), max_markers: int = 60) -> Path:
+    """Write the report for ``runs`` (any order) to ``out`` and return its path."""
+    out = Path(out)
+    ordered = sorted(runs, key=lambda r: (parse_time(r.started_at), r.run_id))
+    latest: dict[str, RunRecord] = {}
+    for r in ordered:
+        latest[r.rig] = r
+    all_series = series_from_runs(ordered)
+    changes_by_key = {key: detect_changes(s, options) for key, s in all_series.items()}
+    all_changes = [c for found in changes_by_key.values() for c in found]
+
+    charts = ['<section id="trends"><h2>Trends</h2>']
+    for key in sorted(all_series, key=lambda k: (k.rig, k.metric)):
+        series = all_series[key]
+        chart_id = _chart_id(key)
+        direction = "higher is better" if series.higher_is_better else "lower is better"
+        charts.append(f'<h3><a href="#{chart_id}">{escape(key.metric)}</a> <span class="muted">on '
+                      f'{escape(key.rig)} · {escape(series.unit)} · {direction} · {len(series.points)} runs'
+                      f'</span></h3>')
+        charts.append(trend_chart(series, changes_by_key[key], chart_id, max_markers=max_markers))
+    if not all_series:
+        charts.append("<p>No metrics recorded in these runs.</p>")
+    charts.append("</section>")
+
+    span = (f"{len(ordered)} runs, {_time(ordered[0].started_at)} to {_time(ordered[-1].started_at)}"
+            if ordered else "no runs")
+    page = [
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">',
+        f"<title>{escape(title)}</title><style>{_STYLE}</style><script>{_SCRIPT}</script></head><body>",
+        f'<h1>{escape(title)}</h1><p class="muted">{span} · generated '
+        f'{datetime.now(UTC):%Y-%m-%d %H:%M} UTC · <a href="#changes">changes</a> · <a href="#trends">trends</a>'
+        f' · <a href="#runs">runs</a></p>',
+        _tonight(latest) if latest else "<p>No runs in this window.</p>",
+        _changes_table(all_changes),
+        "".join(charts),
+        '<section id="runs"><h2>Runs</h2>',
+        "".join(_run_details(r) for r in reversed(ordered)),
+        "</section></body></html>",
+    ]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(page), encoding="utf-8")
+    return out

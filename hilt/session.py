@@ -1,0 +1,277 @@
+"""One run's hold on a rig: materialise it, lease its nodes, boot them, and give them back.
+
+The controlling pytest process (the xdist controller, or the only process) owns the session; workers
+read its state file. That is what makes "boot each node once per session" true under ``pytest -n``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hilt.errors import ConfigError, HiltError, LeaseError
+from hilt.inventory import (
+    ImageConfig,
+    Inventory,
+    NodeConfig,
+    RigProvider,
+    load_inventory,
+    load_provider,
+    materialize,
+    resolve_username,
+)
+from hilt.provision import ProgressCallback, ProvisionResult, provision
+
+log = logging.getLogger(__name__)
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class SessionState:
+    """What workers need to know about the session; written as JSON by the controller."""
+
+    run_id: str
+    rig: str
+    rigs_file: str  # the materialised inventory (with provider nodes), credentials as references
+    image_name: str | None
+    image: dict[str, Any] | None
+    boot: bool
+    started_at: str
+    lease_id: str | None = None
+    lease_lost_file: str | None = None
+    nodes: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> ProvisionResult dict
+    excluded: dict[str, str] = field(default_factory=dict)  # name -> why it was not used
+    error: str | None = None
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.__dict__, indent=2))
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> SessionState:
+        return cls(**json.loads(Path(path).read_text()))
+
+    def result(self, node: str) -> ProvisionResult | None:
+        data = self.nodes.get(node)
+        return ProvisionResult.from_dict(data) if data else None
+
+    @property
+    def node_names(self) -> list[str]:
+        return sorted(set(self.nodes) | set(self.excluded))
+
+    def lease_lost(self) -> str | None:
+        if self.lease_lost_file and Path(self.lease_lost_file).exists():
+            return Path(self.lease_lost_file).read_text().strip() or "lease lost"
+        return None
+
+
+class RigSession:
+    """reserve -> provision; later finish() releases everything, even after a failed start."""
+
+    def __init__(
+        self,
+        rigs_file: Path,
+        rig: str | None,
+        image: str | None,
+        *,
+        boot: bool,
+        reports_dir: Path,
+        lease_store: str | None = None,
+        lease_wait_s: float = 0.0,
+        lease_ttl_s: float = 60.0,
+        progress: ProgressCallback | None = None,
+    ):
+        self.rigs_file = Path(rigs_file)
+        self.rig_name = rig
+        self.image_arg = image
+        self.boot = boot
+        self.reports_dir = Path(reports_dir)
+        self.lease_store_url = lease_store
+        self.lease_wait_s = lease_wait_s
+        self.lease_ttl_s = lease_ttl_s
+        self.progress = progress
+        self.run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        self.work_dir = self.reports_dir / ".hilt" / self.run_id
+        self.provider: RigProvider | None = None
+        self.store = None
+        self.lease = None
+        self.keeper = None
+        self.state: SessionState | None = None
+        self.inventory: Inventory | None = None
+
+    @property
+    def state_path(self) -> Path:
+        return self.work_dir / "session.json"
+
+    def _say(self, node: str, what: str) -> None:
+        if self.progress is not None:
+            self.progress(node, what)
+
+    def start(self) -> SessionState:
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        inventory = load_inventory(self.rigs_file)
+        rig_name = self.rig_name or inventory.default_rig
+        rig = inventory.rig(rig_name)
+        if rig.provider is not None:
+            self._say(rig_name, "starting the rig's provider")
+            self.provider = load_provider(rig.provider)
+            provided = self.provider.start(rig_name, dict(rig.provider.options), self.work_dir / "provider")
+            inventory = materialize(inventory, rig_name, provided)
+            rig = inventory.rig(rig_name)
+        self.inventory = inventory
+        materialised = self.work_dir / "rigs.yaml"
+        dump = inventory.model_dump(mode="json", exclude={"source"})
+        for node in dump["rigs"][rig_name]["nodes"].values():
+            for key in ("username",):
+                value = node["bmc"][key]
+                node["bmc"][key] = value.removeprefix("literal:")
+        materialised.write_text(yaml.safe_dump(dump, sort_keys=False))
+
+        image_name, image = self._image(inventory, rig_name)
+        self.state = SessionState(
+            run_id=self.run_id, rig=rig_name, rigs_file=str(materialised), image_name=image_name,
+            image=image.model_dump(mode="json") if image else None, boot=self.boot and image is not None,
+            started_at=utc_now(), lease_lost_file=str(self.work_dir / "lease-lost"),
+        )
+        if not rig.nodes:
+            raise ConfigError(f"{inventory.source}: rig {rig_name!r} has no nodes")
+        nodes = self._reserve(inventory, rig_name, dict(rig.nodes))
+        results = provision(nodes, image_name, image, boot=self.state.boot, progress=self.progress)
+        self._record_health(results)
+        self.state.nodes = {name: r.to_dict() for name, r in results.items()}
+        self.state.save(self.state_path)
+        return self.state
+
+    def _image(self, inventory: Inventory, rig_name: str) -> tuple[str | None, ImageConfig | None]:
+        if self.image_arg:
+            return inventory.image(self.image_arg)
+        default = inventory.rig(rig_name).default_image
+        if default:
+            return inventory.image(default)
+        return None, None
+
+    def lease_key(self, node: str) -> str:
+        assert self.state is not None
+        return f"{self.state.rig}/{node}"
+
+    def _reserve(self, inventory: Inventory, rig_name: str, nodes: dict[str, NodeConfig]) -> dict[str, NodeConfig]:
+        from hilt.lease import Holder, LeaseKeeper, open_store
+
+        assert self.state is not None
+        url = self.lease_store_url or inventory.lease_store
+        self.store = open_store(url)
+        usable: dict[str, NodeConfig] = {}
+        for name, cfg in nodes.items():
+            record = self.store.health(self.lease_key(name))
+            if record.state in ("bad", "maintenance"):
+                self.state.excluded[name] = (
+                    f"node {name} is {record.state} ({record.reason}); "
+                    f"`hilt nodes set-health {self.lease_key(name)} good --why ...` after repairing it"
+                )
+                self._say(name, f"skipped: health {record.state}")
+                continue
+            if record.state == "unknown" and not self._quick_health_check(name, cfg):
+                continue
+            usable[name] = cfg
+        if not usable:
+            self.state.save(self.state_path)
+            return {}
+        holder = Holder.current(purpose=f"hilt run {self.run_id} on rig {rig_name}")
+        for name in usable:
+            self._say(name, "reserving")
+
+        def on_wait(message: str) -> None:
+            self._say(rig_name, f"waiting for nodes: {message}")
+
+        self.lease = self.store.acquire(
+            [self.lease_key(n) for n in usable], holder, ttl_s=self.lease_ttl_s, wait_s=self.lease_wait_s,
+            on_wait=on_wait,
+        )
+        self.state.lease_id = self.lease.id
+        self.keeper = LeaseKeeper(self.store, self.lease)
+        self.keeper.start()
+        self._watch_lease()
+        return usable
+
+    def _quick_health_check(self, name: str, cfg: NodeConfig) -> bool:
+        """A node left `unknown` by an earlier infrastructure failure must answer its BMC first."""
+        from hilt.bmc import Bmc
+
+        assert self.state is not None and self.store is not None
+        self._say(name, "health check (was unknown)")
+        try:
+            with Bmc(cfg.bmc.url, resolve_username(cfg.bmc.username), cfg.bmc.password.resolve(),
+                     system_id=cfg.bmc.system_id, verify=cfg.bmc.verify, auth=cfg.bmc.auth, name=name) as bmc:
+                bmc.power_state()
+        except HiltError as exc:
+            record = self.store.record_infra_failure(self.lease_key(name), f"health check: {exc}", self.run_id,
+                                                     bad_after=self._bad_after())
+            self.state.excluded[name] = f"node {name} failed its health check: {exc} (now {record.state})"
+            return False
+        return True
+
+    def _bad_after(self) -> int:
+        return self.inventory.health.bad_after if self.inventory else 3
+
+    def _watch_lease(self) -> None:
+        """Write the lease-lost file that every worker checks before touching a node."""
+        import threading
+
+        def watch() -> None:
+            while self.keeper is not None and not self.keeper.lost:
+                time.sleep(0.2)
+            if self.keeper is not None and self.state and self.state.lease_lost_file:
+                Path(self.state.lease_lost_file).write_text(self.keeper.lost_reason or "lease lost")
+
+        threading.Thread(target=watch, name="hilt-lease-watch", daemon=True).start()
+
+    def _record_health(self, results: dict[str, ProvisionResult]) -> None:
+        assert self.store is not None and self.state is not None
+        for name, result in results.items():
+            key = self.lease_key(name)
+            try:
+                if result.ok:
+                    self.store.record_success(key, self.run_id)
+                    result_health = "good"
+                else:
+                    record = self.store.record_infra_failure(key, result.error or "boot failed", self.run_id,
+                                                             bad_after=self._bad_after())
+                    result_health = record.state
+                result.evidence["health"] = result_health
+            except LeaseError as exc:
+                log.warning("node %s: health not recorded: %s", name, exc)
+
+    def finish(self) -> None:
+        """Release the lease and stop the provider; safe to call after a partial start."""
+        keeper, self.keeper = self.keeper, None
+        if keeper is not None:
+            keeper.stop()
+        if self.lease is not None and self.store is not None:
+            try:
+                self.store.release(self.lease.id)
+            except LeaseError as exc:
+                log.warning("lease %s not released: %s", self.lease.id, exc)
+            self.lease = None
+        if self.provider is not None:
+            try:
+                self.provider.stop()
+            finally:
+                self.provider = None
+
+
+def node_configs(state: SessionState) -> dict[str, NodeConfig]:
+    inventory = load_inventory(state.rigs_file)
+    return dict(inventory.rig(state.rig).nodes)
+

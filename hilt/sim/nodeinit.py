@@ -1,0 +1,96 @@
+"""The "init" of a sim node: mount the booted image over the host's paths, then become the node's sshd.
+
+Run as ``ip netns exec NS unshare --mount --uts --propagation private -- python -m hilt.sim.nodeinit ...``:
+the mounts live only in this node's private mount namespace, so every SSH session of the node sees the
+image's /etc/os-release, boot id, kernel release, /proc/driver, /sys/module, /sys/firmware, /sys/class/nvlink,
+/usr/local/bin and /opt while the host and the other nodes see their own. ``exec`` keeps the process id,
+so the daemon's PID for this process is the sshd listener's PID.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import socket
+import sys
+from pathlib import Path
+
+MS_RDONLY = 1
+MS_BIND = 4096
+MS_REC = 16384
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+
+
+def mount(source: str, target: str, fstype: str | None = None, flags: int = 0, data: str | None = None) -> None:
+    rc = _libc.mount(
+        source.encode(), target.encode(), fstype.encode() if fstype else None, flags,
+        data.encode() if data else None,
+    )
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"mount {source} on {target} ({fstype or 'bind'}): {os.strerror(err)}")
+
+
+def bind(source: Path, target: str) -> None:
+    mount(str(source), target, None, MS_BIND)
+
+
+def merge(lower: Path, target: str) -> None:
+    """The image's directory on top of the host's (read-only overlay): host tools stay usable."""
+    mount("overlay", target, "overlay", MS_RDONLY, f"lowerdir={lower}:{target}")
+
+
+def mount_sys_class_extra(root: Path, stage: Path) -> None:
+    """Add the image's /sys/class/<x> entries (e.g. nvlink) next to the real ones.
+
+    sysfs refuses mkdir, so /sys/class becomes a tmpfs that re-binds each real class directory from a
+    staging bind. The real entries are relative symlinks into ../../devices, which still resolve.
+    """
+    extra = root / "sys/class"
+    if not extra.is_dir() or not any(extra.iterdir()):
+        return
+    stage.mkdir(parents=True, exist_ok=True)
+    bind(Path("/sys/class"), str(stage))
+    mount("tmpfs", "/sys/class", "tmpfs", 0, "mode=0755,size=1m")
+    for entry in sorted(os.listdir(stage)):
+        os.mkdir(f"/sys/class/{entry}")
+        bind(stage / entry, f"/sys/class/{entry}")
+    for entry in sorted(os.listdir(extra)):
+        if not os.path.exists(f"/sys/class/{entry}"):
+            os.mkdir(f"/sys/class/{entry}")
+        bind(extra / entry, f"/sys/class/{entry}")
+
+
+def mount_image(root: Path, run_dir: Path) -> None:
+    """Every mount that makes the host look like the booted image."""
+    bind(root / "etc/os-release", "/etc/os-release")
+    bind(run_dir / "boot_id", "/proc/sys/kernel/random/boot_id")
+    bind(run_dir / "osrelease", "/proc/sys/kernel/osrelease")
+    for rel in ("proc/driver", "sys/firmware", "sys/module"):
+        if (root / rel).is_dir():
+            bind(root / rel, f"/{rel}")
+    mount_sys_class_extra(root, run_dir / "sysclass-stage")
+    for rel in ("usr/local/bin", "opt"):
+        if (root / rel).is_dir():
+            merge(root / rel, f"/{rel}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m hilt.sim.nodeinit")
+    parser.add_argument("--root", required=True, type=Path, help="the unpacked image overlay")
+    parser.add_argument("--run-dir", required=True, type=Path, help="boot_id, osrelease, sshd_config")
+    parser.add_argument("--hostname", required=True)
+    parser.add_argument("--sshd", default="/usr/sbin/sshd")
+    args = parser.parse_args(argv)
+    socket.sethostname(args.hostname)
+    mount_image(args.root, args.run_dir)
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation directory
+    sys.stdout.flush()
+    os.execv(args.sshd, [args.sshd, "-D", "-e", "-f", str(args.run_dir / "sshd_config")])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""Synthesized nightly runs, built the way a session records them (RunRecord), for history and reports."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from hilt.run_record import (
+    BaselineRecord,
+    MetricRecord,
+    NodeRecord,
+    RunRecord,
+    TestRecord,
+    VerdictRecord,
+)
+
+GOOD_IMAGE = "img-1.4.2"
+REGRESSED_IMAGE = "img-1.4.3-regressed"
+START = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
+
+
+def _verdict(value: float, baseline: BaselineRecord) -> VerdictRecord:
+    lo = baseline.value * (1 - baseline.tolerance)
+    if value < lo:
+        return VerdictRecord(outcome="regression", reason=f"mean {value:.1f} below {lo:.1f}")
+    return VerdictRecord(outcome="pass", reason="within tolerance")
+
+
+def make_night(i: int, rng: random.Random, rig: str = "sim", regress_at: int | None = 20,
+               busbw_good: float = 180.0, busbw_bad: float = 150.0) -> RunRecord:
+    """Night ``i`` (1-based): NCCL bus bandwidth drops at ``regress_at`` with the regressed image;
+    DDP throughput and boot time stay flat (noise only)."""
+    regressed = regress_at is not None and i >= regress_at
+    image = REGRESSED_IMAGE if regressed else GOOD_IMAGE
+    level = busbw_bad if regressed else busbw_good
+    busbw_base = BaselineRecord(value=busbw_good, tolerance=0.05, higher_is_better=True)
+    busbw = [level + rng.gauss(0, 2.0) for _ in range(5)]
+    busbw_mean = sum(busbw) / len(busbw)
+    ddp = [1200 + rng.gauss(0, 15) for _ in range(3)]
+    boot = [95 + rng.gauss(0, 3)]
+    started = START + timedelta(days=i - 1)
+    nodes = [NodeRecord(name=f"node{n}", image_id=image, kernel="6.8.0-45", driver="550.90.07",
+                        boot_s=boot[0]) for n in (1, 2)]
+    tests = [TestRecord(nodeid="suites/nvlink/test_links.py::test_all_links_up", outcome="passed"),
+             TestRecord(nodeid="suites/nccl/test_allreduce.py::test_busbw", outcome="passed")]
+    verdict = _verdict(busbw_mean, busbw_base)
+    if verdict.outcome == "regression":
+        tests[1] = TestRecord(nodeid=tests[1].nodeid, outcome="failed", kind="regression",
+                              message=f"regression: {verdict.reason}")
+    return RunRecord(
+        run_id=f"{rig}-night-{i:02d}",
+        started_at=started.isoformat(),
+        finished_at=(started + timedelta(minutes=40)).isoformat(),
+        rig=rig,
+        image=image,
+        nodes=nodes,
+        tests=tests,
+        metrics=[
+            MetricRecord(name="nccl.all_reduce.busbw", unit="GB/s", labels={"size": "1G", "nodes": "2"},
+                         samples=busbw, baseline=busbw_base, verdict=verdict),
+            MetricRecord(name="ddp.samples_per_s", unit="samples/s", labels={"backend": "nccl"},
+                         samples=ddp),
+            MetricRecord(name="boot.seconds", unit="s", samples=boot, higher_is_better=False),
+        ],
+        gate=VerdictRecord(outcome=verdict.outcome, reason=verdict.reason),
+        versions={"driver": "550.90.07", "nccl": "2.21.5", "kernel": "6.8.0-45"},
+    )
+
+
+@pytest.fixture
+def nightly() -> Callable[..., list[RunRecord]]:
+    """``nightly(n=30, seed=7, rig="sim", regress_at=20)`` -> n RunRecords, one per night."""
+
+    def build(n: int = 30, seed: int = 7, rig: str = "sim", regress_at: int | None = 20) -> list[RunRecord]:
+        rng = random.Random(seed)
+        return [make_night(i, rng, rig=rig, regress_at=regress_at) for i in range(1, n + 1)]
+
+    return build
