@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from hilt.errors import HiltError, InfrastructureError, NodeError
@@ -32,7 +32,7 @@ IDENTITY_FILES = (
 )
 
 
-class NodeState(str, Enum):
+class NodeState(StrEnum):
     UNKNOWN = "unknown"
     OFF = "off"
     BOOTING = "booting"

@@ -111,8 +111,9 @@ def _tonight(latest: dict[str, RunRecord]) -> str:
         tally = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
         out.append(f'<tr class="rig-row" data-rig="{escape(rig)}" data-status="{run_status(r)}">'
                    f'<td><b>{escape(rig)}</b></td><td><a href="#{run_anchor(r.run_id)}">run '
-                   f'{escape(r.run_id)}</a></td><td>{_badge(run_status(r))}</td><td>{escape(r.image or "?")}</td>'
-                   f'<td>{escape(gate)}<br><span class="muted">{escape(tally)} · {_time(r.started_at)}</span></td></tr>')
+                   f'{escape(r.run_id)}</a></td><td>{_badge(run_status(r))}</td>'
+                   f'<td>{escape(r.image or "?")}</td><td>{escape(gate)}<br><span class="muted">{escape(tally)} · '
+                   f'{_time(r.started_at)}</span></td></tr>')
         for node in r.nodes:
             status = node_status(r, node)
             why = node.error or "; ".join(f"{t.nodeid}: {t.outcome}" for t in r.tests

@@ -35,19 +35,14 @@ def html_attr(dom: str, name: str) -> str | None:
     return found.group(1) if found else None
 
 
-@pytest.fixture(scope="module")
-def nightly_report(tmp_path_factory) -> tuple[Path, list]:
-    from conftest import make_night  # the fixture module; module scope cannot use the function fixture
-    import random
-
-    tmp = tmp_path_factory.mktemp("report")
-    store = HistoryStore(tmp / "history.sqlite")
-    rng = random.Random(7)
-    for i in range(1, 31):
-        store.append(make_night(i, rng, rig="sim"))
-        store.append(make_night(i, rng, rig="staging-a", regress_at=None))
+@pytest.fixture
+def nightly_report(tmp_path: Path, nightly) -> tuple[Path, list]:
+    """30 nights of two rigs through the history store: sim regresses at night 20, staging-a is flat."""
+    store = HistoryStore(tmp_path / "history.sqlite")
+    for run in nightly(30, seed=7, rig="sim") + nightly(30, seed=8, rig="staging-a", regress_at=None):
+        store.append(run)
     runs = store.runs()
-    return build_report(runs, tmp / "report.html", title="nightly"), runs
+    return build_report(runs, tmp_path / "report.html", title="nightly"), runs
 
 
 @needs_chromium

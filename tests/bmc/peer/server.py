@@ -181,7 +181,8 @@ class Handler(BaseHTTPRequestHandler):
         if token:
             if token not in st.sessions:
                 return False, _load("sushy/session_error.json")
-            if "session-expires" in st.quirks and st.bump(f"token:{token}") > 1 and len(st.sessions) == 1:
+            # the first session dies on its third use (after one power_state read), as if it timed out
+            if "session-expires" in st.quirks and st.sessions[token] == "1" and st.bump(f"use:{token}") > 2:
                 del st.sessions[token]
                 return False, _load("sushy/session_error.json")
             return True, None
@@ -204,8 +205,8 @@ class Handler(BaseHTTPRequestHandler):
         if path == sessions and method == "POST":
             if (body or {}).get("UserName") != st.username or body.get("Password") != st.password:
                 return (401, _load("sushy/session_error.json"))
-            token = f"tok-{len(st.sessions) + 1}-{time.monotonic_ns()}"
-            sid = str(len(st.sessions) + 1)
+            sid = str(st.bump("session-ids"))
+            token = f"tok-{sid}-{time.monotonic_ns()}"
             st.sessions[token] = sid
             return (201, {"Id": sid, "UserName": st.username},
                     {"X-Auth-Token": token, "Location": f"{sessions}/{sid}"})
@@ -232,7 +233,7 @@ class Handler(BaseHTTPRequestHandler):
             return (204,)
         res = st.tree.get(path)
         if res is None:
-            return (404, _ext_error("Base.1.8.ResourceMissingAtURI", f"The resource at URI {path} was not found"))
+            return (404, _ext_error("Base.1.8.ResourceMissingAtURI", f"No resource at URI {path}"))
         etag = f'W/"{st.counters.get("etag:" + path, 0)}"'
         if method == "GET":
             return (200, res, {"ETag": etag} if "etag" in q else {})
@@ -255,8 +256,8 @@ class Handler(BaseHTTPRequestHandler):
         task = _load("sushy/task_monitor.json")
         if "task-fails" in st.quirks:
             task.update(TaskState="Exception", TaskStatus="Critical", Messages=[
-                {"MessageId": "Base.1.8.GeneralError", "Message": "Unable to mount the image: share not reachable",
-                 "Severity": "Critical"}])
+                {"MessageId": "Base.1.8.GeneralError", "Severity": "Critical",
+                 "Message": "Unable to mount the image: share not reachable"}])
         return (200, task)
 
     def _accepted(self, st: PeerState) -> tuple | None:
@@ -291,7 +292,7 @@ class Handler(BaseHTTPRequestHandler):
         if "credentials" in q and not ("UserName" in body and "Password" in body):
             return (400, _load("sushy/credentials_required_error.json"))
         if "reject-inserted" in q and ("Inserted" in body or "WriteProtected" in body):
-            return (400, _ext_error("Base.1.8.PropertyUnknown", "The property Inserted is not a known property"))
+            return (400, _ext_error("Base.1.8.PropertyUnknown", "The property Inserted is not known"))
         st.tree[dev_path].update(Image=body.get("Image"), Inserted=True)
         return self._accepted(st) or (204,)
 
@@ -299,7 +300,7 @@ class Handler(BaseHTTPRequestHandler):
         q = st.quirks
         if "/VirtualMedia/" in path:
             if "Image" in body and body["Image"] and not ("Inserted" in body and "WriteProtected" in body):
-                return (400, _ext_error("Base.1.8.PropertyMissing", "Inserted and WriteProtected are required"))
+                return (400, _ext_error("Base.1.8.PropertyMissing", "Inserted, WriteProtected are required"))
             res.update({k: body[k] for k in ("Image", "Inserted", "WriteProtected") if k in body})
             return (204,)
         boot = body.get("Boot")

@@ -1,0 +1,27 @@
+# hilt: `make run` runs the reference suites against the simulated rack; `make test` runs hilt's own tests.
+# Both install what they need first (scripts/setup.sh: apt packages, a virtualenv, pip, npm).
+.PHONY: setup run test lint report bench clean
+
+VENV := .venv
+PY := $(VENV)/bin/python
+
+setup:
+	@bash scripts/setup.sh
+
+run: setup
+	$(VENV)/bin/hilt run
+
+test: setup
+	$(PY) -m pytest tests -q -p no:cacheprovider --durations=15
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+report: setup
+	$(VENV)/bin/hilt report --allure
+
+bench: setup
+	for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+clean:
+	rm -rf reports .pytest_cache

@@ -1,0 +1,237 @@
+"""The `hilt` command: run the suites, look at rigs, leases, nodes, baselines, history and the sim."""
+
+from __future__ import annotations
+
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from hilt.errors import ConfigError, HiltError
+from hilt.exitcodes import ExitCode
+
+app = typer.Typer(help="hilt: hardware-in-the-loop validation of GPU server images.", no_args_is_help=True,
+                  add_completion=False)
+rigs_app = typer.Typer(help="Rigs of rigs.yaml: what exists, who holds it, is it healthy.", invoke_without_command=True)
+sim_app = typer.Typer(help="The simulated rack (needs root for network namespaces).", no_args_is_help=True)
+sim_image_app = typer.Typer(help="Simulated rack images.", no_args_is_help=True)
+console = Console()
+err_console = Console(stderr=True)
+
+RIGS_FILE = os.environ.get("HILT_RIGS", "rigs.yaml")
+
+
+def _fail(message: str, code: int = ExitCode.USAGE_ERROR) -> None:
+    err_console.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
+    raise typer.Exit(code)
+
+
+# ---------------------------------------------------------------- run
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def run(
+    ctx: typer.Context,
+    rig: str = typer.Option(None, help="rig from rigs.yaml (default: its default_rig)"),
+    image: str = typer.Option(None, help="image name or URL (default: the rig's default_image)"),
+    rigs_file: Path = typer.Option(Path(RIGS_FILE), help="inventory file"),
+    suites: Path = typer.Option(Path("suites"), help="suites directory"),
+    no_boot: bool = typer.Option(False, help="do not boot; verify what runs"),
+    reports: Path = typer.Option(Path("reports"), help="reports directory"),
+) -> None:
+    """Run the reference suites against a rig. Extra arguments go to pytest (e.g. -k nvlink, -n 2)."""
+    import pytest
+
+    args = [str(suites), "--rigs-file", str(rigs_file), "--hilt-reports", str(reports), "-p", "no:cacheprovider"]
+    if rig:
+        args += ["--rig", rig]
+    if image:
+        args += ["--image", image]
+    if no_boot:
+        args.append("--no-boot")
+    args += list(ctx.args)
+    raise typer.Exit(int(pytest.main(args)))
+
+
+# ---------------------------------------------------------------- rigs
+
+
+def _inventory(path: Path):  # noqa: ANN202
+    from hilt.inventory import load_inventory
+
+    try:
+        return load_inventory(path)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+@rigs_app.callback()
+def rigs(
+    ctx: typer.Context,
+    rig: str = typer.Option(None, help="only this rig"),
+    rigs_file: Path = typer.Option(Path(RIGS_FILE), help="inventory file"),
+) -> None:
+    """Table of nodes: BMC power state, SSH reachable, lease holder, health."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from hilt.inventory import resolve_username
+    from hilt.lease import open_store
+    from hilt.node import probe_ssh
+
+    inventory = _inventory(rigs_file)
+    store = open_store(inventory.lease_store)
+    holders = {node: lease for lease in store.list_leases() for node in lease.nodes}
+    table = Table(title=f"rigs in {rigs_file}")
+    for column in ("rig", "node", "profile", "BMC power", "SSH", "lease holder", "health"):
+        table.add_column(column)
+
+    def row(rig_name: str, name: str, cfg) -> list[str]:  # noqa: ANN001
+        from hilt.bmc import Bmc
+
+        try:
+            with Bmc(cfg.bmc.url, resolve_username(cfg.bmc.username), cfg.bmc.password.resolve(),
+                     system_id=cfg.bmc.system_id, verify=cfg.bmc.verify, auth=cfg.bmc.auth, name=name,
+                     timeout_s=5) as bmc:
+                power = bmc.power_state()
+        except HiltError as exc:
+            power = f"[red]unreachable[/red] ({str(exc)[:60]})"
+        ssh = "[green]up[/green]" if probe_ssh(cfg.ssh.host, cfg.ssh.port) else "[red]down[/red]"
+        key = f"{rig_name}/{name}"
+        lease = holders.get(key)
+        holder = f"{lease.holder.user}@{lease.holder.host} ({lease.purpose or ''})" if lease else "-"
+        return [rig_name, name, cfg.profile, power, ssh, holder, store.health(key).state]
+
+    jobs = []
+    for rig_name, rig_cfg in inventory.rigs.items():
+        if rig and rig_name != rig:
+            continue
+        if not rig_cfg.nodes:
+            table.add_row(rig_name, "-", "-", "-", "-", "-",
+                          "nodes provided at run time" if rig_cfg.provider else "no nodes")
+        jobs += [(rig_name, n, c) for n, c in rig_cfg.nodes.items()]
+    with ThreadPoolExecutor(max_workers=max(1, min(16, len(jobs)))) as pool:
+        for cells in pool.map(lambda job: row(*job), jobs):
+            table.add_row(*cells)
+    console.print(table)
+
+
+@rigs_app.command("check")
+def rigs_check(file: Path = typer.Argument(Path(RIGS_FILE), help="rigs.yaml to validate")) -> None:
+    """Validate a rigs.yaml: schema, references, and that every credential is set now."""
+    from hilt.inventory import check_credentials
+
+    inventory = _inventory(file)
+    problems = check_credentials(inventory)
+    if problems:
+        _fail("\n".join(problems))
+    nodes = sum(len(r.nodes) for r in inventory.rigs.values())
+    console.print(f"{file}: OK ({len(inventory.rigs)} rigs, {nodes} nodes, {len(inventory.images)} images)")
+
+
+# ---------------------------------------------------------------- sim
+
+
+@sim_app.command("up")
+def sim_up(
+    nodes: int = typer.Option(4, help="number of nodes"),
+    boot_delay: float = typer.Option(1.0, help="seconds a node takes to boot"),
+    state_dir: Path = typer.Option(None, help="state directory (default: /run/hilt/sim-default)"),
+) -> None:
+    """Start a simulated rack in the background and print its rig (as rigs.yaml nodes)."""
+    import yaml
+
+    from hilt.sim import lifecycle
+
+    try:
+        rig = lifecycle.sim_up(nodes=nodes, boot_delay_s=boot_delay, state_dir=state_dir)
+    except HiltError as exc:
+        _fail(str(exc), ExitCode.INCONCLUSIVE)
+    console.print(yaml.safe_dump(rig, sort_keys=False))
+
+
+@sim_app.command("down")
+def sim_down(state_dir: Path = typer.Option(None, help="state directory")) -> None:
+    """Stop a simulated rack and remove everything it made (also a stale one of a crashed run)."""
+    from hilt.sim import lifecycle
+
+    lifecycle.sim_down(state_dir=state_dir)
+    console.print("sim: down")
+
+
+@sim_app.command("status")
+def sim_status(state_dir: Path = typer.Option(None, help="state directory")) -> None:
+    """Is a simulated rack running, and what do its nodes show?"""
+    from hilt.sim import lifecycle
+
+    console.print(lifecycle.sim_status(state_dir=state_dir))
+
+
+@sim_image_app.command("build")
+def sim_image_build(
+    name: str = typer.Argument(..., help="image name: good, regressed, broken, links-down, ... or a new one"),
+    out: Path = typer.Option(Path("reports/images"), help="output directory"),
+    arch: str = typer.Option("x86_64", help="x86_64 (namespace rack)"),
+) -> None:
+    """Build a simulated rack image (a tarball with a manifest and a root overlay)."""
+    from hilt.sim.image import build_image
+
+    if arch != "x86_64":
+        _fail(f"--arch {arch}: only x86_64 images are built by this rack")
+    path = build_image(name, out)
+    console.print(str(path))
+
+
+# ---------------------------------------------------------------- assembly
+
+
+def _mount_subapps() -> None:
+    from hilt.gate import cli as gate_cli
+    from hilt.lease import cli as lease_cli
+    from hilt.report import cli as report_cli
+
+    app.add_typer(lease_cli.leases_app, name="leases")
+    app.add_typer(lease_cli.nodes_app, name="nodes")
+    app.add_typer(gate_cli.baseline_app, name="baseline")
+    app.add_typer(report_cli.report_app, name="report")
+    app.add_typer(report_cli.history_app, name="history")
+
+
+def _defaults_from_inventory() -> None:
+    """Stores and directories named in rigs.yaml become the sub-commands' defaults."""
+    from hilt.gate import cli as gate_cli
+    from hilt.inventory import load_inventory
+    from hilt.lease import cli as lease_cli
+    from hilt.report import cli as report_cli
+
+    if not Path(RIGS_FILE).exists():
+        return
+    try:
+        inventory = load_inventory(RIGS_FILE)
+    except ConfigError:
+        return
+    lease_cli.default_store_url = lambda: inventory.lease_store
+    gate_cli.baselines_dir = Path(inventory.baselines_dir)
+    report_cli.default_history_path = Path(inventory.history)
+
+
+app.add_typer(rigs_app, name="rigs")
+sim_app.add_typer(sim_image_app, name="image")
+app.add_typer(sim_app, name="sim")
+_mount_subapps()
+
+
+def main() -> None:
+    _defaults_from_inventory()
+    try:
+        app()
+    except HiltError as exc:
+        err_console.print(f"error: {exc}", highlight=False)
+        sys.exit(ExitCode.USAGE_ERROR if isinstance(exc, ConfigError) else ExitCode.INCONCLUSIVE)
+
+
+if __name__ == "__main__":
+    main()

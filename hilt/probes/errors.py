@@ -1,0 +1,26 @@
+"""Why a probe produced no metrics.
+
+A skip (nothing to measure here, e.g. copy bandwidth on a CPU-only node) is not a failure. A probe that
+fails or hangs on the candidate image is a product problem (the test fails); a node that cannot be
+commanded stays a hilt.errors.NodeError from the node layer.
+"""
+
+from __future__ import annotations
+
+from hilt.errors import HiltError
+
+
+class ProbeSkipped(HiltError):
+    """The probe does not apply to this node; the message says why."""
+
+
+class ProbeFailed(HiltError):
+    """The probe ran but produced no usable result; the message names the nodes and the tail of stderr."""
+
+
+class ProbeTimeout(ProbeFailed):
+    """The probe did not finish in time; its processes were killed on every node."""
+
+
+class StrayProcesses(ProbeFailed):
+    """Processes of a probe run survived the kill on a node (a rig left dirty)."""

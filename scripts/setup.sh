@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Install everything hilt needs on a fresh Debian 12 machine: system packages, a virtualenv, the
+# package with its extras, and the Allure command line. Idempotent: a second run takes seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(openssh-server openssh-client iproute2 etcd-server chromium chromium-driver
+              device-tree-compiler default-jre-headless nodejs npm)
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: these Debian packages are missing and installing them needs root: ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "setup: apt-get install ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+stamp=.venv/.hilt-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  .venv/bin/pip install -q --upgrade pip
+  # torch==2.13.0 installs from the local CPU wheel where one lies on disk (see docs/probes.md)
+  .venv/bin/pip install -q -e '.[sim,probes,dev]'
+  touch "$stamp"
+fi
+
+if [ -x scripts/install_allure.sh ]; then
+  scripts/install_allure.sh
+fi
