@@ -163,8 +163,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "node" not in metafunc.fixturenames:
         return
     state = session_state(metafunc.config)
-    names = state.node_names if state is not None else []
-    if state is not None and not names and state.error:
+    if state is None:
+        return
+    names = state.node_names
+    if not names and state.error:
         names = ["(no nodes)"]
     metafunc.parametrize("node", names, ids=names, indirect=True, scope="function")
 

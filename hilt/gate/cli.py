@@ -1,0 +1,180 @@
+"""`hilt baseline`: show the baselines, see what a run would change, and promote a run's measurements.
+
+Promotion writes the YAML files that reviewers then read in a pull request, so it keeps provenance (run id,
+image, date) and the samples, and by default refuses metrics that regressed or could not be decided.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from hilt.errors import ConfigError
+from hilt.exitcodes import ExitCode
+from hilt.gate.baselines import (
+    BaselineEntry,
+    BaselineSet,
+    Source,
+    available_profiles,
+    load_baselines,
+)
+from hilt.metrics import Metric
+from hilt.run_record import MetricRecord, RunRecord
+
+baselines_dir: Path = Path("baselines")  # the lead may point this at rigs.yaml's baselines directory
+
+baseline_app = typer.Typer(help="Show, diff and promote release-gate baselines.", no_args_is_help=True)
+_console = Console()
+
+PROMOTABLE = ("pass", "improvement", "unbaselined")
+DEFAULT_TOLERANCE = 0.05
+
+
+def _fail(message: str) -> None:
+    Console(stderr=True).print(f"[red]error:[/] {escape(message)}", highlight=False)
+    raise typer.Exit(int(ExitCode.USAGE_ERROR))
+
+
+def load_run(run: Path) -> RunRecord:
+    """A run's record from a summary.json or the reports directory holding one."""
+    path = run / "summary.json" if run.is_dir() else run
+    try:
+        return RunRecord.model_validate_json(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read run summary: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise ConfigError(f"{path}: not a hilt summary.json: {str(exc).splitlines()[0]}") from None
+
+
+def _profile_set(profile: str) -> BaselineSet:
+    path = baselines_dir / f"{profile}.yaml"
+    if path.is_file():
+        return load_baselines(baselines_dir, profile)
+    return BaselineSet(profile=profile, path=path)
+
+
+def _as_metric(m: MetricRecord) -> Metric:
+    return Metric.of(m.name, m.unit, m.samples, m.labels, m.higher_is_better)
+
+
+def _mean(samples: list[float]) -> float:
+    return math.fsum(samples) / len(samples) if samples else math.nan
+
+
+def _plan(record: RunRecord, bset: BaselineSet, names: list[str] | None, force: bool
+          ) -> list[tuple[MetricRecord, BaselineEntry | None, BaselineEntry | None, str]]:
+    """(metric, current entry, proposed entry or None when refused, why) for each metric of the run."""
+    date = (record.started_at or "")[:10] or None
+    plan = []
+    for m in record.metrics:
+        if names and m.name not in names:
+            continue
+        current = bset.find_entry(_as_metric(m))
+        outcome = m.verdict.outcome if m.verdict else "unbaselined"
+        if not m.samples:
+            plan.append((m, current, None, "no samples"))
+            continue
+        if outcome not in PROMOTABLE and not force:
+            plan.append((m, current, None, f"verdict {outcome} (use --force to promote anyway)"))
+            continue
+        labels = dict(current.labels) if current is not None else dict(m.labels)
+        proposed = BaselineEntry(
+            metric=m.name, labels=labels, value=_mean(m.samples), unit=m.unit,
+            tolerance=current.tolerance if current else (m.baseline.tolerance if m.baseline else DEFAULT_TOLERANCE),
+            higher_is_better=m.higher_is_better, samples=list(m.samples),
+            source=Source(run_id=record.run_id, image=record.image, date=date),
+        )
+        plan.append((m, current, proposed, outcome))
+    return plan
+
+
+def _profile_of(record: RunRecord, profile: str | None) -> str:
+    chosen = profile or record.profile
+    if not chosen:
+        raise ConfigError(f"run {record.run_id} names no profile; pass --profile")
+    return chosen
+
+
+@baseline_app.command()
+def show(profile: str = typer.Option(None, "--profile", "-p", help="one profile; all when omitted")) -> None:
+    """List the baselines of one profile, or of every profile."""
+    try:
+        profiles = [profile] if profile else available_profiles(baselines_dir)
+        sets = [load_baselines(baselines_dir, p) for p in profiles]
+    except ConfigError as exc:
+        _fail(str(exc))
+        return
+    if not sets:
+        _console.print(f"no baseline files in {baselines_dir}")
+    for bset in sets:
+        table = Table(title=escape(f"{bset.profile} ({bset.path})"))
+        for col in ("metric", "labels", "value", "tol", "dir", "gated", "n", "source"):
+            table.add_column(col)
+        for e in bset.entries:
+            gated = bset.is_gated(Metric.of(e.metric, e.unit, [], e.labels))
+            table.add_row(escape(e.metric), escape(",".join(f"{k}={v}" for k, v in sorted(e.labels.items()))),
+                          f"{e.value:.4g} {e.unit}".strip(), f"{e.tolerance:.0%}",
+                          "↑" if e.higher_is_better else "↓", "yes" if gated else "no",
+                          str(len(e.samples or [])), escape(e.source.describe()))
+        _console.print(table)
+
+
+def _print_plan(plan, title: str) -> None:
+    table = Table(title=escape(title))
+    for col in ("metric", "labels", "current", "proposed", "change", "action"):
+        table.add_column(col)
+    for m, current, proposed, why in plan:
+        labels = ",".join(f"{k}={v}" for k, v in sorted(m.labels.items()))
+        cur = f"{current.value:.4g}" if current else "—"
+        new = f"{proposed.value:.4g}" if proposed else "—"
+        change = f"{(proposed.value / current.value - 1) * 100:+.1f}%" if current and proposed else ""
+        action = ("update" if current else "add") if proposed else f"keep ({why})"
+        table.add_row(escape(m.name), escape(labels), cur, new, change, escape(action))
+    _console.print(table)
+
+
+@baseline_app.command()
+def diff(run: Path = typer.Argument(..., help="a summary.json or the reports directory holding one"),
+         profile: str = typer.Option(None, "--profile", "-p", help="defaults to the run's profile"),
+         metric: list[str] = typer.Option(None, "--metric", "-m", help="only these metric names"),
+         force: bool = typer.Option(False, "--force", help="as promote --force would")) -> None:
+    """Show what `promote RUN` would change, without writing anything."""
+    try:
+        record = load_run(run)
+        bset = _profile_set(_profile_of(record, profile))
+    except ConfigError as exc:
+        _fail(str(exc))
+        return
+    _print_plan(_plan(record, bset, metric, force), f"{bset.path}: changes from run {record.run_id}")
+
+
+@baseline_app.command()
+def promote(run: Path = typer.Argument(..., help="a summary.json or the reports directory holding one"),
+            metric: list[str] = typer.Option(None, "--metric", "-m", help="only these metric names"),
+            force: bool = typer.Option(False, "--force", help="also promote regressed or undecided metrics"),
+            profile: str = typer.Option(None, "--profile", "-p", help="defaults to the run's profile")) -> None:
+    """Write a run's measurements into the profile's baseline file (only pass/improvement/unbaselined)."""
+    try:
+        record = load_run(run)
+        bset = _profile_set(_profile_of(record, profile))
+    except ConfigError as exc:
+        _fail(str(exc))
+        return
+    plan = _plan(record, bset, metric, force)
+    changed = 0
+    for _m, _current, proposed, _why in plan:
+        if proposed is not None:
+            bset.upsert(proposed)
+            changed += 1
+    _print_plan(plan, f"{bset.path}: promoting run {record.run_id}")
+    if changed:
+        bset.save()
+        _console.print(f"wrote {changed} baseline entr{'y' if changed == 1 else 'ies'} to {bset.path}; "
+                       "review and commit it", highlight=False)
+    else:
+        _console.print("nothing promoted", highlight=False)

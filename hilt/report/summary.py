@@ -1,0 +1,140 @@
+"""The run's summary in three forms: summary.json (the RunRecord, for machines and history), summary.md (a table a
+person reads in ten seconds, also appended to the GitHub Actions step summary) and a rich table on the console.
+
+The verdict comes first in every form: the reader wants "can this image ship?" before the details.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from hilt.run_record import MetricRecord, RunRecord
+
+_BADGE = {"pass": "PASS", "improvement": "PASS", "regression": "FAIL", "inconclusive": "INCONCLUSIVE",
+          "unbaselined": "UNBASELINED"}
+_ICON = {"pass": "✅", "improvement": "🚀", "regression": "❌", "inconclusive": "⚠️", "unbaselined": "❔"}
+_STYLE = {"pass": "green", "improvement": "green", "regression": "bold red", "inconclusive": "yellow",
+          "unbaselined": "yellow"}
+
+
+def _mean(samples: list[float]) -> float:
+    return math.fsum(samples) / len(samples) if samples else math.nan
+
+
+def _num(value: float) -> str:
+    return "—" if value is None or math.isnan(value) else f"{value:.4g}"
+
+
+def _labels(metric: MetricRecord) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(metric.labels.items())) or "—"
+
+
+def _change(metric: MetricRecord) -> str:
+    if metric.baseline is None or not metric.samples:
+        return "—"
+    return f"{(_mean(metric.samples) / metric.baseline.value - 1.0) * 100:+.1f}%"
+
+
+def _metric_row(metric: MetricRecord) -> tuple[str, str, str, str, str, str, str]:
+    unit = f" {metric.unit}" if metric.unit else ""
+    measured = f"{_num(_mean(metric.samples))}{unit} (n={len(metric.samples)})"
+    baseline = (f"{_num(metric.baseline.value)}{unit} ±{metric.baseline.tolerance:.0%}"
+                if metric.baseline is not None else "—")
+    outcome = metric.verdict.outcome if metric.verdict is not None else "—"
+    return (metric.name, _labels(metric), measured, baseline, _change(metric), outcome,
+            metric.verdict.reason if metric.verdict is not None else "")
+
+
+def _headline(record: RunRecord) -> tuple[str, str]:
+    if record.gate is None:
+        return "—", "no gate verdict recorded"
+    return record.gate.outcome, record.gate.reason
+
+
+def _problems(record: RunRecord) -> tuple[list[str], list[str]]:
+    failures = [f"`{t.nodeid}`: {t.message or t.outcome}" for t in record.tests
+                if t.outcome == "failed" or t.kind in ("product", "regression")]
+    infra = [f"`{t.nodeid}`: {t.message or t.outcome}" for t in record.tests
+             if t.kind == "infrastructure" or (t.outcome == "error" and t.kind == "none")]
+    infra += [f"node `{n.name}`: {n.error}" for n in record.nodes if n.error]
+    return failures, infra
+
+
+def render_markdown(record: RunRecord) -> str:
+    """summary.md: the verdict, the run, one row per metric, then failures and infrastructure errors."""
+    outcome, reason = _headline(record)
+    badge = _BADGE.get(outcome, outcome.upper())
+    lines = [f"## {_ICON.get(outcome, '')} hilt gate: **{badge}** ({outcome})".replace("  ", " "), "",
+             f"{reason}", ""]
+    facts = [f"rig `{record.rig}`", f"image `{record.image or '?'}`", f"run `{record.run_id}`"]
+    if record.profile:
+        facts.append(f"profile `{record.profile}`")
+    if record.nodes:
+        facts.append("nodes " + ", ".join(f"`{n.name}`" for n in record.nodes))
+    if record.exit_code is not None:
+        facts.append(f"exit code {record.exit_code}")
+    lines += [" · ".join(facts), ""]
+    if record.metrics:
+        lines += ["| metric | labels | measured mean | baseline | change | verdict |",
+                  "|---|---|---|---|---|---|"]
+        order = {"regression": 0, "inconclusive": 1, "unbaselined": 2, "improvement": 3, "pass": 4}
+        ranked = sorted(record.metrics,
+                        key=lambda m: order.get(m.verdict.outcome if m.verdict else "", 5))
+        for m in ranked:
+            name, labels, measured, baseline, change, verdict, _ = _metric_row(m)
+            mark = _ICON.get(verdict, "")
+            lines.append(f"| `{name}` | {labels} | {measured} | {baseline} | {change} | {mark} {verdict} |")
+        lines.append("")
+        undecided = [m for m in ranked if m.verdict and m.verdict.outcome != "pass"]
+        if undecided:
+            lines += ["**Why**", ""] + [f"- {m.verdict.reason}" for m in undecided if m.verdict] + [""]
+    failures, infra = _problems(record)
+    if failures:
+        lines += [f"**Failures ({len(failures)})**", ""] + [f"- {f}" for f in failures] + [""]
+    if infra:
+        lines += [f"**Infrastructure errors ({len(infra)})**", ""] + [f"- {e}" for e in infra] + [""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_summary(record: RunRecord, reports_dir: Path) -> tuple[Path, Path]:
+    """Write summary.json and summary.md; append the markdown to $GITHUB_STEP_SUMMARY when it is set."""
+    reports_dir = Path(reports_dir)
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    json_path = reports_dir / "summary.json"
+    md_path = reports_dir / "summary.md"
+    json_path.write_text(record.model_dump_json(indent=2) + "\n")
+    markdown = render_markdown(record)
+    md_path.write_text(markdown)
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary:
+        with open(step_summary, "a", encoding="utf-8") as fh:
+            fh.write(markdown + "\n")
+    return json_path, md_path
+
+
+def print_summary(record: RunRecord, console: Console) -> None:
+    """The same summary as a rich table, verdict first."""
+    outcome, reason = _headline(record)
+    style = _STYLE.get(outcome, "bold")
+    console.print(f"[{style}]hilt gate: {_BADGE.get(outcome, outcome.upper())}[/] ({outcome}) — {escape(reason)}",
+                  highlight=False)
+    if record.metrics:
+        table = Table(title=escape(f"rig {record.rig} · image {record.image or '?'} · run {record.run_id}"))
+        for col in ("metric", "labels", "measured mean", "baseline", "change", "verdict"):
+            table.add_column(col, justify="right" if col in ("change",) else "left")
+        for m in record.metrics:
+            name, labels, measured, baseline, change, verdict, _ = _metric_row(m)
+            shown = f"[{_STYLE[verdict]}]{verdict}[/]" if verdict in _STYLE else escape(verdict)
+            table.add_row(escape(name), escape(labels), measured, baseline, change, shown)
+        console.print(table)
+    failures, infra = _problems(record)
+    for f in failures:
+        console.print(f"[red]failure[/] {escape(f.replace('`', ''))}", highlight=False)
+    for e in infra:
+        console.print(f"[yellow]infrastructure[/] {escape(e.replace('`', ''))}", highlight=False)

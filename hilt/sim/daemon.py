@@ -1,0 +1,433 @@
+"""The sim daemon: owns one simulated rack from start to cleanup.
+
+``python -m hilt.sim.daemon --state-dir DIR --name sim --nodes 4`` builds the images, the bridge and the
+node namespaces, starts sushy-emulator (one system per node) behind one TCP forwarder per node, serves the
+images and a small control API on 127.0.0.1, writes ``ready.json`` (the generated rig) and then turns what
+the BMC says (power, boot override, virtual media) into what the nodes do. SIGTERM, or the death of the
+owning process, tears everything down. The engine never talks to this process: only to the BMCs and sshd.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import sys
+import threading
+import time
+import traceback
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import requests
+
+from hilt.sim import netns, state
+from hilt.sim.forwarder import TcpForwarder
+from hilt.sim.image import STANDARD_IMAGES, Image, build_standard_images, read_image
+from hilt.sim.machine import FAULTS, Machine, generate_ssh_key
+
+log = logging.getLogger("hilt.sim.daemon")
+REQUIRED_TOOLS = ("ip", "tc", "unshare", "ssh-keygen")
+
+
+class SimStartError(Exception):
+    """The sim cannot start here; the message says what to do."""
+
+
+def find_sshd() -> str:
+    for cand in (shutil.which("sshd"), "/usr/sbin/sshd"):
+        if cand and os.access(cand, os.X_OK):
+            return cand
+    raise SimStartError("OpenSSH sshd is not installed: apt-get install -y openssh-server")
+
+
+def preflight() -> str:
+    """Root and the host tools the sim needs; returns the sshd path."""
+    if os.geteuid() != 0:
+        raise SimStartError("the simulated rack needs root (network and mount namespaces, bridges): "
+                            "run as root, e.g. in CI or with sudo")
+    missing = [t for t in REQUIRED_TOOLS if not shutil.which(t)]
+    if missing:
+        raise SimStartError(f"missing host tools {missing}: apt-get install -y iproute2 util-linux openssh-client")
+    return find_sshd()
+
+
+class SimDaemon:
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.name: str = args.name
+        self.state_dir: Path = args.state_dir.resolve()
+        self.subnet: int = args.subnet
+        self.stop_event = threading.Event()
+        self.machines: dict[str, Machine] = {}
+        self.by_system: dict[str, str] = {}  # system id -> node name
+        self.images: dict[str, Image] = {}
+        self.forwarders: dict[str, TcpForwarder] = {}
+        self.emulator: Any = None
+        self.http: ThreadingHTTPServer | None = None
+        self._obs_lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self.state: dict[str, Any] = {
+            "name": self.name, "state_dir": str(self.state_dir), "daemon_pid": os.getpid(),
+            "daemon_start": state.pid_start_time(os.getpid()), "owner_pid": args.owner_pid,
+            "temporary_state_dir": bool(args.temporary), "subnet": self.subnet, "bridge": None,
+            "namespaces": [], "veths": [], "pids": {}, "started_at": time.time(), "ready": False,
+        }
+
+    # ------------------------------------------------------------------ state
+    def save(self) -> None:
+        with self._state_lock:
+            state.write_json(self.state_dir / "state.json", self.state)
+
+    def record_pid(self, pid: int, alive: bool) -> None:
+        with self._state_lock:
+            if alive:
+                self.state["pids"][str(pid)] = state.pid_start_time(pid)
+            else:
+                self.state["pids"].pop(str(pid), None)
+        self.save()
+
+    # ------------------------------------------------------------------ start
+    def start(self) -> dict[str, Any]:
+        sshd = preflight()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.save()
+        state.register(self.name, self.state_dir)
+        secrets_dir = self.state_dir / "secrets"
+        secrets_dir.mkdir(mode=0o700, exist_ok=True)
+        user, password = "hilt", secrets.token_urlsafe(18)
+        for fname, value in (("bmc-user", user), ("bmc-pass", password)):
+            path = secrets_dir / fname
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(value + "\n")
+        self.bmc_auth = (user, password)
+        keys = self.state_dir / "keys"
+        keys.mkdir(mode=0o700, exist_ok=True)
+        client_key = keys / "id_ed25519"
+        pub = generate_ssh_key(client_key, f"hilt-sim-{self.name}")
+        authorized = keys / "authorized_keys"
+        authorized.write_text(pub + "\n")
+
+        names = [n for n in (self.args.images.split(",") if self.args.images else STANDARD_IMAGES) if n]
+        cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "hilt" / "sim-images"
+        for path in build_standard_images(self.state_dir / "images", cache_dir=cache, names=names):
+            self.images[path.name] = read_image(path)
+        self._start_http()
+
+        netns.check_subnet_free(self.subnet)
+        self.state["bridge"] = netns.bridge_name(self.subnet)
+        self.save()
+        netns.create_bridge(self.subnet)
+        systems = []
+        for i in range(self.args.nodes):
+            node = f"node{i + 1}"
+            m = Machine(sim=self.name, name=node, index=i, subnet=self.subnet, node_dir=self.state_dir / "nodes" / node,
+                        authorized_keys=authorized, boot_delay_s=self.args.boot_delay_s, sshd=sshd,
+                        record_pid=self.record_pid)
+            self.state["namespaces"].append(m.ns)
+            self.state["veths"].append(netns.veth_name(self.subnet, i))
+            self.save()
+            netns.create_node_namespace(self.name, node, self.subnet, i)
+            m.create()
+            self.machines[node] = m
+            system_id = str(uuid.uuid4())
+            self.by_system[system_id] = node
+            systems.append({"uuid": system_id, "name": node, "power_state": "Off",
+                            "nics": [{"mac": f"02:00:0a:c8:{self.subnet:02x}:{i + 2:02x}", "ip": m.address}]})
+
+        from hilt.sim.bmc_emulator import start_sushy_emulator
+
+        self.emulator = start_sushy_emulator(
+            self.state_dir / "bmc", systems, username=user, password=password,
+            power_delay_s=self.args.power_delay_s, external_notification_url=f"{self.base_url}/notify")
+        self.record_pid(self.emulator.pid, True)
+        emu = urlparse(self.emulator.url)
+        for node in self.machines:
+            self.forwarders[node] = TcpForwarder((emu.hostname, emu.port))
+        threading.Thread(target=self._poll_loop, daemon=True, name="bmc-poll").start()
+
+        rig = self.rig_dict(client_key, secrets_dir)
+        self.state.update(ready=True, control_url=self.base_url)
+        self.save()
+        state.write_json(self.state_dir / "ready.json", {"rig": rig, "control_url": self.base_url})
+        return rig
+
+    def rig_dict(self, client_key: Path, secrets_dir: Path) -> dict[str, Any]:
+        nodes = {}
+        for system_id, node in self.by_system.items():
+            m = self.machines[node]
+            nodes[node] = {
+                "bmc": {"url": f"https://127.0.0.1:{self.forwarders[node].port}", "system_id": system_id,
+                        "username": f"file:{secrets_dir / 'bmc-user'}", "password": f"file:{secrets_dir / 'bmc-pass'}",
+                        "verify": str(self.emulator.ca_path)},
+                "ssh": {"host": m.address, "port": 22, "user": "root", "key": str(client_key),
+                        "host_key": m.host_key, "python": sys.executable},
+                "profile": self.args.profile, "address": m.address, "labels": {"sim": "true"},
+            }
+        images = {}
+        for fname, img in self.images.items():
+            images[img.name] = {"url": f"{self.base_url}/images/{fname}", "sha256": img.sha256,
+                                "boot_method": "virtual_media", "identity": img.identity(),
+                                "boot_timeout_s": self.args.boot_timeout_s}
+        return {"nodes": nodes, "images": images}
+
+    # ------------------------------------------------------------------ HTTP: images, notifications, control
+    def _start_http(self) -> None:
+        daemon = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, fmt: str, *a: Any) -> None:
+                log.debug("http: " + fmt, *a)
+
+            def _json(self, code: int, body: Any) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _body(self) -> Any:
+                n = int(self.headers.get("Content-Length") or 0)
+                return json.loads(self.rfile.read(n) or b"{}")
+
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                if self.path.startswith("/images/"):
+                    img = daemon.images.get(self.path[len("/images/"):])
+                    if img is None:
+                        return self._json(404, {"error": f"no image {self.path}", "images": list(daemon.images)})
+                    data = img.path.read_bytes()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/x-tar")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                elif self.path == "/control/status":
+                    self._json(200, daemon.status())
+                else:
+                    self._json(404, {"error": "unknown path"})
+
+            def do_HEAD(self) -> None:  # noqa: N802
+                img = daemon.images.get(self.path[len("/images/"):]) if self.path.startswith("/images/") else None
+                self.send_response(200 if img else 404)
+                self.send_header("Content-Length", str(img.path.stat().st_size if img else 0))
+                self.end_headers()
+
+            def do_PUT(self) -> None:  # noqa: N802
+                if self.path == "/notify":
+                    daemon.on_notification(self._body())
+                    return self._json(200, {})
+                self._json(404, {"error": "unknown path"})
+
+            def do_POST(self) -> None:  # noqa: N802
+                try:
+                    body = self._body()
+                    if self.path == "/control/fault":
+                        return self._json(200, daemon.set_fault(body["node"], body["fault"], body.get("params") or {}))
+                    if self.path == "/control/clear":
+                        return self._json(200, daemon.clear_faults(body.get("node")))
+                    self._json(404, {"error": "unknown path"})
+                except (KeyError, ValueError) as exc:
+                    self._json(400, {"error": str(exc)})
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.http.daemon_threads = True
+        self.base_url = f"http://127.0.0.1:{self.http.server_address[1]}"
+        threading.Thread(target=self.http.serve_forever, daemon=True, name="http").start()
+
+    # ------------------------------------------------------------------ faults
+    def set_fault(self, node: str, fault: str, params: dict[str, Any]) -> dict[str, Any]:
+        if node not in self.machines:
+            raise ValueError(f"unknown node {node!r}; nodes: {sorted(self.machines)}")
+        if fault not in FAULTS:
+            raise ValueError(f"unknown fault {fault!r}; faults: {sorted(FAULTS)}")
+        m = self.machines[node]
+        if fault == "ssh_drop":
+            return {"dropped": m.drop_ssh_sessions()}
+        with m._lock:
+            m.faults[fault] = dict(params)
+        if fault == "bmc_unreachable":
+            self.forwarders[node].set_blackhole(True)
+        m.event(f"fault set: {fault} {params or ''}")
+        return {"node": node, "faults": dict(m.faults)}
+
+    def clear_faults(self, node: str | None) -> dict[str, Any]:
+        targets = [node] if node else list(self.machines)
+        for name in targets:
+            if name not in self.machines:
+                raise ValueError(f"unknown node {name!r}; nodes: {sorted(self.machines)}")
+            m = self.machines[name]
+            with m._lock:
+                m.faults.clear()
+            self.forwarders[name].set_blackhole(False)
+        return {"cleared": targets}
+
+    def status(self) -> dict[str, Any]:
+        return {"name": self.name, "state_dir": str(self.state_dir), "pid": os.getpid(),
+                "owner_pid": self.state["owner_pid"], "images": sorted(i.name for i in self.images.values()),
+                "nodes": {n: m.status() for n, m in self.machines.items()}}
+
+    # ------------------------------------------------------------------ BMC -> machine
+    def on_notification(self, system: dict[str, Any]) -> None:
+        node = self.by_system.get(system.get("uuid", "")) or (
+            system.get("name") if system.get("name") in self.machines else None)
+        if node is None:
+            return
+        pending = system.get("pending_power") or {}
+        if pending.get("apply_time"):
+            delay = max(0.0, float(pending["apply_time"]) - time.time()) + 0.05
+            threading.Timer(delay, self._poll_one, args=(node,)).start()
+        self.observe(node, system.get("power_state", "Off"), "Restart" in str(pending.get("power_state", "")))
+
+    def observe(self, node: str, power: str, reset_pending: bool = False) -> None:
+        m = self.machines[node]
+        with self._obs_lock:
+            if reset_pending and (m.power == "On" or m.up):
+                m.power_off(reset=True)
+            elif power == "Off" and m.power == "On":
+                m.power_off()
+            elif power == "On" and m.power == "Off":
+                m.power = "On"  # claimed here so that a second report does not boot twice
+                threading.Thread(target=self._power_on, args=(node,), daemon=True).start()
+
+    def _power_on(self, node: str) -> None:
+        m = self.machines[node]
+        try:
+            image, source = self.media_image(node)
+        except Exception as exc:  # unreadable media: the server finds nothing to boot from it
+            m.event(f"virtual media cannot be read: {exc}")
+            image, source = None, "disk"
+        m.power_on(image, source)
+
+    def _session(self) -> requests.Session:
+        s = requests.Session()
+        s.trust_env = False
+        s.auth = self.bmc_auth
+        s.verify = str(self.emulator.ca_path)
+        return s
+
+    def media_image(self, node: str) -> tuple[Image | None, str]:
+        """The image in the node's virtual CD when the boot override says Cd, else (None, "disk")."""
+        system_id = next(s for s, n in self.by_system.items() if n == node)
+        with self._session() as s:
+            system = s.get(f"{self.emulator.url}/redfish/v1/Systems/{system_id}", timeout=10).json()
+            if (system.get("Boot") or {}).get("BootSourceOverrideTarget") != "Cd":
+                return None, "disk"
+            url = None
+            for mgr in (system.get("Links") or {}).get("ManagedBy") or []:
+                coll = s.get(f"{self.emulator.url}{mgr['@odata.id']}/VirtualMedia", timeout=10).json()
+                for member in coll.get("Members", []):
+                    vm = s.get(f"{self.emulator.url}{member['@odata.id']}", timeout=10).json()
+                    cd = any("CD" in t or "DVD" in t for t in vm.get("MediaTypes", [])) or vm.get("Id") == "Cd"
+                    if cd and vm.get("Inserted") and vm.get("Image"):
+                        url = vm["Image"]
+                        break
+                if url:
+                    break
+        if not url:
+            return None, "disk"
+        return self.fetch_image(node, url), f"virtual media {url}"
+
+    def fetch_image(self, node: str, url: str) -> Image:
+        """Download the media like a BMC would, and check it against the sha256 the sim published."""
+        dest = self.machines[node].node_dir / "media.tar"
+        with requests.get(url, stream=True, timeout=30) as rsp:
+            rsp.raise_for_status()
+            with dest.open("wb") as fh:
+                for chunk in rsp.iter_content(1 << 20):
+                    fh.write(chunk)
+        published = self.images.get(Path(urlparse(url).path).name) if url.startswith(self.base_url) else None
+        return read_image(dest, expected_sha256=published.sha256 if published else None)
+
+    def _poll_one(self, node: str) -> None:
+        system_id = next(s for s, n in self.by_system.items() if n == node)
+        try:
+            with self._session() as s:
+                power = s.get(f"{self.emulator.url}/redfish/v1/Systems/{system_id}", timeout=10).json()["PowerState"]
+        except (requests.RequestException, KeyError, ValueError) as exc:
+            log.debug("poll %s: %s", node, exc)
+            return
+        self.observe(node, power)
+
+    def _poll_loop(self) -> None:
+        """A slow safety net: notifications carry the news, this applies power transitions nobody read."""
+        while not self.stop_event.wait(2.0):
+            for node in list(self.machines):
+                self._poll_one(node)
+
+    # ------------------------------------------------------------------ stop
+    def watch_owner(self) -> None:
+        owner = self.args.owner_pid
+        while not self.stop_event.wait(0.5):
+            if owner and not state.pid_alive(owner):
+                log.warning("owner pid %s died: tearing the sim down", owner)
+                self.stop_event.set()
+
+    def shutdown(self) -> None:
+        for m in self.machines.values():
+            with contextlib.suppress(Exception):
+                m.shutdown()
+        for f in self.forwarders.values():
+            f.close()
+        if self.emulator is not None:
+            with contextlib.suppress(Exception):
+                self.emulator.stop()
+        if self.http is not None:
+            self.http.shutdown()
+        self.state["daemon_pid"] = None  # cleanup() must not kill us
+        for removed in state.cleanup(self.state):
+            log.info("removed %s", removed)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m hilt.sim.daemon", description=__doc__.splitlines()[0])
+    p.add_argument("--state-dir", required=True, type=Path)
+    p.add_argument("--name", default="sim")
+    p.add_argument("--nodes", type=int, default=4)
+    p.add_argument("--subnet", type=int, default=0, help="the sim's network is 10.200.<subnet>.0/24")
+    p.add_argument("--boot-delay-s", type=float, default=1.0)
+    p.add_argument("--power-delay-s", type=float, default=1.0)
+    p.add_argument("--boot-timeout-s", type=float, default=30.0)
+    p.add_argument("--images", default="", help="comma-separated standard images (default: all)")
+    p.add_argument("--profile", default="sim-4gpu")
+    p.add_argument("--owner-pid", type=int, default=None, help="tear down when this process dies")
+    p.add_argument("--temporary", action="store_true", help="remove the state directory at stop")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    args.state_dir.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    daemon = SimDaemon(args)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda *_: daemon.stop_event.set())
+    try:
+        daemon.start()
+    except Exception as exc:
+        message = str(exc) if isinstance(exc, SimStartError) else f"{type(exc).__name__}: {exc}"
+        log.error("sim %s failed to start: %s", args.name, message)
+        if not isinstance(exc, SimStartError):
+            log.error("%s", traceback.format_exc())
+        state.write_json(args.state_dir / "failed.json", {"error": message})
+        daemon.shutdown()
+        return 2
+    log.info("sim %s ready: %d node(s), control %s", args.name, len(daemon.machines), daemon.base_url)
+    threading.Thread(target=daemon.watch_owner, daemon=True).start()
+    daemon.stop_event.wait()
+    log.info("sim %s stopping", args.name)
+    daemon.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
