@@ -372,7 +372,7 @@ class SimDaemon:
                 log.warning("owner pid %s died: tearing the sim down", owner)
                 self.stop_event.set()
 
-    def shutdown(self) -> None:
+    def shutdown(self, keep_state_dir: bool = False) -> None:
         for m in self.machines.values():
             with contextlib.suppress(Exception):
                 m.shutdown()
@@ -384,7 +384,7 @@ class SimDaemon:
         if self.http is not None:
             self.http.shutdown()
         self.state["daemon_pid"] = None  # cleanup() must not kill us
-        for removed in state.cleanup(self.state):
+        for removed in state.cleanup(self.state, remove_state_dir=False if keep_state_dir else None):
             log.info("removed %s", removed)
 
 
@@ -418,12 +418,13 @@ def main(argv: list[str] | None = None) -> int:
         log.error("sim %s failed to start: %s", args.name, message)
         if not isinstance(exc, SimStartError):
             log.error("%s", traceback.format_exc())
+        daemon.shutdown(keep_state_dir=True)
         state.write_json(args.state_dir / "failed.json", {"error": message})
-        daemon.shutdown()
         return 2
     log.info("sim %s ready: %d node(s), control %s", args.name, len(daemon.machines), daemon.base_url)
     threading.Thread(target=daemon.watch_owner, daemon=True).start()
-    daemon.stop_event.wait()
+    while not daemon.stop_event.wait(0.5):
+        pass
     log.info("sim %s stopping", args.name)
     daemon.shutdown()
     return 0

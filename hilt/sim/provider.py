@@ -1,0 +1,38 @@
+"""The rig provider that materialises rig ``sim``: start a sim daemon, hand back its generated rig."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from hilt.errors import ConfigError
+from hilt.sim.lifecycle import sim_down, sim_up
+
+_OPTIONS = {"nodes", "boot_delay_s", "power_delay_s", "images", "subnet", "profile", "boot_timeout_s", "name"}
+
+
+class SimProvider:
+    """``start`` returns ``{"nodes": ..., "images": ...}`` in rigs.yaml shape; ``stop`` removes the sim."""
+
+    def __init__(self) -> None:
+        self.name: str | None = None
+
+    def start(self, rig_name: str, options: dict[str, Any], workdir: Path) -> dict[str, Any]:
+        unknown = sorted(set(options) - _OPTIONS)
+        if unknown:
+            raise ConfigError(f"rig {rig_name!r} provider options: unknown {unknown}; valid: {sorted(_OPTIONS)}")
+        self.name = str(options.get("name", rig_name))
+        state_dir = Path(workdir) / f"sim-{self.name}"
+        return sim_up(
+            self.name, nodes=int(options.get("nodes", 4)), boot_delay_s=float(options.get("boot_delay_s", 1.0)),
+            power_delay_s=float(options.get("power_delay_s", 1.0)), images=options.get("images"),
+            subnet=int(options.get("subnet", 0)), state_dir=state_dir, owner_pid=os.getpid(),
+            profile=str(options.get("profile", "sim-4gpu")),
+            boot_timeout_s=float(options.get("boot_timeout_s", 30.0)),
+        )
+
+    def stop(self) -> None:
+        if self.name is not None:
+            sim_down(self.name)
+            self.name = None
