@@ -115,7 +115,7 @@ def compare_inventory(
 
 
 def compare_nvml(profile: Profile, report: NvmlReport) -> list[str]:
-    """What NVML sees: GPU count, driver, model, uncorrectable ECC and row-remap trouble.
+    """What NVML sees: GPU count, model, uncorrectable ECC and row-remap trouble.
 
     Link state is left to compare_nvlink, so that one fault fails one suite.
     """
@@ -124,8 +124,6 @@ def compare_nvml(profile: Profile, report: NvmlReport) -> list[str]:
     diffs: list[str] = []
     if len(report.gpus) != profile.gpu_count:
         diffs.append(f"GPU count: expected {profile.gpu_count}, found {len(report.gpus)} through NVML")
-    if profile.driver is not None and report.driver != profile.driver:
-        diffs.append(f"driver: expected {profile.driver}, found {report.driver}")
     for gpu in report.gpus:
         name = f"GPU{gpu.index} ({gpu.pci_bus_id})"
         if profile.gpu_name is not None and gpu.name != profile.gpu_name:

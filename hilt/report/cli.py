@@ -110,7 +110,9 @@ def history_list(
     except HiltError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
-    table = Table("run", "started", "rig", "image", "status", "gate", "tests", "metrics")
+    table = Table()
+    for column in ("run", "started", "rig", "image", "status", "gate", "tests", "metrics"):
+        table.add_column(column, no_wrap=column in ("run", "started", "image"))
     for r in runs:
         table.add_row(r.run_id, f"{parse_time(r.started_at):%Y-%m-%d %H:%M}", r.rig, r.image or "",
                       run_status(r), r.gate.outcome if r.gate else "", str(len(r.tests)), str(len(r.metrics)))

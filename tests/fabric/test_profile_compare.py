@@ -10,8 +10,15 @@ from hilt.fabric.topo import parse_topology
 
 def test_all_shipped_profiles_load():
     names = known_profiles()
-    for required in ("hgx-h100-8gpu", "dgx-a100-8gpu", "dgx1-v100-8gpu", "gh200-4gpu", "hgx-h200-8gpu",
-                     "sim-4gpu", "sim-riscv-nvlink"):
+    for required in (
+        "hgx-h100-8gpu",
+        "dgx-a100-8gpu",
+        "dgx1-v100-8gpu",
+        "gh200-4gpu",
+        "hgx-h200-8gpu",
+        "sim-4gpu",
+        "sim-riscv-nvlink",
+    ):
         assert required in names
     for name in names:
         assert load_profile(name).gpu_count >= 1
@@ -31,8 +38,9 @@ def test_real_captures_match_their_profiles(corpus, profile, capture):
 
 
 def test_wrong_platform_reports_each_pair(corpus):
-    diffs = compare_topology(load_profile("hgx-h100-8gpu"), parse_topology(
-        corpus("topo/dgx-a100-8gpu-nv12-10nic-gpu-numa-id.txt")))
+    diffs = compare_topology(
+        load_profile("hgx-h100-8gpu"), parse_topology(corpus("topo/dgx-a100-8gpu-nv12-10nic-gpu-numa-id.txt"))
+    )
     assert "GPU3-GPU5: expected NV18, found NV12" in diffs and len(diffs) == 28
 
 
@@ -47,9 +55,14 @@ def test_dgx1_swapped_cell_is_named(corpus):
 
 def test_nvlink_inactive_link_and_slow_link():
     p = load_profile("sim-4gpu")
-    gpus = "".join(f"GPU {i}: NVIDIA H100 80GB HBM3\n" + "".join(
-        f"\t Link {k}: {'<inactive>' if (i, k) == (2, 3) else ('25.781 GB/s' if (i, k) == (1, 0) else '26.562 GB/s')}\n"
-        for k in range(4)) for i in range(4))
+    gpus = "".join(
+        f"GPU {i}: NVIDIA H100 80GB HBM3\n"
+        + "".join(
+            f"\t Link {k}: {'<inactive>' if (i, k) == (2, 3) else ('25.781 GB/s' if (i, k) == (1, 0) else '26.562 GB/s')}\n"
+            for k in range(4)
+        )
+        for i in range(4)
+    )
     assert compare_nvlink(p, parse_nvlink_status(gpus)) == [
         "GPU1 link 0: 25.781 GB/s, below the minimum 26.562 GB/s",
         "GPU2 link 3 inactive (expected 4 active)",
@@ -58,8 +71,10 @@ def test_nvlink_inactive_link_and_slow_link():
 
 def test_by_design_inactive_links_are_not_reported(corpus, tmp_path):
     path = tmp_path / "h100-pcie-pair.yaml"
-    path.write_text("gpu_count: 2\ntopology: {default_link: NV12}\n"
-                    "nvlink: {active_links_per_gpu: 12, inactive_links: [4, 5, 10, 11, 16, 17]}\n")
+    path.write_text(
+        "gpu_count: 2\ntopology: {default_link: NV12}\n"
+        "nvlink: {active_links_per_gpu: 12, inactive_links: [4, 5, 10, 11, 16, 17]}\n"
+    )
     status = parse_nvlink_status(corpus("nvlink/h100-pcie-x2-nvlink-s-18links-6-inactive.txt"))
     assert compare_nvlink(load_profile(str(path)), status) == []
 
@@ -67,14 +82,19 @@ def test_by_design_inactive_links_are_not_reported(corpus, tmp_path):
 def test_inventory_driver_and_model(corpus):
     info = parse_gpu_information(corpus("proc/proc-driver-nvidia-gpus-information-h100-hbm3-gpu-firmware.txt"))
     diffs = compare_inventory(load_profile("sim-4gpu"), driver="535.129.03", gpus=[info])
-    assert diffs == ["driver: expected 550.54.15, found 535.129.03",
-                     "GPU count: expected 4, found 1 in /proc/driver/nvidia/gpus"]
+    assert diffs == [
+        "driver: expected 550.54.15, found 535.129.03",
+        "GPU count: expected 4, found 1 in /proc/driver/nvidia/gpus",
+    ]
 
 
 def test_error_delta_recovery_and_crc_threshold():
     def errors(recovery, crc):
-        return parse_nvlink_errors(f"GPU 0: X\n\t Link 2: Replay Errors: 9\n\t Link 2: Recovery Errors: {recovery}\n"
-                                   f"\t Link 2: CRC Errors: {crc}\n")
+        return parse_nvlink_errors(
+            f"GPU 0: X\n\t Link 2: Replay Errors: 9\n\t Link 2: Recovery Errors: {recovery}\n"
+            f"\t Link 2: CRC Errors: {crc}\n"
+        )
+
     assert check_error_delta(errors(0, 5), errors(0, 105)) == []
     assert check_error_delta(errors(1, 5), errors(2, 106)) == [
         "GPU0 link 2: 1 recovery errors during the run",
