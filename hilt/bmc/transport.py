@@ -202,7 +202,8 @@ class Transport:
                 is_timeout = isinstance(cause, requests.Timeout)
                 timeouts += is_timeout
                 # A BMC that did not answer within timeout_s is retried once; a reset connection a few times.
-                if attempt <= self.retries and timeouts <= 1:
+                # A certificate that does not verify will not verify on a retry either.
+                if attempt <= self.retries and timeouts <= 1 and not isinstance(cause, requests.exceptions.SSLError):
                     self._sleep(attempt, None, f"{step}: {type(cause).__name__}")
                     continue
                 raise BmcRequestError(self.name, step, None, "", _cause(exc)) from None

@@ -102,9 +102,7 @@ def compare_inventory(
     if profile.driver is not None and driver != profile.driver:
         diffs.append(f"driver: expected {profile.driver}, found {driver or 'no driver loaded'}")
     if len(gpus) != profile.gpu_count:
-        diffs.append(
-            f"GPU count: expected {profile.gpu_count}, found {len(gpus)} in /proc/driver/nvidia/gpus"
-        )
+        diffs.append(f"GPU count: expected {profile.gpu_count}, found {len(gpus)} in /proc/driver/nvidia/gpus")
     for info in gpus:
         where = info.bus_location or info.uuid or "?"
         if profile.gpu_name is not None and info.model != profile.gpu_name:
@@ -137,9 +135,7 @@ def compare_nvml(profile: Profile, report: NvmlReport) -> list[str]:
     return diffs
 
 
-def check_error_delta(
-    before: Sequence[GpuErrors], after: Sequence[GpuErrors], crc_threshold: int = 100
-) -> list[str]:
+def check_error_delta(before: Sequence[GpuErrors], after: Sequence[GpuErrors], crc_threshold: int = 100) -> list[str]:
     """NVLink errors that appeared between two readings: any recovery, or CRC above the threshold, fails.
 
     The default of 100 CRC errors is DCGM's NVLink CRC threshold; replays alone are corrected in hardware.

@@ -89,9 +89,7 @@ class GpuCapabilities:
     links: dict[int, dict[str, bool]]
 
 
-def _blocks(
-    text: str, on_link: Callable[[int, str, int], None], what: str
-) -> list[tuple[int, str, str | None]]:
+def _blocks(text: str, on_link: Callable[[int, str, int], None], what: str) -> list[tuple[int, str, str | None]]:
     """Walk GPU lines and link lines; ``on_link(gpu_position, line, line_no)`` handles a link line."""
     gpus: list[tuple[int, str, str | None]] = []
     for no, line in enumerate(text.splitlines(), start=1):

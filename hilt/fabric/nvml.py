@@ -70,6 +70,4 @@ def parse_nvml_report(text: str) -> NvmlReport:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise ParseError(
-            f"NVML collector JSON: {where}: {first['msg']}", 1, text.splitlines()[0][:200]
-        ) from None
+        raise ParseError(f"NVML collector JSON: {where}: {first['msg']}", 1, text.splitlines()[0][:200]) from None

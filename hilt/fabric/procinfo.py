@@ -71,6 +71,4 @@ def parse_driver_version(text: str) -> str:
             if not m:
                 raise ParseError("NVRM version line without a version number", no, line)
             return m.group(1)
-    raise ParseError(
-        "no 'NVRM version:' line in driver version text", 1, text.splitlines()[0] if text else ""
-    )
+    raise ParseError("no 'NVRM version:' line in driver version text", 1, text.splitlines()[0] if text else "")

@@ -85,9 +85,7 @@ class Profile(_Strict):
         for key in self.topology.pairs:
             a, b = (int(x) for x in _PAIR.match(key).groups())  # type: ignore[union-attr]
             if a == b or max(a, b) >= self.gpu_count:
-                raise ValueError(
-                    f"topology.pairs: {key} is not a pair of distinct GPUs below {self.gpu_count}"
-                )
+                raise ValueError(f"topology.pairs: {key} is not a pair of distinct GPUs below {self.gpu_count}")
         if self.topology.default_link is None:
             missing = [f"GPU{a}-GPU{b}" for a, b in self.gpu_pairs() if self._pair_value(a, b) is None]
             if missing:

@@ -131,9 +131,7 @@ class FabricSnapshot:
         except Exception:
             if section.ok:
                 raise
-            raise NodeError(
-                f"{self.node}: NVML collector failed (rc={section.rc}): {section.text[:300]}"
-            ) from None
+            raise NodeError(f"{self.node}: NVML collector failed (rc={section.rc}): {section.text[:300]}") from None
 
 
 def split_sections(stdout: str) -> dict[str, Section]:
@@ -146,9 +144,7 @@ def split_sections(stdout: str) -> dict[str, Section]:
         if m and m.group(1) == "BEGIN" and current is None:
             current, body = m.group(2), []
         elif m and m.group(1) == "END" and m.group(2) == current:
-            sections[current] = Section(
-                "\n".join(body) + ("\n" if body and body != [""] else ""), int(m.group(3))
-            )
+            sections[current] = Section("\n".join(body) + ("\n" if body and body != [""] else ""), int(m.group(3)))
             current = None
         elif current is not None:
             body.append(line)
@@ -164,9 +160,7 @@ def snapshot_script(python: str = "python3") -> str:
 
 def read_fabric_snapshot(node: _Node, timeout: float = 120) -> FabricSnapshot:
     """Everything the fabric suites need from one node, in one SSH round trip."""
-    result = node.run_script(
-        snapshot_script(getattr(node, "python", "python3")), timeout=timeout, check=False
-    )
+    result = node.run_script(snapshot_script(getattr(node, "python", "python3")), timeout=timeout, check=False)
     sections = split_sections(result.stdout)
     if "topo" not in sections:
         raise NodeError(f"{node.name}: fabric snapshot script printed no sections (exit {result.exit_code})")
@@ -177,7 +171,5 @@ def read_nvlink_errors(node: _Node, timeout: float = 60) -> list[GpuErrors]:
     """`nvidia-smi nvlink -e` parsed: read before and after the probes, compared with check_error_delta."""
     result = node.run(["nvidia-smi", "nvlink", "-e"], timeout=timeout, check=False)  # type: ignore[attr-defined]
     if result.exit_code != 0:
-        raise NodeError(
-            f"{node.name}: nvidia-smi nvlink -e failed (exit {result.exit_code}): {result.stderr[:300]}"
-        )
+        raise NodeError(f"{node.name}: nvidia-smi nvlink -e failed (exit {result.exit_code}): {result.stderr[:300]}")
     return parse_nvlink_errors(result.stdout)

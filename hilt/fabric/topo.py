@@ -102,9 +102,7 @@ def parse_topology(text: str) -> Topology:
             cells[(name, col)] = cell
         rest = row[len(devices) :]
         if len(rest) > len(extra):
-            raise ParseError(
-                f"row has {len(rest)} cells after the matrix, header names {len(extra)}", i + 1, line
-            )
+            raise ParseError(f"row has {len(rest)} cells after the matrix, header names {len(extra)}", i + 1, line)
         if name in gpus:
             for col, value in zip(extra, rest, strict=False):
                 affinity[col][name] = value

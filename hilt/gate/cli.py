@@ -36,7 +36,7 @@ DEFAULT_TOLERANCE = 0.05
 
 
 def _fail(message: str) -> None:
-    Console(stderr=True).print(f"[red]error:[/] {escape(message)}", highlight=False)
+    Console(stderr=True).print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(int(ExitCode.USAGE_ERROR))
 
 

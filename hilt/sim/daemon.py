@@ -119,7 +119,8 @@ class SimDaemon:
 
         names = [n for n in (self.args.images.split(",") if self.args.images else STANDARD_IMAGES) if n]
         cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "hilt" / "sim-images"
-        for path in build_standard_images(self.state_dir / "images", cache_dir=cache, names=names):
+        for path in build_standard_images(self.state_dir / "images", cache_dir=cache, names=names,
+                                          profile=self.args.profile):
             self.images[path.name] = read_image(path)
         self._start_http()
 

@@ -47,13 +47,15 @@ MANIFEST_DEFAULTS: dict[str, Any] = {
 
 #: The standard set, built at sim start. Fabric spec keys are read by hilt.sim.fabric_view.
 STANDARD_IMAGES: dict[str, dict[str, Any]] = {
-    "good": {"nccl": {"busbw_gbs": 180.0}},
-    "regressed": {"link_rate_mbit": 800, "nccl": {"busbw_gbs": 110.0}},
+    "good": {"nccl": {"nccl_busbw_gbps": 180.0, "gpus": 4}},
+    "regressed": {"link_rate_mbit": 800, "nccl": {"nccl_busbw_gbps": 110.0, "gpus": 4}},
     "broken": {"boot": "never"},
-    "links-down": {"fabric": {"links_down": [[0, 1]]}, "nccl": {"busbw_gbs": 150.0}},
-    "wrong-topo": {"fabric": {"topo_wrong": [[0, 1, "SYS"]]}, "nccl": {"busbw_gbs": 180.0}},
-    "dt-missing": {"fabric": {"dt_missing": [1]}, "nccl": {"busbw_gbs": 180.0}},
-    "wrong-driver": {"driver": "535.104.05", "identity_driver": DEFAULT_DRIVER, "nccl": {"busbw_gbs": 180.0}},
+    "links-down": {"fabric": {"links_down": [[0, 1]]}, "nccl": {"nccl_busbw_gbps": 150.0, "gpus": 4}},
+    "wrong-topo": {"fabric": {"topo_overrides": {"GPU0-GPU1": "SYS"}}, "nccl": {"nccl_busbw_gbps": 180.0, "gpus": 4}},
+    # a device tree exists only on the RISC-V profile, so this image is for nodes of that profile
+    "dt-missing": {"profile": "sim-riscv-nvlink", "fabric": {"dt_missing": ["nvlink-1"]},
+                   "nccl": {"nccl_busbw_gbps": 180.0, "gpus": 4}},
+    "wrong-driver": {"driver": "535.104.05", "identity_driver": DEFAULT_DRIVER, "nccl": {"nccl_busbw_gbps": 180.0, "gpus": 4}},
 }
 
 
@@ -162,10 +164,11 @@ def write_base_root(root: Path, manifest: dict[str, Any]) -> None:
 def _populate(root: Path, manifest: dict[str, Any]) -> None:
     write_base_root(root, manifest)
     fabric = _optional_writer("hilt.sim.fabric_view", "write_fabric_view")
-    if fabric is not None:
-        fabric(root, manifest["profile"], manifest["fabric"])
+    load_profile = _optional_writer("hilt.fabric.profile", "load_profile")
+    if fabric is not None and load_profile is not None:
+        fabric(root, load_profile(manifest["profile"]), {"driver": manifest["driver"], **manifest["fabric"]})
     nccl = _optional_writer("hilt.sim.nccl_tests_view", "write_nccl_tests")
-    if nccl is not None:
+    if nccl is not None and manifest["nccl"]:
         nccl(root, manifest["nccl"])
 
 
@@ -202,12 +205,19 @@ def _module_digest(module: str) -> str:
     return hashlib.sha256(Path(spec.origin).read_bytes()).hexdigest()
 
 
+def _profile_digest(name: str) -> str:
+    path = Path(__file__).resolve().parents[1] / "profiles" / f"{name}.yaml"
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "absent"
+
+
 def _content_key(manifest: dict[str, Any]) -> str:
     parts = [
         BUILDER_VERSION,
         json.dumps(manifest, sort_keys=True),
         hashlib.sha256(Path(__file__).read_bytes()).hexdigest(),
         _module_digest("hilt.sim.fabric_view"),
+        _module_digest("hilt.fabric.devicetree"),
+        _profile_digest(manifest["profile"]),
         _module_digest("hilt.sim.nccl_tests_view"),
     ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
@@ -240,13 +250,18 @@ def build_image(name: str, out_dir: Path, cache_dir: Path | None = None, **overr
     return out
 
 
-def build_standard_images(out_dir: Path, cache_dir: Path | None = None, names: list[str] | None = None) -> list[Path]:
-    """The standard set (good, regressed, broken, ...) or the named subset of it."""
+def build_standard_images(out_dir: Path, cache_dir: Path | None = None, names: list[str] | None = None,
+                          profile: str = DEFAULT_PROFILE) -> list[Path]:
+    """The standard set (good, regressed, broken, ...) or the named subset of it, for nodes of ``profile``.
+
+    An image that names its own profile (dt-missing) keeps it.
+    """
     wanted = names or list(STANDARD_IMAGES)
     unknown = [n for n in wanted if n not in STANDARD_IMAGES]
     if unknown:
         raise ConfigError(f"unknown sim image(s) {unknown}; standard images: {list(STANDARD_IMAGES)}")
-    return [build_image(n, out_dir, cache_dir=cache_dir, **STANDARD_IMAGES[n]) for n in wanted]
+    return [build_image(n, out_dir, cache_dir=cache_dir, **{"profile": profile, **STANDARD_IMAGES[n]})
+            for n in wanted]
 
 
 def read_image(path: Path, expected_sha256: str | None = None) -> Image:

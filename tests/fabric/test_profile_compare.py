@@ -55,12 +55,10 @@ def test_dgx1_swapped_cell_is_named(corpus):
 
 def test_nvlink_inactive_link_and_slow_link():
     p = load_profile("sim-4gpu")
+    speed = {(2, 3): "<inactive>", (1, 0): "25.781 GB/s"}
     gpus = "".join(
         f"GPU {i}: NVIDIA H100 80GB HBM3\n"
-        + "".join(
-            f"\t Link {k}: {'<inactive>' if (i, k) == (2, 3) else ('25.781 GB/s' if (i, k) == (1, 0) else '26.562 GB/s')}\n"
-            for k in range(4)
-        )
+        + "".join(f"\t Link {k}: {speed.get((i, k), '26.562 GB/s')}\n" for k in range(4))
         for i in range(4)
     )
     assert compare_nvlink(p, parse_nvlink_status(gpus)) == [
