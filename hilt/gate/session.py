@@ -16,6 +16,7 @@ from hilt.exitcodes import ExitCode
 from hilt.gate.baselines import BaselineSet
 from hilt.gate.judge import Baseline, Verdict, judge
 from hilt.metrics import Metric
+from hilt.run_record import BaselineRecord, MetricRecord, VerdictRecord
 
 CheckOutcome = Literal["pass", "regression", "improvement", "inconclusive", "unbaselined"]
 
@@ -33,6 +34,27 @@ class GateCheck:
     @property
     def outcome(self) -> CheckOutcome:
         return self.verdict.outcome  # type: ignore[return-value]
+
+    def junit_properties(self) -> list[tuple[str, str]]:
+        """What the plugin records on the probe test (``record_property``) for CI dashboards."""
+        props = [("gate.metric", self.metric.key), ("gate.outcome", self.verdict.outcome),
+                 ("gate.n_samples", str(len(self.metric.samples))), ("gate.mean", f"{self.metric.mean:.6g}")]
+        if self.baseline is not None:
+            props += [("gate.baseline", f"{self.baseline.value:.6g}"), ("gate.ratio", f"{self.verdict.ratio:.4f}"),
+                      ("gate.ci", f"{self.verdict.ci_low:.4f},{self.verdict.ci_high:.4f}")]
+        return props
+
+    def to_record(self, test: str | None = None) -> MetricRecord:
+        """The summary.json form of this check."""
+        b = self.baseline
+        source = ", ".join(f"{k}={v}" for k, v in b.source.items()) if b is not None and b.source else None
+        return MetricRecord(
+            name=self.metric.name, unit=self.metric.unit, labels=self.metric.label_dict,
+            samples=list(self.metric.samples), higher_is_better=self.metric.higher_is_better, test=test,
+            baseline=BaselineRecord(value=b.value, tolerance=b.tolerance, higher_is_better=b.higher_is_better,
+                                    samples=list(b.samples) if b.samples else None, source=source)
+            if b is not None else None,
+            verdict=VerdictRecord(outcome=self.verdict.outcome, reason=self.verdict.reason))
 
 
 class ReleaseGate:

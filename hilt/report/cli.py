@@ -57,7 +57,7 @@ def report(
     history: Path | None = typer.Option(None, "--history", help="History database (default from rigs.yaml)."),
     title: str = typer.Option("hilt nightly report", "--title"),
     max_pvalue: float = typer.Option(0.001, "--max-pvalue", help="Change-point significance (Otava)."),
-    min_magnitude: float = typer.Option(0.0, "--min-magnitude", help="Smallest relative change (0.05 = 5%)."),
+    min_magnitude: float = typer.Option(0.02, "--min-magnitude", help="Smallest relative change (0.05 = 5%)."),
     prom: bool = typer.Option(True, "--prom/--no-prom", help="Also write metrics.prom for the latest run."),
     allure: bool = typer.Option(False, "--allure", help="Also build the Allure report (offline)."),
     allure_results: Path = typer.Option(Path("reports/allure-results"), "--allure-results"),

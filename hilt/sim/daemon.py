@@ -323,10 +323,15 @@ class SimDaemon:
             system = s.get(f"{self.emulator.url}/redfish/v1/Systems/{system_id}", timeout=10).json()
             if (system.get("Boot") or {}).get("BootSourceOverrideTarget") != "Cd":
                 return None, "disk"
+            # Redfish puts virtual media under the system (newer) or under its manager (older BMCs)
+            collections = [(system.get("VirtualMedia") or {}).get("@odata.id")]
+            collections += [f"{m['@odata.id']}/VirtualMedia" for m in (system.get("Links") or {}).get("ManagedBy", [])]
             url = None
-            for mgr in (system.get("Links") or {}).get("ManagedBy") or []:
-                coll = s.get(f"{self.emulator.url}{mgr['@odata.id']}/VirtualMedia", timeout=10).json()
-                for member in coll.get("Members", []):
+            for coll_path in filter(None, collections):
+                rsp = s.get(f"{self.emulator.url}{coll_path}", timeout=10)
+                if rsp.status_code != 200:
+                    continue
+                for member in rsp.json().get("Members", []):
                     vm = s.get(f"{self.emulator.url}{member['@odata.id']}", timeout=10).json()
                     cd = any("CD" in t or "DVD" in t for t in vm.get("MediaTypes", [])) or vm.get("Id") == "Cd"
                     if cd and vm.get("Inserted") and vm.get("Image"):

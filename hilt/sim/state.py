@@ -103,9 +103,10 @@ def cleanup(state: dict[str, Any], remove_state_dir: bool | None = None) -> list
             kill_pid(pid, start)
             removed.append(f"pid {pid}")
     sim = state.get("name", "")
-    namespaces = set(state.get("namespaces") or [])
+    present = set(netns.list_namespaces("hilt-"))
+    namespaces = set(state.get("namespaces") or []) & present
     if sim:
-        namespaces |= set(netns.list_namespaces(f"hilt-{sim}-"))
+        namespaces |= {ns for ns in present if ns.startswith(f"hilt-{sim}-")}
     for ns in sorted(namespaces):
         for pid in netns.namespace_pids(ns):
             kill_pid(pid, None)

@@ -10,8 +10,6 @@ import pytest
 from hilt.bmc import Bmc
 from tests.bmc.peer.server import Peer, start_peer
 
-IMAGE = "http://127.0.0.1:9/images/candidate.iso"  # the peer never fetches it
-
 
 @pytest.fixture
 def peer_factory() -> Iterator:

@@ -10,8 +10,7 @@ import time
 import pytest
 
 from hilt.bmc import Bmc, BmcError, BootMedia, PowerControl
-from tests.bmc.conftest import IMAGE
-from tests.bmc.peer.server import MGR, SYS
+from tests.bmc.peer.server import IMAGE, MGR, SYS
 
 
 def _cd(peer, base=SYS):

@@ -122,3 +122,11 @@ def test_unbaselined_or_undecided_gated_metrics_are_inconclusive():
     allowed = ReleaseGate(None, allow_missing=True)
     allowed.check(Metric.of("x", "", [1.0, 1.0]))
     assert overall_verdict(allowed.checks, 0, 0)[0] == "pass"
+
+
+def test_a_check_becomes_a_summary_record_and_junit_properties():
+    check = gate().check(bw([80.1, 79.8, 80.3]))
+    rec = check.to_record(test="suites/test_nccl.py::test_busbw")
+    assert rec.verdict.outcome == "regression" and rec.baseline.value == 100.0 and rec.samples == [80.1, 79.8, 80.3]
+    props = dict(check.junit_properties())
+    assert props["gate.outcome"] == "regression" and props["gate.metric"] == "bw{node=n1,size=64}"

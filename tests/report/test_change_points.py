@@ -28,8 +28,11 @@ def test_step_regression_found_at_run_20_with_its_image(tmp_path: Path, nightly,
     assert change.started_at.day == 20
 
 
-def test_flat_noisy_series_reports_no_change(nightly) -> None:
-    assert changes_in_runs(nightly(30, regress_at=None)) == {}
+@pytest.mark.parametrize("seed", [1, 7, 42])
+def test_flat_noisy_series_reports_no_change(nightly, seed: int) -> None:
+    runs = nightly(30, seed=seed, regress_at=None)
+    assert changes_in_runs(runs) == {}
+    assert changes_in_runs(runs, ChangeOptions(min_magnitude=0.0)) == {}  # not even a tiny one
 
 
 

@@ -12,16 +12,16 @@ from hilt.run_record import (
     RunRecord,
     VerdictRecord,
 )
-from hilt.run_record import TestRecord as TestRun  # not a test class
+from hilt.run_record import TestRecord as RecordedTest  # not a test class
 
 
 def record(gate="regression") -> RunRecord:
     return RunRecord(
         run_id="run-7", started_at="2025-03-04T05:06:07Z", rig="sim", image="img-regressed", profile="sim-4gpu",
         nodes=[NodeRecord(name="sim-node-1"), NodeRecord(name="sim-node-2", booted=False, error="boot timed out")],
-        tests=[TestRun(nodeid="suites/test_nccl.py::test_busbw[64M]", outcome="failed", kind="regression",
+        tests=[RecordedTest(nodeid="suites/test_nccl.py::test_busbw[64M]", outcome="failed", kind="regression",
                           message="busbw 0.21 vs 0.3"),
-               TestRun(nodeid="suites/test_boot.py::test_boot[sim-node-2]", outcome="error",
+               RecordedTest(nodeid="suites/test_boot.py::test_boot[sim-node-2]", outcome="error",
                           kind="infrastructure", message="NodeError: boot timed out")],
         metrics=[MetricRecord(name="torch.all_reduce.busbw", unit="GB/s",
                               labels={"size": "67108864", "nodes": "2"}, samples=[0.21, 0.22, 0.2],

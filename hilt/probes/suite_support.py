@@ -1,0 +1,54 @@
+"""Glue the suites share: NVLink error readings around a probe, settings for lease-wide tests, re-measuring.
+
+Kept in the engine (not in suites/) so both suites and tests can use it; it imports nothing from pytest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from hilt.metrics import Metric
+from hilt.probes.runner import NodeLike, has_command
+
+
+class NvlinkWatch:
+    """NVLink error counters read before a probe and compared after it; inert on nodes without nvidia-smi."""
+
+    def __init__(self, nodes: Sequence[NodeLike]):
+        self.nodes = list(nodes)
+        self.before: dict[str, list] = {}
+
+    def __enter__(self) -> NvlinkWatch:
+        from hilt.fabric.snapshot import read_nvlink_errors
+
+        for node in self.nodes:
+            if has_command(node, "nvidia-smi"):
+                self.before[node.name] = read_nvlink_errors(node)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def new_errors(self) -> list[str]:
+        """Errors that appeared on any watched node since __enter__, each prefixed with the node's name."""
+        from hilt.fabric.compare import check_error_delta
+        from hilt.fabric.snapshot import read_nvlink_errors
+
+        found = []
+        for node in self.nodes:
+            if node.name in self.before:
+                after = read_nvlink_errors(node)
+                found.extend(f"{node.name}: {d}" for d in check_error_delta(self.before[node.name], after))
+        return found
+
+
+def remeasurer(metric: Metric, probe: Callable[[], list[Metric]]) -> Callable[[], Sequence[float]]:
+    """A re-measure callback for the release gate: run the probe again and return this metric's new samples."""
+
+    def again() -> Sequence[float]:
+        for m in probe():
+            if m.key == metric.key:
+                return m.samples
+        return ()
+
+    return again
