@@ -221,3 +221,27 @@ def test_crashed_sim_is_cleaned_at_next_start_and_down_leaves_nothing(tmp_path):
     assert not any(state.pid_alive(int(p)) for p in fresh["pids"])
     assert _leftovers(name, subnet) == []
     assert not (tmp_path / "b" / "secrets").exists()
+
+
+def test_ssh_drop_old_os_lingers_and_host_key_changed(rig):
+    control = SimControl(sim_status(SIM)[SIM]["state_dir"])
+    node = rig["nodes"]["node1"]
+    bmc = Redfish(node)
+    bmc.boot_from_media(rig["images"]["good"]["url"])
+    bmc.reset("On")
+    client = ssh(node)
+    old_boot = run(client, "cat /proc/sys/kernel/random/boot_id").strip()
+    assert control.set_fault("node1", "ssh_drop")["dropped"] >= 1
+    with pytest.raises((OSError, paramiko.SSHException, EOFError)):
+        run(client, "true")
+    client = ssh(node)  # sshd kept listening
+    control.set_fault("node1", "old_os_lingers", seconds=2)
+    control.set_fault("node1", "host_key_changed")
+    bmc.reset("ForceRestart")
+    time.sleep(1.0)  # past the power delay: a real node would be down now
+    assert run(ssh(node, timeout=2), "cat /proc/sys/kernel/random/boot_id").strip() == old_boot
+    assert wait_until(lambda: ssh_refused(node), 10)
+    with pytest.raises(paramiko.SSHException):  # the pinned key no longer matches
+        ssh(node, timeout=10)
+    control.clear_faults()
+    bmc.reset("ForceOff")
