@@ -76,6 +76,9 @@ def ssh(node: dict, timeout: float = 20) -> paramiko.SSHClient:
             client.connect(cfg["host"], port=cfg["port"], username=cfg["user"], key_filename=cfg["key"],
                            timeout=2, banner_timeout=5, allow_agent=False, look_for_keys=False)
             return client
+        except paramiko.BadHostKeyException:
+            client.close()
+            raise
         except (OSError, paramiko.SSHException):
             client.close()
             if time.monotonic() > deadline:
@@ -241,7 +244,7 @@ def test_ssh_drop_old_os_lingers_and_host_key_changed(rig):
     time.sleep(1.0)  # past the power delay: a real node would be down now
     assert run(ssh(node, timeout=2), "cat /proc/sys/kernel/random/boot_id").strip() == old_boot
     assert wait_until(lambda: ssh_refused(node), 10)
-    with pytest.raises(paramiko.SSHException):  # the pinned key no longer matches
+    with pytest.raises(paramiko.BadHostKeyException):  # the pinned key no longer matches
         ssh(node, timeout=10)
     control.clear_faults()
     bmc.reset("ForceOff")
