@@ -137,37 +137,41 @@ def rigs_check(file: Path = typer.Argument(Path(RIGS_FILE), help="rigs.yaml to v
 
 @sim_app.command("up")
 def sim_up(
+    name: str = typer.Option("sim", help="sim name (several can run, on different subnets)"),
     nodes: int = typer.Option(4, help="number of nodes"),
     boot_delay: float = typer.Option(1.0, help="seconds a node takes to boot"),
-    state_dir: Path = typer.Option(None, help="state directory (default: /run/hilt/sim-default)"),
+    subnet: int = typer.Option(0, help="10.200.SUBNET.0/24 for the nodes"),
+    profile: str = typer.Option("sim-4gpu", help="fabric profile of the nodes"),
 ) -> None:
-    """Start a simulated rack in the background and print its rig (as rigs.yaml nodes)."""
+    """Start a simulated rack in the background and print its nodes and images (rigs.yaml shape)."""
     import yaml
 
     from hilt.sim import lifecycle
 
     try:
-        rig = lifecycle.sim_up(nodes=nodes, boot_delay_s=boot_delay, state_dir=state_dir)
+        rig = lifecycle.sim_up(name, nodes=nodes, boot_delay_s=boot_delay, subnet=subnet, profile=profile)
     except HiltError as exc:
         _fail(str(exc), ExitCode.INCONCLUSIVE)
-    console.print(yaml.safe_dump(rig, sort_keys=False))
+    console.print(yaml.safe_dump(rig, sort_keys=False), highlight=False)
 
 
 @sim_app.command("down")
-def sim_down(state_dir: Path = typer.Option(None, help="state directory")) -> None:
+def sim_down(name: str = typer.Option("sim", help="sim name")) -> None:
     """Stop a simulated rack and remove everything it made (also a stale one of a crashed run)."""
     from hilt.sim import lifecycle
 
-    lifecycle.sim_down(state_dir=state_dir)
-    console.print("sim: down")
+    removed = lifecycle.sim_down(name)
+    console.print(f"sim {name}: down" + (f" (removed {len(removed)} items)" if removed else " (was not running)"))
 
 
 @sim_app.command("status")
-def sim_status(state_dir: Path = typer.Option(None, help="state directory")) -> None:
-    """Is a simulated rack running, and what do its nodes show?"""
+def sim_status(name: str = typer.Option(None, help="only this sim")) -> None:
+    """Which simulated racks run (or were left stale), and what their nodes show."""
+    import json
+
     from hilt.sim import lifecycle
 
-    console.print(lifecycle.sim_status(state_dir=state_dir))
+    console.print_json(json.dumps(lifecycle.sim_status(name), default=str))
 
 
 @sim_image_app.command("build")
@@ -177,11 +181,14 @@ def sim_image_build(
     arch: str = typer.Option("x86_64", help="x86_64 (namespace rack)"),
 ) -> None:
     """Build a simulated rack image (a tarball with a manifest and a root overlay)."""
-    from hilt.sim.image import build_image
+    from hilt.sim.image import STANDARD_IMAGES, build_image
 
     if arch != "x86_64":
         _fail(f"--arch {arch}: only x86_64 images are built by this rack")
-    path = build_image(name, out)
+    try:
+        path = build_image(name, out, **STANDARD_IMAGES.get(name, {}))
+    except HiltError as exc:
+        _fail(str(exc))
     console.print(str(path))
 
 

@@ -55,7 +55,8 @@ STANDARD_IMAGES: dict[str, dict[str, Any]] = {
     # a device tree exists only on the RISC-V profile, so this image is for nodes of that profile
     "dt-missing": {"profile": "sim-riscv-nvlink", "fabric": {"dt_missing": ["nvlink-1"]},
                    "nccl": {"nccl_busbw_gbps": 180.0, "gpus": 4}},
-    "wrong-driver": {"driver": "535.104.05", "identity_driver": DEFAULT_DRIVER,
+    # the image is what it says (535), but the platform profile wants 550: only the NVML check fails
+    "wrong-driver": {"driver": "535.104.05",
                      "nccl": {"nccl_busbw_gbps": 180.0, "gpus": 4}},
 }
 

@@ -1,0 +1,1 @@
+"""The simulated rack: sushy-emulator BMCs, OpenSSH nodes in network namespaces, images, faults."""
