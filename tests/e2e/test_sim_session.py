@@ -15,14 +15,14 @@ def test_good_image_under_xdist_boots_each_node_once(sim_rig):
     rigs = sim_rig(nodes=4)
     session = run_suites(rigs, "-n", "2")
     assert session.code == ExitCode.PASS, session.output[-4000:]
-    for node in ("n1", "n2", "n3", "n4"):
+    for node in ("node1", "node2", "node3", "node4"):
         boots = re.findall(rf"hilt: {node}: booting", session.output)
         assert len(boots) == 1, f"{node} booted {len(boots)} times"
     junit = ET.parse(session.reports / "junit.xml").getroot()
     cases = junit.findall(".//testcase")
     assert len(cases) == 8 and not junit.findall(".//failure") and not junit.findall(".//error")
     props = {p.get("name"): p.get("value") for p in junit.iter("property")}
-    assert props["hilt.rig"] == "sim" and props["hilt.node.n3.image_id"].startswith("good")
+    assert props["hilt.rig"] == "sim" and props["hilt.node.node3.image_id"].startswith("good")
     summary = json.loads((session.reports / "summary.json").read_text())
     assert summary["gate"]["outcome"] == "pass" and summary["exit_code"] == 0
     assert all(n["booted"] for n in summary["nodes"])
@@ -33,14 +33,14 @@ def test_broken_image_says_which_node_did_not_come_up_and_releases(sim_rig):
     rigs = sim_rig(nodes=2)
     session = run_suites(rigs, "--image", "broken")
     assert session.code == ExitCode.INCONCLUSIVE, session.output[-4000:]
-    assert re.search(r"node n1 did not come up within \d+ s", session.output)
+    assert re.search(r"node node1 did not come up within \d+ s", session.output)
     junit = ET.parse(session.reports / "junit.xml").getroot()
     assert junit.findall(".//error") and not junit.findall(".//failure")
     summary = json.loads((session.reports / "summary.json").read_text())
     assert summary["gate"]["outcome"] == "inconclusive"
     store = open_store(f"sqlite:///{rigs.parent / 'leases.sqlite'}")
     assert store.list_leases() == []
-    assert store.health("sim/n1").state == "unknown"
+    assert store.health("sim/node1").state == "unknown"
 
 
 def test_regressed_image_still_boots(sim_rig):
