@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(openssh-server openssh-client iproute2 etcd-server chromium chromium-driver
+APT_PACKAGES=(openssh-server openssh-client iproute2 etcd-server etcd-client chromium chromium-driver
               device-tree-compiler default-jre-headless nodejs npm)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -192,7 +192,7 @@ class LeaseStore(ABC):
     def health_history(self, node: str | None = None, limit: int = 100) -> list[HealthTransition]:
         """Recorded transitions, newest first."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook: not every store holds connections
         """Release connections (the store stays usable from other processes)."""
 
     def __enter__(self) -> LeaseStore:

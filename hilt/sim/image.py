@@ -38,7 +38,7 @@ MANIFEST_DEFAULTS: dict[str, Any] = {
     "driver": DEFAULT_DRIVER,
     "identity_driver": None,  # the driver the image *claims* (rigs.yaml identity); default: driver
     "profile": DEFAULT_PROFILE,
-    "link_rate_mbit": 2000,
+    "link_rate_mbit": 1000,
     "boot": "ok",
     "boot_delay_s": 0.0,
     "fabric": {},
@@ -48,7 +48,7 @@ MANIFEST_DEFAULTS: dict[str, Any] = {
 #: The standard set, built at sim start. Fabric spec keys are read by hilt.sim.fabric_view.
 STANDARD_IMAGES: dict[str, dict[str, Any]] = {
     "good": {"nccl": {"nccl_busbw_gbps": 180.0, "gpus": 4}},
-    "regressed": {"link_rate_mbit": 800, "nccl": {"nccl_busbw_gbps": 110.0, "gpus": 4}},
+    "regressed": {"link_rate_mbit": 500, "nccl": {"nccl_busbw_gbps": 110.0, "gpus": 4}},
     "broken": {"boot": "never"},
     "links-down": {"fabric": {"links_down": [[0, 1]]}, "nccl": {"nccl_busbw_gbps": 150.0, "gpus": 4}},
     "wrong-topo": {"fabric": {"topo_overrides": {"GPU0-GPU1": "SYS"}}, "nccl": {"nccl_busbw_gbps": 180.0, "gpus": 4}},

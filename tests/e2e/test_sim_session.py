@@ -22,7 +22,7 @@ def test_good_image_under_xdist_boots_each_node_once(sim_rig):
     cases = junit.findall(".//testcase")
     assert len(cases) == 8 and not junit.findall(".//failure") and not junit.findall(".//error")
     props = {p.get("name"): p.get("value") for p in junit.iter("property")}
-    assert props["hilt.rig"] == "sim" and props["hilt.node.node3.image_id"].startswith("good")
+    assert props["hilt.rig"] == "sim" and props["hilt.node.node3.image_id"] == "hilt-sim-good"
     summary = json.loads((session.reports / "summary.json").read_text())
     assert summary["gate"]["outcome"] == "pass" and summary["exit_code"] == 0
     assert all(n["booted"] for n in summary["nodes"])

@@ -1,0 +1,207 @@
+"""`hilt leases` and `hilt nodes`: who holds what, and node health, on either store.
+
+The lead mounts ``leases_app`` and ``nodes_app`` into the ``hilt`` command and sets ``default_store_url`` (the
+URL from rigs.yaml) and, optionally, ``known_nodes`` (the inventory's nodes, so `hilt nodes` lists nodes that
+never had a health record). ``python -m hilt.lease.cli`` runs both on their own.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from hilt.errors import HiltError
+from hilt.lease.model import HealthRecord, HealthState, Holder
+from hilt.lease.store import LeaseStore
+from hilt.lease.url import open_store
+
+DEFAULT_URL = "sqlite://reports/leases.sqlite"
+
+#: the store URL when --lease-store is not given (the lead points it at rigs.yaml's setting)
+default_store_url: Callable[[], str] = lambda: DEFAULT_URL  # noqa: E731
+#: node names to list in `hilt nodes` even without a health record (the lead points it at the inventory)
+known_nodes: Callable[[], list[str]] = lambda: []  # noqa: E731
+
+console = Console()
+STORE_HELP = "Lease store URL: sqlite:///abs/path, sqlite://rel/path, etcd://host:port, etcds://host:port?ca=..."
+
+leases_app = typer.Typer(help="Who holds which nodes; release or break leases.", invoke_without_command=True,
+                         no_args_is_help=False)
+nodes_app = typer.Typer(help="Node health (good, unknown, bad, maintenance) and its history.",
+                        invoke_without_command=True, no_args_is_help=False)
+
+
+def _store(url: str | None) -> LeaseStore:
+    return open_store(url or default_store_url())
+
+
+def _fail(exc: HiltError) -> typer.Exit:
+    console.print(f"[red]error:[/red] {exc}", highlight=False)
+    return typer.Exit(code=2)
+
+
+def _when(t: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else "-"
+
+
+def _me() -> str:
+    return Holder.current().describe()
+
+
+# -- hilt leases --------------------------------------------------------------------------------------------
+@leases_app.callback()
+def leases_main(ctx: typer.Context,
+                lease_store: str | None = typer.Option(None, "--lease-store", help=STORE_HELP)) -> None:
+    """List leases (the default) or act on one."""
+    ctx.obj = {"lease_store": lease_store}
+    if ctx.invoked_subcommand is None:
+        show_leases(lease_store)
+
+
+def _url(ctx: typer.Context, given: str | None) -> str | None:
+    return given or (ctx.obj or {}).get("lease_store")
+
+
+@leases_app.command("list")
+def leases_list(ctx: typer.Context,
+                lease_store: str | None = typer.Option(None, "--lease-store", help=STORE_HELP)) -> None:
+    """Who holds which nodes, since when, until when."""
+    show_leases(_url(ctx, lease_store))
+
+
+def show_leases(url: str | None) -> None:
+    try:
+        with _store(url) as store:
+            leases = store.list_leases()
+            events = store.lease_events(limit=5)
+    except HiltError as exc:
+        raise _fail(exc) from None
+    table = Table(title="Leases")
+    table.add_column("ID", no_wrap=True)
+    for column in ("Nodes", "Holder", "Purpose", "Since", "Expires"):
+        table.add_column(column)
+    for lease in leases:
+        table.add_row(lease.id, ", ".join(lease.nodes), lease.holder.describe(), lease.purpose,
+                      _when(lease.acquired_at), _when(lease.expires_at))
+    if leases:
+        console.print(table)
+    else:
+        console.print("no leases held")
+    if events:
+        recent = Table(title="Recent breaks")
+        for column in ("When", "Lease", "Nodes", "Holder", "By", "Why"):
+            recent.add_column(column)
+        for e in events:
+            recent.add_row(_when(e.time), e.lease_id, ", ".join(e.nodes), e.holder.describe(), e.by, e.why)
+        console.print(recent)
+
+
+@leases_app.command("release")
+def leases_release(ctx: typer.Context, lease_id: str = typer.Argument(..., help="Lease ID (see `hilt leases`)"),
+                   lease_store: str | None = typer.Option(None, "--lease-store", help=STORE_HELP)) -> None:
+    """Give a lease's nodes back (your own, e.g. after a crashed run)."""
+    try:
+        with _store(_url(ctx, lease_store)) as store:
+            released = store.release(lease_id)
+    except HiltError as exc:
+        raise _fail(exc) from None
+    if not released:
+        console.print(f"[red]error:[/red] no lease {lease_id} is held (already released or expired)")
+        raise typer.Exit(code=1)
+    console.print(f"released lease {lease_id}")
+
+
+@leases_app.command("break")
+def leases_break(ctx: typer.Context, node: str = typer.Argument(..., help="A node of the lease to break"),
+                 why: str = typer.Option(..., "--why", help="Reason, recorded and shown to the holder"),
+                 by: str | None = typer.Option(None, "--by", help="Who breaks it (default: you)"),
+                 lease_store: str | None = typer.Option(None, "--lease-store", help=STORE_HELP)) -> None:
+    """End someone's lease on NODE (all its nodes); their run stops with "lease lost"."""
+    try:
+        with _store(_url(ctx, lease_store)) as store:
+            lease = store.break_node(node, why, by or _me())
+    except HiltError as exc:
+        raise _fail(exc) from None
+    console.print(f"broke lease {lease.id} on {', '.join(lease.nodes)} held by {lease.holder.describe()}",
+                  highlight=False)
+
+
+# -- hilt nodes ---------------------------------------------------------------------------------------------
+@nodes_app.callback()
+def nodes_main(ctx: typer.Context,
+               lease_store: str | None = typer.Option(None, "--lease-store", help=STORE_HELP),
+               history: int = typer.Option(10, "--history", help="How many recent transitions to show")) -> None:
+    """List node health (the default) or set it."""
+    ctx.obj = {"lease_store": lease_store}
+    if ctx.invoked_subcommand is None:
+        show_nodes(lease_store, history)
+
+
+def show_nodes(url: str | None, history: int = 10) -> None:
+    try:
+        with _store(url) as store:
+            records = {r.node: r for r in store.all_health()}
+            for node in known_nodes():
+                records.setdefault(node, HealthRecord.initial(node))
+            holders = {node: lease for lease in store.list_leases() for node in lease.nodes}
+            transitions = store.health_history(limit=history) if history > 0 else []
+    except HiltError as exc:
+        raise _fail(exc) from None
+    colour = {"good": "green", "unknown": "yellow", "bad": "red", "maintenance": "blue"}
+    table = Table(title="Nodes")
+    for column in ("Node", "Health", "Since", "Failures", "Reason", "Leased by"):
+        table.add_column(column)
+    for node in sorted(records):
+        r = records[node]
+        lease = holders.get(node)
+        table.add_row(node, f"[{colour[r.state.value]}]{r.state.value}[/]", _when(r.since),
+                      str(r.consecutive_failures), r.reason,
+                      f"{lease.holder.describe()} ({lease.id})" if lease else "")
+    console.print(table if records else "no nodes known")
+    if transitions:
+        table = Table(title="Health history (newest first)")
+        for column in ("When", "Node", "From", "To", "Reason", "Session / by"):
+            table.add_column(column)
+        for t in transitions:
+            table.add_row(_when(t.time), t.node, t.from_state.value, t.to_state.value, t.reason,
+                          t.session or t.by or "")
+        console.print(table)
+
+
+@nodes_app.command("list")
+def nodes_list(ctx: typer.Context,
+               lease_store: str | None = typer.Option(None, "--lease-store", help=STORE_HELP),
+               history: int = typer.Option(10, "--history", help="How many recent transitions to show")) -> None:
+    """Node health and recent transitions."""
+    show_nodes(_url(ctx, lease_store), history)
+
+
+@nodes_app.command("set-health")
+def nodes_set_health(ctx: typer.Context, node: str = typer.Argument(...),
+                     state: str = typer.Argument(..., help="good, unknown, bad or maintenance"),
+                     why: str = typer.Option(..., "--why", help="Reason, recorded in the history"),
+                     by: str | None = typer.Option(None, "--by", help="Who decides (default: you)"),
+                     lease_store: str | None = typer.Option(None, "--lease-store", help=STORE_HELP)) -> None:
+    """Set a node's health by hand: the only way back from bad or maintenance."""
+    try:
+        parsed = HealthState.parse(state)
+        with _store(_url(ctx, lease_store)) as store:
+            record = store.set_health(node, parsed, why, by or _me())
+    except HiltError as exc:
+        raise _fail(exc) from None
+    console.print(f"{node} is now {record.state.value}: {record.reason}", highlight=False)
+
+
+def main() -> None:
+    app = typer.Typer(help="hilt leases and node health")
+    app.add_typer(leases_app, name="leases")
+    app.add_typer(nodes_app, name="nodes")
+    app()
+
+
+if __name__ == "__main__":
+    main()
