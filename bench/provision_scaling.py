@@ -30,7 +30,10 @@ def boot_once(count: int, boot_delay_s: float, workdir: Path) -> float:
     inventory = load_inventory(rigs)
     provider = SimProvider()
     try:
-        provided = provider.start("sim", {"nodes": count, "boot_delay_s": boot_delay_s}, workdir / "sim")
+        # Own sim name and subnet: a developer's `hilt sim up` (name "sim", subnet 0) may be running.
+        options = {"nodes": count, "boot_delay_s": boot_delay_s, "images": ["good"], "name": "benchprov",
+                   "subnet": 240}
+        provided = provider.start("sim", options, workdir / "sim")
         inventory = materialize(inventory, "sim", provided)
         name, image = inventory.image("good")
         started = time.monotonic()

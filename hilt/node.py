@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 _KEEPALIVE_S = 15
 
 
+class HostKeyError(NodeError):
+    """The node's host key is unknown or changed: never retried, never accepted silently."""
+
+
 @dataclass(frozen=True)
 class CommandResult:
     argv: tuple[str, ...] | str
@@ -54,7 +58,7 @@ class _PinnedHostKey(paramiko.MissingHostKeyPolicy):
         self.node = node
 
     def missing_host_key(self, client, hostname, key):  # noqa: ANN001 - paramiko's signature
-        raise NodeError(
+        raise HostKeyError(
             f"node {self.node}: host key of {hostname} is not known: {key.get_name()} {fingerprint(key)}; "
             "pin it in rigs.yaml (ssh.host_key) or add it to the known_hosts file"
         )
@@ -127,7 +131,7 @@ class Node:
                 raise
             except paramiko.BadHostKeyException as exc:
                 client.close()
-                raise NodeError(
+                raise HostKeyError(
                     f"node {self.name}: host key of {ssh.host}:{ssh.port} CHANGED: got {exc.key.get_name()} "
                     f"{fingerprint(exc.key)}, expected {fingerprint(exc.expected_key)}; refusing to connect"
                 ) from None
@@ -288,14 +292,23 @@ class Node:
         return found
 
     def upload(self, local: str | Path, remote: str) -> None:
-        """SFTP a file (a probe script) to the node."""
-        self.connect()
-        assert self._client is not None
-        try:
-            with self._client.open_sftp() as sftp:
-                sftp.put(str(local), remote)
-        except (OSError, paramiko.SSHException) as exc:
-            raise NodeError(f"node {self.name}: upload of {Path(local).name} to {remote} failed: {exc}") from None
+        """SFTP a file (a probe script) to the node; reconnects once, like ``run``, if the connection dropped."""
+        for attempt in (1, 2):
+            self.connect()
+            assert self._client is not None
+            try:
+                with self._client.open_sftp() as sftp:
+                    sftp.put(str(local), remote)
+                return
+            except (OSError, paramiko.SSHException, EOFError) as exc:
+                dropped = not self._transport_alive()
+                if dropped and attempt == 1:
+                    log.warning("node %s: connection dropped during upload (%s); reconnecting", self.name, exc)
+                    self.close()
+                    continue
+                raise NodeError(
+                    f"node {self.name}: upload of {Path(local).name} to {remote} failed: {exc}"
+                ) from None
 
     def boot_id(self, timeout: float = 15.0) -> str:
         return self.run(["cat", "/proc/sys/kernel/random/boot_id"], timeout=timeout).stdout.strip()

@@ -15,11 +15,12 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from hilt.errors import HiltError, InfrastructureError, NodeError
 from hilt.inventory import ImageConfig, NodeConfig, resolve_username
-from hilt.node import Node, probe_ssh
+from hilt.node import HostKeyError, Node, probe_ssh
 
 log = logging.getLogger(__name__)
 
@@ -112,9 +113,17 @@ def read_identity(node: Node) -> dict[str, str | None]:
     }
 
 
+def phase_durations(steps: list[Step]) -> dict[str, float]:
+    """Seconds spent in each state (a state entered twice adds up), for the evidence of a failed boot."""
+    durations: dict[str, float] = {}
+    for current, following in zip(steps, steps[1:], strict=False):
+        durations[current.state] = round(durations.get(current.state, 0.0) + following.at - current.at, 3)
+    return durations
+
+
 class _Provisioner:
     def __init__(self, name: str, config: NodeConfig, image_name: str | None, image: ImageConfig | None,
-                 boot: bool, progress: ProgressCallback | None, poll_s: float):
+                 boot: bool, progress: ProgressCallback | None, poll_s: float, max_poll_s: float):
         self.name = name
         self.config = config
         self.image_name = image_name
@@ -122,6 +131,8 @@ class _Provisioner:
         self.boot = boot
         self.progress = progress
         self.poll_s = poll_s
+        self.max_poll_s = max(poll_s, max_poll_s)
+        self.last_problem: str | None = None
         self.result = ProvisionResult(node=name)
         self.node = Node(name, config)
 
@@ -137,7 +148,7 @@ class _Provisioner:
         try:
             self.step(NodeState.UNKNOWN, "reading the running boot id")
             self.result.old_boot_id = self._current_boot_id()
-            if self.boot and self.image is not None and self.image.boot_method != "none":
+            if self.will_boot:
                 self._boot()
             self._wait_reachable(started)
             self._verify()
@@ -166,12 +177,17 @@ class _Provisioner:
             return None
         try:
             return self.node.boot_id(timeout=10)
-        except NodeError as exc:
-            if "host key" in str(exc):
-                raise
+        except HostKeyError:
+            raise
+        except NodeError:
             return None
         finally:
-            self.node.close()
+            if self.will_boot:  # the reset kills this connection; without one, verifying reuses it
+                self.node.close()
+
+    @property
+    def will_boot(self) -> bool:
+        return self.boot and self.image is not None and self.image.boot_method != "none"
 
     def _boot(self) -> None:
         assert self.image is not None
@@ -194,26 +210,34 @@ class _Provisioner:
         deadline = started + timeout
         ssh = self.config.ssh
         delay = self.poll_s
-        last_problem = "SSH never answered"
+        self.last_problem = "SSH never answered"
+        old_os_seen = False
         while time.monotonic() < deadline:
             if probe_ssh(ssh.host, ssh.port, timeout=min(2.0, max(0.1, deadline - time.monotonic()))):
                 try:
-                    boot_id = self.node.boot_id(timeout=10)
+                    boot_id = self.node.boot_id(timeout=min(10.0, max(1.0, deadline - time.monotonic())))
+                except HostKeyError as exc:
+                    self.last_problem = str(exc)
+                    raise  # a changed key is refused now, not retried until the boot timeout
                 except NodeError as exc:
-                    if "host key" in str(exc):
-                        raise
-                    last_problem = str(exc)
+                    self.last_problem = str(exc)
                     self.node.close()
                 else:
-                    if not self.boot or boot_id != self.result.old_boot_id:
+                    if not self.will_boot or boot_id != self.result.old_boot_id:
                         self.result.boot_id = boot_id
                         self.step(NodeState.REACHABLE, f"ssh up, boot id {boot_id[:8]}")
                         return
-                    last_problem = "the old OS is still answering (boot id unchanged)"
+                    self.last_problem = "the old OS is still answering (boot id unchanged)"
+                    if not old_os_seen:
+                        # A reset the old OS survives for a while (slow shutdown, a BMC that queues the reset)
+                        # must not count as the new boot; the step shows a person that we waited for it.
+                        old_os_seen = True
+                        self.step(NodeState.BOOTING, f"old OS still answers SSH (boot id {boot_id[:8]} unchanged); "
+                                                     "waiting for the new boot id")
                     self.node.close()
             time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-            delay = min(delay * 1.5, 5.0)
-        raise NodeError(f"node {self.name} did not come up within {timeout:.0f} s: {last_problem}")
+            delay = min(delay * 1.5, self.max_poll_s)
+        raise NodeError(f"node {self.name} did not come up within {timeout:.0f} s: {self.last_problem}")
 
     def _verify(self) -> None:
         identity = read_identity(self.node)
@@ -229,17 +253,37 @@ class _Provisioner:
 
     def _collect_evidence(self) -> None:
         self.result.evidence["steps"] = [asdict(s) for s in self.result.steps]
-        if not self.boot:
+        self.result.evidence["phases_s"] = phase_durations(self.result.steps)
+        if self.last_problem:
+            self.result.evidence["ssh_error"] = self.last_problem
+        console = self._console_tail()
+        if console is not None:
+            self.result.evidence["console"] = console
+        if not self.will_boot:
             return
         try:
             with self._bmc() as bmc:
                 evidence = bmc.collect_evidence(max_entries=30)
             self.result.evidence["bmc_log"] = evidence.log_entries
             self.result.evidence["boot_progress"] = evidence.boot_progress
+            # "On" but never reachable points at the OS; "Off" at power or the BMC.
+            self.result.evidence["bmc_power_state"] = evidence.power_state
             if getattr(evidence, "errors", None):
                 self.result.evidence["bmc_evidence_errors"] = list(evidence.errors)
         except Exception as exc:  # noqa: BLE001 - evidence is best effort; the boot error is what matters
             self.result.evidence["bmc_evidence_errors"] = [str(exc)]
+
+    def _console_tail(self, max_bytes: int = 8192) -> str | None:
+        """The end of the node's serial console log (rigs.yaml ``console``), where the rig has one."""
+        if not self.config.console:
+            return None
+        path = Path(self.config.console).expanduser()
+        try:
+            with path.open("rb") as fh:
+                fh.seek(max(0, path.stat().st_size - max_bytes))
+                return fh.read().decode(errors="replace")
+        except OSError as exc:
+            return f"(console log {path} unreadable: {exc.strerror})"
 
 
 def provision(
@@ -250,13 +294,18 @@ def provision(
     boot: bool = True,
     progress: ProgressCallback | None = None,
     poll_s: float = 0.5,
+    max_poll_s: float = 5.0,
 ) -> dict[str, ProvisionResult]:
-    """Boot (unless ``boot`` is False) and verify every node at once; never raises for one node's failure."""
+    """Boot (unless ``boot`` is False) and verify every node at once; never raises for one node's failure.
+
+    SSH is polled from ``poll_s`` backing off to ``max_poll_s`` (a cheap banner check; a full login only
+    once the banner answers), until the image's ``boot_timeout_s``.
+    """
     if not nodes:
         return {}
     with ThreadPoolExecutor(max_workers=len(nodes), thread_name_prefix="provision") as pool:
         futures = {
-            name: pool.submit(_Provisioner(name, cfg, image_name, image, boot, progress, poll_s).run)
+            name: pool.submit(_Provisioner(name, cfg, image_name, image, boot, progress, poll_s, max_poll_s).run)
             for name, cfg in nodes.items()
         }
         return {name: future.result() for name, future in futures.items()}

@@ -194,6 +194,9 @@ class Machine:
         self.boot_id = str(uuid.uuid4())
         (run_dir / "boot_id").write_text(self.boot_id + "\n")
         (run_dir / "osrelease").write_text(image.manifest["kernel"] + "\n")
+        # a node resolves its own name without DNS (the host's resolver is not reachable from the namespace)
+        (run_dir / "hosts").write_text(f"127.0.0.1 localhost\n{self.address} {self.name}\n")
+        (run_dir / "resolv.conf").write_text("# no DNS on a simulated node\noptions timeout:1 attempts:1\n")
         (run_dir / "sshd_config").write_text(SSHD_CONFIG.format(
             name=self.name, address=self.address, host_key=self.host_key_path, run_dir=run_dir,
             authorized_keys=self.authorized_keys))

@@ -69,6 +69,9 @@ def mount_image(root: Path, run_dir: Path) -> None:
     bind(root / "etc/os-release", "/etc/os-release")
     bind(run_dir / "boot_id", "/proc/sys/kernel/random/boot_id")
     bind(run_dir / "osrelease", "/proc/sys/kernel/osrelease")
+    for name in ("hosts", "resolv.conf"):
+        if (run_dir / name).exists():
+            bind(run_dir / name, f"/etc/{name}")
     for rel in ("proc/driver", "sys/firmware", "sys/module"):
         if (root / rel).is_dir():
             bind(root / rel, f"/{rel}")

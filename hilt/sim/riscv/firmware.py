@@ -1,0 +1,81 @@
+"""The node's firmware device tree: QEMU ``virt``'s own DTB plus the NVLink Fusion nodes under /firmware.
+
+QEMU dumps the device tree it would generate (``-machine virt,dumpdtb=``) for the same CPU count and memory;
+``dtc`` decompiles it, the ``/firmware/nvlink-N`` nodes the image's firmware exposes are appended as a second
+root-node block (dtc merges them), and ``dtc`` compiles the result that QEMU is then given with ``-dtb``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import shutil
+import subprocess
+from pathlib import Path
+
+from hilt.sim.riscv.build import BuildError
+
+QEMU = "qemu-system-riscv64"
+COMPATIBLE = "nvidia,nvlink-fusion"
+
+
+def _tool(name: str, package: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise BuildError(f"{name} not found: apt-get install -y {package}")
+    return path
+
+
+def base_dts(cache_dir: Path, smp: int, memory_mb: int) -> str:
+    """QEMU virt's own device tree for this CPU count and memory, as dts text (cached per QEMU version)."""
+    qemu = _tool(QEMU, "qemu-system-misc")
+    dtc = _tool("dtc", "device-tree-compiler")
+    version = subprocess.run([qemu, "--version"], capture_output=True, text=True, check=False).stdout.split("\n")[0]
+    key = hashlib.sha256(f"{version} {smp} {memory_mb}".encode()).hexdigest()[:16]
+    cached = cache_dir / f"virt-{key}.dts"
+    if cached.exists():
+        return cached.read_text()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    dtb = cache_dir / f"virt-{key}.dtb"
+    dump = subprocess.run([qemu, "-machine", f"virt,dumpdtb={dtb}", "-smp", str(smp), "-m", f"{memory_mb}M",
+                           "-display", "none", "-nodefaults"], capture_output=True, text=True, timeout=60,
+                          check=False)
+    if dump.returncode != 0 or not dtb.exists():
+        raise BuildError(f"{QEMU} -machine virt,dumpdtb failed: {dump.stderr.strip()[-500:]}")
+    dts = subprocess.run([dtc, "-q", "-I", "dtb", "-O", "dts", str(dtb)], capture_output=True, text=True,
+                         timeout=60, check=False)
+    if dts.returncode != 0:
+        raise BuildError(f"dtc could not decompile {dtb}: {dts.stderr.strip()[-500:]}")
+    cached.write_text(dts.stdout)
+    return dts.stdout
+
+
+def nvlink_fragment(nodes: list[str]) -> str:
+    """The /firmware block: one node per NVLink the firmware exposes (link id and peer GPU as cells)."""
+    lines = ["/ {", "\tfirmware {"]
+    for name in nodes:
+        match = re.fullmatch(r"nvlink-(\d+)", name)
+        if match is None:
+            raise BuildError(f"device-tree node {name!r}: expected a name like nvlink-0")
+        link = int(match.group(1))
+        lines += [f"\t\t{name} {{", f'\t\t\tcompatible = "{COMPATIBLE}";', f"\t\t\tnvidia,link = <{link}>;",
+                  f"\t\t\tnvidia,peer-gpu = <{link}>;", '\t\t\tstatus = "okay";', "\t\t};"]
+    lines += ["\t};", "};", ""]
+    return "\n".join(lines)
+
+
+def firmware_dtb(cache_dir: Path, out: Path, nvlink: list[str], *, smp: int = 1, memory_mb: int = 256) -> Path:
+    """Compile QEMU virt's tree plus ``nvlink`` nodes into ``out`` (a .dtb for ``-dtb``)."""
+    dtc = _tool("dtc", "device-tree-compiler")
+    # the dumped tree carries the rng-seed QEMU drew for the dump; firmware draws a fresh one every boot
+    seed = " ".join(f"0x{secrets.randbits(32):08x}" for _ in range(8))
+    base = re.sub(r"rng-seed = <[^>]*>;", f"rng-seed = <{seed}>;", base_dts(cache_dir, smp, memory_mb))
+    source = base + "\n" + nvlink_fragment(nvlink)
+    dts_path = out.with_suffix(".dts")
+    dts_path.write_text(source)
+    done = subprocess.run([dtc, "-q", "-I", "dts", "-O", "dtb", "-o", str(out), str(dts_path)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    if done.returncode != 0:
+        raise BuildError(f"dtc could not compile {dts_path}: {done.stderr.strip()[-500:]}")
+    return out

@@ -1,0 +1,103 @@
+"""The rig provider of rig ``sim-riscv``: RISC-V QEMU guests behind sushy-emulator BMCs.
+
+``start`` builds (or reuses from the cache) the kernel and the userland in this process, so a build error is
+reported directly, then starts the RISC-V sim daemon detached, owned by this process, and returns its
+generated rig; ``stop`` stops it (``hilt sim down <name>`` and the next start clean a crashed one).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from hilt.errors import ConfigError
+from hilt.sim import state
+from hilt.sim.lifecycle import SimError, _cleanup_stale, sim_down
+from hilt.sim.riscv.build import build_kernel, build_userland, default_cache_dir
+
+_OPTIONS = {"nodes", "images", "boot_timeout_s", "power_delay_s", "memory_mb", "name", "cache_dir"}
+
+
+def riscv_up(name: str = "sim-riscv", *, nodes: int = 2, images: list[str] | None = None,
+             boot_timeout_s: float = 120.0, power_delay_s: float = 1.0, memory_mb: int = 256,
+             state_dir: Path | None = None, owner_pid: int | None = None, cache_dir: Path | None = None,
+             timeout_s: float = 120.0) -> dict[str, Any]:
+    """Start RISC-V sim ``name``; returns its rig (``{"nodes": ..., "images": ...}``, the rigs.yaml shape)."""
+    if not 1 <= nodes <= 16:
+        raise SimError(f"sim-riscv nodes={nodes}: must be between 1 and 16 (each guest is a TCG QEMU)")
+    cache = Path(cache_dir or default_cache_dir())
+    build_kernel(cache)  # minutes the first time, then cached
+    build_userland(cache)
+    _cleanup_stale(name)
+    temporary = state_dir is None
+    state_dir = Path(state_dir or tempfile.mkdtemp(prefix=f"hilt-{name}-")).resolve()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    for stale_file in ("ready.json", "failed.json", "state.json"):
+        (state_dir / stale_file).unlink(missing_ok=True)
+    argv = [sys.executable, "-m", "hilt.sim.riscv.daemon", "--state-dir", str(state_dir), "--name", name,
+            "--nodes", str(nodes), "--boot-timeout-s", str(boot_timeout_s), "--power-delay-s", str(power_delay_s),
+            "--memory-mb", str(memory_mb), "--images", ",".join(images or []), "--cache-dir", str(cache)]
+    if owner_pid:
+        argv += ["--owner-pid", str(owner_pid)]
+    if temporary:
+        argv.append("--temporary")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(Path(__file__).resolve().parents[3]), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    with (state_dir / "daemon.log").open("ab") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                start_new_session=True, cwd="/")
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        ready = state.read_json(state_dir / "ready.json")
+        if ready:
+            return ready["rig"]
+        failed = state.read_json(state_dir / "failed.json")
+        if failed or proc.poll() is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(10)
+            why = (failed or {}).get("error") or f"daemon exited with {proc.returncode}"
+            raise SimError(f"sim {name!r} did not start: {why} (log: {state_dir / 'daemon.log'})")
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(20)
+    leftover = state.read_json(state_dir / "state.json")
+    if leftover:
+        state.cleanup(leftover)
+    raise SimError(f"sim {name!r} not ready after {timeout_s:.0f}s (log: {state_dir / 'daemon.log'})")
+
+
+riscv_down = sim_down  # the same record and cleanup: SIGTERM to the daemon, then what state.json lists
+
+
+class RiscvSimProvider:
+    """``start`` returns ``{"nodes": ..., "images": ...}`` in rigs.yaml shape; ``stop`` removes the sim."""
+
+    def __init__(self) -> None:
+        self.name: str | None = None
+
+    def start(self, rig_name: str, options: dict[str, Any], workdir: Path) -> dict[str, Any]:
+        unknown = sorted(set(options) - _OPTIONS)
+        if unknown:
+            raise ConfigError(f"rig {rig_name!r} provider options: unknown {unknown}; valid: {sorted(_OPTIONS)}")
+        self.name = str(options.get("name", rig_name))
+        return riscv_up(
+            self.name, nodes=int(options.get("nodes", 2)), images=options.get("images"),
+            boot_timeout_s=float(options.get("boot_timeout_s", 120.0)),
+            power_delay_s=float(options.get("power_delay_s", 1.0)), memory_mb=int(options.get("memory_mb", 256)),
+            state_dir=Path(workdir) / f"sim-{self.name}", owner_pid=os.getpid(),
+            cache_dir=Path(options["cache_dir"]).expanduser() if options.get("cache_dir") else None,
+        )
+
+    def stop(self) -> None:
+        if self.name is not None:
+            riscv_down(self.name)
+            self.name = None

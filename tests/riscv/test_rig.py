@@ -1,0 +1,90 @@
+"""sim-riscv end to end: real RISC-V guests booted through sushy-emulator BMCs, checked by the real suites."""
+
+from __future__ import annotations
+
+import time
+
+from hilt.bmc import Bmc
+from hilt.inventory import NodeConfig
+from hilt.node import Node
+from hilt.sim import state
+from hilt.sim.riscv.machine import ssh_banner
+from hilt.sim.riscv.provider import riscv_down, riscv_up
+from tests.riscv.conftest import run_session
+
+
+def test_two_guests_boot_and_pass_boot_and_devicetree_suites(tmp_path):
+    s = run_session(tmp_path, nodes=2)
+    assert s.code == 0, s.output[-4000:]
+    for test in ("test_image_identity", "test_fresh_boot", "test_devicetree_nvlink_nodes"):
+        for node in ("node1", "node2"):
+            assert f"PASSED suites/test_{'devicetree' if 'devicetree' in test else 'boot'}.py::{test}[{node}]" \
+                in s.output, s.output[-4000:]
+
+
+def test_firmware_without_nvlink1_fails_devicetree_naming_it(tmp_path):
+    s = run_session(tmp_path, "--image", "dt-missing", nodes=1)
+    assert s.code != 0
+    assert "PASSED suites/test_boot.py::test_fresh_boot[node1]" in s.output  # the image did boot
+    assert "FAILED suites/test_devicetree.py::test_devicetree_nvlink_nodes[node1]" in s.output
+    assert "device tree: nvlink-1 missing" in s.output
+    assert "nvlink-0 missing" not in s.output and "nvlink-2 missing" not in s.output
+
+
+def test_panicking_image_fails_boot_with_the_console_tail(tmp_path):
+    s = run_session(tmp_path, "--image", "broken", nodes=1, boot_timeout_s=25,
+                    suites=("suites/test_boot.py",))
+    assert s.code != 0
+    assert "ERROR at setup of test_image_identity[node1]" in s.output
+    assert "did not come up" in s.output
+    panic = "Kernel panic - not syncing: Attempted to kill init!"
+    attached = [p for p in (s.reports / "allure-results").glob("*-attachment*") if panic in p.read_text(errors="replace")]
+    assert attached, "the serial console tail with the panic is attached to the failing test"
+
+
+def _wait(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"{what} not within {timeout}s")
+
+
+def test_bmc_power_drives_the_guest(tmp_path):
+    """Virtual media boot, restart (new boot id, kernel really rebooted), power off (SSH gone, QEMU gone)."""
+    rig = riscv_up("riscv-bmc-test", nodes=1, images=["good"], state_dir=tmp_path / "sim")
+    try:
+        cfg = NodeConfig.model_validate(rig["nodes"]["node1"])
+        image_url = rig["images"]["good"]["url"]
+        bmc = Bmc(cfg.bmc.url, "hilt", cfg.bmc.password.resolve(), system_id=cfg.bmc.system_id,
+                  verify=cfg.bmc.verify)
+        with bmc:
+            bmc.boot_from_virtual_media(image_url)
+            _wait(lambda: ssh_banner(cfg.ssh.port), 60, "SSH after power on")
+            with Node("node1", cfg) as node:
+                first = node.boot_id()
+                assert node.run(["uname", "-m"]).stdout.strip() == "riscv64"
+            bmc.restart()
+            time.sleep(1.5)
+            _wait(lambda: ssh_banner(cfg.ssh.port), 60, "SSH after restart")
+            with Node("node1", cfg) as node:
+                second = node.boot_id()
+                uptime = float(node.run(["cat", "/proc/uptime"]).stdout.split()[0])
+            assert second != first and uptime < 30
+            console = open(cfg.console).read()
+            assert console.count("Linux version 6.1") == 2
+            bmc.power_off()
+            _wait(lambda: not ssh_banner(cfg.ssh.port), 15, "SSH gone after power off")
+            pids = (state.read_json(tmp_path / "sim" / "state.json") or {}).get("pids", {})
+            assert [p for p in pids if state.pid_alive(int(p)) and "qemu" in _cmdline(int(p))] == []
+    finally:
+        riscv_down("riscv-bmc-test")
+    assert state.lookup("riscv-bmc-test") is None
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace")
+    except OSError:
+        return ""
