@@ -49,3 +49,8 @@ class LeaseError(InfrastructureError):
 
 class LeaseLost(LeaseError):
     """Our lease expired or was broken: stop touching the nodes at once."""
+
+
+class GateUndecided(HiltError):
+    """The gate could not judge a metric (no baseline, or still inconclusive): the test errors, the run is
+    inconclusive, and nobody mistakes it for a pass or a regression."""

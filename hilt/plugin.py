@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from hilt.errors import ConfigError, HiltError, InfrastructureError
+from hilt.errors import ConfigError, GateUndecided, HiltError, InfrastructureError
 from hilt.exitcodes import ExitCode
 from hilt.metrics import Metric
 
@@ -189,8 +189,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     excinfo = call.excinfo
     if excinfo is None:
         return
-    if excinfo.errisinstance(InfrastructureError):
-        report.user_properties.append((KIND_PROPERTY, "infrastructure"))
+    if excinfo.errisinstance((InfrastructureError, GateUndecided)):
+        kind = "undecided" if excinfo.errisinstance(GateUndecided) else "infrastructure"
+        report.user_properties.append((KIND_PROPERTY, kind))
         if report.when == "call":
             # an error, not a failure: the rig broke, not the image (JUnit <error>, Allure broken)
             report.when = "setup"

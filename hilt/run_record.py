@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 SCHEMA_VERSION = 1
 
 TestOutcome = Literal["passed", "failed", "error", "skipped"]
-FailureKind = Literal["product", "infrastructure", "regression", "none"]
+FailureKind = Literal["product", "infrastructure", "regression", "undecided", "none"]
 GateOutcome = Literal["pass", "regression", "improvement", "inconclusive", "unbaselined"]
 
 
@@ -44,6 +44,8 @@ class TestRecord(BaseModel):
 class VerdictRecord(BaseModel):
     outcome: GateOutcome
     reason: str
+    gated: bool = True  # False: judged for information only, never decides the run
+    failed: bool = False  # this verdict failed its test (a regression, or unbaselined without allowance)
 
 
 class BaselineRecord(BaseModel):

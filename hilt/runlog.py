@@ -128,11 +128,13 @@ class RunCollector:
     def _gate(self) -> VerdictRecord:
         assert self.record is not None
         infra = sum(1 for t in self.record.tests if t.kind == "infrastructure")
+        undecided = [t for t in self.record.tests if t.kind == "undecided"]
         infra += sum(1 for n in self.record.nodes if not n.booted)
         product = sum(1 for t in self.record.tests if t.outcome == "failed" and t.kind == "product")
-        regressions = [m for m in self.record.metrics if m.verdict and m.verdict.outcome == "regression"]
-        unsure = [m for m in self.record.metrics if m.verdict and m.verdict.outcome in ("inconclusive",
-                                                                                          "unbaselined")]
+        gated = [m for m in self.record.metrics if m.verdict and m.verdict.gated]
+        regressions = [m for m in gated if m.verdict.outcome == "regression"]
+        unsure = [m for m in gated if m.verdict.outcome == "inconclusive"
+                  or (m.verdict.outcome == "unbaselined" and m.verdict.failed)]
         if self.state is not None and self.state.error:
             return VerdictRecord(outcome="inconclusive", reason=f"infrastructure: {self.state.error}")
         if regressions:
@@ -144,11 +146,17 @@ class RunCollector:
         if infra:
             return VerdictRecord(outcome="inconclusive",
                                  reason=f"{infra} infrastructure error(s): the rig, not the image, failed")
+        if undecided and not unsure:
+            return VerdictRecord(outcome="inconclusive",
+                                 reason=f"{len(undecided)} test(s) undecided: {undecided[0].message}")
         if unsure:
             return VerdictRecord(outcome="inconclusive",
                                  reason=f"{len(unsure)} metric(s) could not be decided: {unsure[0].verdict.reason}")
-        judged = sum(1 for m in self.record.metrics if m.verdict)
-        return VerdictRecord(outcome="pass", reason=f"all tests passed; {judged} gated metric(s) within tolerance")
+        unbaselined = sum(1 for m in gated if m.verdict.outcome == "unbaselined")
+        note = f" ({unbaselined} without baseline, allowed)" if unbaselined else ""
+        decided = len(gated) - unbaselined
+        return VerdictRecord(outcome="pass",
+                             reason=f"all tests passed; {decided} gated metric(s) within tolerance{note}")
 
     def exit_code(self, pytest_status: int) -> int:
         assert self.record is not None
