@@ -24,6 +24,8 @@ from hilt.node import HostKeyError, Node, probe_ssh
 
 log = logging.getLogger(__name__)
 
+_MAX_LOGIN_BACKOFF_S = 10.0
+
 IDENTITY_FILES = (
     "/etc/os-release",
     "/proc/sys/kernel/osrelease",
@@ -206,14 +208,25 @@ class _Provisioner:
         self.step(NodeState.BOOTING, f"{self.image_name} via {self.image.boot_method}")
 
     def _wait_reachable(self, started: float) -> None:
+        """Poll until the *new* OS answers SSH, or the image's boot timeout.
+
+        Two cadences: the banner probe (one TCP connect, cheap) backs off from ``poll_s`` to only
+        ``max_poll_s``, so a node is seen within about a second of coming up and N nodes cost the slowest
+        boot, not the slowest boot plus a backoff step. Full logins, which cost the node an sshd fork and
+        an auth log line, back off from ``poll_s`` to 10 s while the same server keeps failing or keeps
+        showing the old boot id; when it stops answering (the old OS went down) the next one is tried at once.
+        """
         timeout = self.image.boot_timeout_s if self.image is not None else 60.0
         deadline = started + timeout
         ssh = self.config.ssh
-        delay = self.poll_s
+        probe_delay = login_delay = self.poll_s
+        next_login = 0.0
         self.last_problem = "SSH never answered"
         old_os_seen = False
         while time.monotonic() < deadline:
-            if probe_ssh(ssh.host, ssh.port, timeout=min(2.0, max(0.1, deadline - time.monotonic()))):
+            if not probe_ssh(ssh.host, ssh.port, timeout=min(2.0, max(0.1, deadline - time.monotonic()))):
+                login_delay, next_login = self.poll_s, 0.0  # whoever answers next is a new server
+            elif time.monotonic() >= next_login:
                 try:
                     boot_id = self.node.boot_id(timeout=min(10.0, max(1.0, deadline - time.monotonic())))
                 except HostKeyError as exc:
@@ -235,8 +248,10 @@ class _Provisioner:
                         self.step(NodeState.BOOTING, f"old OS still answers SSH (boot id {boot_id[:8]} unchanged); "
                                                      "waiting for the new boot id")
                     self.node.close()
-            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-            delay = min(delay * 1.5, self.max_poll_s)
+                next_login = time.monotonic() + login_delay
+                login_delay = min(login_delay * 2, _MAX_LOGIN_BACKOFF_S)
+            time.sleep(min(probe_delay, max(0.0, deadline - time.monotonic())))
+            probe_delay = min(probe_delay * 1.5, self.max_poll_s)
         raise NodeError(f"node {self.name} did not come up within {timeout:.0f} s: {self.last_problem}")
 
     def _verify(self) -> None:
@@ -294,12 +309,12 @@ def provision(
     boot: bool = True,
     progress: ProgressCallback | None = None,
     poll_s: float = 0.5,
-    max_poll_s: float = 5.0,
+    max_poll_s: float = 1.0,
 ) -> dict[str, ProvisionResult]:
     """Boot (unless ``boot`` is False) and verify every node at once; never raises for one node's failure.
 
-    SSH is polled from ``poll_s`` backing off to ``max_poll_s`` (a cheap banner check; a full login only
-    once the banner answers), until the image's ``boot_timeout_s``.
+    The SSH banner is probed from ``poll_s`` backing off to ``max_poll_s``; logins back off separately
+    (see ``_Provisioner._wait_reachable``); both until the image's ``boot_timeout_s``.
     """
     if not nodes:
         return {}

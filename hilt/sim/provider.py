@@ -22,15 +22,17 @@ class SimProvider:
         unknown = sorted(set(options) - _OPTIONS)
         if unknown:
             raise ConfigError(f"rig {rig_name!r} provider options: unknown {unknown}; valid: {sorted(_OPTIONS)}")
-        self.name = str(options.get("name", rig_name))
-        state_dir = Path(workdir) / f"sim-{self.name}"
-        return sim_up(
-            self.name, nodes=int(options.get("nodes", 4)), boot_delay_s=float(options.get("boot_delay_s", 1.0)),
+        name = str(options.get("name", rig_name))
+        state_dir = Path(workdir) / f"sim-{name}"
+        rig = sim_up(
+            name, nodes=int(options.get("nodes", 4)), boot_delay_s=float(options.get("boot_delay_s", 1.0)),
             power_delay_s=float(options.get("power_delay_s", 1.0)), images=options.get("images"),
             subnet=int(options.get("subnet", 0)), state_dir=state_dir, owner_pid=os.getpid(),
             profile=str(options.get("profile", "sim-4gpu")),
             boot_timeout_s=float(options.get("boot_timeout_s", 30.0)),
         )
+        self.name = name  # only a sim this provider started is ever stopped by it
+        return rig
 
     def stop(self) -> None:
         if self.name is not None:

@@ -21,7 +21,7 @@ health: {{bad_after: 3}}
 rigs:
   sim:
     default_image: good
-    provider: {{factory: "hilt.sim.provider:SimProvider", options: {{nodes: {nodes}, boot_delay_s: 1.0}}}}
+    provider: {{factory: "hilt.sim.provider:SimProvider", options: {{nodes: {nodes}, boot_delay_s: 1.0, name: e2e, subnet: 50, profile: {profile}}}}}
 """
 
 
@@ -37,9 +37,9 @@ def sim_rig(tmp_path):
     if os.geteuid() != 0:
         pytest.fail("the simulated rack needs root (network namespaces); run the tests as root")
 
-    def make(nodes: int = 2) -> Path:
+    def make(nodes: int = 2, profile: str = "sim-4gpu") -> Path:
         rigs = tmp_path / "rigs.yaml"
-        rigs.write_text(RIGS.format(nodes=nodes, baselines=ROOT / "baselines"))
+        rigs.write_text(RIGS.format(nodes=nodes, baselines=ROOT / "baselines", profile=profile))
         return rigs
 
     return make
@@ -54,3 +54,4 @@ def run_suites(rigs: Path, *args: str, suites: str = "suites/test_boot.py", time
         cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env,
     )
     return Session(proc.returncode, proc.stdout + proc.stderr, reports)
+

@@ -8,9 +8,6 @@ import tarfile
 
 import pytest
 
-from hilt.fabric.compare import compare_devicetree
-from hilt.fabric.devicetree import parse_devicetree
-from hilt.fabric.profile import load_profile
 from hilt.sim.riscv.build import build_kernel, default_cache_dir
 from hilt.sim.riscv.firmware import firmware_dtb
 from hilt.sim.riscv.image import build_images, read_image
@@ -77,18 +74,12 @@ def test_tampered_download_is_refused(images, tmp_path):
         assert sorted(tar.getnames()) == ["Image", "initramfs.cpio.gz", "manifest.json"]
 
 
-def test_firmware_tree_compiled_by_dtc_is_what_the_devicetree_check_reads(tmp_path):
-    """QEMU virt's dumped DTB + /firmware nodes, through dtc, read back file by file like /proc/device-tree."""
+def test_firmware_tree_is_qemu_virt_plus_the_named_nvlink_nodes(tmp_path):
+    """QEMU virt's dumped DTB plus the /firmware nodes the image names, compiled and read back with dtc."""
     dtb = firmware_dtb(default_cache_dir() / "firmware", tmp_path / "fw.dtb", ["nvlink-0", "nvlink-2", "nvlink-3"])
     dts = subprocess.run(["dtc", "-q", "-I", "dtb", "-O", "dts", str(dtb)], capture_output=True, text=True,
                          check=True).stdout
     assert "riscv-virtio" in dts and "virtio_mmio@" in dts  # QEMU's own tree is kept
-    files: dict[str, bytes] = {}
-    # the kernel shows each property as a file of raw bytes; build that view from dtc's output
-    for name in ("nvlink-0", "nvlink-2", "nvlink-3"):
-        files[f"firmware/{name}/compatible"] = b"nvidia,nvlink-fusion\0"
     assert "nvlink-1" not in dts
     for name in ("nvlink-0", "nvlink-2", "nvlink-3"):
         assert f'{name} {{\n\t\t\tcompatible = "nvidia,nvlink-fusion";' in dts
-    diffs = compare_devicetree(load_profile("sim-riscv-nvlink"), parse_devicetree(files))
-    assert diffs == ["device tree: nvlink-1 missing"]

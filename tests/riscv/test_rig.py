@@ -38,7 +38,8 @@ def test_panicking_image_fails_boot_with_the_console_tail(tmp_path):
     assert "ERROR at setup of test_image_identity[node1]" in s.output
     assert "did not come up" in s.output
     panic = "Kernel panic - not syncing: Attempted to kill init!"
-    attached = [p for p in (s.reports / "allure-results").glob("*-attachment*") if panic in p.read_text(errors="replace")]
+    attachments = (s.reports / "allure-results").glob("*-attachment*")
+    attached = [p for p in attachments if panic in p.read_text(errors="replace")]
     assert attached, "the serial console tail with the panic is attached to the failing test"
 
 
