@@ -270,7 +270,7 @@ class Node:
             )
         return result
 
-    def read_files(self, paths: Sequence[str]) -> dict[str, str | None]:
+    def read_files(self, paths: Sequence[str], *, timeout: float = 60.0) -> dict[str, str | None]:
         """Read many small files in one round trip; a missing or unreadable file maps to None."""
         if not paths:
             return {}
@@ -280,7 +280,7 @@ class Node:
             f"base64 -w0 < {shlex.quote(p)}; echo; fi"
             for p in paths
         )
-        result = self.run_script(script, check=False)
+        result = self.run_script(script, timeout=timeout, check=False)
         found: dict[str, str | None] = dict.fromkeys(paths)
         current: str | None = None
         for line in result.stdout.splitlines():

@@ -103,9 +103,9 @@ def parse_driver_version(sys_module: str | None, proc_version: str | None) -> st
     return None
 
 
-def read_identity(node: Node) -> dict[str, str | None]:
-    """The running image's identity in one round trip."""
-    files = node.read_files(IDENTITY_FILES)
+def read_identity(node: Node, timeout: float = 60.0) -> dict[str, str | None]:
+    """The running image's identity and boot id in one round trip."""
+    files = node.read_files(IDENTITY_FILES, timeout=timeout)
     os_release = parse_os_release(files["/etc/os-release"] or "")
     return {
         "image_id": os_release.get("IMAGE_ID") or os_release.get("BUILD_ID"),
@@ -135,6 +135,7 @@ class _Provisioner:
         self.poll_s = poll_s
         self.max_poll_s = max(poll_s, max_poll_s)
         self.last_problem: str | None = None
+        self.identity: dict[str, str | None] | None = None
         self.result = ProvisionResult(node=name)
         self.node = Node(name, config)
 
@@ -228,7 +229,11 @@ class _Provisioner:
                 login_delay, next_login = self.poll_s, 0.0  # whoever answers next is a new server
             elif time.monotonic() >= next_login:
                 try:
-                    boot_id = self.node.boot_id(timeout=min(10.0, max(1.0, deadline - time.monotonic())))
+                    # The boot id and the identity in one round trip: verifying then costs nothing more.
+                    self.identity = read_identity(self.node, timeout=min(10.0, max(1.0, deadline - time.monotonic())))
+                    boot_id = self.identity["boot_id"]
+                    if not boot_id:
+                        raise NodeError(f"node {self.name}: /proc/sys/kernel/random/boot_id is unreadable")
                 except HostKeyError as exc:
                     self.last_problem = str(exc)
                     raise  # a changed key is refused now, not retried until the boot timeout
@@ -255,7 +260,7 @@ class _Provisioner:
         raise NodeError(f"node {self.name} did not come up within {timeout:.0f} s: {self.last_problem}")
 
     def _verify(self) -> None:
-        identity = read_identity(self.node)
+        identity = self.identity or read_identity(self.node)
         self.result.image_id = identity["image_id"]
         self.result.kernel = identity["kernel"]
         self.result.driver = identity["driver"]

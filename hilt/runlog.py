@@ -88,9 +88,10 @@ class RunCollector:
         if self.record is None:
             return
         props = dict(p for p in report.user_properties if isinstance(p, tuple) and len(p) == 2)
-        for name, value in report.user_properties:
-            if name == "hilt.metric":
-                self._add_metric(report.nodeid, json.loads(value))
+        if report.when == "call":  # setup/call/teardown reports all carry the item's properties
+            for name, value in report.user_properties:
+                if name == "hilt.metric":
+                    self._add_metric(report.nodeid, json.loads(value))
         outcome = None
         if report.when == "call" or (report.when == "setup" and not report.passed):
             outcome = "passed" if report.passed else ("skipped" if report.skipped else

@@ -40,13 +40,13 @@ def test_sim_profile_matches_on_named_labels_and_ignores_extra_ones():
     assert b is not None and b.labels == {"backend": "gloo", "nodes": "2", "size": "16777216"}
     assert sim.find(busbw(12345)) is None
     assert sim.find(Metric.of("ddp.samples_per_s", "1/s", [1.0])) is None
-    assert all("PLACEHOLDER" in e.source.note for e in sim.entries)
+    assert all("measured on the simulated rack" in e.source.note and e.samples for e in sim.entries)
 
 
 def test_sim_profile_gates_large_messages_only():
     sim = load_baselines(SHIPPED, "sim-4gpu")
-    assert sim.is_gated(busbw(67108864)) and sim.is_gated(busbw(16777216, nodes=1))
-    assert not sim.is_gated(busbw(1048576))
+    assert sim.is_gated(busbw(16777216, nodes=1)) and sim.is_gated(busbw(16777216, nodes=4))
+    assert not sim.is_gated(busbw(1048576)) and not sim.is_gated(busbw(67108864))
 
 
 def write(tmp_path: Path, text: str, name: str = "rack") -> Path:
