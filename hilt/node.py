@@ -293,6 +293,8 @@ class Node:
 
     def upload(self, local: str | Path, remote: str) -> None:
         """SFTP a file (a probe script) to the node; reconnects once, like ``run``, if the connection dropped."""
+        if not Path(local).is_file():
+            raise NodeError(f"node {self.name}: cannot upload {local}: no such file here")
         for attempt in (1, 2):
             self.connect()
             assert self._client is not None
@@ -301,7 +303,9 @@ class Node:
                     sftp.put(str(local), remote)
                 return
             except (OSError, paramiko.SSHException, EOFError) as exc:
-                dropped = not self._transport_alive()
+                # An SFTP status error (no such directory, permission) is an OSError with an errno; a dropped
+                # connection is an EOFError/SSHException, or shows as a dead transport (it may not be dead *yet*).
+                dropped = isinstance(exc, (paramiko.SSHException, EOFError)) or not self._transport_alive()
                 if dropped and attempt == 1:
                     log.warning("node %s: connection dropped during upload (%s); reconnecting", self.name, exc)
                     self.close()

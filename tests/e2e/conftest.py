@@ -49,7 +49,7 @@ def run_suites(rigs: Path, *args: str, suites: str = "suites/test_boot.py", time
     reports = rigs.parent / "reports"
     env = {**os.environ, "HILT_NO_HISTORY": ""}
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", suites, "--rigs-file", str(rigs), "--hilt-reports", str(reports),
+        [sys.executable, "-m", "pytest", *suites.split(), "--rigs-file", str(rigs), "--hilt-reports", str(reports),
          "-p", "no:cacheprovider", "-rA", *args],
         cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env,
     )
