@@ -5,7 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(openssh-server openssh-client iproute2 etcd-server etcd-client chromium chromium-driver
-              device-tree-compiler default-jre-headless nodejs npm)
+              device-tree-compiler default-jre-headless nodejs npm
+              qemu-system-misc gcc-riscv64-linux-gnu linux-source-6.1 bc flex bison cpio make
+              debian-archive-keyring)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
