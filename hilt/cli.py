@@ -178,18 +178,27 @@ def sim_status(name: str = typer.Option(None, help="only this sim")) -> None:
 def sim_image_build(
     name: str = typer.Argument(..., help="image name: good, regressed, broken, links-down, ... or a new one"),
     out: Path = typer.Option(Path("reports/images"), help="output directory"),
-    arch: str = typer.Option("x86_64", help="x86_64 (namespace rack)"),
+    arch: str = typer.Option("x86_64", help="x86_64 (namespace rack) or riscv64 (QEMU rack: kernel + initramfs)"),
+    authorized_key: Path = typer.Option(Path("~/.ssh/id_ed25519.pub"), help="riscv64: root's authorized key"),
 ) -> None:
-    """Build a simulated rack image (a tarball with a manifest and a root overlay)."""
-    from hilt.sim.image import STANDARD_IMAGES, build_image
-
-    if arch != "x86_64":
-        _fail(f"--arch {arch}: only x86_64 images are built by this rack")
+    """Build a simulated rack image: a tarball with a manifest and a root overlay (or a kernel and initramfs)."""
     try:
-        path = build_image(name, out, **STANDARD_IMAGES.get(name, {}))
+        if arch == "riscv64":
+            from hilt.sim.riscv.image import build_images
+
+            key = authorized_key.expanduser().read_text().strip()
+            images, host_key = build_images(out, authorized_key=key, names=[name])
+            console.print(f"{images[0].path}\nhost key to pin: {host_key}", highlight=False)
+            return
+        if arch != "x86_64":
+            _fail(f"--arch {arch}: valid architectures are x86_64 and riscv64")
+        from hilt.sim.image import STANDARD_IMAGES, build_image
+
+        console.print(str(build_image(name, out, **STANDARD_IMAGES.get(name, {}))), highlight=False)
+    except OSError as exc:
+        _fail(f"{authorized_key}: {exc.strerror}")
     except HiltError as exc:
         _fail(str(exc))
-    console.print(str(path))
 
 
 # ---------------------------------------------------------------- assembly

@@ -168,6 +168,7 @@ class RigConfig(_Model):
     provider: ProviderConfig | None = None
     launcher: str | None = Field(None, description="MPI launcher for multi-node nccl-tests, e.g. mpirun")
     default_image: str | None = Field(None, description="image booted when --image is not given")
+    suites: list[str] | None = Field(None, description="suite modules that apply to this rig (default: all)")
     description: str | None = None
 
 

@@ -175,8 +175,26 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     state = session_state(config)
     if state is None:
         return
+    applicable = _rig_suites(state)
+    if applicable is not None:
+        keep, drop = [], []
+        for item in items:
+            (keep if item.path.stem in applicable else drop).append(item)
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+            items[:] = keep
     for item in items:
         item.user_properties.append(("hilt.rig", state.rig))
+
+
+def _rig_suites(state) -> set[str] | None:  # noqa: ANN001 - SessionState
+    """The suite modules rigs.yaml says apply to the session's rig (None: all of them)."""
+    if not state.rigs_file:
+        return None
+    from hilt.inventory import load_inventory
+
+    suites = load_inventory(state.rigs_file).rig(state.rig).suites
+    return {Path(s).stem for s in suites} if suites is not None else None
 
 
 # ------------------------------------------------------------------ outcomes
