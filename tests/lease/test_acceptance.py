@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from lease_checker import double_grants, load
+from tests.lease.lease_checker import double_grants, load
 
 from hilt.errors import LeaseLost
 from hilt.lease import Holder, LeaseKeeper

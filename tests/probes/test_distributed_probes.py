@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from localnode import LocalNode
+from tests.probes.localnode import LocalNode
 
 from hilt.probes import runner
 from hilt.probes.errors import ProbeSkipped, ProbeTimeout
