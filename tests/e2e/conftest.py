@@ -21,7 +21,9 @@ health: {{bad_after: 3}}
 rigs:
   sim:
     default_image: good
-    provider: {{factory: "hilt.sim.provider:SimProvider", options: {{nodes: {nodes}, boot_delay_s: 1.0, name: e2e, subnet: 50, profile: {profile}}}}}
+    provider:
+      factory: hilt.sim.provider:SimProvider
+      options: {{nodes: {nodes}, boot_delay_s: 1.0, name: e2e, subnet: 50, profile: {profile}}}
 """
 
 

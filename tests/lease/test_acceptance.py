@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.lease.lease_checker import double_grants, load
 
 from hilt.errors import LeaseLost
 from hilt.lease import Holder, LeaseKeeper
+from tests.lease.lease_checker import double_grants, load
 
 WORKER = str(Path(__file__).with_name("worker.py"))
 PROCESSES, ROUNDS = 16, 3

@@ -64,7 +64,8 @@ def test_read_files_in_one_round_trip(node, tmp_path):
     (tmp_path / "a").write_text("alpha\n")
     (tmp_path / "b").write_bytes(b"\x00bin\x00")
     found = node.read_files([str(tmp_path / "a"), str(tmp_path / "b"), str(tmp_path / "missing")])
-    assert found == {str(tmp_path / "a"): "alpha\n", str(tmp_path / "b"): "\x00bin\x00", str(tmp_path / "missing"): None}
+    assert found == {str(tmp_path / "a"): "alpha\n", str(tmp_path / "b"): "\x00bin\x00",
+                     str(tmp_path / "missing"): None}
 
 
 def test_timeout_is_enforced(node):
@@ -76,7 +77,8 @@ def test_timeout_is_enforced(node):
 
 def test_output_is_streamed_line_by_line(node):
     seen: list[tuple[float, str]] = []
-    node.run(["sh", "-c", "echo one; sleep 0.6; echo two"], on_output=lambda line: seen.append((time.monotonic(), line)))
+    node.run(["sh", "-c", "echo one; sleep 0.6; echo two"],
+             on_output=lambda line: seen.append((time.monotonic(), line)))
     assert [line for _, line in seen] == ["one", "two"]
     assert seen[1][0] - seen[0][0] > 0.4
 
