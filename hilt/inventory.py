@@ -117,6 +117,13 @@ class SshConfig(_Model):
     python: str = Field("python3", description="Python interpreter on the node for probes")
     connect_timeout_s: float = Field(10.0, gt=0)
 
+    @field_validator("host")
+    @classmethod
+    def _host(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_.:\[\]-]{1,253}", v):
+            raise ValueError("must be a host name or an IP address")
+        return v
+
     @field_validator("user")
     @classmethod
     def _user(cls, v: str) -> str:

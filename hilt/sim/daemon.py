@@ -173,6 +173,7 @@ class SimDaemon:
                 "ssh": {"host": m.address, "port": 22, "user": "root", "key": str(client_key),
                         "host_key": m.host_key, "python": sys.executable},
                 "profile": self.args.profile, "address": m.address, "labels": {"sim": "true"},
+                "console": str(m.node_dir / "console.log"),
             }
         images = {}
         for fname, img in self.images.items():

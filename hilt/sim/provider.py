@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from hilt.errors import ConfigError
+from hilt.sim.control import SimControl
 from hilt.sim.lifecycle import sim_down, sim_up
 
-_OPTIONS = {"nodes", "boot_delay_s", "power_delay_s", "images", "subnet", "profile", "boot_timeout_s", "name"}
+_OPTIONS = {"nodes", "boot_delay_s", "power_delay_s", "images", "subnet", "profile", "boot_timeout_s", "name",
+            "faults"}
 
 
 class SimProvider:
@@ -32,6 +34,10 @@ class SimProvider:
             boot_timeout_s=float(options.get("boot_timeout_s", 30.0)),
         )
         self.name = name  # only a sim this provider started is ever stopped by it
+        for node, fault in dict(options.get("faults") or {}).items():
+            # faults from the start, for sessions where one node misbehaves (e.g. {node1: never_boot})
+            spec = fault if isinstance(fault, dict) else {"fault": fault}
+            SimControl(state_dir).set_fault(node, spec["fault"], **{k: v for k, v in spec.items() if k != "fault"})
         return rig
 
     def stop(self) -> None:

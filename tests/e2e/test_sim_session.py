@@ -46,3 +46,25 @@ def test_broken_image_says_which_node_did_not_come_up_and_releases(sim_rig):
 def test_regressed_image_still_boots(sim_rig):
     session = run_suites(sim_rig(nodes=1), "--image", "regressed")
     assert session.code == ExitCode.PASS, session.output[-4000:]
+
+
+def test_one_node_that_never_boots_errors_its_tests_while_the_others_run(sim_rig):
+    rigs = sim_rig(nodes=2)
+    rigs.write_text(rigs.read_text().replace("profile: sim-4gpu}", "profile: sim-4gpu, boot_timeout_s: 8, "
+                                             "faults: {node1: never_boot}}"))
+    session = run_suites(rigs)
+    assert session.code == ExitCode.INCONCLUSIVE, session.output[-4000:]
+    junit = ET.parse(session.reports / "junit.xml").getroot()
+    by_node = {}
+    for case in junit.iter("testcase"):
+        node = case.get("name").rsplit("[", 1)[1].rstrip("]")
+        by_node.setdefault(node, []).append(case)
+    assert all(case.find("error") is not None for case in by_node["node1"])
+    assert all(case.find("error") is None and case.find("failure") is None for case in by_node["node2"])
+    message = by_node["node1"][0].find("error").get("message")
+    assert "node node1 did not come up within 8 s" in message
+    assert "serial console" in message or "BMC" in message
+    summary = json.loads((session.reports / "summary.json").read_text())
+    assert summary["gate"]["outcome"] == "inconclusive"
+    assert open_store(f"sqlite:///{rigs.parent / 'leases.sqlite'}").health("sim/node1").state == "unknown"
+    assert open_store(f"sqlite:///{rigs.parent / 'leases.sqlite'}").health("sim/node2").state == "good"

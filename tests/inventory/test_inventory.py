@@ -134,3 +134,8 @@ def test_file_credential_and_literal_username(tmp_path):
 def test_invalid_yaml_names_the_line(tmp_path):
     message = error_of(tmp_path, "rigs:\n  a: [unclosed\n")
     assert "rigs.yaml:" in message and "not valid YAML" in message
+
+
+def test_hostile_host_is_rejected(tmp_path):
+    message = error_of(tmp_path, GOOD.replace("host: 10.0.1.11", "host: '$(reboot)'"))
+    assert "ssh.host" in message and "host name or an IP address" in message
