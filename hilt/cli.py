@@ -109,6 +109,7 @@ def rigs(
     for rig_name, rig_cfg in inventory.rigs.items():
         if rig and rig_name != rig:
             continue
+        rig_cfg = _running_rig(inventory, rig_name, rig_cfg)
         if not rig_cfg.nodes:
             table.add_row(rig_name, "-", "-", "-", "-", "-",
                           "nodes provided at run time" if rig_cfg.provider else "no nodes")
@@ -117,6 +118,18 @@ def rigs(
         for cells in pool.map(lambda job: row(*job), jobs):
             table.add_row(*cells)
     console.print(table)
+
+
+def _running_rig(inventory, rig_name: str, rig_cfg):  # noqa: ANN001, ANN202
+    """A provided rig that is up right now (e.g. `hilt sim up`) shows its live nodes."""
+    from hilt.inventory import load_provider, materialize
+
+    if rig_cfg.provider is None:
+        return rig_cfg
+    provider = load_provider(rig_cfg.provider)
+    running = getattr(provider, "running", None)
+    live = running(rig_name, dict(rig_cfg.provider.options)) if running else None
+    return materialize(inventory, rig_name, live).rig(rig_name) if live else rig_cfg
 
 
 @rigs_app.command("check")

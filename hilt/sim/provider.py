@@ -40,6 +40,17 @@ class SimProvider:
             SimControl(state_dir).set_fault(node, spec["fault"], **{k: v for k, v in spec.items() if k != "fault"})
         return rig
 
+    def running(self, rig_name: str, options: dict[str, Any]) -> dict[str, Any] | None:
+        """The rig of a sim already up under this rig's name (`hilt sim up`), for `hilt rigs`; else None."""
+        from hilt.sim import state
+
+        name = str(options.get("name", rig_name))
+        existing = state.lookup(name)
+        if existing is None or state.is_stale(existing):
+            return None
+        ready = state.read_json(Path(existing["state_dir"]) / "ready.json")
+        return ready["rig"] if ready else None
+
     def stop(self) -> None:
         if self.name is not None:
             sim_down(self.name)
