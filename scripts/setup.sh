@@ -5,13 +5,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(openssh-server openssh-client iproute2 etcd-server etcd-client chromium chromium-driver
-              device-tree-compiler default-jre-headless nodejs npm
-              qemu-system-misc gcc-riscv64-linux-gnu linux-source-6.1 bc flex bison cpio make
-              debian-archive-keyring)
+              device-tree-compiler qemu-system-misc gcc-riscv64-linux-gnu linux-source-6.1 bc flex bison cpio
+              make debian-archive-keyring)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
+# Java (for the Allure command line) and npm may come from elsewhere (a JDK, nodesource's nodejs, which
+# conflicts with Debian's npm): install Debian's packages only when the commands are missing.
+command -v java >/dev/null || missing+=(default-jre-headless)
+command -v npm >/dev/null || missing+=(nodejs npm)
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: these Debian packages are missing and installing them needs root: ${missing[*]}" >&2
