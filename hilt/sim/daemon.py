@@ -411,11 +411,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    args.state_dir.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    daemon = SimDaemon(args)
+def serve(daemon: SimDaemon, args: argparse.Namespace) -> int:
+    """Run a daemon until SIGTERM/SIGINT/SIGHUP; a start failure is written to failed.json for the starter."""
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda *_: daemon.stop_event.set())
     try:
@@ -435,6 +432,13 @@ def main(argv: list[str] | None = None) -> int:
     log.info("sim %s stopping", args.name)
     daemon.shutdown()
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    args.state_dir.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    return serve(SimDaemon(args), args)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,11 @@ def sim_up(name: str = "sim", *, nodes: int = 4, boot_delay_s: float = 1.0, powe
         argv += ["--owner-pid", str(owner_pid)]
     if temporary:
         argv.append("--temporary")
+    return launch_daemon(name, argv, state_dir, timeout_s)
+
+
+def launch_daemon(name: str, argv: list[str], state_dir: Path, timeout_s: float) -> dict[str, Any]:
+    """Start a sim daemon detached and wait for its ready.json (its rig) or failed.json (its reason)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(Path(__file__).resolve().parents[2]), *filter(None, [os.environ.get("PYTHONPATH")])])}
     with (state_dir / "daemon.log").open("ab") as out:
@@ -74,7 +79,8 @@ def sim_up(name: str = "sim", *, nodes: int = 4, boot_delay_s: float = 1.0, powe
             return ready["rig"]
         failed = state.read_json(state_dir / "failed.json")
         if failed or proc.poll() is not None:
-            proc.wait(10)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(10)
             why = (failed or {}).get("error") or f"daemon exited with {proc.returncode}"
             raise SimError(f"sim {name!r} did not start: {why} (log: {state_dir / 'daemon.log'})")
         time.sleep(0.1)

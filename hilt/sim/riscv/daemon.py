@@ -14,10 +14,8 @@ import logging
 import os
 import secrets
 import shutil
-import signal
 import sys
 import threading
-import traceback
 import uuid
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,7 @@ from urllib.parse import urlparse
 import requests
 
 from hilt.sim import state
-from hilt.sim.daemon import SimDaemon
+from hilt.sim.daemon import SimDaemon, serve
 from hilt.sim.machine import generate_ssh_key
 from hilt.sim.riscv.build import default_cache_dir
 from hilt.sim.riscv.image import STANDARD_IMAGES, build_images, read_image
@@ -159,24 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.state_dir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    daemon = RiscvDaemon(args)
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, lambda *_: daemon.stop_event.set())
-    try:
-        daemon.start()
-    except Exception as exc:
-        message = f"{type(exc).__name__}: {exc}"
-        log.error("riscv sim %s failed to start: %s\n%s", args.name, message, traceback.format_exc())
-        daemon.shutdown(keep_state_dir=True)
-        state.write_json(args.state_dir / "failed.json", {"error": message})
-        return 2
-    log.info("riscv sim %s ready: %d node(s), control %s", args.name, len(daemon.machines), daemon.base_url)
-    threading.Thread(target=daemon.watch_owner, daemon=True).start()
-    while not daemon.stop_event.wait(0.5):
-        pass
-    log.info("riscv sim %s stopping", args.name)
-    daemon.shutdown()
-    return 0
+    return serve(RiscvDaemon(args), args)
 
 
 if __name__ == "__main__":

@@ -7,19 +7,14 @@ generated rig; ``stop`` stops it (``hilt sim down <name>`` and the next start cl
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 from hilt.errors import ConfigError
-from hilt.sim import state
-from hilt.sim.lifecycle import SimError, _cleanup_stale, sim_down
+from hilt.sim.lifecycle import SimError, _cleanup_stale, launch_daemon, sim_down
 from hilt.sim.riscv.build import build_kernel, build_userland, default_cache_dir
 
 _OPTIONS = {"nodes", "images", "boot_timeout_s", "power_delay_s", "memory_mb", "name", "cache_dir"}
@@ -48,31 +43,7 @@ def riscv_up(name: str = "sim-riscv", *, nodes: int = 2, images: list[str] | Non
         argv += ["--owner-pid", str(owner_pid)]
     if temporary:
         argv.append("--temporary")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(Path(__file__).resolve().parents[3]), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    with (state_dir / "daemon.log").open("ab") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                start_new_session=True, cwd="/")
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        ready = state.read_json(state_dir / "ready.json")
-        if ready:
-            return ready["rig"]
-        failed = state.read_json(state_dir / "failed.json")
-        if failed or proc.poll() is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(10)
-            why = (failed or {}).get("error") or f"daemon exited with {proc.returncode}"
-            raise SimError(f"sim {name!r} did not start: {why} (log: {state_dir / 'daemon.log'})")
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(proc.pid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(20)
-    leftover = state.read_json(state_dir / "state.json")
-    if leftover:
-        state.cleanup(leftover)
-    raise SimError(f"sim {name!r} not ready after {timeout_s:.0f}s (log: {state_dir / 'daemon.log'})")
+    return launch_daemon(name, argv, state_dir, timeout_s)
 
 
 riscv_down = sim_down  # the same record and cleanup: SIGTERM to the daemon, then what state.json lists
@@ -88,14 +59,16 @@ class RiscvSimProvider:
         unknown = sorted(set(options) - _OPTIONS)
         if unknown:
             raise ConfigError(f"rig {rig_name!r} provider options: unknown {unknown}; valid: {sorted(_OPTIONS)}")
-        self.name = str(options.get("name", rig_name))
-        return riscv_up(
-            self.name, nodes=int(options.get("nodes", 2)), images=options.get("images"),
+        name = str(options.get("name", rig_name))
+        rig = riscv_up(
+            name, nodes=int(options.get("nodes", 2)), images=options.get("images"),
             boot_timeout_s=float(options.get("boot_timeout_s", 120.0)),
             power_delay_s=float(options.get("power_delay_s", 1.0)), memory_mb=int(options.get("memory_mb", 256)),
-            state_dir=Path(workdir) / f"sim-{self.name}", owner_pid=os.getpid(),
+            state_dir=Path(workdir) / f"sim-{name}", owner_pid=os.getpid(),
             cache_dir=Path(options["cache_dir"]).expanduser() if options.get("cache_dir") else None,
         )
+        self.name = name  # only a sim this provider started is ever stopped by it
+        return rig
 
     def stop(self) -> None:
         if self.name is not None:
