@@ -72,6 +72,8 @@ def _is_controller(config: pytest.Config) -> bool:
 
 
 def _rig_wanted(config: pytest.Config) -> bool:
+    if config.getoption("collectonly", False):
+        return False  # listing tests must not reserve or boot anything
     return bool(config.getoption("rig") or config.stash.get(RIG_WANTED, False) or config.getini("hilt_rig_suites"))
 
 

@@ -10,19 +10,8 @@ import pytest
 
 from hilt.probes import runner
 from hilt.probes.errors import ProbeSkipped
-from hilt.probes.settings import ProbeSettings, parse_sizes
+from hilt.probes.settings import ProbeSettings
 from hilt.probes.suite_support import NvlinkWatch, remeasurer
-
-
-@pytest.fixture
-def lease_settings(pytestconfig: pytest.Config, lease_nodes) -> ProbeSettings:
-    """Probe settings for lease-wide tests, from the first node's profile."""
-    from hilt.fabric.profile import load_profile
-
-    profile = load_profile(lease_nodes[0].config.profile)
-    sizes = pytestconfig.getoption("probe_sizes")
-    return ProbeSettings.from_profile(getattr(profile, "probes", None), parse_sizes(sizes) if sizes else None,
-                                      pytestconfig.getoption("probe_repeats"))
 
 
 def _gate_all(metrics, probe, record_metric, release_gate, name: str) -> None:
