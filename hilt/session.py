@@ -192,8 +192,9 @@ class RigSession:
         for name in usable:
             self._say(name, "reserving")
 
-        def on_wait(message: str) -> None:
-            self._say(rig_name, f"waiting for nodes: {message}")
+        def on_wait(waiting: object) -> None:
+            describe = getattr(waiting, "describe", None)
+            self._say(rig_name, f"waiting for nodes: {describe() if describe else waiting}")
 
         self.lease = self.store.acquire(
             [self.lease_key(n) for n in usable], holder, ttl_s=self.lease_ttl_s, wait_s=self.lease_wait_s,
