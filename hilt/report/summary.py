@@ -66,6 +66,21 @@ def _problems(record: RunRecord) -> tuple[list[str], list[str]]:
     return failures, infra
 
 
+def _split_gated(record: RunRecord) -> tuple[list, list]:
+    """Metrics that decide the gate, and those recorded for information only."""
+    gated = [m for m in record.metrics if m.verdict is not None and m.verdict.gated]
+    return gated, [m for m in record.metrics if m.verdict is None or not m.verdict.gated]
+
+
+def _metric_table(metrics: list) -> list[str]:
+    lines = ["| metric | labels | measured mean | baseline | change | verdict |", "|---|---|---|---|---|---|"]
+    for m in metrics:
+        name, labels, measured, baseline, change, verdict, _ = _metric_row(m)
+        mark = _ICON.get(verdict, "")
+        lines.append(f"| `{name}` | {labels} | {measured} | {baseline} | {change} | {mark} {verdict} |")
+    return lines + [""]
+
+
 def render_markdown(record: RunRecord) -> str:
     """summary.md: the verdict, the run, one row per metric, then failures and infrastructure errors."""
     outcome, reason = _headline(record)
@@ -80,20 +95,18 @@ def render_markdown(record: RunRecord) -> str:
     if record.exit_code is not None:
         facts.append(f"exit code {record.exit_code}")
     lines += [" · ".join(facts), ""]
-    if record.metrics:
-        lines += ["| metric | labels | measured mean | baseline | change | verdict |",
-                  "|---|---|---|---|---|---|"]
-        order = {"regression": 0, "inconclusive": 1, "unbaselined": 2, "improvement": 3, "pass": 4}
-        ranked = sorted(record.metrics,
-                        key=lambda m: order.get(m.verdict.outcome if m.verdict else "", 5))
-        for m in ranked:
-            name, labels, measured, baseline, change, verdict, _ = _metric_row(m)
-            mark = _ICON.get(verdict, "")
-            lines.append(f"| `{name}` | {labels} | {measured} | {baseline} | {change} | {mark} {verdict} |")
-        lines.append("")
+    gated, informational = _split_gated(record)
+    order = {"regression": 0, "inconclusive": 1, "unbaselined": 2, "improvement": 3, "pass": 4}
+    ranked = sorted(gated, key=lambda m: order.get(m.verdict.outcome if m.verdict else "", 5))
+    if ranked:
+        lines += _metric_table(ranked)
         undecided = [m for m in ranked if m.verdict and m.verdict.outcome != "pass"]
         if undecided:
             lines += ["**Why**", ""] + [f"- {m.verdict.reason}" for m in undecided if m.verdict] + [""]
+    if informational:
+        # measured for the record, not gated: folded away so that the verdict stays a ten-second read
+        lines += [f"<details><summary>{len(informational)} more metric(s), measured but not gated</summary>", ""]
+        lines += _metric_table(informational) + ["</details>", ""]
     failures, infra = _problems(record)
     if failures:
         lines += [f"**Failures ({len(failures)})**", ""] + [f"- {f}" for f in failures] + [""]
@@ -124,11 +137,14 @@ def print_summary(record: RunRecord, console: Console) -> None:
     style = _STYLE.get(outcome, "bold")
     console.print(f"[{style}]hilt gate: {_BADGE.get(outcome, outcome.upper())}[/] ({outcome}) — {escape(reason)}",
                   highlight=False)
-    if record.metrics:
+    gated, informational = _split_gated(record)
+    if informational:
+        console.print(f"({len(informational)} more metric(s) measured but not gated: see summary.md)", highlight=False)
+    if gated:
         table = Table(title=escape(f"rig {record.rig} · image {record.image or '?'} · run {record.run_id}"))
         for col in ("metric", "labels", "measured mean", "baseline", "change", "verdict"):
             table.add_column(col, justify="right" if col in ("change",) else "left")
-        for m in record.metrics:
+        for m in gated:
             name, labels, measured, baseline, change, verdict, _ = _metric_row(m)
             shown = f"[{_STYLE[verdict]}]{verdict}[/]" if verdict in _STYLE else escape(verdict)
             table.add_row(escape(name), escape(labels), measured, baseline, change, shown)

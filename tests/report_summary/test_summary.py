@@ -67,3 +67,18 @@ def test_print_summary_shows_verdict_and_metrics():
     text = out.getvalue()
     assert text.splitlines()[0].startswith("hilt gate: FAIL (regression)")
     assert "torch.all_reduce.busbw" in text and "-30.0%" in text and "boot timed out" in text
+
+
+def test_ungated_metrics_are_folded_below_the_gated_ones():
+    from hilt.report.summary import render_markdown
+    from hilt.run_record import MetricRecord, RunRecord, VerdictRecord
+
+    record = RunRecord(run_id="r1", started_at="2026-11-28T00:00:00+00:00", rig="sim", metrics=[
+        MetricRecord(name="ddp.samples_per_s", unit="1/s", samples=[38.0]),
+        MetricRecord(name="torch.all_reduce.busbw", unit="GB/s", samples=[0.031],
+                     verdict=VerdictRecord(outcome="pass", reason="within tolerance", gated=True)),
+    ])
+    text = render_markdown(record)
+    folded = text.index("<details>")
+    assert text.index("torch.all_reduce.busbw") < folded < text.index("ddp.samples_per_s")
+    assert "1 more metric(s), measured but not gated" in text
