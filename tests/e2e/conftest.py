@@ -23,7 +23,7 @@ rigs:
     default_image: good
     provider:
       factory: hilt.sim.provider:SimProvider
-      options: {{nodes: {nodes}, boot_delay_s: 1.0, name: e2e, subnet: 50, profile: {profile}}}
+      options: {{nodes: {nodes}, boot_delay_s: 1.0, name: e2e, subnet: 50, boot_timeout_s: 12, profile: {profile}}}
 """
 
 
