@@ -4,12 +4,6 @@ import allure
 import pytest
 
 from hilt.fabric.compare import compare_nvlink
-from hilt.fabric.snapshot import read_fabric_snapshot
-
-
-@pytest.fixture
-def fabric_snapshot(node):
-    return read_fabric_snapshot(node)
 
 
 def test_nvlink_links_active(node, profile, fabric_snapshot):

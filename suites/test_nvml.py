@@ -6,13 +6,7 @@ import allure
 import pytest
 
 from hilt.fabric.compare import compare_inventory, compare_nvml
-from hilt.fabric.snapshot import read_fabric_snapshot
 from hilt.fabric.xid import check_xids
-
-
-@pytest.fixture
-def fabric_snapshot(node):
-    return read_fabric_snapshot(node)
 
 
 def test_driver_and_gpus(node, profile, fabric_snapshot):
