@@ -237,6 +237,17 @@ def record_metric_on(item_or_request, metric: Metric, verdict: dict | None = Non
     payload["verdict"] = verdict
     payload["baseline"] = baseline
     node.user_properties.append((METRIC_PROPERTY, json.dumps(payload)))
+    _attach_to_allure(metric.key, payload)
+
+
+def _attach_to_allure(key: str, payload: dict) -> None:
+    """Every sample, the baseline and the verdict, next to the test in the Allure report."""
+    try:
+        import allure
+
+        allure.attach(json.dumps(payload, indent=2), name=f"metric {key}", attachment_type=allure.attachment_type.JSON)
+    except Exception as exc:  # noqa: BLE001 - a report attachment must never fail a measurement
+        log.debug("allure attachment of %s skipped: %s", key, exc)
 
 
 # ------------------------------------------------------------------ session end
