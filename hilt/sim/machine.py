@@ -159,7 +159,10 @@ class Machine:
             with self._lock:
                 if self._generation != gen:
                     return
-                wait = max(deadline, self._linger_until) - time.monotonic()
+                if self._linger_until:
+                    # a real node boots only once its old OS is gone: down for the whole boot delay after it
+                    deadline = max(deadline, self._linger_until + delay)
+                wait = deadline - time.monotonic()
             if wait <= 0:
                 break
             time.sleep(min(wait, 0.1))

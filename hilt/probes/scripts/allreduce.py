@@ -11,7 +11,7 @@ import os
 import sys
 import time
 
-from probe_common import emit, finish, pin_socket_interface
+from probe_common import emit, finish, start_process_group
 
 _T0 = time.perf_counter()
 
@@ -28,26 +28,9 @@ def main() -> None:
     ap.add_argument("--hang-rank", type=int, default=-1, help="test hook: this rank sleeps instead of working")
     args = ap.parse_args()
 
-    from datetime import timedelta
 
-    import torch
-    import torch.distributed as dist
-
-    backend = args.backend
-    if backend == "auto":
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-    pin_socket_interface()
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if backend == "nccl":
-        torch.cuda.set_device(local_rank)
-        device = torch.device("cuda", local_rank)
-    else:
-        device = torch.device("cpu")
-    dist.init_process_group(backend, timeout=timedelta(seconds=args.pg_timeout))
-    rank, world = dist.get_rank(), dist.get_world_size()
-    init_s = time.perf_counter() - _T0
-    if rank == args.hang_rank:
-        time.sleep(10**6)
+    torch, dist, backend, device, rank, world, init_s = start_process_group(
+        args.backend, args.pg_timeout, args.hang_rank, _T0)
     dtype = getattr(torch, args.dtype)
     elem = torch.tensor([], dtype=dtype).element_size()
     nccl_version = None

@@ -12,7 +12,7 @@ import os
 import sys
 import time
 
-from probe_common import emit, finish, pin_socket_interface
+from probe_common import emit, finish, start_process_group
 
 _T0 = time.perf_counter()
 
@@ -30,27 +30,10 @@ def main() -> None:
     ap.add_argument("--hang-rank", type=int, default=-1)
     args = ap.parse_args()
 
-    from datetime import timedelta
-
-    import torch
-    import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel as DDP
 
-    backend = args.backend
-    if backend == "auto":
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-    pin_socket_interface()
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if backend == "nccl":
-        torch.cuda.set_device(local_rank)
-        device = torch.device("cuda", local_rank)
-    else:
-        device = torch.device("cpu")
-    dist.init_process_group(backend, timeout=timedelta(seconds=args.pg_timeout))
-    rank, world = dist.get_rank(), dist.get_world_size()
-    init_s = time.perf_counter() - _T0
-    if rank == args.hang_rank:
-        time.sleep(10**6)
+    torch, dist, backend, device, rank, world, init_s = start_process_group(
+        args.backend, args.pg_timeout, args.hang_rank, _T0)
 
     d = args.width
     per_layer = d * d + d
@@ -58,7 +41,7 @@ def main() -> None:
     torch.manual_seed(0)
     model = torch.nn.Sequential(*[torch.nn.Linear(d, d) for _ in range(layers)]).to(device)
     grad_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
-    ddp = DDP(model, device_ids=[local_rank] if device.type == "cuda" else None, bucket_cap_mb=args.bucket_mb)
+    ddp = DDP(model, device_ids=[device.index] if device.type == "cuda" else None, bucket_cap_mb=args.bucket_mb)
     opt = torch.optim.SGD(ddp.parameters(), lr=1e-6)
     x = torch.randn(args.batch, d, device=device)
 

@@ -55,6 +55,32 @@ def pin_socket_interface() -> None:
         os.environ.setdefault("NCCL_SOCKET_IFNAME", name)
 
 
+def start_process_group(backend: str, pg_timeout: float, hang_rank: int, t0: float):  # noqa: ANN201
+    """Join the torchrun job: NCCL on GPUs, gloo on CPU-only nodes. Returns (torch, dist, backend, device,
+    rank, world, init_s). ``hang_rank`` is the test hook that makes one rank sleep instead of working."""
+    import time
+    from datetime import timedelta
+
+    import torch
+    import torch.distributed as dist
+
+    if backend == "auto":
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+    pin_socket_interface()
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if backend == "nccl":
+        torch.cuda.set_device(local_rank)
+        device = torch.device("cuda", local_rank)
+    else:
+        device = torch.device("cpu")
+    dist.init_process_group(backend, timeout=timedelta(seconds=pg_timeout))
+    rank, world = dist.get_rank(), dist.get_world_size()
+    init_s = time.perf_counter() - t0
+    if rank == hang_rank:
+        time.sleep(10**6)
+    return torch, dist, backend, device, rank, world, init_s
+
+
 def finish(dist) -> None:  # noqa: ANN001 (torch.distributed, imported by the caller)
     """Leave without running interpreter teardown: gloo sometimes aborts there after correct results."""
     sys.stdout.flush()
