@@ -154,8 +154,11 @@ class SimDaemon:
         emu = urlparse(self.emulator.url)
         for node in self.machines:
             self.forwarders[node] = TcpForwarder((emu.hostname, emu.port))
-        threading.Thread(target=self._poll_loop, daemon=True, name="bmc-poll").start()
+        return self.publish_ready(client_key, secrets_dir)
 
+    def publish_ready(self, client_key: Path, secrets_dir: Path) -> dict[str, Any]:
+        """Start watching the BMCs and hand the starter its rig (ready.json): the sim is up."""
+        threading.Thread(target=self._poll_loop, daemon=True, name="bmc-poll").start()
         rig = self.rig_dict(client_key, secrets_dir)
         self.state.update(ready=True, control_url=self.base_url)
         self.save()

@@ -15,7 +15,6 @@ import os
 import secrets
 import shutil
 import sys
-import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -76,13 +75,7 @@ class RiscvDaemon(SimDaemon):
             self.state_dir / "bmc", systems, username=user, password=password,
             power_delay_s=self.args.power_delay_s, external_notification_url=f"{self.base_url}/notify")
         self.record_pid(self.emulator.pid, True)
-        threading.Thread(target=self._poll_loop, daemon=True, name="bmc-poll").start()
-
-        rig = self.rig_dict(client_key, secrets_dir)
-        self.state.update(ready=True, control_url=self.base_url)
-        self.save()
-        state.write_json(self.state_dir / "ready.json", {"rig": rig, "control_url": self.base_url})
-        return rig
+        return self.publish_ready(client_key, secrets_dir)
 
     def rig_dict(self, client_key: Path, secrets_dir: Path) -> dict[str, Any]:
         nodes = {}
