@@ -14,17 +14,25 @@ _OPTIONS = {"nodes", "boot_delay_s", "power_delay_s", "images", "subnet", "profi
             "faults"}
 
 
+def check_options(rig_name: str, options: dict[str, Any], allowed: set[str]) -> str:
+    """Refuse unknown provider options (naming the valid ones); return the sim's name."""
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise ConfigError(f"rig {rig_name!r} provider options: unknown {unknown}; valid: {sorted(allowed)}")
+    return str(options.get("name", rig_name))
+
+
 class SimProvider:
-    """``start`` returns ``{"nodes": ..., "images": ...}`` in rigs.yaml shape; ``stop`` removes the sim."""
+    """``start`` returns ``{"nodes": ..., "images": ...}`` in rigs.yaml shape; ``stop`` removes the sim.
+
+    ``stop`` and ``running`` work by name through the sims' shared registry, so any sim provider inherits them.
+    """
 
     def __init__(self) -> None:
         self.name: str | None = None
 
     def start(self, rig_name: str, options: dict[str, Any], workdir: Path) -> dict[str, Any]:
-        unknown = sorted(set(options) - _OPTIONS)
-        if unknown:
-            raise ConfigError(f"rig {rig_name!r} provider options: unknown {unknown}; valid: {sorted(_OPTIONS)}")
-        name = str(options.get("name", rig_name))
+        name = check_options(rig_name, options, _OPTIONS)
         state_dir = Path(workdir) / f"sim-{name}"
         rig = sim_up(
             name, nodes=int(options.get("nodes", 4)), boot_delay_s=float(options.get("boot_delay_s", 1.0)),

@@ -13,8 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from hilt.errors import ConfigError
 from hilt.sim.lifecycle import SimError, _cleanup_stale, launch_daemon, sim_down
+from hilt.sim.provider import SimProvider, check_options
 from hilt.sim.riscv.build import build_kernel, build_userland, default_cache_dir
 
 _OPTIONS = {"nodes", "images", "boot_timeout_s", "power_delay_s", "memory_mb", "name", "cache_dir"}
@@ -49,17 +49,11 @@ def riscv_up(name: str = "sim-riscv", *, nodes: int = 2, images: list[str] | Non
 riscv_down = sim_down  # the same record and cleanup: SIGTERM to the daemon, then what state.json lists
 
 
-class RiscvSimProvider:
-    """``start`` returns ``{"nodes": ..., "images": ...}`` in rigs.yaml shape; ``stop`` removes the sim."""
-
-    def __init__(self) -> None:
-        self.name: str | None = None
+class RiscvSimProvider(SimProvider):
+    """Like :class:`SimProvider` (whose ``stop`` and ``running`` it keeps), with QEMU guests as nodes."""
 
     def start(self, rig_name: str, options: dict[str, Any], workdir: Path) -> dict[str, Any]:
-        unknown = sorted(set(options) - _OPTIONS)
-        if unknown:
-            raise ConfigError(f"rig {rig_name!r} provider options: unknown {unknown}; valid: {sorted(_OPTIONS)}")
-        name = str(options.get("name", rig_name))
+        name = check_options(rig_name, options, _OPTIONS)
         rig = riscv_up(
             name, nodes=int(options.get("nodes", 2)), images=options.get("images"),
             boot_timeout_s=float(options.get("boot_timeout_s", 120.0)),
@@ -69,8 +63,3 @@ class RiscvSimProvider:
         )
         self.name = name  # only a sim this provider started is ever stopped by it
         return rig
-
-    def stop(self) -> None:
-        if self.name is not None:
-            riscv_down(self.name)
-            self.name = None
