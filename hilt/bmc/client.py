@@ -34,6 +34,7 @@ class Bmc:
                  verify: bool | str = True, auth: str = "auto", vmedia_target: str | None = None,
                  timeout_s: float = 10.0, name: str | None = None, *, power_timeout_s: float = 300.0,
                  poll_interval_s: float = 1.0, retries: int = 4, backoff_s: float = 0.5):
+        __tracebackhide__ = True  # pytest prints frame arguments in tracebacks: the password is one
         host = urlsplit(url).hostname or url
         port = urlsplit(url).port
         self.name = name or (f"{host}:{port}" if port else host)

@@ -48,6 +48,9 @@ QUIRKS = {
     "settings",           # Boot is written through @Redfish.Settings; the system itself refuses it
     "no-identity",        # 406 when Accept-Encoding: identity is requested
     "dead",               # accept connections, never answer
+    "echo-body",          # a refused login answers 400 echoing the raw request body (password and all)
+    "cookie",             # every answer sets a session cookie; a cookie-authenticated write is refused (403,
+                          # bmcweb's CSRF rule) with the cookie echoed in the message
 }
 
 
@@ -79,6 +82,7 @@ class PeerState:
     counters: dict[str, int] = field(default_factory=dict)
     tasks: dict[str, int] = field(default_factory=dict)
     power_log: list[str] = field(default_factory=list)
+    cookie: str = field(default_factory=lambda: f"ck{time.monotonic_ns()}")
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def bump(self, key: str) -> int:
@@ -168,7 +172,11 @@ class Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0].rstrip("/") or "/"
         with st.lock:
             st.requests.append(Seen(method, path, dict(self.headers.items()), body))
-            reply = self._route(st, method, path, body)
+            reply = self._route(st, method, path, body, raw)
+        if "cookie" in st.quirks:
+            reply = (reply + (None, None))[:3]
+            reply = (reply[0], reply[1], {**(reply[2] or {}),
+                                          "Set-Cookie": f"QSESSIONID={st.cookie}; Path=/; HttpOnly"})
         self._reply(*reply)
 
     do_GET = lambda self: self._handle("GET")  # noqa: E731
@@ -193,7 +201,7 @@ class Handler(BaseHTTPRequestHandler):
             return (user == st.username and pw == st.password), _load("sushy/session_error.json")
         return False, _load("sushy/session_error.json")
 
-    def _route(self, st: PeerState, method: str, path: str, body: Any) -> tuple:
+    def _route(self, st: PeerState, method: str, path: str, body: Any, raw: bytes = b"") -> tuple:
         q = st.quirks
         if "no-identity" in q and "identity" in (self.headers.get("Accept-Encoding") or ""):
             return (406, _ext_error("Base.1.8.GeneralError", "Accept-Encoding identity is not supported"))
@@ -205,12 +213,19 @@ class Handler(BaseHTTPRequestHandler):
         sessions = "/redfish/v1/SessionService/Sessions"
         if path == sessions and method == "POST":
             if (body or {}).get("UserName") != st.username or body.get("Password") != st.password:
+                if "echo-body" in q:
+                    return (400, _ext_error("Base.1.8.GeneralError",
+                                            f"Login failed for request {raw.decode('utf-8', 'replace')}"))
                 return (401, _load("sushy/session_error.json"))
             sid = str(st.bump("session-ids"))
             token = f"tok-{sid}-{time.monotonic_ns()}"
             st.sessions[token] = sid
             return (201, {"Id": sid, "UserName": st.username},
                     {"X-Auth-Token": token, "Location": f"{sessions}/{sid}"})
+        cookie = self.headers.get("Cookie")
+        if "cookie" in q and cookie and method != "GET" and not self.headers.get("X-XSRF-TOKEN"):
+            return (403, _ext_error("Base.1.8.InsufficientPrivilege",
+                                    f"CSRF check failed for cookie session ({cookie})"))
         ok, err = self._authorized(st)
         if not ok:
             return (401, err)
