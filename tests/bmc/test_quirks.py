@@ -259,7 +259,8 @@ def test_system_id_none_with_one_system_picks_it(peer_factory):
 
 def test_unknown_system_id_names_bmc_and_status(peer_factory):
     peer, bmc = peer_factory(system_id="nope")
-    with pytest.raises(BmcError, match=r"node-a: read power state failed \(HTTP 404\)"):
+    with pytest.raises(BmcError, match=r"node-a: pick the system failed \(HTTP 404\).*'nope' is not on this BMC; "
+                                       r"it has: 437XR1138R2"):
         bmc.power_state()
 
 

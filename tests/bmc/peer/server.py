@@ -294,6 +294,9 @@ class Handler(BaseHTTPRequestHandler):
             return (400, _ext_error("IDRAC.2.8.SYS518", "iDRAC is not ready. The configuration values cannot "
                                     "be accessed. Please retry after a few minutes."))
         st.power_log.append(kind)
+        pending = st.tree.get(f"{SYS}/Settings")
+        if pending:
+            st.tree[SYS]["Boot"].update({k: v for k, v in pending["Boot"].items() if k.startswith("BootSource")})
         sysr["PowerState"] = "Off" if kind in ("ForceOff", "GracefulShutdown") else "On"
         return self._accepted(st) or (204,)
 
@@ -339,6 +342,9 @@ class Handler(BaseHTTPRequestHandler):
             return (400, _ext_error("Base.1.8.PropertyValueNotInList",
                                     f"The value {target} for the property BootSourceOverrideTarget is not in "
                                     "the list of acceptable values"))
+        if path.endswith("/Settings"):  # pending settings: kept there, applied to the system at the next reset
+            res.setdefault("Boot", {}).update(boot)
+            return (204,)
         st.tree[SYS]["Boot"].update(boot)
         return (204,)
 
