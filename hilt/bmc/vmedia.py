@@ -69,8 +69,11 @@ def find_cds(t: Transport, system: dict[str, Any], managers: Callable[[], list[d
             continue
         coll = t.request("GET", coll_path, step="list virtual media", ok=(404,))
         if coll.status == 404 or not isinstance(coll.body, dict):
+            seen.append(f"{coll_path} (404)")
             continue
         members = [m for m in coll.body.get("Members") or [] if isinstance(m, dict) and m.get("@odata.id")]
+        if not members:
+            seen.append(f"{coll_path} (no members)")
         for member in sorted(members, key=lambda m: _rank(m["@odata.id"], prefer)):
             path = member["@odata.id"]
             seen.append(path)

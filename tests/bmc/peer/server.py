@@ -103,6 +103,19 @@ def build_tree(quirks: set[str]) -> dict[str, dict[str, Any]]:
         f"{SYS}/SecureBoot": _load("dmtf/secure_boot.json"),
         "/redfish/v1/SessionService": _load("dmtf/session_service.json"),
     }
+    # The Manager's own log (the DMTF sample has none): the System's sample log, re-homed (PROVENANCE.md).
+    t[MGR]["LogServices"] = {"@odata.id": f"{MGR}/LogServices"}
+    mlogs = _load("dmtf/log_services.json")
+    mlogs["@odata.id"] = f"{MGR}/LogServices"
+    mlogs["Members"] = [{"@odata.id": f"{MGR}/LogServices/Log1"}]
+    t[f"{MGR}/LogServices"] = mlogs
+    t[f"{MGR}/LogServices/Log1"] = {**_load("dmtf/log1.json"), "@odata.id": f"{MGR}/LogServices/Log1",
+                                    "Entries": {"@odata.id": f"{MGR}/LogServices/Log1/Entries"}}
+    mentries = _load("dmtf/log1_entries.json")
+    for i, e in enumerate(mentries.get("Members") or []):
+        e.update({"@odata.id": f"{MGR}/LogServices/Log1/Entries/{i + 1}",
+                  "Message": f"BMC: {e.get('Message')}", "Created": f"2012-03-07T14:46:0{i}Z"})
+    t[f"{MGR}/LogServices/Log1/Entries"] = mentries
     sysr = t[SYS]
     sysr["PowerState"] = "Off"
     vm_base = f"{MGR}/VirtualMedia" if "vmedia-manager" in quirks else f"{SYS}/VirtualMedia"

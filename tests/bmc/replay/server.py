@@ -114,7 +114,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------------ routing
     def _route(self, st: ReplayState, method: str, path: str, body: Any) -> tuple:
-        b, t = st.behaviour, st.tree
+        t = st.tree
         key = f"{method} {path}"
         if st.busy_seen.get(key, 0) < st.faults.busy:
             st.busy_seen[key] = st.busy_seen.get(key, 0) + 1
@@ -183,7 +183,7 @@ class _Handler(BaseHTTPRequestHandler):
             return _err(400, "Base.1.8.PropertyUnknown", "The property HttpBootUri is not in the list of valid "
                         "properties for the resource")
         applied = {k: v for k, v in boot.items() if k != st.faults.drop_field}
-        if b.mode_rule == "reset-unless-sent" and "BootSourceOverrideMode" not in boot and \
+        if b.mode_rule == "reset-unless-sent" and "BootSourceOverrideMode" not in applied and \
                 "BootSourceOverrideMode" in current:
             applied["BootSourceOverrideMode"] = b.mode_default
         current.update(applied)
