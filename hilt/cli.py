@@ -39,14 +39,17 @@ def run(
     rig: str = typer.Option(None, help="rig from rigs.yaml (default: its default_rig)"),
     image: str = typer.Option(None, help="image name or URL (default: the rig's default_image)"),
     rigs_file: Path = typer.Option(Path(RIGS_FILE), help="inventory file"),
-    suites: Path = typer.Option(Path("suites"), help="suites directory"),
+    suites: Path = typer.Option(None, help="suites directory or file (default: hilt's reference suites)"),
     no_boot: bool = typer.Option(False, help="do not boot; verify what runs"),
     reports: Path = typer.Option(Path("reports"), help="reports directory"),
 ) -> None:
-    """Run the reference suites against a rig. Extra arguments go to pytest (e.g. -k nvlink, -n 2)."""
+    """Run suites against a rig (default: the reference suites, hilt.suites). Extra arguments go to pytest."""
     import pytest
 
-    args = [str(suites), "--rigs-file", str(rigs_file), "--hilt-reports", str(reports), "-p", "no:cacheprovider"]
+    target = [str(suites)] if suites is not None else ["--pyargs", "hilt.suites"]
+    # `hilt run` always means a rig session, also for a team's conftest-free suite directory
+    args = [*target, "-o", "hilt_rig_suites=true", "--rigs-file", str(rigs_file), "--hilt-reports", str(reports),
+            "-p", "no:cacheprovider"]
     if rig:
         args += ["--rig", rig]
     if image:
