@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from hilt.errors import HiltError, InfrastructureError, NodeError
-from hilt.inventory import ImageConfig, NodeConfig, resolve_username
+from hilt.inventory import ImageConfig, NodeConfig
 from hilt.node import HostKeyError, Node, probe_ssh
 
 log = logging.getLogger(__name__)
@@ -171,9 +171,7 @@ class _Provisioner:
     def _bmc(self):  # noqa: ANN202 - the BMC layer's class
         from hilt.bmc import Bmc
 
-        bmc = self.config.bmc
-        return Bmc(bmc.url, resolve_username(bmc.username), bmc.password.resolve(), system_id=bmc.system_id,
-                   verify=bmc.verify, auth=bmc.auth, vmedia_target=bmc.vmedia_target, name=self.name)
+        return Bmc.from_config(self.config, name=self.name)
 
     def _current_boot_id(self) -> str | None:
         if not probe_ssh(self.config.ssh.host, self.config.ssh.port, timeout=2.0):

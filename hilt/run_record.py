@@ -14,7 +14,7 @@ SCHEMA_VERSION = 1
 
 TestOutcome = Literal["passed", "failed", "error", "skipped"]
 FailureKind = Literal["product", "infrastructure", "regression", "undecided", "none"]
-GateOutcome = Literal["pass", "regression", "improvement", "inconclusive", "unbaselined"]
+GateOutcome = Literal["pass", "regression", "improvement", "inconclusive", "unbaselined", "not_run"]
 
 
 class NodeRecord(BaseModel):
@@ -38,7 +38,7 @@ class TestRecord(BaseModel):
     kind: FailureKind = "none"
     message: str | None = None
     duration_s: float = 0.0
-    node: str | None = None
+    node: str | None = None  # the node property the fixture set; None for lease-wide and node-less tests
 
 
 class VerdictRecord(BaseModel):
@@ -63,8 +63,44 @@ class MetricRecord(BaseModel):
     samples: list[float]
     higher_is_better: bool = True
     test: str | None = None
+    node: str | None = None  # the node its test ran on (None: lease-wide)
+    profile: str | None = None  # the profile whose baselines judged it
     baseline: BaselineRecord | None = None
     verdict: VerdictRecord | None = None
+
+
+class CoverageEntry(BaseModel):
+    """One gated baseline entry of the run (for one node, or for the lease) and whether it was judged."""
+
+    profile: str
+    metric: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    scope: Literal["node", "lease"] = "node"
+    node: str | None = None
+    measured: bool = False
+    outcome: GateOutcome | None = None  # the verdict of the measurement that judged it
+    why: str | None = None  # why it was not measured
+
+    @property
+    def key(self) -> str:
+        inner = ",".join(f"{k}={v}" for k, v in sorted(self.labels.items()))
+        where = f"@{self.node}" if self.node else "@lease"
+        return f"{self.metric}{{{inner}}}{where}"
+
+
+class CoverageRecord(BaseModel):
+    """What the gate expected to judge and what it did: "gated: K of M entries measured"."""
+
+    gate_run: bool = True  # False: a plain pytest run that selected no probe; not a release gate
+    entries: list[CoverageEntry] = Field(default_factory=list)
+    ungated: list[str] = Field(default_factory=list)  # entries not gated here, each with why (mixed lease)
+
+    @property
+    def measured(self) -> int:
+        return sum(1 for e in self.entries if e.measured)
+
+    def line(self) -> str:
+        return f"gated: {self.measured} of {len(self.entries)} entries measured"
 
 
 class RunRecord(BaseModel):
@@ -80,5 +116,7 @@ class RunRecord(BaseModel):
     tests: list[TestRecord] = Field(default_factory=list)
     metrics: list[MetricRecord] = Field(default_factory=list)
     gate: VerdictRecord | None = None
+    coverage: CoverageRecord | None = None
+    node_profiles: dict[str, str] = Field(default_factory=dict)  # node -> its profile
     exit_code: int | None = None
     versions: dict[str, str] = Field(default_factory=dict)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from hilt.bmc import vendors, vmedia
 from hilt.bmc.errors import BmcRequestError
 from hilt.bmc.evidence import BmcEvidence, BmcInventory, collect_evidence, read_inventory
 from hilt.bmc.transport import Response, Transport
+
+if TYPE_CHECKING:
+    from hilt.inventory import BmcConfig, NodeConfig
 
 log = logging.getLogger("hilt.bmc")
 
@@ -44,6 +47,20 @@ class Bmc:
         self._system_path: str | None = None
         self._managers: list[dict[str, Any]] | None = None
         self._vmedia: vmedia.VirtualMediaDevice | None = None
+
+    @classmethod
+    def from_config(cls, config: NodeConfig | BmcConfig, *, name: str | None = None, **overrides: Any) -> Bmc:
+        """The one way to build a node's BMC client from rigs.yaml: credential references are resolved here,
+        at use, so that callers never hold a password. ``config`` is a node (its ``bmc``) or a ``BmcConfig``;
+        ``overrides`` are the keyword arguments of ``Bmc`` (timeouts, poll interval) a caller needs to bend.
+        """
+        from hilt.inventory import resolve_username
+
+        bmc = getattr(config, "bmc", config)
+        kw: dict[str, Any] = dict(system_id=bmc.system_id, verify=bmc.verify, auth=bmc.auth,
+                                  vmedia_target=bmc.vmedia_target, name=name)
+        kw.update(overrides)
+        return cls(bmc.url, resolve_username(bmc.username), bmc.password.resolve(), **kw)
 
     # ------------------------------------------------------------ plumbing
     @property

@@ -1,7 +1,9 @@
 """Platform profiles: the fabric a platform was designed to have, one YAML file per platform.
 
-Profiles live in `hilt/profiles/<name>.yaml`; rigs.yaml names one per node. The `probes:` section is
-free-form on purpose: it belongs to the probes (sizes, repeats, NCCL arguments) and is read there.
+Profiles live in `hilt/profiles/<name>.yaml`; rigs.yaml names one per node. Every section is strict,
+`probes:` included (its schema is :mod:`hilt.probes.plan`): an unknown key or a wrong type is a
+``file:line: field: problem`` error, because a key that is silently ignored is a measurement that silently
+never happens. A new section is one model class and one field of :class:`Profile`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hilt.errors import ConfigError
+from hilt.probes.plan import ProbesSpec
 
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
 _PAIR = re.compile(r"^GPU(\d+)-GPU(\d+)$")
@@ -78,7 +81,24 @@ class Profile(_Strict):
     nic_locality: dict[str, dict[str, str]] | None = None
     """{"GPU0": {"mlx5_0": "PIX"}}: the cell expected between a GPU and a NIC (column or device name)."""
     devicetree: DevicetreeSpec | None = None
-    probes: dict[str, Any] = Field(default_factory=dict)
+    probes: ProbesSpec = ProbesSpec()
+    """The probe plan (docs/probes.md); nccl-tests runs on every GPU of the node unless it says otherwise."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _every_gpu(cls, data: Any) -> Any:
+        """nccl-tests' ``-g`` defaults to the profile's GPU count: a plan measures the whole node."""
+        if not isinstance(data, dict) or not isinstance(data.get("gpu_count"), int):
+            return data
+        probes = data.get("probes")
+        probes = {} if probes is None else probes
+        if not isinstance(probes, dict):
+            return data
+        nccl = probes.get("nccl")
+        nccl = {} if nccl is None else nccl
+        if isinstance(nccl, dict) and "gpus_per_node" not in nccl and "gpus-per-node" not in nccl:
+            nccl = {**nccl, "gpus_per_node": data["gpu_count"]}
+        return {**data, "probes": {**probes, "nccl": nccl}}
 
     @model_validator(mode="after")
     def _pairs_complete(self) -> Profile:
@@ -90,6 +110,10 @@ class Profile(_Strict):
             missing = [f"GPU{a}-GPU{b}" for a, b in self.gpu_pairs() if self._pair_value(a, b) is None]
             if missing:
                 raise ValueError(f"topology: no default_link and no entry for {', '.join(missing[:6])}")
+        nccl = self.probes.nccl
+        if nccl is not None and nccl.gpus_per_node is not None and nccl.gpus_per_node > self.gpu_count:
+            raise ValueError(f"probes.nccl.gpus_per_node: {nccl.gpus_per_node} is more than the profile's "
+                             f"gpu_count ({self.gpu_count})")
         return self
 
     def gpu_pairs(self) -> list[tuple[int, int]]:
@@ -110,12 +134,62 @@ def known_profiles() -> list[str]:
     return sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
 
 
-def _format_loc(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "(top level)"
+def _line_index(text: str) -> dict[tuple, int]:
+    """Every YAML path (tuple of keys/indices) -> its 1-based line, for error messages."""
+    lines: dict[tuple, int] = {}
+
+    def walk(node: yaml.Node, path: tuple) -> None:
+        lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                lines[path + (key_node.value,)] = key_node.start_mark.line + 1
+                walk(value_node, path + (key_node.value,))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, path + (i,))
+
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return lines
+    if root is not None:
+        walk(root, ())
+    return lines
+
+
+def describe_validation(source: str, text: str, exc: ValidationError) -> str:
+    """``file:line: field: problem`` for the first problem, on one line, counting the others."""
+    lines = _line_index(text)
+    out = []
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        line = next((lines[loc[:cut]] for cut in range(len(loc), -1, -1) if loc[:cut] in lines), None)
+        where = ".".join(str(p) for p in loc) or "(top level)"
+        kind = error["type"]
+        problem = ("unknown field" if kind == "extra_forbidden" else
+                   "missing required field" if kind == "missing" else error["msg"].removeprefix("Value error, "))
+        out.append(f"{source}:{line or '?'}: {where}: {problem}")
+    more = f" (and {len(out) - 1} more problem{'s' * (len(out) > 2)})" if len(out) > 1 else ""
+    return out[0] + more
+
+
+def _read_yaml(path: Path) -> tuple[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        return text, yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else "?"
+        raise ConfigError(f"{path}:{line}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
 
 
 def load_profile(name_or_path: str | Path) -> Profile:
-    """Load a profile by name (hilt/profiles/<name>.yaml) or by path; ConfigError names file and field."""
+    """Load a profile by name (hilt/profiles/<name>.yaml) or by path; ConfigError names file, line and field."""
     text_name = str(name_or_path)
     candidate = Path(text_name)
     if text_name.endswith((".yaml", ".yml")) or "/" in text_name or candidate.exists():
@@ -124,15 +198,11 @@ def load_profile(name_or_path: str | Path) -> Profile:
         path = PROFILES_DIR / f"{text_name}.yaml"
     if not path.is_file():
         raise ConfigError(f"unknown profile {text_name!r}: known profiles are {', '.join(known_profiles())}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    text, data = _read_yaml(path)
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a profile is a mapping with gpu_count, topology, nvlink, ...")
+        raise ConfigError(f"{path}:1: a profile is a mapping with gpu_count, topology, nvlink, ...")
     data.setdefault("name", path.stem)
     try:
         return Profile.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(f"{_format_loc(e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"{path}: {problems}") from None
+        raise ConfigError(describe_validation(str(path), text, exc)) from None

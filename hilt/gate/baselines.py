@@ -8,13 +8,14 @@ release: large messages, typically, since small ones are latency-bound and noisy
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hilt.errors import ConfigError
 from hilt.gate.judge import Baseline
@@ -60,8 +61,21 @@ class BaselineEntry(BaseModel):
     unit: str = ""
     tolerance: float = Field(default=0.05, gt=0, lt=1)
     higher_is_better: bool = True
-    samples: list[float] | None = None
+    samples: list[Annotated[float, Field(gt=0, allow_inf_nan=False)]] | None = None
+    """The measurements ``value`` was taken from: they give the judge the baseline's spread."""
     source: Source = Field(default_factory=Source)
+
+    @model_validator(mode="after")
+    def _value_is_the_samples_mean(self) -> BaselineEntry:
+        """The judge compares with ``value``; samples that say otherwise mean the file was edited by half."""
+        if self.samples:
+            mean = math.fsum(self.samples) / len(self.samples)
+            if abs(self.value / mean - 1.0) > self.tolerance / 2:
+                raise ValueError(f"value {self.value:.6g} disagrees with the mean of its {len(self.samples)} "
+                                 f"samples ({mean:.6g}, {(self.value / mean - 1) * 100:+.1f}%) by more than "
+                                 f"half the tolerance ({self.tolerance / 2:.1%}); re-promote the entry or fix "
+                                 "value or samples")
+        return self
 
     @field_validator("labels", mode="before")
     @classmethod

@@ -5,8 +5,8 @@ baseline. For a higher-is-better metric with tolerance d the regression edge is 
 is 1 + d (mirrored for lower-is-better). A Fieller confidence interval for the ratio is computed at the
 sequential design's per-look level: the run *regresses* when the whole interval lies beyond the regression
 edge, *passes* when it lies inside it, *improves* when it lies beyond the improvement edge, and is
-*inconclusive* otherwise. When the baseline's own samples are known the interval accounts for their spread
-(Welch); otherwise the baseline value is taken as exact.
+*inconclusive* otherwise. The comparison is always with the baseline's ``value``; when its samples are known
+the interval accounts for their spread (Welch), otherwise the value is taken as exact.
 """
 
 from __future__ import annotations
@@ -131,11 +131,9 @@ def judge(baseline: Baseline, samples: Sequence[float], *, max_samples: int = DE
                        "need at least 2", ratio, nan, nan, n)
 
     base = [float(s) for s in baseline.samples or ()]
-    if len(base) >= 2:
-        my, vary = _mean_var(base)
-        vy = vary / len(base)
-    else:
-        my, vy = baseline.value, 0.0
+    my, vy = baseline.value, 0.0  # always the value: the samples only say how sure it is
+    if len(base) >= 2 and all(math.isfinite(b) and b > 0 for b in base):
+        vy = _mean_var(base)[1] / len(base)
     vx = varx / n
     df = _welch_df(vx, n, vy, len(base))
     p_star = nominal_level(max(max_samples, n), alpha)

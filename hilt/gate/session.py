@@ -12,7 +12,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from hilt.exitcodes import ExitCode
 from hilt.gate.baselines import BaselineSet
 from hilt.gate.judge import Baseline, Verdict, judge
 from hilt.metrics import Metric
@@ -107,52 +106,3 @@ def _unbaselined(metric: Metric, allow_missing: bool) -> Verdict:
     mean = f"measured {metric.mean:.4g}{unit} (mean of {len(metric.samples)})"
     return Verdict("unbaselined", f"{metric.key}: unbaselined: {mean}, no baseline to compare with; {hint}",
                    nan, nan, nan, len(metric.samples))
-
-
-def overall_verdict(checks: Sequence[GateCheck], infrastructure_errors: int,
-                    product_failures: int) -> tuple[CheckOutcome, str]:
-    """The run's verdict. A known failure decides ``regression`` (do not ship) even when other parts of the
-    rig failed; otherwise any infrastructure error, undecided or unbaselined gated metric makes it
-    ``inconclusive``; only a clean run with every gated metric decided passes."""
-    gated = [c for c in checks if c.gated]
-    regressed = [c for c in gated if c.verdict.outcome == "regression"]
-    if product_failures or regressed:
-        parts = []
-        if product_failures:
-            parts.append(f"{product_failures} product failure{'s' * (product_failures != 1)}")
-        if regressed:
-            parts.append(f"{len(regressed)} regressed metric{'s' * (len(regressed) != 1)}: "
-                         + "; ".join(c.verdict.reason for c in regressed[:3])
-                         + (f"; and {len(regressed) - 3} more" if len(regressed) > 3 else ""))
-        return "regression", "; ".join(parts)
-    undecided = [c for c in gated if c.verdict.outcome == "inconclusive"]
-    missing = [c for c in gated if c.verdict.outcome == "unbaselined" and c.failed]
-    if infrastructure_errors or undecided or missing:
-        parts = []
-        if infrastructure_errors:
-            parts.append(f"{infrastructure_errors} infrastructure error{'s' * (infrastructure_errors != 1)} "
-                         "(the rig, not the image, failed)")
-        if undecided:
-            parts.append(f"{len(undecided)} metric{'s' * (len(undecided) != 1)} undecided after the repeat "
-                         "budget: " + ", ".join(c.metric.key for c in undecided[:3]))
-        if missing:
-            parts.append(f"{len(missing)} gated metric{'s' * (len(missing) != 1)} without a baseline: "
-                         + ", ".join(c.metric.key for c in missing[:3]))
-        return "inconclusive", "; ".join(parts)
-    improved = [c for c in gated if c.verdict.outcome == "improvement"]
-    passed = len(gated) - len(improved)
-    reason = f"{len(gated)} gated metric{'s' * (len(gated) != 1)} within tolerance" if gated \
-        else "no gated metrics; no product failures"
-    if improved:
-        reason = (f"{passed} gated metric{'s' * (passed != 1)} within tolerance, {len(improved)} improved "
-                  "(consider `hilt baseline promote`): " + ", ".join(c.metric.key for c in improved[:3]))
-    return "pass", reason
-
-
-def exit_code_for(outcome: str) -> ExitCode:
-    """The documented exit code of a gate outcome (docs/gate.md)."""
-    if outcome in ("pass", "improvement"):
-        return ExitCode.PASS
-    if outcome == "regression":
-        return ExitCode.FAILED
-    return ExitCode.INCONCLUSIVE

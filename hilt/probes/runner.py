@@ -355,4 +355,8 @@ def run_nccl_tests(nodes: Sequence[NodeLike], binary: str = "all_reduce_perf", a
         raise ProbeFailed(f"{binary} on {_label_node(nodes)} printed a table with no rows")
     for s in result.skipped:
         log.warning("%s: skipped damaged line %d (%s): %r", binary, s.line_no, s.reason, s.line)
+    if gpus_per_node is None and result.nranks:
+        # the ranks nccl-tests listed (-g per process, or one rank per GPU under the launcher), per node:
+        # the label the baselines name, so that an 8-GPU baseline never matches a 1-GPU run
+        gpus_per_node = result.nranks // len(nodes)
     return result, nccl_tests_metrics(result, binary, len(nodes), _label_node(nodes), gpus_per_node)

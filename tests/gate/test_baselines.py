@@ -121,3 +121,31 @@ def test_save_round_trips(tmp_path):
     again = load_baselines(tmp_path, "hgx-h100-8gpu")
     assert again.entries == bset.entries and again.gated == bset.gated
     assert out.read_text().startswith("profile: hgx-h100-8gpu")
+
+
+@pytest.mark.parametrize(("samples", "needle"), [
+    ("[100.0, -1.0]", "greater than 0"),
+    ("[100.0, .nan]", "finite number"),
+    ("[100.0, .inf]", "finite number"),
+])
+def test_samples_must_be_finite_and_positive(tmp_path, samples, needle):
+    # issue 13 failure 2: negative or NaN samples loaded, then made every verdict inconclusive
+    d = write(tmp_path, f"entries:\n- {{metric: bw, value: 100.0, samples: {samples}}}\n")
+    with pytest.raises(ConfigError) as err:
+        load_baselines(d, "rack")
+    assert "entry 0 (bw{})" in str(err.value) and "samples" in str(err.value) and needle in str(err.value)
+
+
+def test_a_value_that_disagrees_with_its_samples_is_refused_naming_the_entry(tmp_path):
+    # issue 13 failure 2: `value: 480` with samples around 100 judged a candidate at 100 as pass
+    d = write(tmp_path, "entries:\n- {metric: bw, labels: {size: 8}, value: 480, tolerance: 0.05, "
+                        "samples: [100, 101]}\n")
+    with pytest.raises(ConfigError) as err:
+        load_baselines(d, "rack")
+    msg = str(err.value)
+    assert "rack.yaml" in msg and "entry 0 (bw{size=8})" in msg and "disagrees with the mean" in msg
+
+
+def test_a_value_within_half_the_tolerance_of_its_samples_loads(tmp_path):
+    d = write(tmp_path, "entries:\n- {metric: bw, value: 102, tolerance: 0.05, samples: [100, 101]}\n")
+    assert load_baselines(d, "rack").entries[0].value == 102

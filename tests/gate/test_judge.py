@@ -117,3 +117,10 @@ def test_looking_often_stays_honest_at_the_tolerance_edge():
     assert regressions / trials <= 0.14 and passes / trials <= 0.14
     # a single look at the same level would be far more often wrong: the sequential level is stricter
     assert judge(base, xs[:5]).confidence > 0.95
+
+
+def test_the_judge_compares_with_value_not_the_samples_mean():
+    # issue 13 failure 2: with samples, the judge centred on their mean and ignored `value`
+    drifted = Baseline(metric=BW.metric, value=480.0, samples=[100.0, 101.0, 100.5, 99.5])
+    verdict = judge(drifted, [100.0, 100.4, 99.8, 100.2])
+    assert verdict.outcome == "regression" and "expected 480" in verdict.reason

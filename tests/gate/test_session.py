@@ -4,9 +4,8 @@ verdict that never passes a run whose rig failed."""
 import itertools
 from pathlib import Path
 
-from hilt.exitcodes import ExitCode
 from hilt.gate.baselines import BaselineEntry, BaselineSet, GateRule
-from hilt.gate.session import ReleaseGate, exit_code_for, overall_verdict
+from hilt.gate.session import ReleaseGate
 from hilt.metrics import Metric
 
 
@@ -85,43 +84,6 @@ def test_an_ungated_metric_is_judged_for_information_and_never_fails_or_remeasur
     check = gate().check(bw([5.0, 5.1, 4.9], size=1), more)
     assert check.verdict.outcome == "regression" and not check.failed and not check.gated
     assert more.calls == 0
-
-
-def test_overall_pass_only_when_clean():
-    g = gate()
-    g.check(bw([100.0, 100.2, 99.9]))
-    assert overall_verdict(g.checks, 0, 0)[0] == "pass"
-    assert exit_code_for("pass") == ExitCode.PASS
-
-
-def test_infrastructure_errors_make_the_gate_inconclusive_never_pass():
-    g = gate()
-    g.check(bw([100.0, 100.2, 99.9]))
-    outcome, reason = overall_verdict(g.checks, infrastructure_errors=1, product_failures=0)
-    assert outcome == "inconclusive" and "1 infrastructure error" in reason
-    assert exit_code_for(outcome) == ExitCode.INCONCLUSIVE
-
-
-def test_a_regression_or_product_failure_fails_the_run():
-    g = gate()
-    g.check(bw([80.0, 80.2, 79.9]))
-    outcome, reason = overall_verdict(g.checks, infrastructure_errors=1, product_failures=0)
-    assert outcome == "regression" and "bw{size=64}" in reason
-    assert exit_code_for(outcome) == ExitCode.FAILED
-    assert overall_verdict([], 0, 2) == ("regression", "2 product failures")
-
-
-def test_unbaselined_or_undecided_gated_metrics_are_inconclusive():
-    g = ReleaseGate(None)
-    g.check(Metric.of("x", "", [1.0, 1.0]))
-    outcome, reason = overall_verdict(g.checks, 0, 0)
-    assert outcome == "inconclusive" and "without a baseline" in reason
-    g2 = gate(max_repeats=3)
-    g2.check(bw([89.0, 101.0, 95.0]), Remeasure(itertools.repeat(95.0)))
-    assert overall_verdict(g2.checks, 0, 0)[0] == "inconclusive"
-    allowed = ReleaseGate(None, allow_missing=True)
-    allowed.check(Metric.of("x", "", [1.0, 1.0]))
-    assert overall_verdict(allowed.checks, 0, 0)[0] == "pass"
 
 
 def test_a_check_becomes_a_summary_record_and_junit_properties():

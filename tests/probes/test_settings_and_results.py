@@ -26,14 +26,19 @@ def test_defaults_suit_cpu_sim() -> None:
 
 
 def test_profile_values_and_command_line_overrides() -> None:
-    profile = {"sizes": ["32M", "1G"], "repeats": 10, "nccl_tests_args": "-b 8 -e 8G -f 2 -g 8",
-               "ddp-grad-mb": 100, "vendor_knob": 3}
+    profile = {"sizes": ["32M", "1G"], "repeats": 10, "nccl": {"min_bytes": 8, "max_bytes": "8G", "gpus_per_node": 8},
+               "ddp-grad-mb": 100}
     s = ProbeSettings.from_profile(profile, None, None)
     assert s.sizes == (32 * 2**20, 2**30) and s.repeats == 10 and s.ddp_grad_mb == 100.0
-    assert s.nccl_tests_args == ("-b", "8", "-e", "8G", "-f", "2", "-g", "8")
-    assert s.extra == {"vendor_knob": 3}
+    assert s.nccl_tests_args == ("-b", "8", "-e", "8589934592", "-f", "2", "-d", "float", "-g", "8")
     s2 = ProbeSettings.from_profile(profile, [2**20], 3)
     assert s2.sizes == (2**20,) and s2.repeats == 3
+
+
+def test_an_unknown_probe_key_is_refused_not_ignored() -> None:
+    # issue 13 failure 1: `nccl: {min_bytes, max_bytes}` used to land in `.extra` and nccl-tests ran its defaults
+    with pytest.raises(ConfigError, match="probes.vendor_knob: .*xtra inputs are not permitted"):
+        ProbeSettings.from_profile({"vendor_knob": 3}, None, None)
 
 
 def test_bad_profile_value_names_the_field() -> None:
