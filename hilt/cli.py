@@ -356,15 +356,27 @@ def _defaults_from_inventory() -> None:
     from hilt.lease import cli as lease_cli
     from hilt.report import cli as report_cli
 
-    if not Path(RIGS_FILE).exists():
+    if not Path(RIGS_FILE).exists() and "HILT_RIGS" not in os.environ:
         return
     try:
         inventory = load_inventory(RIGS_FILE)
-    except ConfigError:
+    except ConfigError as exc:
+        _refuse_default_store(exc)
         return
     lease_cli.default_store_url = lambda: inventory.lease_store
     gate_cli.baselines_dir = Path(inventory.baselines_dir)
     report_cli.default_history_path = Path(inventory.history)
+
+
+def _refuse_default_store(problem: ConfigError) -> None:
+    """A broken rigs file: `hilt --help` still works, but a command that needs the store it names fails with
+    the file's error rather than silently using another store (a second holder could be granted the nodes)."""
+    from hilt.lease import cli as lease_cli
+
+    def refuse() -> str:
+        raise ConfigError(f"{problem} (the lease store is named there; fix the file or pass --lease-store)")
+
+    lease_cli.default_store_url = refuse
 
 
 app.add_typer(rigs_app, name="rigs")

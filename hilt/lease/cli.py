@@ -19,11 +19,11 @@ from hilt.errors import HiltError
 from hilt.lease.model import HealthRecord, HealthState, Holder
 from hilt.lease.store import LeaseStore
 from hilt.lease.url import open_store
+from hilt.locations import default_lease_store_url
 
-DEFAULT_URL = "sqlite://reports/leases.sqlite"
-
-#: the store URL when --lease-store is not given (the lead points it at rigs.yaml's setting)
-default_store_url: Callable[[], str] = lambda: DEFAULT_URL  # noqa: E731
+#: the store URL when --lease-store is not given (the lead points it at rigs.yaml's setting); without a
+#: rigs.yaml, the sqlite store in the state directory (hilt.locations), the same default rigs.yaml has
+default_store_url: Callable[[], str] = default_lease_store_url
 #: node names to list in `hilt nodes` even without a health record (the lead points it at the inventory)
 known_nodes: Callable[[], list[str]] = lambda: []  # noqa: E731
 
@@ -117,27 +117,47 @@ def show_leases(url: str | None, as_json: bool = False) -> None:
     else:
         say("no leases held")
     if events:
-        recent = Table(title="Recent breaks")
-        for column in ("When", "Lease", "Nodes", "Holder", "By", "Why"):
+        recent = Table(title="Recent breaks and releases by others")
+        for column in ("When", "What", "Lease", "Nodes", "Holder", "By", "Why"):
             recent.add_column(column)
         for e in events:
-            recent.add_row(_when(e.time), cell(e.lease_id), cell(", ".join(e.nodes)), cell(e.holder.describe()),
-                           cell(e.by), cell(e.why))
+            recent.add_row(_when(e.time), cell(e.kind), cell(e.lease_id), cell(", ".join(e.nodes)),
+                           cell(e.holder.describe()), cell(e.by), cell(e.why))
         console.print(recent)
 
 
 @leases_app.command("release")
 def leases_release(ctx: typer.Context, lease_id: str = typer.Argument(..., help="Lease ID (see `hilt leases`)"),
+                   why: str | None = typer.Option(None, "--why",
+                                                  help="Reason; required when the lease is not yours, recorded "
+                                                       "and shown to its holder"),
+                   by: str | None = typer.Option(None, "--by", help="Who releases it (default: you)"),
                    lease_store: str | None = STORE_OPTION) -> None:
-    """Give a lease's nodes back (your own, e.g. after a crashed run)."""
+    """Give a lease's nodes back: your own (e.g. after a crashed run), or someone else's with --why."""
     try:
         with _store(_url(ctx, lease_store)) as store:
-            released = store.release(lease_id)
+            lease = store.get(lease_id)
+            if lease is None:
+                released = False
+            elif _is_mine(lease.holder) and by is None:
+                released = store.release(lease_id)
+            else:
+                if not why or not why.strip():
+                    fail(f"lease {lease_id} is held by {lease.holder.describe()}, not by you: releasing it needs "
+                         "--why \"...\" (recorded and shown to its holder)")
+                released = store.release(lease_id, by=by or _me(), why=why)
     except HiltError as exc:
         raise _fail(exc) from None
     if not released:
         fail(f"no lease {lease_id} is held (already released or expired); see `hilt leases`")
-    say(f"released lease {lease_id}")
+    say(f"released lease {lease_id}" + (f" on {', '.join(lease.nodes)} held by {lease.holder.describe()}"
+                                        if lease is not None and not _is_mine(lease.holder) else ""))
+
+
+def _is_mine(holder: Holder) -> bool:
+    """The same user on the same host: their own crashed run's lease is theirs to release without a word."""
+    me = Holder.current()
+    return holder.user == me.user and holder.host == me.host
 
 
 @leases_app.command("break")
