@@ -28,7 +28,7 @@ CASES = [
      "#  size count type redop root time algbw busbw #wrong time algbw busbw #wrong\n"
      + "8 2 float sum -1 10.0 0.00 0.00 0 10.0 0.00 0.00 0\n" * 150_000),
     ("proc info key + 1 MiB blanks", parse_gpu_information, "Model" + " " * MB + "x\n"),
-    ("xid message with 8 MiB blanks", parse_xids, "NVRM: Xid (PCI:0000:17:00): 79, " + " " * 8 * MB + "x\n"),
+    ("xid message with 7 MiB blanks", parse_xids, "NVRM: Xid (PCI:0000:17:00): 79, " + " " * 7 * MB + "x\n"),
     ("topo header of 2000 columns", parse_topology, "\t".join(f"GPU{i}" for i in range(2000)) + "\n"),
     ("dcgm 8 MiB of message rows", parse_dcgm_diag,
      "+---+---+\n| Diagnostic | Result |\n+===+===+\n|-----  Hardware  ---+---|\n| memory | Fail |\n"
