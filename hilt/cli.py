@@ -247,11 +247,13 @@ def _running_rig(inventory, rig_name: str, rig_cfg):  # noqa: ANN001, ANN202
 @rigs_app.command("check")
 def rigs_check(file: Path = typer.Argument(Path("rigs.yaml"), envvar="HILT_RIGS",
                                            help="rigs.yaml to validate (default: rigs.yaml, or $HILT_RIGS)")) -> None:
-    """Validate a rigs.yaml: schema, references, and that every credential is set now."""
+    """Validate a rigs.yaml and the chain behind it: profiles, images, suites, credentials, and that every
+    node's probe plan measures the gated entries of its baselines."""
     from hilt.inventory import check_credentials
+    from hilt.rigcheck import check_chain, suite_dirs
 
     inventory = _inventory(file)
-    problems = check_credentials(inventory)
+    problems = check_credentials(inventory) + check_chain(inventory, suite_dirs(file))
     if problems:
         fail("\n".join(problems))
     nodes = sum(len(r.nodes) for r in inventory.rigs.values())
