@@ -110,16 +110,19 @@ def run(
     image: str = typer.Option(None, envvar="HILT_IMAGE", help="image name or URL (default: $HILT_IMAGE, else "
                               "the rig's default_image)"),
     rigs_file: Path = typer.Option(Path("rigs.yaml"), envvar="HILT_RIGS", help=RIGS_HELP),
-    suites: Path = typer.Option(Path("suites"), help="suites directory"),
+    suites: Path = typer.Option(None, help="suites directory or file (default: hilt's reference suites)"),
     no_boot: bool = typer.Option(False, help="do not boot; verify what runs"),
     reports: Path = typer.Option(Path("reports"), help="reports directory"),
     lease_store: str = typer.Option(None, "--lease-store", envvar="HILT_LEASE_STORE",
                                     help="lease store URL (default: $HILT_LEASE_STORE, else rigs.yaml)"),
 ) -> None:
-    """Run the reference suites against a rig. Extra arguments go to pytest (e.g. -k nvlink, -n 2)."""
+    """Run suites against a rig (default: the reference suites, hilt.suites). Extra arguments go to pytest."""
     import pytest
 
-    args = [str(suites), "--rigs-file", str(rigs_file), "--hilt-reports", str(reports), "-p", "no:cacheprovider"]
+    target = [str(suites)] if suites is not None else ["--pyargs", "hilt.suites"]
+    # `hilt run` always means a rig session, also for a team's conftest-free suite directory
+    args = [*target, "-o", "hilt_rig_suites=true", "--rigs-file", str(rigs_file), "--hilt-reports", str(reports),
+            "-p", "no:cacheprovider"]
     if rig:
         args += ["--rig", rig]
     if image:
@@ -244,11 +247,13 @@ def _running_rig(inventory, rig_name: str, rig_cfg):  # noqa: ANN001, ANN202
 @rigs_app.command("check")
 def rigs_check(file: Path = typer.Argument(Path("rigs.yaml"), envvar="HILT_RIGS",
                                            help="rigs.yaml to validate (default: rigs.yaml, or $HILT_RIGS)")) -> None:
-    """Validate a rigs.yaml: schema, references, and that every credential is set now."""
+    """Validate a rigs.yaml and the chain behind it: profiles, images, suites, credentials, and that every
+    node's probe plan measures the gated entries of its baselines."""
     from hilt.inventory import check_credentials
+    from hilt.rigcheck import check_chain, suite_dirs
 
     inventory = _inventory(file)
-    problems = check_credentials(inventory)
+    problems = check_credentials(inventory) + check_chain(inventory, suite_dirs(file))
     if problems:
         fail("\n".join(problems))
     nodes = sum(len(r.nodes) for r in inventory.rigs.values())
