@@ -110,16 +110,19 @@ def run(
     image: str = typer.Option(None, envvar="HILT_IMAGE", help="image name or URL (default: $HILT_IMAGE, else "
                               "the rig's default_image)"),
     rigs_file: Path = typer.Option(Path("rigs.yaml"), envvar="HILT_RIGS", help=RIGS_HELP),
-    suites: Path = typer.Option(Path("suites"), help="suites directory"),
+    suites: Path = typer.Option(None, help="suites directory or file (default: hilt's reference suites)"),
     no_boot: bool = typer.Option(False, help="do not boot; verify what runs"),
     reports: Path = typer.Option(Path("reports"), help="reports directory"),
     lease_store: str = typer.Option(None, "--lease-store", envvar="HILT_LEASE_STORE",
                                     help="lease store URL (default: $HILT_LEASE_STORE, else rigs.yaml)"),
 ) -> None:
-    """Run the reference suites against a rig. Extra arguments go to pytest (e.g. -k nvlink, -n 2)."""
+    """Run suites against a rig (default: the reference suites, hilt.suites). Extra arguments go to pytest."""
     import pytest
 
-    args = [str(suites), "--rigs-file", str(rigs_file), "--hilt-reports", str(reports), "-p", "no:cacheprovider"]
+    target = [str(suites)] if suites is not None else ["--pyargs", "hilt.suites"]
+    # `hilt run` always means a rig session, also for a team's conftest-free suite directory
+    args = [*target, "-o", "hilt_rig_suites=true", "--rigs-file", str(rigs_file), "--hilt-reports", str(reports),
+            "-p", "no:cacheprovider"]
     if rig:
         args += ["--rig", rig]
     if image:
