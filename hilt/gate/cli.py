@@ -78,6 +78,8 @@ def _plan(record: RunRecord, bset: BaselineSet, names: list[str] | None, force: 
     for m in record.metrics:
         if names and m.name not in names:
             continue
+        if m.profile is not None and m.profile != bset.profile:
+            continue  # measured on a node of another profile: judged against, and promoted to, its own file
         current = bset.find_entry(_as_metric(m))
         outcome = m.verdict.outcome if m.verdict else "unbaselined"
         if not m.samples:
