@@ -7,6 +7,11 @@ no field is ever lost to the schema), and one row per metric per run is indexed 
 
 The schema is versioned: ``schema_version`` holds the applied version and ``_MIGRATIONS`` upgrades an
 older file in place, in one transaction per step.
+
+A series is a metric and the labels that define the measurement (size, dtype, nodes, GPUs per node, backend,
+tool, ...), on one rig. Versions (NCCL, driver, kernel, image) and the node a point was measured on are
+recorded per point, not in the key: an NCCL upgrade must show as a step in one trend line, annotated with
+the version change, not start a new line exactly where a regression would show.
 """
 
 from __future__ import annotations
@@ -27,10 +32,35 @@ from hilt.run_record import BaselineRecord, MetricRecord, RunRecord
 BUSY_TIMEOUT_S = 60.0
 
 
+#: Labels that say what ran or where, not what was measured: per point, never part of a series' identity.
+POINT_LABELS = frozenset({"node", "nccl_version", "driver", "kernel", "image", "cuda_version", "torch_version"})
+
+
 def metric_key(metric: MetricRecord) -> str:
-    """``name{k=v,...}`` with sorted labels, as :attr:`hilt.metrics.Metric.key` writes it."""
-    inner = ",".join(f"{k}={v}" for k, v in sorted(metric.labels.items()))
+    """The series identity ``name{k=v,...}``: sorted labels, without the per-point ones (:data:`POINT_LABELS`)."""
+    inner = ",".join(f"{k}={v}" for k, v in sorted(metric.labels.items()) if k not in POINT_LABELS)
     return f"{metric.name}{{{inner}}}"
+
+
+def point_node(metric: MetricRecord) -> str:
+    """The node a point was measured on (``a+b`` for a lease-wide run; "" when unknown)."""
+    return metric.node or metric.labels.get("node", "")
+
+
+def point_versions(record: RunRecord, metric: MetricRecord) -> dict[str, str]:
+    """What ran when the point was measured: NCCL (from the metric), driver/kernel (its nodes), image."""
+    versions: dict[str, str] = {}
+    if metric.labels.get("nccl_version"):
+        versions["nccl"] = metric.labels["nccl_version"]
+    names = set(point_node(metric).split("+")) if point_node(metric) else {n.name for n in record.nodes}
+    nodes = [n for n in record.nodes if n.name in names]
+    for field_name in ("driver", "kernel"):
+        values = sorted({getattr(n, field_name) for n in nodes if getattr(n, field_name)})
+        if values:
+            versions[field_name] = ",".join(values)
+    if record.image:
+        versions["image"] = record.image
+    return versions
 
 
 def parse_time(value: str) -> datetime:
@@ -55,6 +85,8 @@ class SeriesPoint:
     unit: str
     baseline: BaselineRecord | None = None
     verdict: str | None = None
+    node: str = ""
+    versions: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -76,6 +108,19 @@ class Series:
     higher_is_better: bool = True
     points: list[SeriesPoint] = field(default_factory=list)
 
+    def version_changes(self) -> list[tuple[int, dict[str, tuple[str, str]]]]:
+        """Where versions change along the series, per node: (point index, {what: (before, after)})."""
+        out: list[tuple[int, dict[str, tuple[str, str]]]] = []
+        last: dict[str, dict[str, str]] = {}
+        for i, point in enumerate(self.points):
+            before = last.get(point.node)
+            if before is not None:
+                changed = {k: (before.get(k, ""), v) for k, v in point.versions.items() if before.get(k, "") != v}
+                if changed:
+                    out.append((i, changed))
+            last[point.node] = point.versions
+        return out
+
 
 def _point(record: RunRecord, metric: MetricRecord) -> SeriesPoint | None:
     if not metric.samples:
@@ -91,6 +136,8 @@ def _point(record: RunRecord, metric: MetricRecord) -> SeriesPoint | None:
         unit=metric.unit,
         baseline=metric.baseline,
         verdict=metric.verdict.outcome if metric.verdict else None,
+        node=point_node(metric),
+        versions=point_versions(record, metric),
     )
 
 
@@ -141,11 +188,31 @@ def _migrate_2(conn: sqlite3.Connection) -> None:
                PRIMARY KEY (run_id, metric_key))"""
     )
     conn.execute("CREATE INDEX metric_points_series ON metric_points (metric_key, rig, started_ts)")
+    # no backfill here: v3 rebuilds the table from the records
+
+
+def _migrate_3(conn: sqlite3.Connection) -> None:
+    """v3: series identity without versions or node (issue 13); one row per run, series and node. Rebuilt from
+    the stored records, so an existing history keeps every point and its old split series join again."""
+    conn.execute("DROP TABLE metric_points")
+    conn.execute(
+        """CREATE TABLE metric_points (
+               run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+               rig TEXT NOT NULL,
+               metric_key TEXT NOT NULL,
+               node TEXT NOT NULL DEFAULT '',
+               name TEXT NOT NULL,
+               started_ts REAL NOT NULL,
+               value REAL NOT NULL,
+               verdict TEXT,
+               PRIMARY KEY (run_id, metric_key, node))"""
+    )
+    conn.execute("CREATE INDEX metric_points_series ON metric_points (metric_key, rig, started_ts)")
     for (text,) in conn.execute("SELECT record FROM runs").fetchall():
         _insert_points(conn, RunRecord.model_validate_json(text))
 
 
-_MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_1, _migrate_2]
+_MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_1, _migrate_2, _migrate_3]
 SCHEMA = len(_MIGRATIONS)
 
 
@@ -155,10 +222,10 @@ def _insert_points(conn: sqlite3.Connection, record: RunRecord) -> None:
     for metric in record.metrics:
         if not metric.samples:
             continue
-        rows.append((record.run_id, record.rig, metric_key(metric), metric.name, ts,
+        rows.append((record.run_id, record.rig, metric_key(metric), point_node(metric), metric.name, ts,
                      sum(metric.samples) / len(metric.samples),
                      metric.verdict.outcome if metric.verdict else None))
-    conn.executemany("INSERT OR REPLACE INTO metric_points VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    conn.executemany("INSERT OR REPLACE INTO metric_points VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
 
 _key_of = metric_key  # HistoryStore.series() takes a parameter of the same name
@@ -266,7 +333,7 @@ class HistoryStore:
 
     def series(self, metric_key: str, rig: str | None = None, since: datetime | None = None) -> list[SeriesPoint]:
         """One metric's points, oldest first; ``rig=None`` returns every rig's points (each has .rig)."""
-        query = ("SELECT r.record, p.metric_key FROM metric_points p JOIN runs r USING (run_id) "
+        query = ("SELECT r.record, p.metric_key, p.node FROM metric_points p JOIN runs r USING (run_id) "
                  "WHERE p.metric_key = ?")
         args: list[object] = [metric_key]
         if rig is not None:
@@ -275,17 +342,17 @@ class HistoryStore:
         if since is not None:
             query += " AND p.started_ts >= ?"
             args.append((since if since.tzinfo else since.replace(tzinfo=UTC)).timestamp())
-        query += " ORDER BY p.started_ts, p.run_id"
+        query += " ORDER BY p.started_ts, p.run_id, p.node"
         conn = self._connect()
         try:
             rows = conn.execute(query, args).fetchall()
         finally:
             conn.close()
         points = []
-        for text, key in rows:
+        for text, key, node in rows:
             record = RunRecord.model_validate_json(text)
             for metric in record.metrics:
-                if _key_of(metric) == key:
+                if _key_of(metric) == key and point_node(metric) == node:
                     point = _point(record, metric)
                     if point is not None:
                         points.append(point)

@@ -14,10 +14,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from hilt import safe_yaml
 from hilt.errors import ConfigError
+from hilt.locations import default_lease_store_url
+from hilt.safe_yaml import YamlDocument
 
 _ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 
@@ -187,7 +189,8 @@ class HealthPolicy(_Model):
 
 class Inventory(_Model):
     default_rig: str = "sim"
-    lease_store: str = "sqlite://reports/leases.sqlite"
+    lease_store: str = Field(default_factory=default_lease_store_url,
+                             description="default: the state directory, out of reach of clean-ups")
     baselines_dir: str = "baselines"
     history: str = "reports/history.sqlite"
     health: HealthPolicy = Field(default_factory=HealthPolicy)
@@ -216,28 +219,6 @@ class Inventory(_Model):
 # ---------------------------------------------------------------- loading with line numbers
 
 
-def _line_index(text: str) -> dict[tuple, int]:
-    """Map every YAML path (tuple of keys/indices) to its 1-based line, for error messages."""
-    lines: dict[tuple, int] = {}
-
-    def walk(node: yaml.Node, path: tuple) -> None:
-        lines[path] = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
-                key = key_node.value
-                lines[path + (key,)] = key_node.start_mark.line + 1
-                walk(value_node, path + (key,))
-                lines[path + (key,)] = key_node.start_mark.line + 1
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                walk(item, path + (i,))
-
-    root = yaml.compose(text)
-    if root is not None:
-        walk(root, ())
-    return lines
-
-
 def _describe(error: dict) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
@@ -247,16 +228,12 @@ def _describe(error: dict) -> str:
     return error["msg"].removeprefix("Value error, ")
 
 
-def _format_validation(source: str, text: str, exc: ValidationError) -> str:
-    lines = _line_index(text)
+def _format_validation(doc: YamlDocument, exc: ValidationError) -> str:
+    source = doc.source
     messages = []
     for error in exc.errors():
         loc = tuple(error["loc"])
-        line = None
-        for cut in range(len(loc), -1, -1):
-            if loc[:cut] in lines:
-                line = lines[loc[:cut]]
-                break
+        line = doc.line(loc)
         field = ".".join(str(p) for p in loc) or "(top level)"
         allowed = ""
         if error["type"] == "extra_forbidden" and len(loc) > 1:
@@ -292,22 +269,22 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def parse_inventory(text: str, source: str = "rigs.yaml", base_dir: Path | None = None) -> Inventory:
-    """Parse rigs.yaml text; relative paths in it are taken relative to ``base_dir``."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else "?"
-        raise ConfigError(f"{source}:{line}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+def parse_inventory(text: str | bytes, source: str = "rigs.yaml", base_dir: Path | None = None) -> Inventory:
+    """Parse rigs.yaml text; relative paths in it are taken relative to ``base_dir``.
+
+    The file goes through hilt.safe_yaml: duplicate keys, alias bombs and bytes that are not UTF-8 are
+    refused with one line naming the file and the line.
+    """
+    doc = safe_yaml.load(text, source)
+    data = doc.data
     if not isinstance(data, dict):
         raise ConfigError(f"{source}:1: expected a mapping with a 'rigs' key")
     try:
         inventory = Inventory.model_validate({**data, "source": source})
     except ValidationError as exc:
-        raise ConfigError(_format_validation(source, text, exc)) from None
+        raise ConfigError(_format_validation(doc, exc)) from None
     if inventory.default_rig not in inventory.rigs:
-        line = _line_index(text).get(("default_rig"), "?")
+        line = doc.line(("default_rig",)) or "?"
         known = ", ".join(sorted(inventory.rigs))
         raise ConfigError(f"{source}:{line}: default_rig: unknown rig {inventory.default_rig!r}; known: {known}")
     return _absolutize(inventory, base_dir) if base_dir else inventory
@@ -328,16 +305,21 @@ def _absolutize(inv: Inventory, base: Path) -> Inventory:
 def load_inventory(path: str | Path) -> Inventory:
     path = Path(path)
     try:
-        text = path.read_text()
+        with path.open("rb") as f:
+            raw = f.read(safe_yaml.MAX_BYTES + 1)
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read rigs file: {exc.strerror}") from None
-    return parse_inventory(text, source=str(path), base_dir=path.resolve().parent)
+        raise ConfigError(f"{path}: cannot read rigs file: {exc.strerror or exc}") from None
+    if len(raw) > safe_yaml.MAX_BYTES:
+        raise ConfigError(f"{path}: larger than {safe_yaml.MAX_BYTES} bytes; not a rigs file")
+    return parse_inventory(raw, source=str(path), base_dir=path.resolve().parent)
 
 
 def check_credentials(inv: Inventory, rig_names: list[str] | None = None) -> list[str]:
     """Problems with credential references that are not set now, each naming file:line and field."""
-    text = Path(inv.source).read_text() if Path(inv.source).exists() else ""
-    lines = _line_index(text) if text else {}
+    try:
+        doc: YamlDocument | None = safe_yaml.load_file(inv.source)
+    except ConfigError:
+        doc = None  # the file changed or went away since it was loaded: report fields without lines
     problems = []
     for rig_name in rig_names or list(inv.rigs):
         for node_name, node in inv.rig(rig_name).nodes.items():
@@ -349,7 +331,8 @@ def check_credentials(inv: Inventory, rig_names: list[str] | None = None) -> lis
                 if problem:
                     loc = ("rigs", rig_name, "nodes", node_name, "bmc", field)
                     dotted = ".".join(loc)
-                    problems.append(f"{inv.source}:{lines.get(loc, '?')}: {dotted}: {problem}")
+                    line = doc.line(loc) if doc is not None else None
+                    problems.append(f"{inv.source}:{line or '?'}: {dotted}: {problem}")
     return problems
 
 

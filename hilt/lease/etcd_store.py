@@ -259,15 +259,27 @@ class EtcdLeaseStore(LeaseStore):
     def _lost_reason(self, lease_id: str, otherwise: str) -> str:
         try:
             for event in self.lease_events(limit=500):
-                if event.lease_id == lease_id and event.kind == "broken":
-                    return f"lease lost: lease {lease_id} was broken by {event.by}: {event.why}"
+                if event.lease_id == lease_id and event.kind in ("broken", "released"):
+                    return f"lease lost: lease {lease_id} was {event.kind} by {event.by}: {event.why}"
         except LeaseError:
             pass
         return f"lease lost: lease {lease_id} {otherwise} in {self.where}"
 
-    def release(self, lease_id: str) -> bool:
+    def release(self, lease_id: str, by: str | None = None, why: str | None = None) -> bool:
         etcd_lease = self._etcd_id(lease_id)
-        return etcd_lease > 0 and self._revoke(etcd_lease)
+        if etcd_lease <= 0:
+            return False
+        if by is not None:
+            why = check_why(why or "", "releasing someone else's lease")
+            lease = self.get(lease_id)
+            if lease is None:
+                return False
+            now = time.time()
+            event = LeaseEvent(time=now, kind="released", lease_id=lease_id, nodes=lease.nodes,
+                               holder=lease.holder, by=by, why=why)
+            self._post("/kv/put", {"key": _encode(self._k("event/", _stamp(now))),
+                                   "value": _encode(json.dumps(event.to_dict()))})
+        return self._revoke(etcd_lease)
 
     def get(self, lease_id: str) -> Lease | None:
         kv = self._get(self._k("lease/", lease_id))

@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS health_history (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, node TEXT NOT NULL, time REAL NOT NULL, record TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS lease_events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, lease_id TEXT NOT NULL, time REAL NOT NULL, record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 #: how long the reason a lease ended is kept, to tell its holder "expired" or "broken by bob: why"
@@ -64,15 +65,54 @@ class SqliteLeaseStore(LeaseStore):
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
+        self._file: tuple[int, ...] | None = None  # _identity() of the file our connection has open
+        self._store_id: str | None = None  # the store's random identity (store_meta), as last seen
+        self._first_store_id: str | None = None
+        self._acquired_in: dict[str, str] = {}  # lease id -> identity of the store that granted it
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._lock:
                 self._connection()  # creates the schema
         except (OSError, sqlite3.Error) as exc:
-            raise LeaseError(f"cannot open lease store {self.path}: {exc}") from exc
+            raise LeaseError(self._damaged(exc)) from None
 
     # -- connection and transactions ------------------------------------------------------------------------
+    def _damaged(self, exc: BaseException) -> str:
+        return (f"lease store {self.path} is damaged or unreadable ({exc}); move it aside and every holder "
+                "must acquire again")
+
+    def _identity(self) -> tuple[int, ...] | None:
+        """The file at our path, as far as stat tells: another inode, or one written behind our back.
+
+        In WAL mode the main file changes only at checkpoints, so a changed mtime or size costs one reconnect
+        now and then, and it is the only sign of a file copied over in place (an open connection trusts its
+        cache and would never read it).
+        """
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+    def _check_file(self) -> None:
+        """Reconnect when the file was deleted or replaced since we opened it.
+
+        An open connection keeps the old inode alive: without this look, a holder would go on renewing a lease
+        in a deleted file while the next process creates a new file and is granted the same nodes. A file
+        copied over in place keeps the inode; the store identity in ``store_meta`` tells that case (see
+        ``_seen``). Either way the keepers of the old store's leases learn it at their next renewal.
+        """
+        if self._conn is None or self._pid != os.getpid():
+            return
+        if self._identity() != self._file:
+            try:
+                self._conn.close()
+            except sqlite3.Error:
+                pass
+            self._conn = None
+
     def _connection(self) -> sqlite3.Connection:
+        self._check_file()
         if self._conn is None or self._pid != os.getpid():  # a forked child must not share the parent's
             conn = sqlite3.connect(self.path, timeout=self._busy_ms / 1000, isolation_level=None,
                                    check_same_thread=False)
@@ -87,41 +127,86 @@ class SqliteLeaseStore(LeaseStore):
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
+                created = conn.execute("INSERT OR IGNORE INTO store_meta (key, value) VALUES ('store_id', ?)",
+                                       (secrets.token_hex(16),)).rowcount
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            self._conn, self._pid = conn, os.getpid()
+            if created:
+                # move the identity into the main file now: a stale WAL left beside a replacement file must
+                # not carry our identity over onto it
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._conn, self._pid, self._file = conn, os.getpid(), self._identity()
         return self._conn
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """A write transaction that holds the database lock from its first read: check-then-write is atomic."""
         with self._lock:
-            conn = self._connection()
             try:
+                conn = self._connection()
                 conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise LeaseError(f"lease store {self.path} is busy or unreadable: {exc}") from exc
+                self._seen(conn)
+            except sqlite3.OperationalError as exc:
+                raise LeaseError(f"lease store {self.path} is busy or unreadable: {exc}") from None
+            except (OSError, sqlite3.Error) as exc:
+                raise LeaseError(self._damaged(exc)) from None
             try:
                 self._purge(conn, time.time())
                 yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
+            except BaseException as exc:
+                self._rollback(conn)
+                if isinstance(exc, (sqlite3.Error, ValueError, KeyError, TypeError)):
+                    raise LeaseError(self._damaged(exc)) from None
                 raise
             else:
-                conn.execute("COMMIT")
+                try:
+                    conn.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    self._rollback(conn)
+                    raise LeaseError(self._damaged(exc)) from None
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
         """A read snapshot (WAL: does not block writers)."""
         with self._lock:
-            conn = self._connection()
-            conn.execute("BEGIN")
+            try:
+                conn = self._connection()
+                conn.execute("BEGIN")
+                self._seen(conn)
+            except (OSError, sqlite3.Error) as exc:
+                raise LeaseError(self._damaged(exc)) from None
             try:
                 yield conn
-            finally:
+            except (sqlite3.Error, ValueError, KeyError, TypeError) as exc:
+                # damaged pages, or rows that no longer decode (JSON, a health state): one line, not a traceback
+                self._rollback(conn)
+                raise LeaseError(self._damaged(exc)) from None
+            except BaseException:
+                self._rollback(conn)
+                raise
+            else:
                 conn.execute("COMMIT")
+
+    def _seen(self, conn: sqlite3.Connection) -> None:
+        """Note the identity of the store this transaction runs in."""
+        row = conn.execute("SELECT value FROM store_meta WHERE key = 'store_id'").fetchone()
+        self._store_id = row[0] if row else None
+        if self._first_store_id is None:
+            self._first_store_id = self._store_id
+
+    def _replaced_under(self, lease_id: str) -> bool:
+        """True when the store now open is not the one that granted the lease (deleted, replaced, restored)."""
+        granted_in = self._acquired_in.get(lease_id, self._first_store_id)
+        return granted_in is not None and granted_in != self._store_id
+
+    @staticmethod
+    def _rollback(conn: sqlite3.Connection) -> None:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # no transaction left to roll back (sqlite ends it itself after some errors)
 
     def _purge(self, conn: sqlite3.Connection, now: float) -> None:
         """Drop leases and waiter tickets that ran out, remembering that the leases expired."""
@@ -195,6 +280,8 @@ class SqliteLeaseStore(LeaseStore):
                           lease.expires_at, ttl_s))
             conn.executemany("INSERT INTO lease_nodes (node, lease_id) VALUES (?, ?)",
                              [(node, lease.id) for node in nodes])
+            if self._store_id is not None:
+                self._acquired_in[lease.id] = self._store_id
             if ticket is not None:
                 conn.execute("DELETE FROM waiters WHERE ticket = ?", (ticket,))
             return lease
@@ -217,6 +304,9 @@ class SqliteLeaseStore(LeaseStore):
 
     def renew(self, lease_id: str) -> Lease:
         with self._write() as conn:  # the purge in _write ends the lease first if it ran out
+            if self._replaced_under(lease_id):
+                raise LeaseLost(f"lease lost: the lease store file {self.path} was deleted or replaced while "
+                                f"lease {lease_id} was held; its nodes may be leased to someone else")
             now = time.time()
             row = conn.execute("SELECT id, nodes, holder, acquired_at, expires_at, ttl_s FROM leases "
                                "WHERE id = ?", (lease_id,)).fetchone()
@@ -233,17 +323,28 @@ class SqliteLeaseStore(LeaseStore):
         if row is None:
             return f"lease lost: lease {lease_id} is not in {self.where}"
         when, how = row
-        if how == "broken":
+        if how in ("broken", "released"):
             for event in self.lease_events(limit=1000, conn=conn):
                 if event.lease_id == lease_id:
-                    return f"lease lost: lease {lease_id} was broken by {event.by}: {event.why}"
+                    return f"lease lost: lease {lease_id} was {event.kind} by {event.by}: {event.why}"
         return f"lease lost: lease {lease_id} {how} at {time.strftime('%H:%M:%S', time.localtime(when))}"
 
-    def release(self, lease_id: str) -> bool:
+    def release(self, lease_id: str, by: str | None = None, why: str | None = None) -> bool:
+        if by is not None:
+            why = check_why(why or "", "releasing someone else's lease")
         with self._write() as conn:
-            if conn.execute("SELECT 1 FROM leases WHERE id = ?", (lease_id,)).fetchone() is None:
+            row = conn.execute("SELECT id, nodes, holder, acquired_at, expires_at, ttl_s FROM leases "
+                               "WHERE id = ?", (lease_id,)).fetchone()
+            if row is None:
                 return False
-            self._end(conn, lease_id, time.time(), "released")
+            now = time.time()
+            if by is not None:
+                lease = self._lease(row)
+                event = LeaseEvent(time=now, kind="released", lease_id=lease.id, nodes=lease.nodes,
+                                   holder=lease.holder, by=by, why=why or "")
+                conn.execute("INSERT INTO lease_events (lease_id, time, record) VALUES (?, ?, ?)",
+                             (lease.id, now, json.dumps(event.to_dict())))
+            self._end(conn, lease_id, now, "released")
             return True
 
     def get(self, lease_id: str) -> Lease | None:
@@ -277,6 +378,7 @@ class SqliteLeaseStore(LeaseStore):
         else:
             with self._read() as c:
                 rows = c.execute(query, (limit,)).fetchall()
+                return [LeaseEvent.from_dict(json.loads(r[0])) for r in rows]
         return [LeaseEvent.from_dict(json.loads(r[0])) for r in rows]
 
     # -- node health ----------------------------------------------------------------------------------------
@@ -300,7 +402,7 @@ class SqliteLeaseStore(LeaseStore):
     def all_health(self) -> list[HealthRecord]:
         with self._read() as conn:
             rows = conn.execute("SELECT record FROM health ORDER BY node").fetchall()
-        return [HealthRecord.from_dict(json.loads(r[0])) for r in rows]
+            return [HealthRecord.from_dict(json.loads(r[0])) for r in rows]
 
     def set_health(self, node: str, state: HealthState | str, why: str, by: str) -> HealthRecord:
         state = state if isinstance(state, HealthState) else HealthState.parse(state)
@@ -334,4 +436,4 @@ class SqliteLeaseStore(LeaseStore):
             else:
                 rows = conn.execute("SELECT record FROM health_history WHERE node = ? ORDER BY seq DESC "
                                     "LIMIT ?", (node, limit)).fetchall()
-        return [HealthTransition.from_dict(json.loads(r[0])) for r in rows]
+            return [HealthTransition.from_dict(json.loads(r[0])) for r in rows]

@@ -144,8 +144,12 @@ class LeaseStore(ABC):
         """Extend the lease by its TTL; raises LeaseLost if it expired, was released or was broken."""
 
     @abstractmethod
-    def release(self, lease_id: str) -> bool:
-        """Give the nodes back; False when there was no such lease (already released or expired)."""
+    def release(self, lease_id: str, by: str | None = None, why: str | None = None) -> bool:
+        """Give the nodes back; False when there was no such lease (already released or expired).
+
+        ``by`` and ``why`` are given when someone other than the holder releases it: the release is then
+        recorded like a break, and the holder's keeper reports who released it and why.
+        """
 
     @abstractmethod
     def get(self, lease_id: str) -> Lease | None:

@@ -96,7 +96,7 @@ def test_v1_file_is_migrated_and_backfilled(tmp_path: Path, nightly) -> None:
     conn.commit()
     conn.close()
     store = HistoryStore(path)
-    assert store.schema_version == SCHEMA == 2
+    assert store.schema_version == SCHEMA == 3
     assert [p.run_id for p in store.series(BUSBW)] == [run.run_id]
 
 

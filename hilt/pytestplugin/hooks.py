@@ -1,4 +1,4 @@
-"""The pytest plugin: options, markers and the session flow (reserve -> boot -> suites -> gate -> report).
+"""hilt's hooks and options: the session flow (reserve -> boot -> suites -> gate -> report).
 
 The controlling process owns the rig session; xdist workers read its state file, so each node boots
 once per session whatever ``-n`` says. Infrastructure errors raised in a test make it *error* (JUnit
@@ -25,21 +25,23 @@ RIG_WANTED = pytest.StashKey[bool]()
 SESSION = pytest.StashKey[object]()
 STATE_PATH = pytest.StashKey[str]()
 RUN = pytest.StashKey[object]()
+STATE_CACHE = pytest.StashKey[object]()
 
 METRIC_PROPERTY = "hilt.metric"
-_CONFIG: dict[str, pytest.Config] = {}
 KIND_PROPERTY = "hilt.kind"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("hilt", "hilt: hardware-in-the-loop validation of GPU server images")
-    group.addoption("--rig", default=None, help="rig name from rigs.yaml (default: its default_rig)")
+    group.addoption("--rig", default=None, help="rig name from rigs.yaml (default: $HILT_RIG, else its default_rig)")
     group.addoption("--rigs-file", default=os.environ.get("HILT_RIGS", "rigs.yaml"),
                     help="inventory file (default: rigs.yaml, or $HILT_RIGS)")
-    group.addoption("--image", default=None, help="image name from rigs.yaml or a URL to boot")
+    group.addoption("--image", default=None,
+                    help="image name from rigs.yaml or a URL to boot (default: $HILT_IMAGE, else the rig's)")
     group.addoption("--no-boot", action="store_true", help="do not boot; only verify what runs")
     group.addoption("--hilt-reports", default="reports", help="reports directory (default: reports/)")
-    group.addoption("--lease-store", default=None, help="sqlite:///path or etcd://host:port (default: rigs.yaml)")
+    group.addoption("--lease-store", default=None,
+                    help="sqlite:///path or etcd://host:port (default: $HILT_LEASE_STORE, else rigs.yaml)")
     group.addoption("--lease-wait", type=float, default=0.0, help="seconds to queue for busy nodes")
     group.addoption("--lease-ttl", type=float, default=60.0, help="lease time to live, renewed by heartbeat")
     group.addoption("--probe-sizes", default=None, help="message sizes, e.g. 1M,16M,1G (default: profile)")
@@ -56,7 +58,13 @@ def pytest_configure(config: pytest.Config) -> None:
     """Default the JUnit and Allure outputs into the reports directory, before those plugins configure."""
     config.addinivalue_line("markers", "multinode: needs every node of the lease at once")
     config.addinivalue_line("markers", "probe: measures bandwidth; its metrics go to the gate")
-    _CONFIG["config"] = config
+    if _is_controller(config):
+        from hilt.pytestplugin.collector import RunCollector
+
+        # the run collector is a plugin object of its own: its hooks see its fields, no module state
+        collector = RunCollector(config)
+        config.stash[RUN] = collector
+        config.pluginmanager.register(collector, "hilt-run-collector")
     if not _rig_wanted(config):
         return
     reports = Path(config.getoption("hilt_reports"))
@@ -74,7 +82,21 @@ def _is_controller(config: pytest.Config) -> bool:
 def _rig_wanted(config: pytest.Config) -> bool:
     if config.getoption("collectonly", False):
         return False  # listing tests must not reserve or boot anything
-    return bool(config.getoption("rig") or config.stash.get(RIG_WANTED, False) or config.getini("hilt_rig_suites"))
+    return bool(config.getoption("rig") or config.stash.get(RIG_WANTED, False) or config.getini("hilt_rig_suites")
+                or _reference_suites_named(config))
+
+
+def _reference_suites_named(config: pytest.Config) -> bool:
+    """`pytest --pyargs hilt.suites`: pytest loads no conftest of a package named by module, so ask here."""
+    if not config.getoption("pyargs", False):
+        return False
+    return any(str(arg).split("::")[0].split(".")[:2] == ["hilt", "suites"] for arg in config.args)
+
+
+def _option_or_env(config: pytest.Config, option: str, variable: str) -> str | None:
+    """An option's value, else its HILT_* variable (docs/ci.md). The variables name a rig, image or store; they
+    never ask for a rig session by themselves, so an exported HILT_RIG does not turn unit tests into a run."""
+    return config.getoption(option) or os.environ.get(variable) or None
 
 
 def want_rig(config: pytest.Config) -> None:
@@ -88,9 +110,6 @@ def want_rig(config: pytest.Config) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
-    from hilt.runlog import RunCollector
-
-    config.stash[RUN] = RunCollector(config)
     if not _is_controller(config):
         config.stash[STATE_PATH] = config.workerinput["hilt_state"]
         return
@@ -109,11 +128,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
     rig_session = RigSession(
         Path(config.getoption("rigs_file")),
-        config.getoption("rig"),
-        config.getoption("image"),
+        _option_or_env(config, "rig", "HILT_RIG"),
+        _option_or_env(config, "image", "HILT_IMAGE"),
         boot=not config.getoption("no_boot"),
         reports_dir=Path(config.getoption("hilt_reports")),
-        lease_store=config.getoption("lease_store"),
+        lease_store=_option_or_env(config, "lease_store", "HILT_LEASE_STORE"),
         lease_wait_s=config.getoption("lease_wait"),
         lease_ttl_s=config.getoption("lease_ttl"),
         progress=progress,
@@ -130,7 +149,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         from hilt.session import SessionState
 
         state = rig_session.state or SessionState(
-            run_id=rig_session.run_id, rig=config.getoption("rig") or "?", rigs_file="", image_name=None,
+            run_id=rig_session.run_id, rig=_option_or_env(config, "rig", "HILT_RIG") or "?", rigs_file="",
+            image_name=None,
             image=None, boot=False, started_at="",
         )
         state.error = f"{type(exc).__name__}: {exc}"
@@ -154,10 +174,10 @@ def session_state(config: pytest.Config):  # noqa: ANN201 - SessionState | None
     path = config.stash.get(STATE_PATH, "")
     if not path:
         return None
-    cache = getattr(config, "_hilt_state_cache", None)
+    cache = config.stash.get(STATE_CACHE, None)
     if cache is None:
         cache = SessionState.load(Path(path))
-        config._hilt_state_cache = cache  # type: ignore[attr-defined]
+        config.stash[STATE_CACHE] = cache
     return cache
 
 
@@ -220,15 +240,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         report.user_properties.append((KIND_PROPERTY, kind))
 
 
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    config = _CONFIG.get("config")
-    if config is None or not _is_controller(config):
-        return
-    run = config.stash.get(RUN, None)
-    if run is not None:
-        run.add_report(report)
-
-
 def record_metric_on(item_or_request, metric: Metric, verdict: dict | None = None,
                      baseline: dict | None = None) -> None:
     """Attach a metric to the running test's report (travels to the controller under xdist)."""
@@ -267,13 +278,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if run is not None and run.started:
             code = run.finish(int(exitstatus))
             session.exitstatus = code
-
-
-def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:  # noqa: ANN001
-    run = config.stash.get(RUN, None)
-    if run is None or not run.started or not _is_controller(config):
-        return
-    run.print_summary(terminalreporter)
 
 
 __all__ = ["ExitCode", "record_metric_on", "session_state", "want_rig"]
