@@ -37,7 +37,11 @@ def parse_since(text: str | None, now: datetime | None = None) -> datetime | Non
         return None
     match = re.fullmatch(r"\s*(\d+)\s*([mhdw])\s*", text)
     if match:
-        return (now or datetime.now(UTC)) - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        try:
+            return (now or datetime.now(UTC)) - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        except (OverflowError, ValueError):
+            raise typer.BadParameter(f"{text!r} reaches before the year 1; use 'all' for every run",
+                                     param_hint="--since") from None
     try:
         return parse_time(text.strip())
     except ValueError:
@@ -77,6 +81,10 @@ def report(
     except HiltError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
+    except OSError as exc:  # an unwritable or missing -o directory, a full disk
+        where = exc.filename or output
+        console.print(f"[red]error:[/red] cannot write {where}: {exc.strerror or exc}", highlight=False)
+        raise typer.Exit(2) from None
 
 
 @history_app.command("import")
