@@ -4,30 +4,99 @@ from __future__ import annotations
 
 import os
 import sys
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
+from hilt.cli_output import cell, error_line, fail, print_json, say
+from hilt.cli_output import stdout as console
 from hilt.errors import ConfigError, HiltError
-from hilt.exitcodes import ExitCode
+from hilt.exitcodes import ExitCode, exit_code_for
+
+
+def _usage_errors() -> tuple[type[BaseException], ...]:
+    """Command-line parsing errors: typer's own (vendored click) and click's, whichever this typer raises."""
+    kinds: list[type[BaseException]] = [getattr(typer, "TyperException", None) or typer.BadParameter]
+    try:
+        import click
+
+        kinds.append(click.ClickException)
+    except ImportError:  # typer >= 0.24 carries its own copy of click
+        pass
+    return tuple(kinds)
+
+
+class HiltGroup(TyperGroup):
+    """The root command: every sub-command's errors end here as one line and one exit code (docs/ci.md).
+
+    Parsing errors (unknown option, bad value, missing argument) are usage errors like a bad rigs.yaml, where
+    click would exit 2, which pytest and hilt use for "interrupted"; a HiltError that a sub-command did not
+    handle gets the code of its kind; anything else is an internal error, shown with its traceback.
+    """
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        try:
+            result = super().main(args=args, prog_name=prog_name or "hilt", complete_var=complete_var,
+                                  standalone_mode=False, **extra)
+            code = result if isinstance(result, int) else 0
+        except _usage_errors() as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                text = exc.format_message()  # the help text (typer's rich help prints itself)
+                if text:
+                    console.print(text, markup=False, soft_wrap=True)
+            else:
+                context = getattr(exc, "ctx", None)
+                where = f"{context.command_path}: " if context is not None else ""
+                error_line(f"{where}{exc.format_message()}")
+            code = ExitCode.USAGE_ERROR
+        except typer.Abort:
+            code = ExitCode.INTERRUPTED
+        except HiltError as exc:
+            error_line(exc)
+            code = exit_code_for(exc)
+        except Exception as exc:  # a bug: keep the traceback, and the documented code
+            traceback.print_exc()
+            error_line(f"internal error: {type(exc).__name__}: {exc}")
+            code = ExitCode.INTERNAL_ERROR
+        if code == 130:  # typer's code for Ctrl-C
+            code = ExitCode.INTERRUPTED
+        if standalone_mode:
+            sys.exit(int(code))
+        return int(code)
+
 
 app = typer.Typer(help="hilt: hardware-in-the-loop validation of GPU server images.", no_args_is_help=True,
-                  add_completion=False)
+                  add_completion=False, cls=HiltGroup)
 rigs_app = typer.Typer(help="Rigs of rigs.yaml: what exists, who holds it, is it healthy.", invoke_without_command=True)
 sim_app = typer.Typer(help="The simulated rack (needs root for network namespaces).", no_args_is_help=True)
 sim_image_app = typer.Typer(help="Simulated rack images.", no_args_is_help=True)
-console = Console()
-err_console = Console(stderr=True)
 
 RIGS_FILE = os.environ.get("HILT_RIGS", "rigs.yaml")
+RIGS_HELP = "inventory file (default: rigs.yaml, or $HILT_RIGS)"
 
 
-def _fail(message: str, code: int = ExitCode.USAGE_ERROR) -> None:
-    err_console.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
-    raise typer.Exit(code)
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("hilt")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            from hilt import __version__ as number
+        say(f"hilt {number}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(version_flag: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                          help="Print hilt's version and exit.")) -> None:
+    """hilt: hardware-in-the-loop validation of GPU server images."""
 
 
 # ---------------------------------------------------------------- run
@@ -36,21 +105,30 @@ def _fail(message: str, code: int = ExitCode.USAGE_ERROR) -> None:
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def run(
     ctx: typer.Context,
-    rig: str = typer.Option(None, help="rig from rigs.yaml (default: its default_rig)"),
-    image: str = typer.Option(None, help="image name or URL (default: the rig's default_image)"),
-    rigs_file: Path = typer.Option(Path(RIGS_FILE), help="inventory file"),
-    suites: Path = typer.Option(Path("suites"), help="suites directory"),
+    rig: str = typer.Option(None, envvar="HILT_RIG", help="rig from rigs.yaml (default: $HILT_RIG, else its "
+                            "default_rig)"),
+    image: str = typer.Option(None, envvar="HILT_IMAGE", help="image name or URL (default: $HILT_IMAGE, else "
+                              "the rig's default_image)"),
+    rigs_file: Path = typer.Option(Path("rigs.yaml"), envvar="HILT_RIGS", help=RIGS_HELP),
+    suites: Path = typer.Option(None, help="suites directory or file (default: hilt's reference suites)"),
     no_boot: bool = typer.Option(False, help="do not boot; verify what runs"),
     reports: Path = typer.Option(Path("reports"), help="reports directory"),
+    lease_store: str = typer.Option(None, "--lease-store", envvar="HILT_LEASE_STORE",
+                                    help="lease store URL (default: $HILT_LEASE_STORE, else rigs.yaml)"),
 ) -> None:
-    """Run the reference suites against a rig. Extra arguments go to pytest (e.g. -k nvlink, -n 2)."""
+    """Run suites against a rig (default: the reference suites, hilt.suites). Extra arguments go to pytest."""
     import pytest
 
-    args = [str(suites), "--rigs-file", str(rigs_file), "--hilt-reports", str(reports), "-p", "no:cacheprovider"]
+    target = [str(suites)] if suites is not None else ["--pyargs", "hilt.suites"]
+    # `hilt run` always means a rig session, also for a team's conftest-free suite directory
+    args = [*target, "-o", "hilt_rig_suites=true", "--rigs-file", str(rigs_file), "--hilt-reports", str(reports),
+            "-p", "no:cacheprovider"]
     if rig:
         args += ["--rig", rig]
     if image:
         args += ["--image", image]
+    if lease_store:
+        args += ["--lease-store", lease_store]
     if no_boot:
         args.append("--no-boot")
     args += list(ctx.args)
@@ -66,58 +144,92 @@ def _inventory(path: Path):  # noqa: ANN202
     try:
         return load_inventory(path)
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(exc)
 
 
 @rigs_app.callback()
 def rigs(
     ctx: typer.Context,
-    rig: str = typer.Option(None, help="only this rig"),
-    rigs_file: Path = typer.Option(Path(RIGS_FILE), help="inventory file"),
+    rig: str = typer.Option(None, help="only this rig (an unknown name is an error)"),
+    rigs_file: Path = typer.Option(Path("rigs.yaml"), envvar="HILT_RIGS", help=RIGS_HELP),
+    as_json: bool = typer.Option(False, "--json", help="print JSON (keys in docs/ci.md) instead of a table"),
 ) -> None:
     """Table of nodes: BMC power state, SSH reachable, lease holder, health."""
     if ctx.invoked_subcommand is not None:
         return
-    from hilt.inventory import resolve_username
     from hilt.lease import open_store
-    from hilt.node import probe_ssh
 
     inventory = _inventory(rigs_file)
-    store = open_store(inventory.lease_store)
-    holders = {node: lease for lease in store.list_leases() for node in lease.nodes}
-    table = Table(title=f"rigs in {rigs_file}")
-    for column in ("rig", "node", "profile", "BMC power", "SSH", "lease holder", "health"):
-        table.add_column(column)
-
-    def row(rig_name: str, name: str, cfg) -> list[str]:  # noqa: ANN001
-        from hilt.bmc import Bmc
-
+    if rig:
         try:
-            with Bmc(cfg.bmc.url, resolve_username(cfg.bmc.username), cfg.bmc.password.resolve(),
-                     system_id=cfg.bmc.system_id, verify=cfg.bmc.verify, auth=cfg.bmc.auth, name=name,
-                     timeout_s=5) as bmc:
-                power = bmc.power_state()
-        except HiltError as exc:
-            power = f"[red]unreachable[/red] ({str(exc)[:60]})"
-        ssh = "[green]up[/green]" if probe_ssh(cfg.ssh.host, cfg.ssh.port) else "[red]down[/red]"
-        key = f"{rig_name}/{name}"
-        lease = holders.get(key)
-        holder = f"{lease.holder.user}@{lease.holder.host} ({lease.purpose or ''})" if lease else "-"
-        return [rig_name, name, cfg.profile, power, ssh, holder, store.health(key).state]
+            inventory.rig(rig)
+        except ConfigError as exc:
+            fail(exc)
+    try:
+        with open_store(inventory.lease_store) as store:
+            holders = {node: lease for lease in store.list_leases() for node in lease.nodes}
+            listing = _rig_listing(inventory, rig, holders, store)
+    except HiltError as exc:
+        fail(exc)
+    if as_json:
+        print_json({"rigs_file": str(rigs_file), "rigs": listing})
+        return
+    console.print(_rigs_table(rigs_file, listing))
 
+
+def _node_status(rig_name: str, name: str, cfg: Any, holders: dict, store: Any) -> dict[str, Any]:
+    """What `hilt rigs` shows of one node (the JSON keys documented in docs/ci.md)."""
+    from hilt.bmc import Bmc
+    from hilt.inventory import resolve_username
+    from hilt.node import probe_ssh
+
+    power, power_error = None, None
+    try:
+        with Bmc(cfg.bmc.url, resolve_username(cfg.bmc.username), cfg.bmc.password.resolve(),
+                 system_id=cfg.bmc.system_id, verify=cfg.bmc.verify, auth=cfg.bmc.auth, name=name,
+                 timeout_s=5) as bmc:
+            power = bmc.power_state()
+    except HiltError as exc:
+        power_error = str(exc)
+    key = f"{rig_name}/{name}"
+    lease = holders.get(key)
+    return {"name": name, "profile": cfg.profile, "power": power, "power_error": power_error,
+            "ssh": probe_ssh(cfg.ssh.host, cfg.ssh.port), "health": store.health(key).state.value,
+            "lease": {"id": lease.id, "holder": lease.holder.describe(), "purpose": lease.purpose} if lease else None}
+
+
+def _rig_listing(inventory: Any, only: str | None, holders: dict, store: Any) -> list[dict[str, Any]]:
+    rigs: list[dict[str, Any]] = []
     jobs = []
     for rig_name, rig_cfg in inventory.rigs.items():
-        if rig and rig_name != rig:
+        if only and rig_name != only:
             continue
         rig_cfg = _running_rig(inventory, rig_name, rig_cfg)
-        if not rig_cfg.nodes:
-            table.add_row(rig_name, "-", "-", "-", "-", "-",
-                          "nodes provided at run time" if rig_cfg.provider else "no nodes")
-        jobs += [(rig_name, n, c) for n, c in rig_cfg.nodes.items()]
+        rigs.append({"name": rig_name, "provided": rig_cfg.provider is not None, "nodes": []})
+        jobs += [(rigs[-1], rig_name, n, c) for n, c in rig_cfg.nodes.items()]
     with ThreadPoolExecutor(max_workers=max(1, min(16, len(jobs)))) as pool:
-        for cells in pool.map(lambda job: row(*job), jobs):
-            table.add_row(*cells)
-    console.print(table)
+        statuses = list(pool.map(lambda job: _node_status(*job[1:], holders, store), jobs))
+    for (entry, *_rest), status in zip(jobs, statuses, strict=True):
+        entry["nodes"].append(status)
+    return rigs
+
+
+def _rigs_table(rigs_file: Path, listing: list[dict[str, Any]]) -> Table:
+    table = Table(title=cell(f"rigs in {rigs_file}"))
+    for column in ("rig", "node", "profile", "BMC power", "SSH", "lease holder", "health"):
+        table.add_column(column)
+    for rig in listing:
+        if not rig["nodes"]:
+            table.add_row(cell(rig["name"]), "-", "-", "-", "-", "-",
+                          "nodes provided at run time" if rig["provided"] else "no nodes")
+        for node in rig["nodes"]:
+            power = (cell(node["power"]) if node["power_error"] is None
+                     else cell("unreachable", "red") + cell(f" ({node['power_error'][:60]})"))
+            lease = node["lease"]
+            table.add_row(cell(rig["name"]), cell(node["name"]), cell(node["profile"]), power,
+                          cell("up", "green") if node["ssh"] else cell("down", "red"),
+                          cell(f"{lease['holder']} ({lease['purpose']})") if lease else "-", cell(node["health"]))
+    return table
 
 
 def _running_rig(inventory, rig_name: str, rig_cfg):  # noqa: ANN001, ANN202
@@ -133,16 +245,31 @@ def _running_rig(inventory, rig_name: str, rig_cfg):  # noqa: ANN001, ANN202
 
 
 @rigs_app.command("check")
-def rigs_check(file: Path = typer.Argument(Path(RIGS_FILE), help="rigs.yaml to validate")) -> None:
-    """Validate a rigs.yaml: schema, references, and that every credential is set now."""
+def rigs_check(file: Path = typer.Argument(Path("rigs.yaml"), envvar="HILT_RIGS",
+                                           help="rigs.yaml to validate (default: rigs.yaml, or $HILT_RIGS)")) -> None:
+    """Validate a rigs.yaml and the chain behind it: profiles, images, suites, credentials, and that every
+    node's probe plan measures the gated entries of its baselines."""
     from hilt.inventory import check_credentials
+    from hilt.rigcheck import check_chain, suite_dirs
 
     inventory = _inventory(file)
-    problems = check_credentials(inventory)
+    problems = check_credentials(inventory) + check_chain(inventory, suite_dirs(file))
     if problems:
-        _fail("\n".join(problems))
+        fail("\n".join(problems))
     nodes = sum(len(r.nodes) for r in inventory.rigs.values())
-    console.print(f"{file}: OK ({len(inventory.rigs)} rigs, {nodes} nodes, {len(inventory.images)} images)")
+    say(f"{file}: OK ({len(inventory.rigs)} rigs, {nodes} nodes, {len(inventory.images)} images)")
+
+
+@rigs_app.command("schema")
+def rigs_schema() -> None:
+    """Print the JSON schema of rigs.yaml, for editors (see docs/rigs.md for the yaml-language-server line)."""
+    from hilt.inventory import Inventory
+
+    schema = Inventory.model_json_schema()
+    schema.get("properties", {}).pop("source", None)  # set by the loader, not written in the file
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "hilt rigs.yaml"
+    print_json(schema)
 
 
 # ---------------------------------------------------------------- sim
@@ -164,8 +291,8 @@ def sim_up(
     try:
         rig = lifecycle.sim_up(name, nodes=nodes, boot_delay_s=boot_delay, subnet=subnet, profile=profile)
     except HiltError as exc:
-        _fail(str(exc), ExitCode.INCONCLUSIVE)
-    console.print(yaml.safe_dump(rig, sort_keys=False), highlight=False)
+        fail(exc)
+    console.print(yaml.safe_dump(rig, sort_keys=False), markup=False, soft_wrap=True)
 
 
 @sim_app.command("down")
@@ -174,17 +301,15 @@ def sim_down(name: str = typer.Option("sim", help="sim name")) -> None:
     from hilt.sim import lifecycle
 
     removed = lifecycle.sim_down(name)
-    console.print(f"sim {name}: down" + (f" (removed {len(removed)} items)" if removed else " (was not running)"))
+    say(f"sim {name}: down" + (f" (removed {len(removed)} items)" if removed else " (was not running)"))
 
 
 @sim_app.command("status")
 def sim_status(name: str = typer.Option(None, help="only this sim")) -> None:
-    """Which simulated racks run (or were left stale), and what their nodes show."""
-    import json
-
+    """Which simulated racks run (or were left stale), and what their nodes show (JSON)."""
     from hilt.sim import lifecycle
 
-    console.print_json(json.dumps(lifecycle.sim_status(name), default=str))
+    print_json(lifecycle.sim_status(name))
 
 
 @sim_image_app.command("build")
@@ -201,17 +326,17 @@ def sim_image_build(
 
             key = authorized_key.expanduser().read_text().strip()
             images, host_key = build_images(out, authorized_key=key, names=[name])
-            console.print(f"{images[0].path}\nhost key to pin: {host_key}", highlight=False)
+            say(f"{images[0].path}\nhost key to pin: {host_key}")
             return
         if arch != "x86_64":
-            _fail(f"--arch {arch}: valid architectures are x86_64 and riscv64")
+            fail(f"--arch {arch}: valid architectures are x86_64 and riscv64")
         from hilt.sim.image import STANDARD_IMAGES, build_image
 
-        console.print(str(build_image(name, out, **STANDARD_IMAGES.get(name, {}))), highlight=False)
+        say(build_image(name, out, **STANDARD_IMAGES.get(name, {})))
     except OSError as exc:
-        _fail(f"{authorized_key}: {exc.strerror}")
+        fail(f"{authorized_key}: {exc.strerror}")
     except HiltError as exc:
-        _fail(str(exc))
+        fail(exc)
 
 
 # ---------------------------------------------------------------- assembly
@@ -266,12 +391,12 @@ _mount_subapps()
 
 
 def main() -> None:
-    _defaults_from_inventory()
     try:
-        app()
+        _defaults_from_inventory()
     except HiltError as exc:
-        err_console.print(f"error: {exc}", highlight=False)
-        sys.exit(ExitCode.USAGE_ERROR if isinstance(exc, ConfigError) else ExitCode.INCONCLUSIVE)
+        error_line(exc)
+        sys.exit(int(exit_code_for(exc)))
+    app(prog_name="hilt")
 
 
 if __name__ == "__main__":

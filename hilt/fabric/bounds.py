@@ -13,8 +13,8 @@ import re
 from hilt.errors import ParseError
 
 #: Largest text a parser accepts. Real outputs are kilobytes (a full nvbandwidth run on 8 GPUs is 14 KB,
-#: nccl-tests with NCCL_DEBUG=INFO on 16 ranks a few hundred KB); 16 MiB leaves room for chatty logs.
-MAX_TEXT = 16 * 1024 * 1024
+#: nccl-tests with NCCL_DEBUG=INFO on 16 ranks a few hundred KB); 8 MiB leaves room for chatty logs.
+MAX_TEXT = 8 * 1024 * 1024
 #: Longest digit string read as a number; 2**64 has 20 digits, so no real counter is longer.
 MAX_DIGITS = 24
 

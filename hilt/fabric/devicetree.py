@@ -11,6 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hilt.errors import ParseError
+from hilt.fabric.bounds import MAX_TEXT
+
+#: Linux's PATH_MAX, and a depth no firmware tree comes near; they bound the work a hostile dump can ask for.
+MAX_PATH = 4096
+MAX_DEPTH = 64
+MAX_FILES = 100_000
 
 PropertyValue = str | list[str] | list[int] | bool | bytes
 
@@ -77,22 +83,34 @@ def encode_property(value: PropertyValue) -> bytes:
 
 def parse_devicetree(files: dict[str, bytes]) -> DeviceTree:
     """Build nodes from {relative_path: bytes}; a path's last part is a property, the rest its node."""
+    if len(files) > MAX_FILES:
+        raise ParseError(f"device tree with {len(files)} files; a real one has far fewer than {MAX_FILES}")
+    total = 0
     nodes: dict[str, DtNode] = {"": DtNode("", "", {}, [])}
 
     def ensure(path: str) -> DtNode:
-        if path not in nodes:
-            parent, _, name = path.rpartition("/")
-            parent_node = ensure(parent)
-            nodes[path] = DtNode(path, name, {}, [])
-            parent_node.children.append(path)
-        return nodes[path]
+        """The node at `path`, creating missing ancestors (iteratively: depth is bounded, not the stack)."""
+        missing = []
+        while path not in nodes:
+            missing.append(path)
+            path = path.rpartition("/")[0]
+        for p in reversed(missing):
+            nodes[p] = DtNode(p, p.rpartition("/")[2], {}, [])
+            nodes[p.rpartition("/")[0]].children.append(p)
+        return nodes[missing[0]] if missing else nodes[path]
 
     for no, (raw_path, data) in enumerate(sorted(files.items()), start=1):
         path = raw_path.strip("/")
+        if len(path) > MAX_PATH or path.count("/") >= MAX_DEPTH:
+            raise ParseError(f"device-tree path longer than {MAX_PATH} characters or {MAX_DEPTH} levels", no,
+                             raw_path[:200])
         if not path or any(part in ("", ".", "..") for part in path.split("/")):
-            raise ParseError("device-tree file path must be relative, without '.' or '..'", no, raw_path)
+            raise ParseError("device-tree file path must be relative, without '.' or '..'", no, raw_path[:200])
         if not isinstance(data, bytes | bytearray):
-            raise ParseError("device-tree property must be bytes", no, raw_path)
+            raise ParseError("device-tree property must be bytes", no, raw_path[:200])
+        total += len(data)
+        if total > MAX_TEXT:
+            raise ParseError(f"device tree larger than {MAX_TEXT} bytes", no, raw_path[:200])
         node_path, _, prop = path.rpartition("/")
         ensure(node_path).properties[prop] = decode_property(bytes(data))
     for node in nodes.values():

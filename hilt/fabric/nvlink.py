@@ -12,12 +12,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hilt.errors import ParseError
+from hilt.fabric.bounds import check_size
 
-_GPU_LINE = re.compile(r"^GPU (\d+): (.+?)(?: \(UUID: (\S+)\))?\s*$")
-_ELISION = re.compile(r"^\s*(\.\.\.|\[\.\.\.\]|…)\s*$")
-_STATUS = re.compile(r"^\s+Link (\d+): (?:<inactive>|(\d+(?:\.\d+)?) GB/s)\s*$")
-_ERROR = re.compile(r"^\s+Link (\d+): ([A-Za-z][A-Za-z ]*?): (\d+|N/A)\s*$")
-_CAPABILITY = re.compile(r"^\s+Link (\d+), ([^:]+): (true|false)\s*$")
+# Numbers are bounded in length: a GPU or link index has at most 4 digits, a counter at most 24 (2**64 has 20).
+_GPU_HEAD = re.compile(r"^GPU (\d{1,4}): ")
+#: nvidia-smi prints GPU names of a few dozen characters; 1000 leaves room for padding and pasted prefixes.
+MAX_LINE = 1000
+_ELISION_TOKENS = ("...", "[...]", "…")
+_STATUS = re.compile(r"^\s+Link (\d{1,4}): (?:<inactive>|(\d{1,24}(?:\.\d{1,24})?) GB/s)\s*$")
+_ERROR = re.compile(r"^\s+Link (\d{1,4}): ([A-Za-z][A-Za-z ]{0,80}?): (\d{1,24}|N/A)\s*$")
+_CAPABILITY = re.compile(r"^\s+Link (\d{1,4}), ([^:]{1,200}): (true|false)\s*$")
 
 #: Counter names as drivers of different eras print them, mapped to one stable key.
 ERROR_COUNTER_KEYS = {
@@ -89,15 +93,37 @@ class GpuCapabilities:
     links: dict[int, dict[str, bool]]
 
 
+def _gpu_line(line: str) -> tuple[int, str, str | None] | None:
+    """`GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-...)` -> (0, name, uuid); string operations, so linear in the
+    line (the former regex `(.+?)(?: \\(UUID: ...\\))?\\s*$` took 25 s on an 80k-character line)."""
+    m = _GPU_HEAD.match(line)
+    if not m:
+        return None
+    rest = line[m.end():].rstrip()
+    uuid: str | None = None
+    if rest.endswith(")"):
+        head, sep, tail = rest.rpartition(" (UUID: ")
+        if sep and tail[:-1] and not any(ch.isspace() for ch in tail[:-1]):
+            rest, uuid = head, tail[:-1]
+    name = rest.strip()
+    if not name:
+        return None
+    return int(m.group(1)), name, uuid
+
+
 def _blocks(text: str, on_link: Callable[[int, str, int], None], what: str) -> list[tuple[int, str, str | None]]:
     """Walk GPU lines and link lines; ``on_link(gpu_position, line, line_no)`` handles a link line."""
+    check_size(text, f"nvidia-smi nvlink {what} output")
     gpus: list[tuple[int, str, str | None]] = []
     for no, line in enumerate(text.splitlines(), start=1):
-        if not line.strip() or _ELISION.match(line):
+        if len(line) > MAX_LINE:
+            raise ParseError(f"a line of {len(line)} characters is not `nvidia-smi nvlink {what}` output "
+                             f"(its lines are under {MAX_LINE})", no, line[:200])
+        if not line.strip() or line.strip() in _ELISION_TOKENS:
             continue
-        m = _GPU_LINE.match(line)
-        if m:
-            gpus.append((int(m.group(1)), m.group(2).strip(), m.group(3)))
+        gpu = _gpu_line(line)
+        if gpu:
+            gpus.append(gpu)
             continue
         if not gpus:
             raise ParseError(f"not `nvidia-smi nvlink {what}` output: expected a 'GPU N: ...' line", no, line)
@@ -156,7 +182,7 @@ def parse_nvlink_capabilities(text: str) -> list[GpuCapabilities]:
     return [GpuCapabilities(i, name, uuid, links.get(pos, {})) for pos, (i, name, uuid) in enumerate(gpus)]
 
 
-_THROUGHPUT = re.compile(r"^\s+Link (\d+): Data (Tx|Rx): (\d+) KiB\s*$")
+_THROUGHPUT = re.compile(r"^\s+Link (\d{1,4}): Data (Tx|Rx): (\d{1,24}) KiB\s*$")
 
 
 @dataclass(frozen=True)

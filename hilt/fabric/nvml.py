@@ -7,6 +7,7 @@ import json
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hilt.errors import ParseError
+from hilt.fabric.bounds import check_size
 
 
 class _Model(BaseModel):
@@ -59,15 +60,21 @@ class NvmlReport(_Model):
 
 def parse_nvml_report(text: str) -> NvmlReport:
     """Parse the collector's single JSON document; ParseError when it is not one."""
+    check_size(text, "NVML collector output")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         lines = text.splitlines()
-        line = lines[exc.lineno - 1] if 0 < exc.lineno <= len(lines) else ""
+        line = lines[exc.lineno - 1][:200] if 0 < exc.lineno <= len(lines) else ""
         raise ParseError(f"NVML collector output is not JSON: {exc.msg}", exc.lineno, line) from None
+    except RecursionError:
+        raise ParseError("NVML collector output: JSON nested too deeply") from None
+    except ValueError as exc:  # an integer over 4,300 digits
+        raise ParseError(f"NVML collector output: {str(exc)[:120]}") from None
     try:
         return NvmlReport.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise ParseError(f"NVML collector JSON: {where}: {first['msg']}", 1, text.splitlines()[0][:200]) from None
+        first_line = text.splitlines()[0][:200] if text.splitlines() else ""
+        raise ParseError(f"NVML collector JSON: {where[:200]}: {first['msg'][:200]}", 1, first_line) from None

@@ -8,13 +8,14 @@ demand so that one unparseable output fails only the suite that needs it.
 from __future__ import annotations
 
 import base64
+import binascii
 import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from hilt.errors import NodeError
+from hilt.errors import NodeError, ParseError
 from hilt.fabric.compare import check_error_delta
 from hilt.fabric.devicetree import DeviceTree, parse_devicetree
 from hilt.fabric.nvlink import GpuErrors, GpuLinks, parse_nvlink_errors, parse_nvlink_status
@@ -28,7 +29,7 @@ __all__ = ["FabricSnapshot", "Section", "check_error_delta", "read_fabric_snapsh
 COLLECTOR = Path(__file__).resolve().parent / "scripts" / "collect_nvml.py"
 DT_BASE = "/sys/firmware/devicetree/base"
 _MARK = "@@HILT@@"
-_FRAME = re.compile(rf"^{_MARK} (BEGIN|END) (\S+)(?: rc=(\d+))?$")
+_FRAME = re.compile(rf"^{_MARK} (BEGIN|END) (\S{{1,200}})(?: rc=(\d{{1,9}}))?$")
 
 
 class _Node(Protocol):
@@ -111,9 +112,12 @@ class FabricSnapshot:
         if not text.strip():
             return None
         files = {}
-        for line in text.splitlines():
+        for no, line in enumerate(text.splitlines(), start=1):
             path, _, data = line.partition("\t")
-            files[path] = base64.b64decode(data)
+            try:
+                files[path] = base64.b64decode(data, validate=True)
+            except (binascii.Error, ValueError):
+                raise ParseError("device-tree dump: the value is not base64", no, line[:200]) from None
         return parse_devicetree(files)
 
     def kernel_log(self) -> str:
@@ -144,7 +148,8 @@ def split_sections(stdout: str) -> dict[str, Section]:
         if m and m.group(1) == "BEGIN" and current is None:
             current, body = m.group(2), []
         elif m and m.group(1) == "END" and m.group(2) == current:
-            sections[current] = Section("\n".join(body) + ("\n" if body and body != [""] else ""), int(m.group(3)))
+            rc = int(m.group(3)) if m.group(3) is not None else -1  # an END without rc= was not our script's
+            sections[current] = Section("\n".join(body) + ("\n" if body and body != [""] else ""), rc)
             current = None
         elif current is not None:
             body.append(line)

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from hilt.errors import ParseError
+from hilt.fabric.bounds import check_size
 
 AFFINITY_COLUMNS = ("CPU Affinity", "NUMA Affinity", "GPU NUMA ID")
 _CELL = re.compile(r"^(X|NV\d+|PIX|PXB|PHB|NODE|SYS|SOC|PSB|N/A)$")
@@ -54,6 +55,7 @@ def _is_header(tokens: list[str]) -> bool:
 
 def parse_topology(text: str) -> Topology:
     """Parse the matrix; raise ParseError (line number and line) on anything that is not one."""
+    check_size(text, "nvidia-smi topo -m output")
     lines = text.splitlines()
     header_at = None
     for i, line in enumerate(lines):
@@ -68,7 +70,10 @@ def parse_topology(text: str) -> Topology:
             lines[first] if lines else "",
         )
     columns = _HEADER_TOKEN.findall(lines[header_at])
+    if len(set(columns)) != len(columns):
+        raise ParseError("a column is named twice in the header", header_at + 1, lines[header_at][:200])
     devices = [c for c in columns if c not in AFFINITY_COLUMNS]
+    device_set = set(devices)
     extra = [c for c in columns if c in AFFINITY_COLUMNS]
     if columns[: len(devices)] != devices:
         raise ParseError("device columns after affinity columns", header_at + 1, lines[header_at])
@@ -87,7 +92,7 @@ def parse_topology(text: str) -> Topology:
         if not tokens or tokens[0] == "Legend:":
             break
         name = tokens[0]
-        if name not in devices:
+        if name not in device_set:
             raise ParseError(f"row for unknown device {name!r} (columns: {', '.join(devices)})", i + 1, line)
         if name in seen:
             raise ParseError(f"second row for {name}", i + 1, line)

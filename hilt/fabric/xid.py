@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 CRITICAL_XIDS = frozenset({48, 56, 57, 58, 62, 63, 64, 65, 68, 69, 73, 74, 79, 80, 81, 92, 119, 120})
 
-_XID = re.compile(r"NVRM: Xid \((?:PCI:)?([0-9A-Fa-f:.]+)\): (\d+),?\s*(.*?)\s*$")
+# The message is taken whole and stripped afterwards: a lazy `(.*?)\s*$` is quadratic on runs of blanks.
+_XID = re.compile(r"NVRM: Xid \((?:PCI:)?([0-9A-Fa-f:.]{1,40})\): (\d{1,6})\b,?(.*)$")
 
 
 @dataclass(frozen=True)
@@ -28,11 +29,12 @@ class XidEvent:
 
 def parse_xids(text: str) -> list[XidEvent]:
     """Every Xid event in kernel log text (dmesg or journalctl -k); other lines are ignored."""
+    # No size cap: a kernel log since boot may be large, and the scan is one literal search per line.
     events = []
     for no, line in enumerate(text.splitlines(), start=1):
-        m = _XID.search(line)
+        m = _XID.search(line) if "NVRM: Xid" in line else None
         if m:
-            events.append(XidEvent(m.group(1), int(m.group(2)), m.group(3), no))
+            events.append(XidEvent(m.group(1), int(m.group(2)), " ".join(m.group(3).split())[:1000], no))
     return events
 
 

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from hilt.cli_output import fail, print_json, say
 from hilt.errors import ConfigError
 from hilt.exitcodes import ExitCode
 from hilt.gate.baselines import (
@@ -38,8 +39,7 @@ DEFAULT_TOLERANCE = 0.05
 
 
 def _fail(message: str) -> None:
-    Console(stderr=True).print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    raise typer.Exit(int(ExitCode.USAGE_ERROR))
+    fail(message, ExitCode.USAGE_ERROR)
 
 
 def load_run(run: Path) -> RunRecord:
@@ -86,11 +86,17 @@ def _mean(samples: list[float]) -> float:
 def _plan(record: RunRecord, bset: BaselineSet, names: list[str] | None, force: bool
           ) -> list[tuple[MetricRecord, BaselineEntry | None, BaselineEntry | None, str]]:
     """(metric, current entry, proposed entry or None when refused, why) for each metric of the run."""
+    unknown = sorted(set(names or ()) - {m.name for m in record.metrics})
+    if unknown:
+        known = ", ".join(sorted({m.name for m in record.metrics})) or "none"
+        raise ConfigError(f"run {record.run_id} has no metric {', '.join(map(repr, unknown))}; its metrics: {known}")
     date = (record.started_at or "")[:10] or None
     plan = []
     for m in record.metrics:
         if names and m.name not in names:
             continue
+        if m.profile is not None and m.profile != bset.profile:
+            continue  # measured on a node of another profile: judged against, and promoted to, its own file
         current = bset.find_entry(_as_metric(m))
         outcome = m.verdict.outcome if m.verdict else "unbaselined"
         if not m.samples:
@@ -125,7 +131,9 @@ def _profile_of(record: RunRecord, profile: str | None) -> str:
 
 
 @baseline_app.command()
-def show(profile: str = typer.Option(None, "--profile", "-p", help="one profile; all when omitted")) -> None:
+def show(profile: str = typer.Option(None, "--profile", "-p", help="one profile; all when omitted"),
+         as_json: bool = typer.Option(False, "--json", help="print JSON (keys in docs/ci.md) instead of tables")
+         ) -> None:
     """List the baselines of one profile, or of every profile."""
     try:
         profiles = [profile] if profile else available_profiles(baselines_dir)
@@ -133,8 +141,11 @@ def show(profile: str = typer.Option(None, "--profile", "-p", help="one profile;
     except ConfigError as exc:
         _fail(str(exc))
         return
+    if as_json:
+        print_json({"baselines_dir": str(baselines_dir), "profiles": [_set_json(b) for b in sets]})
+        return
     if not sets:
-        _console.print(f"no baseline files in {baselines_dir}")
+        say(f"no baseline files in {baselines_dir}")
     for bset in sets:
         table = Table(title=escape(f"{bset.profile} ({bset.path})"))
         for col in ("metric", "labels", "value", "tol", "dir", "gated", "n", "source"):
@@ -146,6 +157,15 @@ def show(profile: str = typer.Option(None, "--profile", "-p", help="one profile;
                           "↑" if e.higher_is_better else "↓", "yes" if gated else "no",
                           str(len(e.samples or [])), escape(e.source.describe()))
         _console.print(table)
+
+
+def _set_json(bset: BaselineSet) -> dict:
+    """One profile's baselines for `show --json` (keys documented in docs/ci.md)."""
+    return {"profile": bset.profile, "path": str(bset.path), "entries": [
+        {"metric": e.metric, "labels": dict(e.labels), "value": e.value, "unit": e.unit, "tolerance": e.tolerance,
+         "higher_is_better": e.higher_is_better, "gated": bset.is_gated(Metric.of(e.metric, e.unit, [], e.labels)),
+         "samples": list(e.samples or []), "source": e.source.model_dump(mode="json")}
+        for e in bset.entries]}
 
 
 def _print_plan(plan, title: str) -> None:
@@ -171,10 +191,11 @@ def diff(run: Path = typer.Argument(..., help="a summary.json or the reports dir
     try:
         record = load_run(run)
         bset = _profile_set(_profile_of(record, profile))
+        plan = _plan(record, bset, metric, force)
     except ConfigError as exc:
         _fail(str(exc))
         return
-    _print_plan(_plan(record, bset, metric, force), f"{bset.path}: changes from run {record.run_id}")
+    _print_plan(plan, f"{bset.path}: changes from run {record.run_id}")
 
 
 @baseline_app.command()
@@ -186,10 +207,10 @@ def promote(run: Path = typer.Argument(..., help="a summary.json or the reports 
     try:
         record = load_run(run)
         bset = _profile_set(_profile_of(record, profile))
+        plan = _plan(record, bset, metric, force)
     except ConfigError as exc:
         _fail(str(exc))
         return
-    plan = _plan(record, bset, metric, force)
     changed = 0
     for _m, _current, proposed, _why in plan:
         if proposed is not None:
@@ -198,7 +219,6 @@ def promote(run: Path = typer.Argument(..., help="a summary.json or the reports 
     _print_plan(plan, f"{bset.path}: promoting run {record.run_id}")
     if changed:
         bset.save()
-        _console.print(f"wrote {changed} baseline entr{'y' if changed == 1 else 'ies'} to {bset.path}; "
-                       "review and commit it", highlight=False)
+        say(f"wrote {changed} baseline entr{'y' if changed == 1 else 'ies'} to {bset.path}; review and commit it")
     else:
-        _console.print("nothing promoted", highlight=False)
+        say("nothing promoted")

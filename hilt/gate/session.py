@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from hilt.gate.baselines import BaselineSet
@@ -92,10 +92,21 @@ class ReleaseGate:
                 break
             metric = metric.with_samples(more)
             verdict = judge(baseline, metric.samples, max_samples=budget)
+        verdict = _with_provenance(verdict, baseline)
         result = GateCheck(metric, baseline, verdict, failed=gated and verdict.outcome == "regression",
                            gated=gated)
         self.checks.append(result)
         return result
+
+
+def _with_provenance(verdict: Verdict, baseline: Baseline) -> Verdict:
+    """A change against a baseline that was never measured on a rack (a public figure) says so: the person
+    reading "regression" must know the reference is an example, not their rack's past."""
+    source = baseline.source or {}
+    if verdict.outcome not in ("regression", "improvement") or source.get("run_id"):
+        return verdict
+    what = source.get("note") or source.get("url") or "no source recorded"
+    return replace(verdict, reason=f"{verdict.reason}; the baseline is not a measurement of this rack ({what})")
 
 
 def _unbaselined(metric: Metric, allow_missing: bool) -> Verdict:

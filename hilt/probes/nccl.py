@@ -13,22 +13,21 @@ import re
 from dataclasses import dataclass
 
 from hilt.errors import ParseError
+from hilt.fabric.bounds import check_size, is_float, is_int
 
 _TAG_PREFIX = re.compile(r"^\[\d+,\d+\]<(?:stdout|stderr)>:")
 _NCCL_LOG = re.compile(r"\bNCCL (?:INFO|WARN|TRACE|ERROR)\b")
 _VERSION = re.compile(r"\bNCCL version (\d+\.\d+\.\d+)")
-_TESTS_VERSION = re.compile(r"nccl-library=(\d+)")
-_NGPUS = re.compile(r"nGpus(?:\(perProc\))?\s+(\d+)")
-_NTHREAD = re.compile(r"nThread\s+(\d+)")
-_RANK = re.compile(r"^#\s*Rank\s+(\d+)\b")
-_DEVICE = re.compile(r"^#\s*Device\s+(\d+)\s*->")
-_AVG = re.compile(r"^#\s*Avg bus bandwidth\s*:\s*([0-9.eE+-]+|nan|inf)")
-_OOB = re.compile(r"^#\s*Out of bounds values\s*:\s*(\d+)\s+(\w+)")
+_TESTS_VERSION = re.compile(r"nccl-library=(\d{1,9})\b")
+_NGPUS = re.compile(r"nGpus(?:\(perProc\))?\s+(\d{1,6})\b")
+_NTHREAD = re.compile(r"nThread\s+(\d{1,6})\b")
+_RANK = re.compile(r"^#\s*Rank\s+(\d{1,9})\b")
+_DEVICE = re.compile(r"^#\s*Device\s+(\d{1,9})\s*->")
+_AVG = re.compile(r"^#\s*Avg bus bandwidth\s*:\s*(\S{1,40})")
+_OOB = re.compile(r"^#\s*Out of bounds values\s*:\s*(\d{1,24})\s+(\w{1,20})")
 _COLLECTIVE = re.compile(r"^#\s*Collective test starting:\s*(\S+)")
 _FAILURE = re.compile(r"\b(Test (?:NCCL |CUDA )?failure\b.*)$")
 _ERROR_LINE = re.compile(r"^#\s*error:\s*(.+)$")
-_INT = re.compile(r"^-?\d+$")
-_FLOAT = re.compile(r"^-?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
 _WORD = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TIME = re.compile(r"^\d{2}:\d{2}:\d{2}$")
@@ -143,8 +142,8 @@ def _version_from_code(code: int) -> str:
 
 def _placement(tokens: list[str], check: str | None, unit: float) -> Placement | str:
     for t in tokens[:3]:
-        if not _FLOAT.match(t):
-            return f"not a number: {t!r}"
+        if not is_float(t):
+            return f"not a finite number: {t[:40]!r}"
     time_us, algbw, busbw = (float(t) for t in tokens[:3])
     wrong: int | None = None
     max_error: float | None = None
@@ -152,15 +151,15 @@ def _placement(tokens: list[str], check: str | None, unit: float) -> Placement |
         value = tokens[3]
         if value == "N/A":
             pass
-        elif check == "wrong" and _FLOAT.match(value):
+        elif check == "wrong" and is_float(value):
             as_float = float(value)
-            if as_float != int(as_float):
-                return f"#wrong is not a count: {value!r}"
+            if as_float != int(as_float) or not 0 <= as_float < 2**64:
+                return f"#wrong is not a count: {value[:40]!r}"
             wrong = int(as_float)
-        elif check == "error" and _FLOAT.match(value):
+        elif check == "error" and is_float(value):
             max_error = float(value)
         else:
-            return f"bad {check} value {value!r}"
+            return f"bad {check} value {value[:40]!r}"
     return Placement(time_us * unit, algbw, busbw, wrong, max_error)
 
 
@@ -182,12 +181,12 @@ def _row(tokens: list[str], layout: _Layout) -> Row | str:
     values: dict[str, object] = {"redop": None, "root": None}
     for name, tok in zip(layout.lead, tokens, strict=False):
         if name in ("size", "count", "root"):
-            if not _INT.match(tok):
-                return f"{name} is not an integer: {tok!r}"
+            if not is_int(tok):
+                return f"{name} is not an integer of at most 24 digits: {tok[:40]!r}"
             values[name] = int(tok)
         else:
             if not _WORD.match(tok):
-                return f"{name} is not a name: {tok!r}"
+                return f"{name} is not a name: {tok[:40]!r}"
             values[name] = tok
     rest = tokens[len(layout.lead):]
     g = layout.group_len
@@ -209,8 +208,10 @@ def _row(tokens: list[str], layout: _Layout) -> Row | str:
 def parse_nccl_tests(text: str) -> NcclTestsResult:
     """Parse one nccl-tests run's stdout (optionally with stderr and NCCL logs mixed in).
 
-    Raises ParseError when the text holds neither a results table nor a recognisable failure.
+    Raises ParseError when the text holds neither a results table nor a recognisable failure. Work is linear
+    in the text: numbers are read only from short tokens and rank numbers are counted, never enumerated.
     """
+    check_size(text, "nccl-tests output")
     layout: _Layout | None = None
     rows: list[Row] = []
     skipped: list[SkippedLine] = []
@@ -269,7 +270,8 @@ def parse_nccl_tests(text: str) -> NcclTestsResult:
                 truncated_ranks = True
                 continue
             if (m := _AVG.match(body)) is not None:
-                avg = float(m.group(1))
+                # nan or inf (a run with no valid row) is no bandwidth at all
+                avg = float(m.group(1)) if is_float(m.group(1)) else None
                 continue
             if (m := _OOB.match(body)) is not None:
                 oob = int(m.group(1))
@@ -305,9 +307,11 @@ def parse_nccl_tests(text: str) -> NcclTestsResult:
         raise ParseError(f"no result row could be read ({first.reason})", first.line_no, first.line)
 
     nranks: int | None = None
-    if ranks and not truncated_ranks and ranks == set(range(max(ranks) + 1)):
+    # distinct non-negative numbers are exactly 0..n-1 when there are max+1 of them (no range() is built:
+    # "# Rank 100000000" must not allocate 10^8 numbers)
+    if ranks and not truncated_ranks and len(ranks) == max(ranks) + 1:
         nranks = len(ranks)
-    elif not ranks and devices and devices == set(range(max(devices) + 1)):
+    elif not ranks and devices and len(devices) == max(devices) + 1:
         nranks = len(devices)
     return NcclTestsResult(tuple(rows), avg, nranks, version, error, tuple(skipped), collective,
                            ngpus, nthreads, oob)

@@ -25,8 +25,8 @@ def parse_result_lines(text: str) -> tuple[list[dict], list[str]]:
             continue
         try:
             value = json.loads(line[at + len(MARK):])
-        except json.JSONDecodeError:
-            bad.append(line)
+        except (ValueError, RecursionError):  # not JSON, an integer over 4,300 digits, or nested too deeply
+            bad.append(line[:300])
             continue
         if isinstance(value, dict):
             records.append(value)

@@ -11,10 +11,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from hilt.errors import HiltError
+from hilt.cli_output import cell, error_line, fail, print_json, say
+from hilt.cli_output import stdout as console
+from hilt.errors import ConfigError, HiltError
+from hilt.exitcodes import exit_code_for
 from hilt.history import HistoryStore, parse_time
 from hilt.report.allure_env import build_allure_report
 from hilt.report.changes import ChangeOptions
@@ -26,7 +28,6 @@ default_history_path: Path = Path("reports/history.sqlite")
 report_app = typer.Typer(help="Build the nightly regression report from the run history.",
                          invoke_without_command=True, no_args_is_help=False)
 history_app = typer.Typer(help="The run history store: import old summaries, list runs.", no_args_is_help=True)
-console = Console()
 
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -53,6 +54,17 @@ def _store(history: Path | None) -> HistoryStore:
     return HistoryStore(history or default_history_path)
 
 
+def _runs(store: HistoryStore, since: str | None, rig: str | None) -> list:
+    """The runs asked for; a rig that the history never saw is an unknown name (an error), not an empty list."""
+    runs = store.runs(since=parse_since(since), rig=rig)
+    if rig is not None and not runs:
+        known = sorted({r.rig for r in store.runs()})
+        if rig not in known:
+            raise ConfigError(f"{store.path}: no run of rig {rig!r} in the history; "
+                              f"rigs there: {', '.join(known) or 'none'}")
+    return runs
+
+
 @report_app.callback()
 def report(
     since: str = typer.Option("30d", "--since", help="Runs newer than this: 30d, 12h, 2w or an ISO date; 'all'."),
@@ -69,22 +81,19 @@ def report(
 ) -> None:
     """Write the HTML regression report (and optionally metrics.prom and the Allure report)."""
     try:
-        runs = _store(history).runs(since=parse_since(since), rig=rig)
+        runs = _runs(_store(history), since, rig)
         options = ChangeOptions(max_pvalue=max_pvalue, min_magnitude=min_magnitude)
         path = build_report(runs, output, title=title, options=options)
-        console.print(f"report: {path} ({len(runs)} runs)")
+        say(f"report: {path} ({len(runs)} runs)")
         if prom and runs:
             prom_path = write_metrics_prom(runs[-1], output.parent / "metrics.prom")
-            console.print(f"metrics: {prom_path} (run {runs[-1].run_id})")
+            say(f"metrics: {prom_path} (run {runs[-1].run_id})")
         if allure:
-            console.print(f"allure: {build_allure_report(allure_results, allure_report)}")
+            say(f"allure: {build_allure_report(allure_results, allure_report)}")
     except HiltError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+        fail(exc)
     except OSError as exc:  # an unwritable or missing -o directory, a full disk
-        where = exc.filename or output
-        console.print(f"[red]error:[/red] cannot write {where}: {exc.strerror or exc}", highlight=False)
-        raise typer.Exit(2) from None
+        fail(f"cannot write {exc.filename or output}: {exc.strerror or exc}")
 
 
 @history_app.command("import")
@@ -94,16 +103,16 @@ def history_import(
 ) -> None:
     """Append earlier runs' summary.json files to the history."""
     store = _store(history)
-    failed = 0
+    code = 0
     for path in files:
         try:
             record = store.import_summary(path)
-            console.print(f"imported {record.run_id} ({record.rig}, {record.started_at}) from {path}")
+            say(f"imported {record.run_id} ({record.rig}, {record.started_at}) from {path}")
         except HiltError as exc:
-            failed += 1
-            console.print(f"[red]error:[/red] {exc}")
-    if failed:
-        raise typer.Exit(2)
+            code = max(code, exit_code_for(exc))
+            error_line(exc)
+    if code:
+        raise typer.Exit(int(code))
 
 
 @history_app.command("list")
@@ -111,18 +120,24 @@ def history_list(
     since: str | None = typer.Option(None, "--since", help="30d, 12h, 2w or an ISO date."),
     rig: str | None = typer.Option(None, "--rig"),
     history: Path | None = typer.Option(None, "--history", help="History database (default from rigs.yaml)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (keys in docs/ci.md) instead of a table."),
 ) -> None:
     """List the stored runs, oldest first."""
     try:
-        runs = _store(history).runs(since=parse_since(since), rig=rig)
+        runs = _runs(_store(history), since, rig)
     except HiltError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+        fail(exc)
+    if as_json:
+        print_json({"runs": [{"run_id": r.run_id, "started_at": r.started_at, "rig": r.rig, "image": r.image,
+                              "profile": r.profile, "status": run_status(r),
+                              "gate": r.gate.outcome if r.gate else None, "tests": len(r.tests),
+                              "metrics": len(r.metrics)} for r in runs]})
+        return
     table = Table()
     for column in ("run", "started", "rig", "image", "status", "gate", "tests", "metrics"):
         table.add_column(column, no_wrap=column in ("run", "started", "image"))
     for r in runs:
-        table.add_row(r.run_id, f"{parse_time(r.started_at):%Y-%m-%d %H:%M}", r.rig, r.image or "",
-                      run_status(r), r.gate.outcome if r.gate else "", str(len(r.tests)), str(len(r.metrics)))
+        table.add_row(cell(r.run_id), f"{parse_time(r.started_at):%Y-%m-%d %H:%M}", cell(r.rig), cell(r.image),
+                      run_status(r), cell(r.gate.outcome if r.gate else ""), str(len(r.tests)), str(len(r.metrics)))
     console.print(table)
-    console.print(f"{len(runs)} runs")
+    say(f"{len(runs)} runs")

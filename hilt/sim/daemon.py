@@ -119,8 +119,10 @@ class SimDaemon:
 
         names = [n for n in (self.args.images.split(",") if self.args.images else STANDARD_IMAGES) if n]
         cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "hilt" / "sim-images"
+        specs = node_specs(self.args)
+        profiles = list(dict.fromkeys(profile for _, profile in specs))
         for path in build_standard_images(self.state_dir / "images", cache_dir=cache, names=names,
-                                          profile=self.args.profile):
+                                          profile=profiles[0], profiles=profiles):
             self.images[path.name] = read_image(path)
         self._start_http()
 
@@ -129,11 +131,10 @@ class SimDaemon:
         self.save()
         netns.create_bridge(self.subnet)
         systems = []
-        for i in range(self.args.nodes):
-            node = f"node{i + 1}"
+        for i, (node, profile) in enumerate(specs):
             m = Machine(sim=self.name, name=node, index=i, subnet=self.subnet, node_dir=self.state_dir / "nodes" / node,
                         authorized_keys=authorized, boot_delay_s=self.args.boot_delay_s, sshd=sshd,
-                        record_pid=self.record_pid)
+                        record_pid=self.record_pid, profile=profile)
             self.state["namespaces"].append(m.ns)
             self.state["veths"].append(netns.veth_name(self.subnet, i))
             self.save()
@@ -175,7 +176,7 @@ class SimDaemon:
                         "verify": str(self.emulator.ca_path)},
                 "ssh": {"host": m.address, "port": 22, "user": "root", "key": str(client_key),
                         "host_key": m.host_key, "python": sys.executable},
-                "profile": self.args.profile, "address": m.address, "labels": {"sim": "true"},
+                "profile": m.profile or self.args.profile, "address": m.address, "labels": {"sim": "true"},
                 "console": str(m.node_dir / "console.log"),
             }
         images = {}
@@ -409,9 +410,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--boot-timeout-s", type=float, default=30.0)
     p.add_argument("--images", default="", help="comma-separated standard images (default: all)")
     p.add_argument("--profile", default="sim-4gpu")
+    p.add_argument("--node-specs", default="", help='JSON [[name, profile], ...]; default: --nodes of --profile')
     p.add_argument("--owner-pid", type=int, default=None, help="tear down when this process dies")
     p.add_argument("--temporary", action="store_true", help="remove the state directory at stop")
     return p.parse_args(argv)
+
+
+def node_specs(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """(name, profile) of every node: the explicit list, or node1..N of the rig-wide profile."""
+    if args.node_specs:
+        return [(str(n), str(p)) for n, p in json.loads(args.node_specs)]
+    return [(f"node{i + 1}", args.profile) for i in range(args.nodes)]
 
 
 def serve(daemon: SimDaemon, args: argparse.Namespace) -> int:

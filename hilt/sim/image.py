@@ -3,14 +3,16 @@
 An image is ``manifest.json`` plus a ``root/`` overlay. The overlay holds only the paths a real GPU node
 differs on (os-release, /proc/driver, /sys/module, /sys/firmware/devicetree, /sys/class/nvlink, the tools in
 /usr/local/bin, /opt/hilt-sim); :mod:`hilt.sim.nodeinit` mounts them over the host's in the node's own mount
-namespace. Tarballs are written deterministically (sorted, mtime 0) so that their sha256 is a stable
+namespace. What depends on the hardware (topology, NVLink, GPU count, nccl-tests output at the bandwidth the
+image declares for that platform) is in ``views/<profile>/``, one per profile of the rig: a node unpacks the
+view of its own profile over ``root/``, as one real image shows an H100 node's fabric on an H100 node and an
+A100 node's on an A100 node. Tarballs are written deterministically (sorted, mtime 0) so that their sha256 is a stable
 identity, and the standard set is cached by the hash of what goes in.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import importlib.util
 import io
 import json
@@ -18,14 +20,13 @@ import os
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hilt.errors import ConfigError
 
-BUILDER_VERSION = "1"
+BUILDER_VERSION = "2"
 DEFAULT_KERNEL = "6.1.0-hilt-sim-amd64"
 DEFAULT_DRIVER = "550.54.15"
 DEFAULT_PROFILE = "sim-4gpu"
@@ -37,7 +38,8 @@ MANIFEST_DEFAULTS: dict[str, Any] = {
     "kernel": DEFAULT_KERNEL,
     "driver": DEFAULT_DRIVER,
     "identity_driver": None,  # the driver the image *claims* (rigs.yaml identity); default: driver
-    "profile": DEFAULT_PROFILE,
+    "profile": DEFAULT_PROFILE,  # the view a node of an unlisted profile would get (and the first built)
+    "profiles": None,  # every profile the image has a view for; default: [profile]
     "link_rate_mbit": 1000,
     "boot": "ok",
     "boot_delay_s": 0.0,
@@ -45,19 +47,19 @@ MANIFEST_DEFAULTS: dict[str, Any] = {
     "nccl": {},
 }
 
-#: The standard set, built at sim start. Fabric spec keys are read by hilt.sim.fabric_view.
+#: The standard set, built at sim start. Fabric spec keys are read by hilt.sim.fabric_view; ``nccl`` by
+#: hilt.sim.nccl_tests_view (GPU count and name come from each view's profile; ``busbw_by_profile`` declares
+#: another peak for a profile).
 STANDARD_IMAGES: dict[str, dict[str, Any]] = {
-    "good": {"nccl": {"nccl_busbw_gbps": 180.0, "gpus": 4}},
-    "regressed": {"link_rate_mbit": 500, "nccl": {"nccl_busbw_gbps": 110.0, "gpus": 4}},
+    "good": {"nccl": {"nccl_busbw_gbps": 180.0}},
+    "regressed": {"link_rate_mbit": 500, "nccl": {"nccl_busbw_gbps": 110.0}},
     "broken": {"boot": "never"},
-    "links-down": {"fabric": {"links_down": [[0, 1]]}, "nccl": {"nccl_busbw_gbps": 150.0, "gpus": 4}},
-    "wrong-topo": {"fabric": {"topo_overrides": {"GPU0-GPU1": "SYS"}}, "nccl": {"nccl_busbw_gbps": 180.0, "gpus": 4}},
-    # a device tree exists only on the RISC-V profile, so this image is for nodes of that profile
-    "dt-missing": {"profile": "sim-riscv-nvlink", "fabric": {"dt_missing": ["nvlink-1"]},
-                   "nccl": {"nccl_busbw_gbps": 180.0, "gpus": 4}},
+    "links-down": {"fabric": {"links_down": [[0, 1]]}, "nccl": {"nccl_busbw_gbps": 150.0}},
+    "wrong-topo": {"fabric": {"topo_overrides": {"GPU0-GPU1": "SYS"}}, "nccl": {"nccl_busbw_gbps": 180.0}},
+    # a device tree exists only on the RISC-V profile: on nodes of other profiles this image is good
+    "dt-missing": {"fabric": {"dt_missing": ["nvlink-1"]}, "nccl": {"nccl_busbw_gbps": 180.0}},
     # the image is what it says (535), but the platform profile wants 550: only the NVML check fails
-    "wrong-driver": {"driver": "535.104.05",
-                     "nccl": {"nccl_busbw_gbps": 180.0, "gpus": 4}},
+    "wrong-driver": {"driver": "535.104.05", "nccl": {"nccl_busbw_gbps": 180.0}},
 }
 
 
@@ -87,19 +89,15 @@ def make_manifest(name: str, **overrides: Any) -> dict[str, Any]:
         raise ConfigError(f"sim image {name!r}: unknown field(s) {unknown}; valid: {sorted(MANIFEST_DEFAULTS)}")
     manifest = {**json.loads(json.dumps(MANIFEST_DEFAULTS)), **overrides, "name": name}
     manifest["image_id"] = manifest["image_id"] or f"hilt-sim-{name}"
+    profiles = manifest["profiles"] or [manifest["profile"]]
+    if not isinstance(profiles, list) or not all(isinstance(p, str) and p for p in profiles):
+        raise ConfigError(f"sim image {name!r}: profiles must be a list of profile names, got {profiles!r}")
+    manifest["profiles"] = list(dict.fromkeys(profiles))
     if manifest["boot"] not in BOOT_MODES:
         raise ConfigError(f"sim image {name!r}: boot={manifest['boot']!r}; valid: {list(BOOT_MODES)}")
     if not isinstance(manifest["link_rate_mbit"], int | float) or manifest["link_rate_mbit"] <= 0:
         raise ConfigError(f"sim image {name!r}: link_rate_mbit must be a positive number")
     return manifest
-
-
-def _optional_writer(module: str, func: str) -> Callable[..., Any] | None:
-    """A view writer of another module, or None while that module does not exist yet."""
-    try:
-        return getattr(importlib.import_module(module), func)
-    except (ImportError, AttributeError):
-        return None
 
 
 def _write(path: Path, text: str, mode: int = 0o644) -> None:
@@ -163,15 +161,31 @@ def write_base_root(root: Path, manifest: dict[str, Any]) -> None:
     _write(root / "opt/hilt-sim/manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 
-def _populate(root: Path, manifest: dict[str, Any]) -> None:
-    write_base_root(root, manifest)
-    fabric = _optional_writer("hilt.sim.fabric_view", "write_fabric_view")
-    load_profile = _optional_writer("hilt.fabric.profile", "load_profile")
-    if fabric is not None and load_profile is not None:
-        fabric(root, load_profile(manifest["profile"]), {"driver": manifest["driver"], **manifest["fabric"]})
-    nccl = _optional_writer("hilt.sim.nccl_tests_view", "write_nccl_tests")
-    if nccl is not None and manifest["nccl"]:
-        nccl(root, manifest["nccl"])
+def nccl_spec_for(manifest: dict[str, Any], profile: Any) -> dict[str, Any]:
+    """The nccl-tests view of this image on a node of ``profile``: its GPUs, at the bandwidth the image declares."""
+    spec = {k: v for k, v in manifest["nccl"].items() if k != "busbw_by_profile"}
+    declared = (manifest["nccl"].get("busbw_by_profile") or {}).get(profile.name)
+    if declared is not None:
+        spec["nccl_busbw_gbps"] = declared
+    spec.setdefault("gpus", profile.gpu_count)
+    if profile.gpu_name:
+        spec.setdefault("gpu_name", profile.gpu_name)
+    return spec
+
+
+def _populate(stage: Path, manifest: dict[str, Any]) -> None:
+    write_base_root(stage / "root", manifest)
+    from hilt.fabric.profile import load_profile
+    from hilt.sim.fabric_view import write_fabric_view
+    from hilt.sim.nccl_tests_view import write_nccl_tests
+
+    for name in manifest["profiles"]:
+        profile = load_profile(name)
+        view = stage / "views" / name
+        view.mkdir(parents=True, exist_ok=True)
+        write_fabric_view(view, profile, {"driver": manifest["driver"], **manifest["fabric"]})
+        if manifest["nccl"]:
+            write_nccl_tests(view, nccl_spec_for(manifest, profile))
 
 
 def _tar_deterministic(src: Path, out: Path) -> None:
@@ -219,7 +233,7 @@ def _content_key(manifest: dict[str, Any]) -> str:
         hashlib.sha256(Path(__file__).read_bytes()).hexdigest(),
         _module_digest("hilt.sim.fabric_view"),
         _module_digest("hilt.fabric.devicetree"),
-        _profile_digest(manifest["profile"]),
+        *(_profile_digest(p) for p in manifest["profiles"]),
         _module_digest("hilt.sim.nccl_tests_view"),
     ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
@@ -244,7 +258,7 @@ def build_image(name: str, out_dir: Path, cache_dir: Path | None = None, **overr
         stage = Path(tmp) / "stage"
         (stage / "root").mkdir(parents=True)
         _write(stage / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        _populate(stage / "root", manifest)
+        _populate(stage, manifest)
         _tar_deterministic(stage, out)
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
@@ -253,16 +267,16 @@ def build_image(name: str, out_dir: Path, cache_dir: Path | None = None, **overr
 
 
 def build_standard_images(out_dir: Path, cache_dir: Path | None = None, names: list[str] | None = None,
-                          profile: str = DEFAULT_PROFILE) -> list[Path]:
-    """The standard set (good, regressed, broken, ...) or the named subset of it, for nodes of ``profile``.
-
-    An image that names its own profile (dt-missing) keeps it.
-    """
+                          profile: str = DEFAULT_PROFILE, profiles: list[str] | None = None) -> list[Path]:
+    """The standard set (good, regressed, broken, ...) or the named subset of it, with a view for each of
+    ``profiles`` (default: ``[profile]``), the profiles of the rig's nodes."""
     wanted = names or list(STANDARD_IMAGES)
     unknown = [n for n in wanted if n not in STANDARD_IMAGES]
     if unknown:
         raise ConfigError(f"unknown sim image(s) {unknown}; standard images: {list(STANDARD_IMAGES)}")
-    return [build_image(n, out_dir, cache_dir=cache_dir, **{"profile": profile, **STANDARD_IMAGES[n]})
+    views = list(profiles or [profile])
+    return [build_image(n, out_dir, cache_dir=cache_dir, **{"profile": views[0], "profiles": views,
+                                                             **STANDARD_IMAGES[n]})
             for n in wanted]
 
 
@@ -284,16 +298,23 @@ def read_image(path: Path, expected_sha256: str | None = None) -> Image:
     return Image(name=manifest.get("name", path.stem), path=path, sha256=sha, manifest=manifest)
 
 
-def unpack_root(image: Image, dest: Path) -> Path:
-    """Unpack the image's ``root/`` overlay into ``dest`` (replaced) and return it."""
+def unpack_root(image: Image, dest: Path, profile: str | None = None) -> Path:
+    """Unpack the image's ``root/`` overlay into ``dest`` (replaced), then the view of ``profile`` (the node's;
+    default the image's own) over it, and return it. ConfigError when the image has no view for the profile."""
     dest = Path(dest)
+    profile = profile or image.manifest["profile"]
+    views = image.manifest.get("profiles") or [image.manifest["profile"]]
+    if profile not in views:
+        raise ConfigError(f"sim image {image.name}: no view for profile {profile!r} (it has {views})")
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
     with tarfile.open(image.path) as tar:
-        members = [m for m in tar.getmembers() if m.name == "root" or m.name.startswith("root/")]
-        for m in members:
-            m.name = m.name[len("root/"):] if m.name != "root" else "."
-        tar.extractall(dest, members=members, filter="data")
+        members = tar.getmembers()
+        for prefix in ("root", f"views/{profile}"):
+            chosen = [m for m in members if m.name == prefix or m.name.startswith(prefix + "/")]
+            for m in chosen:
+                m.name = m.name[len(prefix) + 1:] if m.name != prefix else "."
+            tar.extractall(dest, members=chosen, filter="data")
     os.chmod(dest, 0o755)
     return dest

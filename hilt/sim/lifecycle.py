@@ -8,6 +8,7 @@ A sim whose daemon or owner is dead is stale: the next ``sim_up`` of that name, 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -39,13 +40,15 @@ def _cleanup_stale(name: str) -> list[str]:
 def sim_up(name: str = "sim", *, nodes: int = 4, boot_delay_s: float = 1.0, power_delay_s: float = 1.0,
            images: list[str] | None = None, subnet: int = 0, state_dir: Path | None = None,
            owner_pid: int | None = None, profile: str = "sim-4gpu", boot_timeout_s: float = 30.0,
-           timeout_s: float = 90.0) -> dict[str, Any]:
+           timeout_s: float = 90.0, node_specs: list[tuple[str, str]] | None = None) -> dict[str, Any]:
     """Start sim ``name`` and return its rig (``{"nodes": ..., "images": ...}``, the rigs.yaml shape).
 
     Cleans a stale sim of the same name first. ``owner_pid``: the sim stops when that process dies.
     """
     if os.geteuid() != 0:
         raise SimError("the simulated rack needs root (network and mount namespaces, bridges): run as root")
+    if node_specs:
+        nodes = len(node_specs)
     if not 1 <= nodes <= 250:
         raise SimError(f"sim nodes={nodes}: must be between 1 and 250")
     _cleanup_stale(name)
@@ -58,6 +61,8 @@ def sim_up(name: str = "sim", *, nodes: int = 4, boot_delay_s: float = 1.0, powe
             "--nodes", str(nodes), "--subnet", str(subnet), "--boot-delay-s", str(boot_delay_s),
             "--power-delay-s", str(power_delay_s), "--boot-timeout-s", str(boot_timeout_s),
             "--profile", profile, "--images", ",".join(images or [])]
+    if node_specs:
+        argv += ["--node-specs", json.dumps([list(spec) for spec in node_specs])]
     if owner_pid:
         argv += ["--owner-pid", str(owner_pid)]
     if temporary:

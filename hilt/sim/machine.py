@@ -70,8 +70,9 @@ class Machine:
     """A sim node: network namespace, host key, power state, booted image, faults."""
 
     def __init__(self, *, sim: str, name: str, index: int, subnet: int, node_dir: Path, authorized_keys: Path,
-                 boot_delay_s: float, sshd: str, record_pid: Callable[[int, bool], None]):
+                 boot_delay_s: float, sshd: str, record_pid: Callable[[int, bool], None], profile: str | None = None):
         self.sim, self.name, self.index, self.subnet = sim, name, index, subnet
+        self.profile = profile  # the hardware: which view of an image this node shows (None: the image's own)
         self.node_dir = node_dir
         self.authorized_keys = authorized_keys
         self.boot_delay_s = boot_delay_s
@@ -193,7 +194,7 @@ class Machine:
     def _start_os(self, image: Image) -> None:
         self.boots += 1
         run_dir = self.node_dir / f"boot-{self.boots}"
-        root = unpack_root(image, run_dir / "root")
+        root = unpack_root(image, run_dir / "root", self.profile)
         self.boot_id = str(uuid.uuid4())
         (run_dir / "boot_id").write_text(self.boot_id + "\n")
         (run_dir / "osrelease").write_text(image.manifest["kernel"] + "\n")

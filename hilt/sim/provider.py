@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,46 @@ def check_options(rig_name: str, options: dict[str, Any], allowed: set[str]) -> 
     return str(options.get("name", rig_name))
 
 
+_NODE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,40}$")
+_NODE_KEYS = {"name", "profile"}
+
+
+def node_specs(rig_name: str, options: dict[str, Any]) -> list[tuple[str, str]]:
+    """(name, profile) of each node: ``nodes: 4`` (node1..node4 of the rig-wide ``profile``) or an explicit list
+    ``nodes: [{name: gpu-01, profile: hgx-h100-8gpu}, ...]`` (a node without ``profile`` takes the rig-wide one).
+
+    Real-rack shapes: hyphenated and dotted names, several platforms in one rig.
+    """
+    from hilt.fabric.profile import load_profile
+
+    where = f"rig {rig_name!r} provider options"
+    default = str(options.get("profile", "sim-4gpu"))
+    raw = options.get("nodes", 4)
+    if isinstance(raw, bool) or not isinstance(raw, int | list):
+        raise ConfigError(f"{where}: nodes: expected a count or a list of {{name, profile}}, got {raw!r}")
+    if isinstance(raw, int):
+        specs = [(f"node{i + 1}", default) for i in range(raw)]
+    else:
+        specs = []
+        for i, item in enumerate(raw):
+            if not isinstance(item, dict) or "name" not in item or set(item) - _NODE_KEYS:
+                raise ConfigError(f"{where}: nodes[{i}]: expected {{name: ..., profile: ...}} "
+                                  f"(keys {sorted(_NODE_KEYS)}), got {item!r}")
+            specs.append((str(item["name"]), str(item.get("profile", default))))
+    if not 1 <= len(specs) <= 250:
+        raise ConfigError(f"{where}: nodes: between 1 and 250 nodes, got {len(specs)}")
+    seen: set[str] = set()
+    for name, profile in specs:
+        if not _NODE_NAME.match(name):
+            raise ConfigError(f"{where}: nodes: {name!r} is not a node name for the sim (letters, digits, '.', "
+                              "'_', '-'; up to 41 characters, starting with a letter or digit)")
+        if name in seen:
+            raise ConfigError(f"{where}: nodes: {name!r} appears twice")
+        seen.add(name)
+        load_profile(profile)  # unknown or invalid profiles are refused here, naming the profile
+    return specs
+
+
 class SimProvider:
     """``start`` returns ``{"nodes": ..., "images": ...}`` in rigs.yaml shape; ``stop`` removes the sim.
 
@@ -34,8 +75,9 @@ class SimProvider:
     def start(self, rig_name: str, options: dict[str, Any], workdir: Path) -> dict[str, Any]:
         name = check_options(rig_name, options, _OPTIONS)
         state_dir = Path(workdir) / f"sim-{name}"
+        specs = node_specs(rig_name, options)
         rig = sim_up(
-            name, nodes=int(options.get("nodes", 4)), boot_delay_s=float(options.get("boot_delay_s", 1.0)),
+            name, nodes=len(specs), node_specs=specs, boot_delay_s=float(options.get("boot_delay_s", 1.0)),
             power_delay_s=float(options.get("power_delay_s", 1.0)), images=options.get("images"),
             subnet=int(options.get("subnet", 0)), state_dir=state_dir, owner_pid=os.getpid(),
             profile=str(options.get("profile", "sim-4gpu")),
@@ -47,6 +89,14 @@ class SimProvider:
             spec = fault if isinstance(fault, dict) else {"fault": fault}
             SimControl(state_dir).set_fault(node, spec["fault"], **{k: v for k, v in spec.items() if k != "fault"})
         return rig
+
+    def planned(self, rig_name: str, options: dict[str, Any]) -> dict[str, Any]:
+        """What ``start`` would provide, without starting: ``{"nodes": {name: profile}, "images": [names]}``."""
+        from hilt.sim.image import STANDARD_IMAGES
+
+        check_options(rig_name, options, _OPTIONS)
+        images = options.get("images") or list(STANDARD_IMAGES)
+        return {"nodes": dict(node_specs(rig_name, options)), "images": list(images)}
 
     def running(self, rig_name: str, options: dict[str, Any]) -> dict[str, Any] | None:
         """The rig of a sim already up under this rig's name (`hilt sim up`), for `hilt rigs`; else None."""

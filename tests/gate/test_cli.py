@@ -76,7 +76,7 @@ def test_promote_force_and_metric_filter(bdir, run):
     assert result.exit_code == 0, result.output
     assert {e.labels["size"]: e.value for e in load_baselines(bdir, "rack").entries}["8"] == 30.5
     result = runner.invoke(cli.baseline_app, ["promote", str(run), "--metric", "other"])
-    assert "nothing promoted" in result.output
+    assert result.exit_code == ExitCode.USAGE_ERROR and "no metric 'other'; its metrics: bw" in result.output
 
 
 def test_show_lists_entries(bdir):

@@ -28,7 +28,7 @@ def test_leases_release_and_release_of_unknown_lease(store, store_url):
     assert _run(cli.leases_app, "release", lease.id, "--lease-store", store_url).exit_code == 0
     assert store.list_leases() == []
     again = _run(cli.leases_app, "release", lease.id, "--lease-store", store_url)
-    assert again.exit_code == 1 and "no lease" in again.output
+    assert again.exit_code == 4 and "no lease" in again.output
 
 
 def test_leases_break_needs_why_and_is_listed_afterwards(store, store_url):
@@ -54,7 +54,7 @@ def test_nodes_set_health_and_list_with_history(store, store_url, monkeypatch):
     assert "maintenance" in listing.output and "rig/n9" in listing.output  # inventory node, never checked
     assert "sess-42" in listing.output and "fan swap" in listing.output
     bad = _run(cli.nodes_app, "set-health", "rig/n1", "sick", "--why", "x", "--lease-store", store_url)
-    assert bad.exit_code == 2 and "good, unknown, bad, maintenance" in bad.output
+    assert bad.exit_code == 4 and "good, unknown, bad, maintenance" in bad.output
 
 
 def test_default_store_url_comes_from_the_lead(tmp_path, monkeypatch):
@@ -67,5 +67,5 @@ def test_default_store_url_comes_from_the_lead(tmp_path, monkeypatch):
 @pytest.mark.parametrize("url", ["bogus://x", "sqlite://", "etcd://", "etcd://h:2379?colour=red"])
 def test_bad_store_url_is_a_clear_error(url):
     result = _run(cli.leases_app, "--lease-store", url)
-    assert result.exit_code == 2
+    assert result.exit_code == 4  # a usage error, as everywhere (docs/ci.md)
     assert "sqlite:///abs/path.sqlite" in result.output.replace("\n", "")

@@ -51,11 +51,11 @@ def test_default_history_path_is_settable(tmp_path: Path, nightly, monkeypatch) 
     assert done.exit_code == 0 and "sim-night-01" in done.output
 
 
-def test_bad_summary_is_reported_and_exit_code_is_2(tmp_path: Path) -> None:
+def test_bad_summary_is_one_unwrapped_line_and_a_usage_error(tmp_path: Path) -> None:
     bad = tmp_path / "summary.json"
     bad.write_text('{"run_id": "x"}')
     done = runner.invoke(history_app, ["import", str(bad), "--history", str(tmp_path / "h.sqlite")])
-    assert done.exit_code == 2
+    assert done.exit_code == 4
     assert "summary.json: field started_at" in done.output.replace("\n", "")
 
 

@@ -48,3 +48,32 @@ def test_bad_inputs_name_the_field(tmp_path):
         read_image(bogus)
     assert json.loads((unpack_root(read_image(path), tmp_path / "r") / "opt/hilt-sim/manifest.json")
                       .read_text())["image_id"] == "hilt-sim-good"
+
+
+def test_one_image_shows_each_node_its_own_profile(tmp_path):
+    """A rig of H100 and A100 nodes boots one image; each node sees its own fabric and nccl-tests output."""
+    import subprocess
+
+    from hilt.fabric.compare import compare_topology
+    from hilt.fabric.profile import load_profile
+    from hilt.fabric.topo import parse_topology
+    from hilt.probes.nccl import parse_nccl_tests
+    from hilt.probes.settings import ProbeSettings
+
+    path = build_image("good", tmp_path, nccl={"nccl_busbw_gbps": 180.0, "busbw_by_profile": {"dgx-a100-8gpu": 90.0}},
+                       profiles=["hgx-h100-8gpu", "dgx-a100-8gpu"])
+    image = read_image(path)
+    for name, peak in (("hgx-h100-8gpu", 180.0), ("dgx-a100-8gpu", 90.0)):
+        root = unpack_root(image, tmp_path / name, name)
+        profile = load_profile(name)
+        topo = subprocess.run([str(root / "usr/local/bin/nvidia-smi"), "topo", "-m"], capture_output=True,
+                              text=True, check=True)
+        assert compare_topology(profile, parse_topology(topo.stdout)) == []
+        args = ProbeSettings.from_profile(profile.probes).nccl_tests_args
+        out = subprocess.run([str(root / "usr/local/bin/all_reduce_perf"), *args], capture_output=True, text=True,
+                             check=True).stdout
+        result = parse_nccl_tests(out)
+        assert result.nranks == 8 and result.rows[-1].size == (16 if name.startswith("hgx") else 8) * 2**30
+        assert abs(result.rows[-1].out_of_place.busbw / peak - 1) < 0.05
+    with pytest.raises(ConfigError, match="no view for profile 'sim-4gpu'"):
+        unpack_root(image, tmp_path / "x", "sim-4gpu")

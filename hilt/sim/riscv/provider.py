@@ -63,3 +63,13 @@ class RiscvSimProvider(SimProvider):
         )
         self.name = name  # only a sim this provider started is ever stopped by it
         return rig
+
+    def planned(self, rig_name: str, options: dict[str, Any]) -> dict[str, Any]:
+        """What ``start`` would provide, without starting (for `hilt rigs check`)."""
+        from hilt.sim.riscv.daemon import PROFILE
+        from hilt.sim.riscv.image import STANDARD_IMAGES
+
+        check_options(rig_name, options, _OPTIONS)
+        nodes = int(options.get("nodes", 2))
+        return {"nodes": {f"node{i + 1}": PROFILE for i in range(nodes)},
+                "images": list(options.get("images") or STANDARD_IMAGES)}

@@ -1,4 +1,4 @@
-"""The pytest plugin: options, markers and the session flow (reserve -> boot -> suites -> gate -> report).
+"""hilt's hooks and options: the session flow (reserve -> boot -> suites -> gate -> report).
 
 The controlling process owns the rig session; xdist workers read its state file, so each node boots
 once per session whatever ``-n`` says. Infrastructure errors raised in a test make it *error* (JUnit
@@ -25,9 +25,9 @@ RIG_WANTED = pytest.StashKey[bool]()
 SESSION = pytest.StashKey[object]()
 STATE_PATH = pytest.StashKey[str]()
 RUN = pytest.StashKey[object]()
+STATE_CACHE = pytest.StashKey[object]()
 
 METRIC_PROPERTY = "hilt.metric"
-_CONFIG: dict[str, pytest.Config] = {}
 KIND_PROPERTY = "hilt.kind"
 
 
@@ -56,7 +56,13 @@ def pytest_configure(config: pytest.Config) -> None:
     """Default the JUnit and Allure outputs into the reports directory, before those plugins configure."""
     config.addinivalue_line("markers", "multinode: needs every node of the lease at once")
     config.addinivalue_line("markers", "probe: measures bandwidth; its metrics go to the gate")
-    _CONFIG["config"] = config
+    if _is_controller(config):
+        from hilt.pytestplugin.collector import RunCollector
+
+        # the run collector is a plugin object of its own: its hooks see its fields, no module state
+        collector = RunCollector(config)
+        config.stash[RUN] = collector
+        config.pluginmanager.register(collector, "hilt-run-collector")
     if not _rig_wanted(config):
         return
     reports = Path(config.getoption("hilt_reports"))
@@ -74,7 +80,15 @@ def _is_controller(config: pytest.Config) -> bool:
 def _rig_wanted(config: pytest.Config) -> bool:
     if config.getoption("collectonly", False):
         return False  # listing tests must not reserve or boot anything
-    return bool(config.getoption("rig") or config.stash.get(RIG_WANTED, False) or config.getini("hilt_rig_suites"))
+    return bool(config.getoption("rig") or config.stash.get(RIG_WANTED, False) or config.getini("hilt_rig_suites")
+                or _reference_suites_named(config))
+
+
+def _reference_suites_named(config: pytest.Config) -> bool:
+    """`pytest --pyargs hilt.suites`: pytest loads no conftest of a package named by module, so ask here."""
+    if not config.getoption("pyargs", False):
+        return False
+    return any(str(arg).split("::")[0].split(".")[:2] == ["hilt", "suites"] for arg in config.args)
 
 
 def want_rig(config: pytest.Config) -> None:
@@ -88,9 +102,6 @@ def want_rig(config: pytest.Config) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
-    from hilt.runlog import RunCollector
-
-    config.stash[RUN] = RunCollector(config)
     if not _is_controller(config):
         config.stash[STATE_PATH] = config.workerinput["hilt_state"]
         return
@@ -154,10 +165,10 @@ def session_state(config: pytest.Config):  # noqa: ANN201 - SessionState | None
     path = config.stash.get(STATE_PATH, "")
     if not path:
         return None
-    cache = getattr(config, "_hilt_state_cache", None)
+    cache = config.stash.get(STATE_CACHE, None)
     if cache is None:
         cache = SessionState.load(Path(path))
-        config._hilt_state_cache = cache  # type: ignore[attr-defined]
+        config.stash[STATE_CACHE] = cache
     return cache
 
 
@@ -220,15 +231,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         report.user_properties.append((KIND_PROPERTY, kind))
 
 
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    config = _CONFIG.get("config")
-    if config is None or not _is_controller(config):
-        return
-    run = config.stash.get(RUN, None)
-    if run is not None:
-        run.add_report(report)
-
-
 def record_metric_on(item_or_request, metric: Metric, verdict: dict | None = None,
                      baseline: dict | None = None) -> None:
     """Attach a metric to the running test's report (travels to the controller under xdist)."""
@@ -267,13 +269,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if run is not None and run.started:
             code = run.finish(int(exitstatus))
             session.exitstatus = code
-
-
-def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:  # noqa: ANN001
-    run = config.stash.get(RUN, None)
-    if run is None or not run.started or not _is_controller(config):
-        return
-    run.print_summary(terminalreporter)
 
 
 __all__ = ["ExitCode", "record_metric_on", "session_state", "want_rig"]

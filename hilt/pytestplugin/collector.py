@@ -1,4 +1,7 @@
-"""Collect a run as it happens and write what CI and people read when it ends.
+"""The run collector: a plugin object that collects a run as it happens and writes what CI and people read.
+
+Created and registered by hilt's ``pytest_configure`` in the controlling process (the only process, or the
+xdist controller, which receives every worker's reports), kept in ``config.stash``.
 
 Everything is written even when the run aborts: the reports of tests that completed are the evidence a
 person needs most when something went wrong.
@@ -28,6 +31,8 @@ log = logging.getLogger(__name__)
 
 
 class RunCollector:
+    """Records test reports and metrics into a RunRecord; at the end writes summary, history, metrics.prom."""
+
     def __init__(self, config: pytest.Config):
         self.config = config
         self.state = None
@@ -83,6 +88,13 @@ class RunCollector:
                 value = getattr(node, field)
                 if value is not None:
                     xml.add_global_property(f"hilt.node.{node.name}.{field}", str(value))
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.add_report(report)
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:  # noqa: ANN001 - pytest's TerminalReporter
+        if self.started:
+            self.print_summary(terminalreporter)
 
     def add_report(self, report: pytest.TestReport) -> None:
         if self.record is None:
