@@ -40,7 +40,7 @@ def test_import_then_list_then_report(tmp_path: Path, nightly) -> None:
     assert html.count('<svg class="trend-chart"') == 3
     assert 'data-run="sim-night-20"' in html
     prom = (tmp_path / "out" / "metrics.prom").read_text()
-    assert 'run_id="sim-night-30"' in prom and prom.endswith("# EOF\n")
+    assert 'run_id="sim-night-30"' in prom and "# TYPE hilt_run_info gauge" in prom
 
 
 def test_default_history_path_is_settable(tmp_path: Path, nightly, monkeypatch) -> None:
