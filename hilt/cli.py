@@ -369,8 +369,25 @@ def _defaults_from_inventory() -> None:
         _refuse_default_store(exc)
         return
     lease_cli.default_store_url = lambda: inventory.lease_store
+    lease_cli.known_nodes = lambda: _static_nodes(inventory)
+    lease_cli.check_node_name = lambda node: _check_node_name(inventory, node)
     gate_cli.baselines_dir = Path(inventory.baselines_dir)
     report_cli.default_history_path = Path(inventory.history)
+
+
+def _static_nodes(inventory: Any) -> list[str]:
+    return [f"{rig}/{node}" for rig, cfg in inventory.rigs.items() for node in cfg.nodes]
+
+
+def _check_node_name(inventory: Any, node: str) -> None:
+    """`rig/node` of rigs.yaml; a provided rig's nodes are known only at run time, so any name under it goes."""
+    rig, _, name = node.partition("/")
+    known = ", ".join(_static_nodes(inventory)) or "none"
+    if rig not in inventory.rigs:
+        raise ConfigError(f"{inventory.source}: node {node!r}: unknown rig {rig!r} (nodes are rig/node; "
+                          f"known nodes: {known})")
+    if inventory.rigs[rig].provider is None and name not in inventory.rigs[rig].nodes:
+        raise ConfigError(f"{inventory.source}: unknown node {node!r}; known nodes: {known}")
 
 
 def _refuse_default_store(problem: ConfigError) -> None:
