@@ -273,6 +273,10 @@ def rigs_schema() -> None:
 
     schema = Inventory.model_json_schema()
     schema.get("properties", {}).pop("source", None)  # set by the loader, not written in the file
+    password = schema.get("$defs", {}).get("BmcConfig", {}).get("properties", {}).get("password")
+    if password is not None:  # an editor flags a literal password as the loader would
+        password["pattern"] = r"^(\$\{[A-Za-z_][A-Za-z0-9_]*\}|file:.+)$"
+        password["description"] = "a reference, never the password: ${ENV_VAR} or file:/path"
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "hilt rigs.yaml"
     print_json(schema)

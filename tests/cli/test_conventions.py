@@ -4,6 +4,7 @@ table, unknown names are errors, and the JSON schema of rigs.yaml."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from importlib.metadata import version
@@ -157,6 +158,9 @@ def test_rigs_schema_describes_rigs_yaml(hilt) -> None:
     assert set(repo_yaml) <= set(schema["properties"])
     node = schema["$defs"]["NodeConfig"]
     assert {"bmc", "ssh", "profile"} <= set(node["required"])
+    password = re.compile(schema["$defs"]["BmcConfig"]["properties"]["password"]["pattern"])
+    assert password.match("${BMC_PASSWORD}") and password.match("file:/etc/hilt/pw")
+    assert not password.match("hunter2")  # what the loader refuses, the editor flags
 
 
 def test_pytest_options_read_the_same_variables(rigs_file: Path, tmp_path: Path) -> None:
