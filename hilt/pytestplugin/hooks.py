@@ -79,9 +79,19 @@ def _is_controller(config: pytest.Config) -> bool:
     return not hasattr(config, "workerinput")
 
 
+# pytest's options that only list or explain (tests, fixtures, markers, help, version): none may reserve or boot
+LISTING_OPTIONS = ("collectonly", "showfixtures", "show_fixtures_per_test", "markers", "help", "version",
+                   "setupplan")
+
+
+def listing_only(config: pytest.Config) -> bool:
+    """True when this pytest invocation only lists or explains things (``--fixtures``, ``--co``, ``--help``...)."""
+    return any(config.getoption(name, False) for name in LISTING_OPTIONS)
+
+
 def _rig_wanted(config: pytest.Config) -> bool:
-    if config.getoption("collectonly", False):
-        return False  # listing tests must not reserve or boot anything
+    if listing_only(config):
+        return False
     return bool(config.getoption("rig") or config.stash.get(RIG_WANTED, False) or config.getini("hilt_rig_suites")
                 or _reference_suites_named(config))
 
