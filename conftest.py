@@ -1,3 +1,4 @@
-"""Root conftest of the reference suites: the fixtures they compose from the engine."""
+"""Root conftest of this repository's suites. hilt's own fixtures (node, lease_nodes, release_gate, ...) come
+from the installed plugin (``hilt.pytestplugin``, the ``pytest11`` entry point); this loads the site's own."""
 
-pytest_plugins = ["fixtures.rig", "fixtures.measure"]
+pytest_plugins = ["fixtures"]

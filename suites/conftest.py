@@ -1,8 +1,8 @@
-"""The reference suites run against a rig: ask the hilt plugin for a rig session."""
+"""This repository's suites run against a rig: ask the hilt plugin for a rig session."""
 
 import pytest
 
-from hilt.plugin import want_rig
+from hilt.pytestplugin import want_rig
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -12,11 +12,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hilt.errors import ConfigError
 from hilt.probes.plan import ProbesSpec
+from hilt.safe_yaml import YamlDocument, load_file
 
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
 _PAIR = re.compile(r"^GPU(\d+)-GPU(\d+)$")
@@ -168,58 +168,18 @@ def known_profiles() -> list[str]:
     return sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
 
 
-def _line_index(text: str) -> dict[tuple, int]:
-    """Every YAML path (tuple of keys/indices) -> its 1-based line, for error messages."""
-    lines: dict[tuple, int] = {}
-
-    def walk(node: yaml.Node, path: tuple) -> None:
-        lines.setdefault(path, node.start_mark.line + 1)
-        if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
-                lines[path + (key_node.value,)] = key_node.start_mark.line + 1
-                walk(value_node, path + (key_node.value,))
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                walk(item, path + (i,))
-
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError:
-        return lines
-    if root is not None:
-        walk(root, ())
-    return lines
-
-
-def describe_validation(source: str, text: str, exc: ValidationError) -> str:
+def describe_validation(doc: YamlDocument, exc: ValidationError) -> str:
     """``file:line: field: problem`` for the first problem, on one line, counting the others."""
-    lines = _line_index(text)
     out = []
     for error in exc.errors():
         loc = tuple(error["loc"])
-        line = next((lines[loc[:cut]] for cut in range(len(loc), -1, -1) if loc[:cut] in lines), None)
         where = ".".join(str(p) for p in loc) or "(top level)"
         kind = error["type"]
         problem = ("unknown field" if kind == "extra_forbidden" else
                    "missing required field" if kind == "missing" else error["msg"].removeprefix("Value error, "))
-        out.append(f"{source}:{line or '?'}: {where}: {problem}")
+        out.append(f"{doc.source}:{doc.line(loc) or '?'}: {where}: {problem}")
     more = f" (and {len(out) - 1} more problem{'s' * (len(out) > 2)})" if len(out) > 1 else ""
     return out[0] + more
-
-
-def _read_yaml(path: Path) -> tuple[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    try:
-        return text, yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else "?"
-        raise ConfigError(f"{path}:{line}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
 
 
 def load_profile(name_or_path: str | Path) -> Profile:
@@ -232,11 +192,12 @@ def load_profile(name_or_path: str | Path) -> Profile:
         path = PROFILES_DIR / f"{text_name}.yaml"
     if not path.is_file():
         raise ConfigError(f"unknown profile {text_name!r}: known profiles are {', '.join(known_profiles())}")
-    text, data = _read_yaml(path)
+    doc = load_file(path)  # duplicate keys, alias bombs and non-UTF-8 are refused there, naming the line
+    data = doc.data
     if not isinstance(data, dict):
         raise ConfigError(f"{path}:1: a profile is a mapping with gpu_count, topology, nvlink, ...")
     data.setdefault("name", path.stem)
     try:
         return Profile.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(describe_validation(str(path), text, exc)) from None
+        raise ConfigError(describe_validation(doc, exc)) from None

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from hilt.errors import ConfigError
 from hilt.gate.judge import Baseline
 from hilt.metrics import Metric
+from hilt.safe_yaml import YamlDocument, load_file
 
 
 def _stringify(value: Any) -> Any:
@@ -192,9 +193,10 @@ def _entry_name(raw: Any, index: int) -> str:
     return f"entry {index}"
 
 
-def _describe_error(path: Path, data: Any, err: ValidationError) -> str:
+def _describe_error(doc: YamlDocument, data: Any, err: ValidationError) -> str:
     first = err.errors()[0]
     loc = list(first["loc"])
+    line = doc.line(loc) or "?"
     where = ".".join(str(p) for p in loc) or "(top level)"
     if len(loc) >= 2 and loc[0] in ("entries", "gated") and isinstance(loc[1], int):
         raw = data.get(loc[0], [])[loc[1]] if isinstance(data.get(loc[0]), list) else None
@@ -202,7 +204,7 @@ def _describe_error(path: Path, data: Any, err: ValidationError) -> str:
         field_name = ".".join(str(p) for p in loc[2:]) or "(the entry itself)"
         where = f"{loc[0]}: {entry}, field {field_name}"
     more = f" (and {len(err.errors()) - 1} more problems)" if len(err.errors()) > 1 else ""
-    return f"{path}: {where}: {first['msg']}{more}"
+    return f"{doc.source}:{line}: {where}: {first['msg'].removeprefix('Value error, ')}{more}"
 
 
 def available_profiles(directory: Path) -> list[str]:
@@ -211,23 +213,15 @@ def available_profiles(directory: Path) -> list[str]:
 
 def load_baseline_file(path: Path, profile: str | None = None) -> BaselineSet:
     """Parse and validate one baseline file; any problem is a ConfigError naming the file and the entry."""
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read baseline file: {exc.strerror or exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    doc = load_file(path)  # duplicate keys, alias bombs, non-UTF-8: refused there, naming the line
+    data = doc.data
     data = {} if data is None else data
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping with 'gated' and 'entries', got {type(data).__name__}")
     try:
         parsed = BaselineFile.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(_describe_error(path, data, err)) from None
+        raise ConfigError(_describe_error(doc, data, err)) from None
     name = profile or parsed.profile or path.stem
     if parsed.profile is not None and parsed.profile != name:
         raise ConfigError(f"{path}: field profile: says {parsed.profile!r} but the file is for profile {name!r}")

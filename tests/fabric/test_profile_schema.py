@@ -70,3 +70,9 @@ def test_a_plan_missing_a_gated_size_is_named(tmp_path):
         ProbeSettings.from_profile(load().probes)))
     gaps = [g for g in gaps if g.startswith("nccl.")]  # (this profile names no nvbandwidth: section either)
     assert len(gaps) == 1 and "size=17179869184" in gaps[0] and "not in the probe plan" in gaps[0]
+
+
+def test_a_duplicate_key_in_a_profile_is_refused(tmp_path):
+    path, load = _load(tmp_path, HEAD + "probes:\n  nccl: {min_bytes: 8M}\n  nccl: {min_bytes: 1M}\n")
+    with pytest.raises(ConfigError, match=rf"^{path}:6: duplicate key 'nccl' \(first at line 5\)"):
+        load()

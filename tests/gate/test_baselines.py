@@ -67,7 +67,7 @@ entries:
 
 def test_corrupt_yaml_names_the_file_and_line(tmp_path):
     d = write(tmp_path, "entries:\n- metric: bw\n  value: [1, 2\n")
-    with pytest.raises(ConfigError, match=r"rack\.yaml: not valid YAML at line \d"):
+    with pytest.raises(ConfigError, match=r"rack\.yaml:\d: not valid YAML"):
         load_baselines(d, "rack")
 
 
@@ -149,3 +149,15 @@ def test_a_value_that_disagrees_with_its_samples_is_refused_naming_the_entry(tmp
 def test_a_value_within_half_the_tolerance_of_its_samples_loads(tmp_path):
     d = write(tmp_path, "entries:\n- {metric: bw, value: 102, tolerance: 0.05, samples: [100, 101]}\n")
     assert load_baselines(d, "rack").entries[0].value == 102
+
+
+def test_a_duplicate_key_is_refused_naming_both_lines(tmp_path):
+    d = write(tmp_path, "entries:\n- metric: bw\n  value: 480\n  value: 100\n")
+    with pytest.raises(ConfigError, match=r"rack\.yaml:4: duplicate key 'value' \(first at line 3\)"):
+        load_baselines(d, "rack")
+
+
+def test_an_entry_error_names_its_line(tmp_path):
+    d = write(tmp_path, "entries:\n- {metric: bw, value: 1.0}\n- metric: bw\n  labels: {size: 8}\n  value: -3\n")
+    with pytest.raises(ConfigError, match=r"rack\.yaml:5: entries: entry 1 \(bw\{size=8\}\), field value"):
+        load_baselines(d, "rack")

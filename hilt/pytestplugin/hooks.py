@@ -1,0 +1,293 @@
+"""hilt's hooks and options: the session flow (reserve -> boot -> suites -> gate -> report).
+
+The controlling process owns the rig session; xdist workers read its state file, so each node boots
+once per session whatever ``-n`` says. Infrastructure errors raised in a test make it *error* (JUnit
+error, Allure broken), never *fail*: a red result must mean the image, not the rack.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from hilt.errors import ConfigError, GateUndecided, HiltError, InfrastructureError
+from hilt.exitcodes import ExitCode
+from hilt.metrics import Metric
+
+log = logging.getLogger(__name__)
+
+RIG_WANTED = pytest.StashKey[bool]()
+SESSION = pytest.StashKey[object]()
+STATE_PATH = pytest.StashKey[str]()
+RUN = pytest.StashKey[object]()
+STATE_CACHE = pytest.StashKey[object]()
+
+METRIC_PROPERTY = "hilt.metric"
+KIND_PROPERTY = "hilt.kind"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("hilt", "hilt: hardware-in-the-loop validation of GPU server images")
+    group.addoption("--rig", default=None, help="rig name from rigs.yaml (default: $HILT_RIG, else its default_rig)")
+    group.addoption("--rigs-file", default=os.environ.get("HILT_RIGS", "rigs.yaml"),
+                    help="inventory file (default: rigs.yaml, or $HILT_RIGS)")
+    group.addoption("--image", default=None,
+                    help="image name from rigs.yaml or a URL to boot (default: $HILT_IMAGE, else the rig's)")
+    group.addoption("--no-boot", action="store_true", help="do not boot; only verify what runs")
+    group.addoption("--hilt-reports", default="reports", help="reports directory (default: reports/)")
+    group.addoption("--lease-store", default=None,
+                    help="sqlite:///path or etcd://host:port (default: $HILT_LEASE_STORE, else rigs.yaml)")
+    group.addoption("--lease-wait", type=float, default=0.0, help="seconds to queue for busy nodes")
+    group.addoption("--lease-ttl", type=float, default=60.0, help="lease time to live, renewed by heartbeat")
+    group.addoption("--probe-sizes", default=None, help="message sizes, e.g. 1M,16M,1G (default: profile)")
+    group.addoption("--probe-repeats", type=int, default=None, help="timed repetitions per size")
+    group.addoption("--gate-max-repeats", type=int, default=20, help="sample budget when a verdict is unsure")
+    group.addoption("--allow-missing-baseline", action="store_true",
+                    help="a metric without baseline does not fail its test")
+    group.addoption("--baselines-dir", default=None, help="baselines directory (default: rigs.yaml)")
+    parser.addini("hilt_rig_suites", "these tests need a rig session", type="bool", default=False)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Default the JUnit and Allure outputs into the reports directory, before those plugins configure."""
+    config.addinivalue_line("markers", "multinode: needs every node of the lease at once")
+    config.addinivalue_line("markers", "probe: measures bandwidth; its metrics go to the gate")
+    if _is_controller(config):
+        from hilt.pytestplugin.collector import RunCollector
+
+        # the run collector is a plugin object of its own: its hooks see its fields, no module state
+        collector = RunCollector(config)
+        config.stash[RUN] = collector
+        config.pluginmanager.register(collector, "hilt-run-collector")
+    if not _rig_wanted(config):
+        return
+    reports = Path(config.getoption("hilt_reports"))
+    reports.mkdir(parents=True, exist_ok=True)
+    if getattr(config.option, "xmlpath", None) is None:
+        config.option.xmlpath = str(reports / "junit.xml")
+    if hasattr(config.option, "allure_report_dir") and not config.option.allure_report_dir:
+        config.option.allure_report_dir = str(reports / "allure-results")
+
+
+def _is_controller(config: pytest.Config) -> bool:
+    return not hasattr(config, "workerinput")
+
+
+# pytest's options that only list or explain (tests, fixtures, markers, help, version): none may reserve or boot
+LISTING_OPTIONS = ("collectonly", "showfixtures", "show_fixtures_per_test", "markers", "help", "version",
+                   "setupplan")
+
+
+def listing_only(config: pytest.Config) -> bool:
+    """True when this pytest invocation only lists or explains things (``--fixtures``, ``--co``, ``--help``...)."""
+    return any(config.getoption(name, False) for name in LISTING_OPTIONS)
+
+
+def _rig_wanted(config: pytest.Config) -> bool:
+    if listing_only(config):
+        return False
+    return bool(config.getoption("rig") or config.stash.get(RIG_WANTED, False) or config.getini("hilt_rig_suites")
+                or _reference_suites_named(config))
+
+
+def _reference_suites_named(config: pytest.Config) -> bool:
+    """`pytest --pyargs hilt.suites`: pytest loads no conftest of a package named by module, so ask here."""
+    if not config.getoption("pyargs", False):
+        return False
+    return any(str(arg).split("::")[0].split(".")[:2] == ["hilt", "suites"] for arg in config.args)
+
+
+def _option_or_env(config: pytest.Config, option: str, variable: str) -> str | None:
+    """An option's value, else its HILT_* variable (docs/ci.md). The variables name a rig, image or store; they
+    never ask for a rig session by themselves, so an exported HILT_RIG does not turn unit tests into a run."""
+    return config.getoption(option) or os.environ.get(variable) or None
+
+
+def want_rig(config: pytest.Config) -> None:
+    """Called by the suites' conftest: these tests run against a rig."""
+    config.stash[RIG_WANTED] = True
+
+
+# ------------------------------------------------------------------ session start
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    if not _is_controller(config):
+        config.stash[STATE_PATH] = config.workerinput["hilt_state"]
+        return
+    if not _rig_wanted(config):
+        return
+    from hilt.session import RigSession
+
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    lock = threading.Lock()
+
+    def progress(node: str, what: str) -> None:
+        with lock:
+            if reporter is not None:
+                reporter.write_line(f"hilt: {node}: {what}")
+            log.info("%s: %s", node, what)
+
+    rig_session = RigSession(
+        Path(config.getoption("rigs_file")),
+        _option_or_env(config, "rig", "HILT_RIG"),
+        _option_or_env(config, "image", "HILT_IMAGE"),
+        boot=not config.getoption("no_boot"),
+        reports_dir=Path(config.getoption("hilt_reports")),
+        lease_store=_option_or_env(config, "lease_store", "HILT_LEASE_STORE"),
+        lease_wait_s=config.getoption("lease_wait"),
+        lease_ttl_s=config.getoption("lease_ttl"),
+        progress=progress,
+    )
+    config.stash[SESSION] = rig_session
+    try:
+        state = rig_session.start()
+    except ConfigError as exc:
+        rig_session.finish()
+        raise pytest.UsageError(str(exc)) from None
+    except HiltError as exc:
+        rig_session.finish()
+        rig_session.work_dir.mkdir(parents=True, exist_ok=True)
+        from hilt.session import SessionState
+
+        state = rig_session.state or SessionState(
+            run_id=rig_session.run_id, rig=_option_or_env(config, "rig", "HILT_RIG") or "?", rigs_file="",
+            image_name=None,
+            image=None, boot=False, started_at="",
+        )
+        state.error = f"{type(exc).__name__}: {exc}"
+        state.save(rig_session.state_path)
+        progress("session", f"infrastructure error: {exc}")
+    except BaseException:
+        rig_session.finish()
+        raise
+    config.stash[STATE_PATH] = str(rig_session.state_path)
+    config.stash[RUN].start(state)
+
+
+def pytest_configure_node(node) -> None:  # noqa: ANN001 - xdist's WorkerController
+    path = node.config.stash.get(STATE_PATH, "")
+    node.workerinput["hilt_state"] = path
+
+
+def session_state(config: pytest.Config):  # noqa: ANN201 - SessionState | None
+    from hilt.session import SessionState
+
+    path = config.stash.get(STATE_PATH, "")
+    if not path:
+        return None
+    cache = config.stash.get(STATE_CACHE, None)
+    if cache is None:
+        cache = SessionState.load(Path(path))
+        config.stash[STATE_CACHE] = cache
+    return cache
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "node" not in metafunc.fixturenames:
+        return
+    state = session_state(metafunc.config)
+    if state is None:
+        return
+    names = state.node_names
+    if not names and state.error:
+        names = ["(no nodes)"]
+    metafunc.parametrize("node", names, ids=names, indirect=True, scope="function")
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
+    state = session_state(config)
+    if state is None:
+        return
+    applicable = _rig_suites(state)
+    if applicable is not None:
+        keep, drop = [], []
+        for item in items:
+            (keep if item.path.stem in applicable else drop).append(item)
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+            items[:] = keep
+    for item in items:
+        item.user_properties.append(("hilt.rig", state.rig))
+
+
+def _rig_suites(state) -> set[str] | None:  # noqa: ANN001 - SessionState
+    """The suite modules rigs.yaml says apply to the session's rig (None: all of them)."""
+    if not state.rigs_file:
+        return None
+    from hilt.inventory import load_inventory
+
+    suites = load_inventory(state.rigs_file).rig(state.rig).suites
+    return {Path(s).stem for s in suites} if suites is not None else None
+
+
+# ------------------------------------------------------------------ outcomes
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    outcome = yield
+    report = outcome.get_result()
+    excinfo = call.excinfo
+    if excinfo is None:
+        return
+    if excinfo.errisinstance((InfrastructureError, GateUndecided)):
+        kind = "undecided" if excinfo.errisinstance(GateUndecided) else "infrastructure"
+        report.user_properties.append((KIND_PROPERTY, kind))
+        if report.when == "call":
+            # an error, not a failure: the rig broke, not the image (JUnit <error>, Allure broken)
+            report.when = "setup"
+    elif excinfo.errisinstance(AssertionError) or report.failed:
+        kind = "regression" if "regression" in str(excinfo.value).lower()[:200] else "product"
+        report.user_properties.append((KIND_PROPERTY, kind))
+
+
+def record_metric_on(item_or_request, metric: Metric, verdict: dict | None = None,
+                     baseline: dict | None = None) -> None:
+    """Attach a metric to the running test's report (travels to the controller under xdist)."""
+    node = getattr(item_or_request, "node", item_or_request)
+    payload = metric.to_dict()
+    payload["verdict"] = verdict
+    payload["baseline"] = baseline
+    node.user_properties.append((METRIC_PROPERTY, json.dumps(payload)))
+    _attach_to_allure(metric.key, payload)
+
+
+def _attach_to_allure(key: str, payload: dict) -> None:
+    """Every sample, the baseline and the verdict, next to the test in the Allure report."""
+    try:
+        import allure
+
+        allure.attach(json.dumps(payload, indent=2), name=f"metric {key}", attachment_type=allure.attachment_type.JSON)
+    except Exception as exc:  # noqa: BLE001 - a report attachment must never fail a measurement
+        log.debug("allure attachment of %s skipped: %s", key, exc)
+
+
+# ------------------------------------------------------------------ session end
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    if not _is_controller(config):
+        return
+    rig_session = config.stash.get(SESSION, None)
+    run = config.stash.get(RUN, None)
+    try:
+        if rig_session is not None:
+            rig_session.finish()
+    finally:
+        if run is not None and run.started:
+            code = run.finish(int(exitstatus))
+            session.exitstatus = code
+
+
+__all__ = ["ExitCode", "record_metric_on", "session_state", "want_rig"]
