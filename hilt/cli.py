@@ -249,16 +249,14 @@ def rigs_check(file: Path = typer.Argument(Path("rigs.yaml"), envvar="HILT_RIGS"
                                            help="rigs.yaml to validate (default: rigs.yaml, or $HILT_RIGS)")) -> None:
     """Validate a rigs.yaml and the chain behind it: profiles, images, suites, credentials, and that every
     node's probe plan measures the gated entries of its baselines."""
-    from rich.text import Text
-
-    from hilt import cli_output
+    from hilt.cli_output import warning_line
     from hilt.inventory import check_credentials, check_tls
     from hilt.rigcheck import check_chain, suite_dirs
 
     inventory = _inventory(file)
     tls_problems, tls_warnings = check_tls(inventory)
     for warning in tls_warnings:  # verify: false is allowed, never silent
-        cli_output.stderr.print(Text("warning: ", style="yellow") + Text(warning), soft_wrap=True)
+        warning_line(warning)
     problems = check_credentials(inventory) + tls_problems + check_chain(inventory, suite_dirs(file))
     if problems:
         fail("\n".join(problems))

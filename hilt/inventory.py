@@ -243,7 +243,9 @@ class ImageIdentity(_Model):
 class ImageConfig(_Model):
     url: str
     sha256: str | None = None
-    boot_method: Literal["virtual_media", "network", "none"] = "virtual_media"
+    boot_method: Literal["virtual_media", "http", "pxe", "network", "none"] = Field(
+        "virtual_media", description="virtual_media (a virtual CD), http (UEFI HTTP boot from url), pxe "
+        "(one-time PXE; the PXE server decides what boots), none; network: old name of http")
     identity: ImageIdentity = Field(default_factory=ImageIdentity)
     boot_timeout_s: float = Field(900.0, gt=0)
 
