@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(openssh-server openssh-client iproute2 etcd-server etcd-client chromium chromium-driver
               device-tree-compiler qemu-system-misc gcc-riscv64-linux-gnu linux-source-6.1 bc flex bison cpio
-              make debian-archive-keyring prometheus-node-exporter)
+              make debian-archive-keyring prometheus-node-exporter
+              postgresql)  # postgresql: the history tests start a real server (initdb, pg_ctl)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -37,7 +38,7 @@ stamp=.venv/.hilt-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/pip install -q --upgrade pip
   # torch==2.13.0 installs from the local CPU wheel where one lies on disk (see docs/probes.md)
-  .venv/bin/pip install -q -e '.[sim,probes,dev]'
+  .venv/bin/pip install -q -e '.[sim,probes,dev,postgres]'
   touch "$stamp"
 fi
 

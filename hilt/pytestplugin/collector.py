@@ -15,6 +15,7 @@ import logging
 import os
 import platform
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -246,21 +247,23 @@ def _write_summary(record: RunRecord, reports: Path) -> None:
     write_summary(record, reports)
 
 
-def _history_path(config: pytest.Config) -> Path:
+def _history_path(config: pytest.Config) -> tuple[str | Path, Any]:
+    """rigs.yaml's history (a path or a postgresql:// URL) and its password reference."""
     from hilt.inventory import load_inventory
 
     try:
-        return Path(load_inventory(config.getoption("rigs_file")).history)
+        inventory = load_inventory(config.getoption("rigs_file"))
+        return inventory.history, inventory.history_password
     except Exception:  # noqa: BLE001 - the run's reports dir is the fallback
-        return Path(config.getoption("hilt_reports")) / "history.sqlite"
+        return Path(config.getoption("hilt_reports")) / "history.sqlite", None
 
 
 def _append_history(config: pytest.Config, record: RunRecord) -> None:
     if os.environ.get("HILT_NO_HISTORY"):
         return
-    from hilt.history import HistoryStore
+    from hilt.history import open_history
 
-    HistoryStore(_history_path(config)).append(record)
+    open_history(*_history_path(config)).append(record)
 
 
 def _write_prom(record: RunRecord, reports: Path) -> None:
