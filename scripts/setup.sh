@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(openssh-server openssh-client iproute2 etcd-server etcd-client chromium chromium-driver
               device-tree-compiler qemu-system-misc gcc-riscv64-linux-gnu linux-source-6.1 bc flex bison cpio
-              make debian-archive-keyring
+              make debian-archive-keyring prometheus-node-exporter
               gcc libc6-dev)   # host compiler + headers: the RISC-V kernel build compiles its host tools (fixdep)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -24,6 +24,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: apt-get install ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [[ " ${missing[*]} " == *" prometheus-node-exporter "* ]] && command -v systemctl >/dev/null; then
+    # only a test tool here (metrics.prom against the real textfile collector): no daemon on :9100
+    systemctl disable --now prometheus-node-exporter >/dev/null 2>&1 || true
+  fi
 fi
 
 # Debian's own python3 (3.11.2 on Debian 12) when present: the oldest Python that requires-python admits is the
