@@ -250,11 +250,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 def _rig_suites(state) -> set[str] | None:  # noqa: ANN001 - SessionState
     """The suite modules rigs.yaml says apply to the session's rig (None: all of them)."""
-    if not state.rigs_file:
-        return None
-    from hilt.inventory import load_inventory
-
-    suites = load_inventory(state.rigs_file).rig(state.rig).suites
+    suites = state.suites
     return {Path(s).stem for s in suites} if suites is not None else None
 
 
