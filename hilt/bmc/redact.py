@@ -132,5 +132,6 @@ class Redactor(logging.Filter):
 
 
 REDACTOR = Redactor()
-for _name in ("hilt.bmc", "urllib3", "requests"):
+# A logger's filters see only records made on that very logger, not its children's: name each one.
+for _name in ("hilt.bmc", "urllib3", "urllib3.connectionpool", "urllib3.connection", "requests"):
     logging.getLogger(_name).addFilter(REDACTOR)

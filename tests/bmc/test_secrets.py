@@ -118,3 +118,17 @@ def test_secrets_stay_out_of_junit_xml_and_allure(tmp_path):
     import xml.etree.ElementTree as ET
     decoded = " ".join(ET.fromstring(junit).itertext()) + json.dumps(dict(ET.fromstring(junit).attrib))
     assert _leaks(pw, [decoded]) == [] and _leaks(wrong, [decoded]) == []
+
+
+def test_secret_quoted_in_a_bmc_log_entry_is_scrubbed_from_evidence():
+    pw = 'lo"g-Pw9'
+    peer = start_peer(password=pw)
+    try:
+        entries = peer.state.tree["/redfish/v1/Systems/437XR1138R2/LogServices/Log1/Entries"]["Members"]
+        entries[-1]["Message"] = 'Login failed: {"UserName": "root", "Password": "lo\\"g-Pw9"}'
+        with Bmc(peer.url, "admin", pw, name="node-a") as bmc:
+            ev = bmc.collect_evidence()
+        assert any(e["message"].startswith("Login failed") for e in ev.log_entries)
+        assert _leaks(pw, [json.dumps(ev.to_dict()), str(ev.to_dict())]) == []
+    finally:
+        peer.stop()
