@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from hilt.errors import NodeError, ParseError
-from hilt.fabric.snapshot import _SECTION_FN, Section, _Node, split_sections
+from hilt.fabric.snapshot import _SECTION_FN, Section, split_sections
 from hilt.fabric.trust import (
     SECUREBOOT_EFIVAR,
     ModuleSignature,
@@ -21,6 +22,12 @@ from hilt.fabric.trust import (
 )
 
 _MISSING = "@@HILT-MISSING@@"
+
+
+class _Node(Protocol):
+    name: str
+
+    def run_script(self, script: str, timeout: float = 60, check: bool = True): ...  # noqa: ANN201
 
 
 def trust_script(modules: list[str]) -> str:
