@@ -43,6 +43,16 @@ def test_probe_window(node):
 """
 
 
+def _phases(reports: Path) -> str:
+    """Where the wall time went: the slowest node's boot, and the tests (JUnit's testsuite time)."""
+    import json
+    from xml.etree import ElementTree
+
+    boots = [n.get("boot_s") or 0 for n in json.loads((reports / "summary.json").read_text())["nodes"]]
+    suite = ElementTree.parse(reports / "junit.xml").getroot().find("testsuite")
+    return f"slowest boot {max(boots):.1f} s, tests {float(suite.get('time', 0)):.1f} s"
+
+
 def session(nodes: int, probe_s: float, workdir: Path) -> tuple[float, str]:
     rigs = workdir / "rigs.yaml"
     rigs.write_text(RIGS.format(nodes=nodes, baselines=ROOT / "baselines"))
@@ -58,7 +68,7 @@ def session(nodes: int, probe_s: float, workdir: Path) -> tuple[float, str]:
     verdict = next((line for line in proc.stdout.splitlines() if line.startswith("hilt: gate ")), "")
     if proc.returncode not in (0, 6):  # 6: inconclusive (a gated entry this short plan does not measure)
         raise SystemExit(f"{nodes} nodes: session failed ({proc.returncode}):\n{proc.stdout[-3000:]}")
-    return elapsed, verdict
+    return elapsed, f"{_phases(workdir / 'reports')}; {verdict.removeprefix('hilt: ')[:60]}"
 
 
 def main() -> None:
@@ -71,7 +81,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="hilt-scaling-") as tmp:
             times[count], verdict = session(count, args.probe_s, Path(tmp))
         print(f"gated session, {count} node(s), probe window {args.probe_s:.0f} s per node: "
-              f"{times[count]:.1f} s wall ({verdict.removeprefix('hilt: ')[:90]})")
+              f"{times[count]:.1f} s wall ({verdict})")
     if 1 in times and max(times) > 1:
         ratio = times[max(times)] / times[1]
         print(f"ratio {max(times)}-node / 1-node: {ratio:.2f} (target <= 1.5; sequential nodes would be "
