@@ -249,11 +249,15 @@ def rigs_check(file: Path = typer.Argument(Path("rigs.yaml"), envvar="HILT_RIGS"
                                            help="rigs.yaml to validate (default: rigs.yaml, or $HILT_RIGS)")) -> None:
     """Validate a rigs.yaml and the chain behind it: profiles, images, suites, credentials, and that every
     node's probe plan measures the gated entries of its baselines."""
-    from hilt.inventory import check_credentials
+    from hilt.cli_output import warning_line
+    from hilt.inventory import check_credentials, check_tls
     from hilt.rigcheck import check_chain, suite_dirs
 
     inventory = _inventory(file)
-    problems = check_credentials(inventory) + check_chain(inventory, suite_dirs(file))
+    tls_problems, tls_warnings = check_tls(inventory)
+    for warning in tls_warnings:  # verify: false is allowed, never silent
+        warning_line(warning)
+    problems = check_credentials(inventory) + tls_problems + check_chain(inventory, suite_dirs(file))
     if problems:
         fail("\n".join(problems))
     nodes = sum(len(r.nodes) for r in inventory.rigs.values())
@@ -267,6 +271,10 @@ def rigs_schema() -> None:
 
     schema = Inventory.model_json_schema()
     schema.get("properties", {}).pop("source", None)  # set by the loader, not written in the file
+    password = schema.get("$defs", {}).get("BmcConfig", {}).get("properties", {}).get("password")
+    if password is not None:  # an editor flags a literal password as the loader would
+        password["pattern"] = r"^(\$\{[A-Za-z_][A-Za-z0-9_]*\}|file:.+)$"
+        password["description"] = "a reference, never the password: ${ENV_VAR} or file:/path"
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "hilt rigs.yaml"
     print_json(schema)
@@ -369,8 +377,25 @@ def _defaults_from_inventory() -> None:
         _refuse_default_store(exc)
         return
     lease_cli.default_store_url = lambda: inventory.lease_store
+    lease_cli.known_nodes = lambda: _static_nodes(inventory)
+    lease_cli.check_node_name = lambda node: _check_node_name(inventory, node)
     gate_cli.baselines_dir = Path(inventory.baselines_dir)
     report_cli.default_history_path = Path(inventory.history)
+
+
+def _static_nodes(inventory: Any) -> list[str]:
+    return [f"{rig}/{node}" for rig, cfg in inventory.rigs.items() for node in cfg.nodes]
+
+
+def _check_node_name(inventory: Any, node: str) -> None:
+    """`rig/node` of rigs.yaml; a provided rig's nodes are known only at run time, so any name under it goes."""
+    rig, _, name = node.partition("/")
+    known = ", ".join(_static_nodes(inventory)) or "none"
+    if rig not in inventory.rigs:
+        raise ConfigError(f"{inventory.source}: node {node!r}: unknown rig {rig!r} (nodes are rig/node; "
+                          f"known nodes: {known})")
+    if inventory.rigs[rig].provider is None and name not in inventory.rigs[rig].nodes:
+        raise ConfigError(f"{inventory.source}: unknown node {node!r}; known nodes: {known}")
 
 
 def _refuse_default_store(problem: ConfigError) -> None:

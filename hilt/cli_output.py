@@ -39,6 +39,11 @@ def error_line(message: object) -> None:
         stderr.print(Text("error: ", style="red") + Text(line), soft_wrap=True)
 
 
+def warning_line(message: object) -> None:
+    """``warning: MESSAGE`` on stderr, one unwrapped line: allowed but never silent (e.g. TLS verify off)."""
+    stderr.print(Text("warning: ", style="yellow") + Text(str(message)), soft_wrap=True)
+
+
 def fail(problem: BaseException | str, code: int | None = None) -> NoReturn:
     """Print ``problem`` as one-line errors and leave with its code (usage error for a plain message)."""
     if code is None:

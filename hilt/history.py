@@ -17,8 +17,11 @@ the version change, not start a new line exactly where a regression would show.
 from __future__ import annotations
 
 import json
+import logging
+import math
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,8 +31,10 @@ from pydantic import ValidationError
 from hilt.errors import ConfigError
 from hilt.run_record import SCHEMA_VERSION as RECORD_SCHEMA_VERSION
 from hilt.run_record import BaselineRecord, MetricRecord, RunRecord
+from hilt.safe_yaml import decode
 
 BUSY_TIMEOUT_S = 60.0
+log = logging.getLogger(__name__)
 
 
 #: Labels that say what ran or where, not what was measured: per point, never part of a series' identity.
@@ -220,8 +225,8 @@ def _insert_points(conn: sqlite3.Connection, record: RunRecord) -> None:
     ts = parse_time(record.started_at).timestamp()
     rows = []
     for metric in record.metrics:
-        if not metric.samples:
-            continue
+        if not metric.samples or not all(math.isfinite(x) for x in metric.samples):
+            continue  # a NaN mean would be NULL in sqlite (IntegrityError); refused at entry, skipped here
         rows.append((record.run_id, record.rig, metric_key(metric), point_node(metric), metric.name, ts,
                      sum(metric.samples) / len(metric.samples),
                      metric.verdict.outcome if metric.verdict else None))
@@ -240,19 +245,62 @@ class HistoryStore:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.is_dir():
+            raise HistoryError(f"{self.path}: is a directory; the history is a file (e.g. "
+                               f"{self.path / 'history.sqlite'})")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise HistoryError(f"{self.path}: cannot create its directory ({exc.strerror or exc})") from None
         self._migrate()
 
+    def _unusable(self, exc: BaseException) -> HistoryError:
+        return HistoryError(f"{self.path}: not a usable history database ({exc}); move it aside to start a "
+                            "new one")
+
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        try:
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise self._unusable(exc) from None
         try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
         except sqlite3.DatabaseError as exc:
             conn.close()
-            raise HistoryError(f"{self.path}: not a usable history database ({exc})") from exc
+            raise self._unusable(exc) from None
         return conn
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """A connection whose sqlite errors (damaged pages, a file that is not a database) are HistoryErrors."""
+        conn = self._connect()
+        try:
+            yield conn
+        except sqlite3.Error as exc:
+            raise self._unusable(exc) from None
+        finally:
+            conn.close()
+
+    def _decode(self, text: str) -> RunRecord | None:
+        """A stored record; one that no longer validates (a non-finite sample stored by an older hilt is
+        ``null`` in JSON) is read without its unusable samples, or skipped with a warning, so one bad run
+        never makes the whole history unreadable."""
+        try:
+            return RunRecord.model_validate_json(text)
+        except ValueError as first:
+            try:
+                data = json.loads(text)
+                for metric in data.get("metrics") or []:
+                    if isinstance(metric, dict) and isinstance(metric.get("samples"), list):
+                        metric["samples"] = [x for x in metric["samples"]
+                                             if isinstance(x, (int, float)) and math.isfinite(x)]
+                return RunRecord.model_validate(data)
+            except (ValueError, TypeError, AttributeError, RecursionError):
+                log.warning("%s: skipped a stored run that cannot be read: %s", self.path,
+                            str(first).splitlines()[0])
+                return None
 
     def _migrate(self) -> None:
         conn = self._connect()
@@ -270,19 +318,19 @@ class HistoryStore:
                 conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
             conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise HistoryError(f"{self.path}: not a usable history database ({exc})") from exc
+            try:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            raise self._unusable(exc) from None
         finally:
             conn.close()
 
     @property
     def schema_version(self) -> int:
-        conn = self._connect()
-        try:
+        with self._reading() as conn:
             return int(conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0])
-        finally:
-            conn.close()
 
     def append(self, record: RunRecord) -> None:
         """Store ``record``; appending a run id again replaces that run (re-imports are idempotent)."""
@@ -298,9 +346,14 @@ class HistoryStore:
             )
             _insert_points(conn, record)
             conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+        except BaseException as exc:
+            try:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            if isinstance(exc, sqlite3.Error):
+                raise self._unusable(exc) from None
             raise
         finally:
             conn.close()
@@ -317,19 +370,14 @@ class HistoryStore:
             query += " AND rig = ?"
             args.append(rig)
         query += " ORDER BY started_ts, run_id"
-        conn = self._connect()
-        try:
-            return [RunRecord.model_validate_json(text) for (text,) in conn.execute(query, args)]
-        finally:
-            conn.close()
+        with self._reading() as conn:
+            rows = conn.execute(query, args).fetchall()
+        return [record for record in (self._decode(text) for (text,) in rows) if record is not None]
 
     def series_keys(self) -> list[SeriesKey]:
-        conn = self._connect()
-        try:
+        with self._reading() as conn:
             rows = conn.execute("SELECT DISTINCT rig, metric_key FROM metric_points ORDER BY metric_key, rig")
             return [SeriesKey(rig, key) for rig, key in rows]
-        finally:
-            conn.close()
 
     def series(self, metric_key: str, rig: str | None = None, since: datetime | None = None) -> list[SeriesPoint]:
         """One metric's points, oldest first; ``rig=None`` returns every rig's points (each has .rig)."""
@@ -343,14 +391,13 @@ class HistoryStore:
             query += " AND p.started_ts >= ?"
             args.append((since if since.tzinfo else since.replace(tzinfo=UTC)).timestamp())
         query += " ORDER BY p.started_ts, p.run_id, p.node"
-        conn = self._connect()
-        try:
+        with self._reading() as conn:
             rows = conn.execute(query, args).fetchall()
-        finally:
-            conn.close()
         points = []
         for text, key, node in rows:
-            record = RunRecord.model_validate_json(text)
+            record = self._decode(text)
+            if record is None:
+                continue
             for metric in record.metrics:
                 if _key_of(metric) == key and point_node(metric) == node:
                     point = _point(record, metric)
@@ -366,22 +413,26 @@ class HistoryStore:
         return record
 
     def __len__(self) -> int:
-        conn = self._connect()
-        try:
+        with self._reading() as conn:
             return int(conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
-        finally:
-            conn.close()
 
 
 def load_summary(path: Path | str) -> RunRecord:
     """Read and validate a summary.json; errors name the file and the offending field."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
+        data = json.loads(decode(raw, str(path)), parse_constant=_no_constant)
+    except ConfigError as exc:
+        raise HistoryError(str(exc)) from None
     except OSError as exc:
-        raise HistoryError(f"{path}: cannot read summary ({exc.strerror})") from exc
+        raise HistoryError(f"{path}: cannot read summary ({exc.strerror or exc})") from None
     except json.JSONDecodeError as exc:
-        raise HistoryError(f"{path}: not JSON (line {exc.lineno}: {exc.msg})") from exc
+        raise HistoryError(f"{path}: not JSON (line {exc.lineno}: {exc.msg})") from None
+    except ValueError as exc:
+        raise HistoryError(f"{path}: {exc}") from None
+    except RecursionError:
+        raise HistoryError(f"{path}: nested too deep to be a summary.json") from None
     if not isinstance(data, dict):
         raise HistoryError(f"{path}: a summary is a JSON object (a run record), got {type(data).__name__}")
     version = data.get("schema_version", 1)
@@ -393,5 +444,12 @@ def load_summary(path: Path | str) -> RunRecord:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise HistoryError(f"{path}: field {where}: {first['msg']} "
-                           f"({exc.error_count()} problem(s) in all)") from exc
+        raise HistoryError(f"{path}: field {where}: {first['msg'].removeprefix('Value error, ')} "
+                           f"({exc.error_count()} problem(s) in all)") from None
+    except RecursionError:
+        raise HistoryError(f"{path}: nested too deep to be a summary.json") from None
+
+
+def _no_constant(name: str) -> float:
+    """JSON has no Infinity or NaN; Python's json reads them anyway. A summary holding one is refused."""
+    raise ValueError(f"{name} is not a JSON number; samples must be finite")

@@ -40,11 +40,7 @@ class Secret(str):
                 raise ConfigError(f"credential {ref} is not set: export {match.group(1)}")
             return value
         if ref.startswith("file:"):
-            path = Path(ref[5:]).expanduser()
-            try:
-                return path.read_text().strip()
-            except OSError as exc:
-                raise ConfigError(f"credential {ref} cannot be read: {exc.strerror}") from None
+            return _first_line(ref, Path(ref[5:]).expanduser())
         raise ConfigError(f"credential {ref!r} is not a reference (use ${{ENV_VAR}} or file:/path)")
 
     @classmethod
@@ -60,6 +56,23 @@ class Secret(str):
         except ConfigError as exc:
             return str(exc)
         return None
+
+
+def _first_line(ref: str, path: Path) -> str:
+    """The first line of a credential file, as documented: a trailing comment, a second secret or a
+    newline after it never become part of the password. Messages name the reference, never the content."""
+    try:
+        with path.open("rb") as f:
+            raw = f.readline(64 * 1024)
+    except OSError as exc:
+        raise ConfigError(f"credential {ref} cannot be read: {exc.strerror or exc}") from None
+    try:
+        line = raw.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise ConfigError(f"credential {ref}: its first line is not UTF-8 text") from None
+    if not line.strip():
+        raise ConfigError(f"credential {ref}: its first line is empty (the value goes on line 1)")
+    return line
 
 
 def _secret(value: object, field: str) -> Secret:
@@ -86,6 +99,23 @@ class BmcConfig(_Model):
     verify: bool | str = Field(True, description="verify TLS: true, false, or a CA bundle path")
     auth: Literal["auto", "session", "basic"] = "auto"
     vmedia_target: str | None = Field(None, description="boot override target for virtual media (Cd, UsbCd)")
+
+    @field_validator("verify", mode="before")
+    @classmethod
+    def _verify(cls, v: object) -> bool | str:
+        """Only a YAML boolean turns verification off: ``""`` used to do it silently (requests reads an empty
+        CA path as false), and ``"false"``, ``0`` or ``null`` are not the explicit ``false`` it takes."""
+        if isinstance(v, bool):
+            return v
+        if isinstance(v, str):
+            if not v.strip():
+                raise ValueError("an empty CA bundle path: use true (system CAs), a CA bundle file, or an "
+                                 "explicit false to turn TLS verification off")
+            if v.strip().lower() in ("true", "false", "yes", "no", "on", "off", "0", "1", "none", "null"):
+                raise ValueError(f"{v!r} is a string, not a boolean or a CA bundle path: write true or false "
+                                 "without quotes, or the path of a CA bundle file")
+            return v
+        raise ValueError("must be true, false, or a CA bundle path")
 
     @field_validator("url")
     @classmethod
@@ -126,12 +156,65 @@ class SshConfig(_Model):
             raise ValueError("must be a host name or an IP address")
         return v
 
+    @field_validator("host_key")
+    @classmethod
+    def _host_key(cls, v: str | None) -> str | None:
+        """A pinned key that cannot be parsed is a config error now, not a binascii.Error at connect time."""
+        if v is not None:
+            problem = host_key_problem(v)
+            if problem:
+                raise ValueError(problem)
+        return v
+
     @field_validator("user")
     @classmethod
     def _user(cls, v: str) -> str:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}", v):
             raise ValueError("must be a POSIX user name (letters, digits, _ . -)")
         return v
+
+
+_HOST_KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521")
+
+
+def host_key_problem(text: str) -> str | None:
+    """Why ``TYPE BASE64 [comment]`` is not a public host key hilt can pin, or None when it is one."""
+    import base64
+    import binascii
+    import struct
+
+    parts = text.split()
+    if len(parts) < 2:
+        return "not 'TYPE BASE64' (copy a line of ssh-keyscan HOST, or /etc/ssh/ssh_host_ed25519_key.pub)"
+    kind, data = parts[0], parts[1]
+    if kind not in _HOST_KEY_TYPES:
+        return f"key type {kind[:40]!r} is not one of {', '.join(_HOST_KEY_TYPES)}"
+    try:
+        blob = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        return f"the {kind} key is not valid base64"
+    fields: list[bytes] = []
+    at = 0
+    while at < len(blob):  # the blob is SSH strings: uint32 length + bytes, nothing left over
+        if at + 4 > len(blob):
+            return f"the {kind} key data is truncated"
+        (length,) = struct.unpack(">I", blob[at:at + 4])
+        if at + 4 + length > len(blob):
+            return f"the {kind} key data is truncated"
+        fields.append(blob[at + 4:at + 4 + length])
+        at += 4 + length
+    if not fields or fields[0] != kind.encode():
+        return f"the key data is not a {kind} key"
+    expected = {"ssh-ed25519": 2, "ssh-rsa": 3}.get(kind, 3)
+    if len(fields) != expected or (kind == "ssh-ed25519" and len(fields[1]) != 32):
+        return f"the {kind} key data is truncated or malformed"
+    try:
+        import paramiko
+
+        paramiko.PKey.from_type_string(kind, blob)
+    except Exception:  # noqa: BLE001 - paramiko raises several types for a malformed key
+        return f"the {kind} key data is malformed"
+    return None
 
 
 class NodeConfig(_Model):
@@ -160,7 +243,9 @@ class ImageIdentity(_Model):
 class ImageConfig(_Model):
     url: str
     sha256: str | None = None
-    boot_method: Literal["virtual_media", "network", "none"] = "virtual_media"
+    boot_method: Literal["virtual_media", "http", "pxe", "network", "none"] = Field(
+        "virtual_media", description="virtual_media (a virtual CD), http (UEFI HTTP boot from url), pxe "
+        "(one-time PXE; the PXE server decides what boots), none; network: old name of http")
     identity: ImageIdentity = Field(default_factory=ImageIdentity)
     boot_timeout_s: float = Field(900.0, gt=0)
 
@@ -332,6 +417,29 @@ def check_credentials(inv: Inventory, rig_names: list[str] | None = None) -> lis
                     line = doc.line(loc) if doc is not None else None
                     problems.append(f"{inv.source}:{line or '?'}: {dotted}: {problem}")
     return problems
+
+
+def check_tls(inv: Inventory, rig_names: list[str] | None = None) -> tuple[list[str], list[str]]:
+    """(problems, warnings) of the BMCs' TLS settings: a CA bundle that is not a readable file is a problem;
+    verification turned off (``verify: false``) is allowed, and always shown."""
+    try:
+        doc: YamlDocument | None = safe_yaml.load_file(inv.source)
+    except ConfigError:
+        doc = None
+    problems, warnings = [], []
+    for rig_name in rig_names or list(inv.rigs):
+        for node_name, node in inv.rig(rig_name).nodes.items():
+            loc = ("rigs", rig_name, "nodes", node_name, "bmc", "verify")
+            where = f"{inv.source}:{(doc.line(loc) if doc is not None else None) or '?'}: {'.'.join(loc)}"
+            verify = node.bmc.verify
+            if verify is False:
+                warnings.append(f"{where}: TLS verification is off for {node.bmc.url}: anyone on the path can "
+                                "read the BMC password; give a CA bundle instead")
+            elif isinstance(verify, str):
+                path = Path(verify).expanduser()
+                if not path.is_file() or not os.access(path, os.R_OK):
+                    problems.append(f"{where}: CA bundle {verify} is not a readable file")
+    return problems, warnings
 
 
 def resolve_username(secret: Secret) -> str:

@@ -6,8 +6,11 @@ detection both need the spread, and a mean alone hides a bimodal run.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+
+from hilt.errors import ParseError
 
 
 def _frozen_labels(labels: Mapping[str, object]) -> tuple[tuple[str, str], ...]:
@@ -28,6 +31,14 @@ class Metric:
     samples: tuple[float, ...]
     labels: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     higher_is_better: bool = True
+
+    def __post_init__(self) -> None:
+        # every probe's output becomes a Metric here: a non-finite sample (a tool printing inf, a time of 0)
+        # is refused where it enters, before it reaches the gate, the summary or the history
+        for value in self.samples:
+            if not math.isfinite(value):
+                raise ParseError(f"metric {self.name}{{{','.join(f'{k}={v}' for k, v in self.labels)}}}: "
+                                 f"sample {value} is not a finite number; the probe's output is not usable")
 
     @classmethod
     def of(

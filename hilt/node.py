@@ -20,8 +20,8 @@ from pathlib import Path
 
 import paramiko
 
-from hilt.errors import NodeError
-from hilt.inventory import NodeConfig
+from hilt.errors import ConfigError, NodeError
+from hilt.inventory import NodeConfig, host_key_problem
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +65,10 @@ class _PinnedHostKey(paramiko.MissingHostKeyPolicy):
 
 
 def _parse_pinned(host_key: str) -> paramiko.PKey:
+    problem = host_key_problem(host_key)  # rigs.yaml is checked at load; a key built in code is checked here
+    if problem:
+        raise ConfigError(f"ssh.host_key {host_key[:40]!r}: {problem}")
     parts = host_key.split()
-    if len(parts) < 2:
-        raise NodeError(f"ssh.host_key {host_key[:40]!r} is not 'TYPE BASE64'")
     return paramiko.PKey.from_type_string(parts[0], base64.b64decode(parts[1]))
 
 

@@ -16,11 +16,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hilt.errors import HiltError, InfrastructureError, NodeError
 from hilt.inventory import ImageConfig, NodeConfig
 from hilt.node import HostKeyError, Node, probe_ssh
+
+if TYPE_CHECKING:
+    from hilt.bmc.protocols import BootMedia
 
 log = logging.getLogger(__name__)
 
@@ -200,10 +203,7 @@ class _Provisioner:
             except HiltError as exc:
                 log.warning("node %s: BMC inventory unavailable: %s", self.name, exc)
             self.step(NodeState.OFF, f"{bmc.power_state()} before boot")
-            if self.image.boot_method == "network":
-                bmc.boot_from_network(target="UefiHttp", uri=self.image.url)
-            else:
-                bmc.boot_from_virtual_media(self.image.url)
+            boot_image(bmc, self.image)
         self.step(NodeState.BOOTING, f"{self.image_name} via {self.image.boot_method}")
 
     def _wait_reachable(self, started: float) -> None:
@@ -329,3 +329,13 @@ def provision(
             for name, cfg in nodes.items()
         }
         return {name: future.result() for name, future in futures.items()}
+
+
+def boot_image(bmc: BootMedia, image: ImageConfig) -> None:
+    """Boot ``image`` the way its ``boot_method`` says: a virtual CD, UEFI HTTP boot from its URL, or PXE."""
+    if image.boot_method in ("http", "network"):  # "network" is the old name of UEFI HTTP boot
+        bmc.boot_from_network(target="UefiHttp", uri=image.url)
+    elif image.boot_method == "pxe":
+        bmc.boot_from_network(target="Pxe")
+    else:
+        bmc.boot_from_virtual_media(image.url)

@@ -6,9 +6,11 @@ imported from an old summary.json is the same thing as a run recorded live.
 
 from __future__ import annotations
 
+import math
+from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 SCHEMA_VERSION = 1
 
@@ -48,12 +50,23 @@ class VerdictRecord(BaseModel):
     failed: bool = False  # this verdict failed its test (a regression, or unbaselined without allowance)
 
 
+def _finite(values: list[float] | None) -> list[float] | None:
+    """Samples enter summaries and the history only as finite numbers: one ``inf`` or ``nan`` used to make
+    every later read of the history fail (JSON has no infinity; sqlite stores NaN as NULL)."""
+    for i, value in enumerate(values or []):
+        if not math.isfinite(value):
+            raise ValueError(f"sample {i} is {value}: samples must be finite numbers")
+    return values
+
+
 class BaselineRecord(BaseModel):
-    value: float
-    tolerance: float
+    value: float = Field(allow_inf_nan=False)
+    tolerance: float = Field(allow_inf_nan=False)
     higher_is_better: bool = True
     samples: list[float] | None = None
     source: str | None = None
+
+    _samples = field_validator("samples")(_finite)
 
 
 class MetricRecord(BaseModel):
@@ -67,6 +80,8 @@ class MetricRecord(BaseModel):
     profile: str | None = None  # the profile whose baselines judged it
     baseline: BaselineRecord | None = None
     verdict: VerdictRecord | None = None
+
+    _samples = field_validator("samples")(_finite)
 
 
 class CoverageEntry(BaseModel):
@@ -120,3 +135,14 @@ class RunRecord(BaseModel):
     node_profiles: dict[str, str] = Field(default_factory=dict)  # node -> its profile
     exit_code: int | None = None
     versions: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("started_at", "finished_at")
+    @classmethod
+    def _iso_time(cls, value: str | None) -> str | None:
+        """An ISO 8601 time (``2026-03-01T02:00:00Z``): the history orders and filters runs by it."""
+        if value is not None:
+            try:
+                datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                raise ValueError(f"{value[:40]!r} is not an ISO 8601 time like 2026-03-01T02:00:00Z") from None
+        return value

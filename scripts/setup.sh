@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(openssh-server openssh-client iproute2 etcd-server etcd-client chromium chromium-driver
               device-tree-compiler qemu-system-misc gcc-riscv64-linux-gnu linux-source-6.1 bc flex bison cpio
-              make debian-archive-keyring)
+              make debian-archive-keyring prometheus-node-exporter)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -23,6 +23,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: apt-get install ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [[ " ${missing[*]} " == *" prometheus-node-exporter "* ]] && command -v systemctl >/dev/null; then
+    # only a test tool here (metrics.prom against the real textfile collector): no daemon on :9100
+    systemctl disable --now prometheus-node-exporter >/dev/null 2>&1 || true
+  fi
 fi
 
 PYTHON="${PYTHON:-python3}"

@@ -34,6 +34,7 @@ class Bmc:
                  verify: bool | str = True, auth: str = "auto", vmedia_target: str | None = None,
                  timeout_s: float = 10.0, name: str | None = None, *, power_timeout_s: float = 300.0,
                  poll_interval_s: float = 1.0, retries: int = 4, backoff_s: float = 0.5):
+        __tracebackhide__ = True  # pytest prints frame arguments in tracebacks: the password is one
         host = urlsplit(url).hostname or url
         port = urlsplit(url).port
         self.name = name or (f"{host}:{port}" if port else host)
@@ -47,6 +48,7 @@ class Bmc:
         self._system_path: str | None = None
         self._managers: list[dict[str, Any]] | None = None
         self._vmedia: vmedia.VirtualMediaDevice | None = None
+        self._action_info: dict[str, list[str] | None] = {}
 
     @classmethod
     def from_config(cls, config: NodeConfig | BmcConfig, *, name: str | None = None, **overrides: Any) -> Bmc:
@@ -99,13 +101,24 @@ class Bmc:
                    .get("Members", []) if m.get("@odata.id")]
         if len(members) != 1:
             ids = ", ".join(p.rstrip("/").rsplit("/", 1)[-1] for p in members) or "none"
-            raise BmcRequestError(self.name, "pick the system", None,
-                                  f"{len(members)} systems ({ids}); set system_id in rigs.yaml")
+            raise BmcRequestError(self.name, "pick the system", None, "",
+                                  f"{len(members)} systems ({ids}); set bmc.system_id in rigs.yaml to one of them")
         self._system_path = members[0]
         return self._system_path
 
     def _system(self, step: str = "read system") -> Response:
-        return self._t.get(self._system_url(), step=step)
+        path = self._system_url()
+        try:
+            return self._t.get(path, step=step)
+        except BmcRequestError as exc:
+            if exc.status != 404 or not self.system_id:
+                raise
+            # A BMC with several ComputerSystems (host + GPU baseboard): say which ones exist.
+            coll_path = path.rsplit("/", 1)[0]
+            members = (self._t.get(coll_path, step="list systems").body or {}).get("Members", [])
+            ids = ", ".join(str(m.get("@odata.id", "")).rstrip("/").rsplit("/", 1)[-1] for m in members) or "none"
+            raise BmcRequestError(self.name, "pick the system", 404, "",
+                                  f"system_id {self.system_id!r} is not on this BMC; it has: {ids}") from None
 
     def _manager_resources(self, system: dict[str, Any]) -> list[dict[str, Any]]:
         if self._managers is None:
@@ -141,7 +154,7 @@ class Bmc:
             self._reset(system, _ON, "power on")
             self._wait_for("On", "power on")
             return
-        allowed = _allowed_resets(system)
+        allowed = self._allowed_resets(system)
         if allowed is not None and not any(r in allowed for r in _RESTART):
             # No restart of any kind allowed (some Supermicro/OpenBMC lists): off, then on.
             log.info("BMC %s allows no restart reset type (%s); powering off then on", self.name, allowed)
@@ -152,8 +165,25 @@ class Bmc:
             self._reset(system, _RESTART, "restart")
         self._wait_for("On", "restart")
 
-    def _reset(self, system: dict[str, Any], choices: tuple[str, ...], step: str) -> None:
+    def _allowed_resets(self, system: dict[str, Any]) -> list[str] | None:
+        """ResetType allowable values: inline, else from the action's ``@Redfish.ActionInfo`` (bmcweb, AMI, X13),
+        read once per connection and only where the inline list is missing."""
         allowed = _allowed_resets(system)
+        if allowed is not None:
+            return allowed
+        info = ((system.get("Actions") or {}).get("#ComputerSystem.Reset") or {}).get("@Redfish.ActionInfo")
+        if not info:
+            return None
+        if info not in self._action_info:
+            body = self._t.request("GET", info, step="read reset action info", ok=(404,)).body
+            params = (body or {}).get("Parameters") if isinstance(body, dict) else None
+            values = next((p.get("AllowableValues") for p in params or []
+                           if isinstance(p, dict) and p.get("Name") == "ResetType"), None)
+            self._action_info[info] = list(values) if values else None
+        return self._action_info[info]
+
+    def _reset(self, system: dict[str, Any], choices: tuple[str, ...], step: str) -> None:
+        allowed = self._allowed_resets(system)
         reset_type = next((r for r in choices if allowed is None or r in allowed), None)
         if reset_type is None:
             raise BmcRequestError(self.name, step, None, "",
@@ -176,14 +206,17 @@ class Bmc:
 
     # ------------------------------------------------------------ boot
     def boot_from_virtual_media(self, image_url: str) -> None:
-        """Eject, insert ``image_url``, one-time boot from the CD, power on or restart; returns once On."""
+        """Eject, insert ``image_url``, one-time boot from the CD, power on or restart; returns once On.
+
+        Every check that can fail (no virtual CD, insertion refused in every slot, a boot override the BMC
+        did not keep) fails before the reset: a BMC that cannot boot the image never restarts the host.
+        """
         system = self._system().body or {}
-        dev = self._vmedia or vmedia.find_cd(self._t, system, lambda: self._manager_resources(system))
-        self._vmedia = dev
-        vmedia.eject(self._t, dev)
-        vmedia.insert(self._t, dev, image_url)
-        dev.resource = {**dev.resource, "Image": image_url, "Inserted": True}
-        self._set_boot_override(system, self._vmedia_target(system))
+        traits = vendors.detect(self._t.root, system)
+        slots = [self._vmedia] if self._vmedia else vmedia.find_cds(
+            self._t, system, lambda: self._manager_resources(system), prefer=traits.vmedia_slots)
+        self._vmedia = vmedia.insert_first(self._t, slots, image_url)
+        system = self._set_boot_override(system, self._vmedia_target(system, traits))
         self._restart(system)
 
     def boot_from_network(self, target: str = "Pxe", uri: str | None = None) -> None:
@@ -193,13 +226,28 @@ class Bmc:
         if target == "UefiHttp" and not uri:
             raise ValueError("UefiHttp boot needs a uri")
         system = self._system().body or {}
-        self._set_boot_override(system, target, uri=uri)
+        boot = system.get("Boot") or {}
+        allowed = boot.get("BootSourceOverrideTarget@Redfish.AllowableValues")
+        if allowed and target not in allowed:
+            raise BmcRequestError(self.name, f"one-time boot from {target}", None, "",
+                                  f"this system does not offer {target}; BootSourceOverrideTarget allows "
+                                  f"{', '.join(map(str, allowed))}")
+        if target == "UefiHttp" and "HttpBootUri" not in boot:
+            # iLO, iDRAC, Supermicro list UefiHttp but take the URI from BIOS settings, not from Redfish Boot.
+            raise BmcRequestError(self.name, "one-time boot from UefiHttp", None, "",
+                                  "this system has no Boot.HttpBootUri: UEFI HTTP boot from a URI is not offered "
+                                  "over Redfish here (use boot_method virtual_media or pxe)")
+        system = self._set_boot_override(system, target, uri=uri)
         self._restart(system)
 
-    def _vmedia_target(self, system: dict[str, Any]) -> str:
+    def boot_from_http(self, uri: str) -> None:
+        """One-time UEFI HTTP boot from ``uri`` (``UefiHttp`` + ``HttpBootUri``), then restart."""
+        self.boot_from_network("UefiHttp", uri)
+
+    def _vmedia_target(self, system: dict[str, Any], traits: vendors.VendorTraits) -> str:
         if self.vmedia_target:
             return self.vmedia_target
-        target = vendors.detect(self._t.root, system).vmedia_boot_target
+        target = traits.vmedia_boot_target
         allowed = (system.get("Boot") or {}).get("BootSourceOverrideTarget@Redfish.AllowableValues")
         if allowed and target not in allowed:
             for alt in ("Cd", "UsbCd"):
@@ -207,24 +255,33 @@ class Bmc:
                     return alt
         return target
 
-    def _set_boot_override(self, system: dict[str, Any], target: str, uri: str | None = None) -> None:
-        """Minimal PATCH (Target + Enabled); Mode only when it must change; @Redfish.Settings where needed.
+    def _set_boot_override(self, system: dict[str, Any], target: str, uri: str | None = None) -> dict[str, Any]:
+        """PATCH the one-time override, read it back and verify it before any reset; returns the system read.
 
-        Some BMCs (iDRAC 5+, older XCC) reject the whole PATCH when BootSourceOverrideMode is present; others
-        (some iLO/AMI) reject it when absent: a 400 is retried once in the other form.
+        Whether ``BootSourceOverrideMode`` goes into the PATCH is the vendor's rule (vendors.py): some firmware
+        resets the mode to its default unless it is sent every time, some rejects a mode it was not asked to
+        change; unknown firmware gets the mode only when it must change, and a 400 is retried once in the
+        other form. Then the override is read back (target, enabled, mode, URI): a BMC that answered 2xx and
+        dropped a field is an error here, not a host that boots its disk.
         """
         boot = system.get("Boot") or {}
+        traits = vendors.detect(self._t.root, system)
         body: dict[str, Any] = {"BootSourceOverrideTarget": target, "BootSourceOverrideEnabled": "Once"}
         if uri:
             body["HttpBootUri"] = uri
         mode = boot.get("BootSourceOverrideMode")
-        want_mode = "UEFI" if target == "UefiHttp" else None
-        if want_mode and mode and mode != want_mode:
+        want_mode = "UEFI" if target == "UefiHttp" else mode
+        send_mode = vendors.send_mode(traits, mode, want_mode)
+        if send_mode:
             body["BootSourceOverrideMode"] = want_mode
+        elif want_mode and mode and want_mode != mode:
+            raise BmcRequestError(self.name, f"set one-time boot to {target}", None, "",
+                                  f"{target} needs BootSourceOverrideMode {want_mode} (now {mode}), which "
+                                  f"{traits.name} firmware does not take over Redfish: change the BIOS boot mode")
         path, etag = self._system_url(), None
         settings = ((system.get("@Redfish.Settings") or {}).get("SettingsObject") or {}).get("@odata.id")
         if settings:
-            # Lenovo SE450, Nokia: Boot is written to the pending settings object, applied on reset.
+            # Lenovo SE450, Nokia, NVIDIA GB300: Boot is written to the pending settings object, applied on reset.
             obj = self._t.request("GET", settings, step="read pending settings", ok=(404,))
             if obj.status != 404 and isinstance(obj.body, dict) and "Boot" in obj.body:
                 path, etag = settings, obj.etag
@@ -234,7 +291,7 @@ class Bmc:
         try:
             self._t.patch(path, {"Boot": body}, step=step, etag=etag)
         except BmcRequestError as exc:
-            if exc.status != 400:
+            if exc.status != 400 or traits.mode_rule != "when-changing":
                 raise
             alt = dict(body)
             if "BootSourceOverrideMode" in alt:
@@ -246,6 +303,26 @@ class Bmc:
             log.info("BMC %s: boot override refused (%s); retrying %s BootSourceOverrideMode", self.name,
                      exc.bmc_message, "with" if "BootSourceOverrideMode" in alt else "without")
             self._t.patch(path, {"Boot": alt}, step=step, etag=etag)
+            body = alt
+        return self._verify_override(path, body, mode if "BootSourceOverrideMode" not in body else None, step)
+
+    def _verify_override(self, path: str, sent: dict[str, Any], kept_mode: str | None, step: str) -> dict[str, Any]:
+        """Read the override back; the fields we sent (and the mode we expect kept) must read as sent."""
+        readback = self._t.get(path, step=f"{step}: read back").body or {}
+        boot = readback.get("Boot") or {}
+        # Enabled "Once" may read back "Continuous" (libvirt-backed BMCs, sushy): the next boot takes it either way.
+        wrong = [f"{k} reads {boot.get(k)!r}, sent {v!r}" for k, v in sent.items()
+                 if boot.get(k) != v and not (k == "BootSourceOverrideEnabled" and boot.get(k) == "Continuous")]
+        if kept_mode and boot.get("BootSourceOverrideMode") not in (None, kept_mode):
+            wrong.append(f"BootSourceOverrideMode reads {boot.get('BootSourceOverrideMode')!r}, was {kept_mode!r} "
+                         "(the firmware reset it: send it with every PATCH)")
+        if wrong:
+            raise BmcRequestError(self.name, step, None, "",
+                                  "the BMC accepted the PATCH but did not keep it: " + "; ".join(wrong)
+                                  + " (no reset was sent)")
+        if path == self._system_url():
+            return readback
+        return self._system(step=f"{step}: read system").body or {}
 
     @property
     def _system_etag(self) -> str | None:

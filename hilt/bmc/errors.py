@@ -6,11 +6,9 @@ said (``error.@Message.ExtendedInfo``). Passwords and session tokens are scrubbe
 
 from __future__ import annotations
 
-import logging
-import re
-import threading
 from typing import Any
 
+from hilt.bmc.redact import REDACTOR, Redactor
 from hilt.errors import BmcError
 
 __all__ = ["BmcError", "BmcRequestError", "extended_messages", "error_text", "Redactor"]
@@ -69,7 +67,7 @@ class BmcRequestError(BmcError):
         self.bmc = bmc
         self.step = step
         self.status = status
-        self.bmc_message = bmc_message
+        self.bmc_message = bmc_message = REDACTOR.scrub(bmc_message)
         shown = f"HTTP {status}" if status is not None else "no answer"
         text = f"BMC {bmc}: {step} failed ({shown})"
         if bmc_message:
@@ -78,56 +76,3 @@ class BmcRequestError(BmcError):
             text += f" [{detail}]"
         super().__init__(REDACTOR.scrub(text))
 
-
-class Redactor(logging.Filter):
-    """Scrubs live secrets (passwords, session tokens) from log records and messages.
-
-    The DMTF library logs request and response headers at DEBUG, ``X-Auth-Token`` included; this filter sits
-    on its logger and ours so that no record carries a secret whatever level a user turns on.
-    """
-
-    _HEADER = re.compile(
-        r"(X-Auth-Token|Authorization)(['\"]?\s*[:=]\s*['\"]?)([^\s'\",}]+(?: [^\s'\",}]+)?)", re.IGNORECASE)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._lock = threading.Lock()
-        self._secrets: dict[str, int] = {}
-
-    def add(self, secret: str | None) -> None:
-        if secret and len(secret) >= 3:
-            with self._lock:
-                self._secrets[secret] = self._secrets.get(secret, 0) + 1
-
-    def discard(self, secret: str | None) -> None:
-        if not secret:
-            return
-        with self._lock:
-            n = self._secrets.get(secret, 0) - 1
-            if n <= 0:
-                self._secrets.pop(secret, None)
-            else:
-                self._secrets[secret] = n
-
-    def scrub(self, text: str) -> str:
-        text = self._HEADER.sub(lambda m: f"{m.group(1)}{m.group(2)}<redacted>", text)
-        with self._lock:
-            secrets = sorted(self._secrets, key=len, reverse=True)
-        for s in secrets:
-            text = text.replace(s, "<redacted>")
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            msg = record.getMessage()
-        except Exception:  # a broken record is the logger's problem, not ours
-            return True
-        clean = self.scrub(msg)
-        if clean != msg:
-            record.msg, record.args = clean, None
-        return True
-
-
-REDACTOR = Redactor()
-for _name in ("redfish.rest.v1", "redfish", "hilt.bmc"):
-    logging.getLogger(_name).addFilter(REDACTOR)

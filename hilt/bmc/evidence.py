@@ -42,6 +42,8 @@ _PREFERRED = ("sel", "event", "log", "iml", "journal")
 
 
 def collect_evidence(t: Transport, system_path: str, max_entries: int) -> BmcEvidence:
+    """Entries of the System's log services and of its Manager's (the BMC's own event log: a failed virtual
+    media mount or a watchdog reset is logged there, not in the host's SEL), newest first, bounded."""
     entries: list[dict[str, Any]] = []
     errors: list[str] = []
     progress = power = None
@@ -52,21 +54,32 @@ def collect_evidence(t: Transport, system_path: str, max_entries: int) -> BmcEvi
         if progress == "OEM" and bp.get("OemLastState"):
             progress = f"OEM: {bp['OemLastState']}"
         power = system.get("PowerState")
-        services_path = (system.get("LogServices") or {}).get("@odata.id")
     except BmcError as exc:
         return BmcEvidence(errors=[str(exc)])
-    if services_path:
+    holders: list[tuple[str, str | None]] = [("System", (system.get("LogServices") or {}).get("@odata.id"))]
+    managers = [m.get("@odata.id") for m in (system.get("Links") or {}).get("ManagedBy") or [] if isinstance(m, dict)]
+    if managers and managers[0]:
         try:
-            services = t.get(services_path, step="list log services").body or {}
-            paths = [m.get("@odata.id", "") for m in services.get("Members") or []]
+            manager = t.get(managers[0], step="read manager for evidence").body or {}
+            holders.append(("Manager", (manager.get("LogServices") or {}).get("@odata.id")))
+        except BmcError as exc:
+            errors.append(str(exc))
+    for holder, services_path in holders:
+        if not services_path:
+            continue
+        try:
+            services = t.get(services_path, step=f"list {holder.lower()} log services").body or {}
+            paths = [m.get("@odata.id", "") for m in services.get("Members") or [] if isinstance(m, dict)]
             paths.sort(key=_rank)
             for path in paths[:2]:
-                if len(entries) >= max_entries:
-                    break
                 try:
-                    entries += _read_entries(t, path, max_entries - len(entries))
+                    got = _read_entries(t, path, max_entries)
                 except BmcError as exc:
                     errors.append(str(exc))
+                    continue
+                for e in got:
+                    e["log"] = f"{holder}/{e['log']}"
+                entries += got
         except BmcError as exc:
             errors.append(str(exc))
     entries.sort(key=lambda e: e.get("created") or "", reverse=True)

@@ -1,9 +1,15 @@
 """One Redfish connection: auth, retries, ETags, task monitors, and errors that name the BMC and the step.
 
-Built on the DMTF ``redfish`` library for the wire and login; what it lacks for real BMCs lives here:
-- its own retry is 10 x 1 s on any exception; we set ``max_retry=0`` and retry ourselves with backoff,
-  only on what is transient (503, connection reset, iDRAC SYS518, iLO InvalidOperationForSystemState);
-- it verifies TLS only when given a CA file, so ``verify=True`` passes the system CA bundle explicitly;
+Built on ``requests`` directly, as sushy's ``connector.py`` is (docs/bmc.md says why not the DMTF library):
+- one ``requests.Session`` per BMC, no proxy from the environment, TLS verified against the system CAs by
+  default (``verify=True``), a CA bundle path, or off only with an explicit ``verify=False``;
+- Redfish sessions (``POST SessionService/Sessions``, ``X-Auth-Token``, ``DELETE`` of its ``Location`` at close),
+  HTTP basic auth where there is no session service; cookies are never kept (a BMC's session cookie would switch
+  bmcweb to cookie auth with CSRF checks) and their values are treated as secrets;
+- bounded retries, the same for every request (session login and logout included), only on what is transient:
+  503/502/504 and "not ready" answers (iDRAC SYS518, iLO InvalidOperationForSystemState,
+  Base ServiceTemporarilyUnavailable / ServiceInUnknownState), connection resets, one timeout; ``Retry-After``
+  in seconds or as an HTTP date;
 - 401 after a session expired: log in again once; 406 on ``Accept-Encoding: identity``: drop it;
 - 202 with a task monitor: poll it honouring ``Retry-After`` until the task is done.
 """
@@ -11,6 +17,8 @@ Built on the DMTF ``redfish`` library for the wire and login; what it lacks for 
 from __future__ import annotations
 
 import base64
+import email.utils
+import http.cookiejar
 import json
 import logging
 import time
@@ -18,19 +26,21 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-import redfish
 import requests
-from redfish.rest.v1 import InvalidCredentialsError, RetriesExhaustedError, SessionCreationError
 
-from hilt.bmc.errors import REDACTOR, BmcRequestError, error_text, message_ids
+from hilt.bmc.errors import BmcRequestError, error_text, message_ids
+from hilt.bmc.redact import REDACTOR, SecretBody, redact_structure
 
 log = logging.getLogger("hilt.bmc")
 
-# Message ids that mean "busy right now, ask again": iDRAC SYS518 (job queue/LC busy right after a power
-# change), iLO InvalidOperationForSystemState (POST in progress), generic ServiceTemporarilyUnavailable.
-TRANSIENT_IDS = ("SYS518", "InvalidOperationForSystemState", "ServiceTemporarilyUnavailable", "SRV")
+# Message ids that mean "busy or not ready right now, ask again": iDRAC SYS518 (job queue/LC busy right after a
+# power change), iLO InvalidOperationForSystemState (POST in progress), Base ServiceTemporarilyUnavailable and
+# ServiceInUnknownState (bmcweb and AMI while their Redfish daemon starts).
+TRANSIENT_IDS = ("SYS518", "InvalidOperationForSystemState", "ServiceTemporarilyUnavailable",
+                 "ServiceInUnknownState")
 TASK_RUNNING = {"New", "Starting", "Running", "Pending", "Suspended", "Stopping", "Interrupted", "Service"}
 TASK_FAILED = {"Exception", "Killed", "Cancelled", "Cancelling"}
+SESSIONS = "/redfish/v1/SessionService/Sessions"
 
 
 @dataclass
@@ -53,30 +63,26 @@ class Response:
         return 200 <= self.status < 300
 
 
-def _ca_bundle(verify: bool | str) -> str | None:
-    if verify is False:
-        return None
-    if isinstance(verify, str):
-        return verify
-    return requests.certs.where()
-
-
 class Transport:
     """Authenticated, retrying requests to one BMC; counts every HTTP request it sends."""
 
     def __init__(self, url: str, username: str, password: str, *, name: str, verify: bool | str = True,
                  auth: str = "auto", timeout_s: float = 10.0, retries: int = 4, backoff_s: float = 0.5,
                  task_timeout_s: float = 600.0):
+        __tracebackhide__ = True  # pytest prints frame arguments in tracebacks: the password is one
         if auth not in ("auto", "session", "basic"):
             raise ValueError(f"auth must be 'auto', 'session' or 'basic', not {auth!r}")
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"BMC url must be http(s)://host[:port], not {parts.scheme}://{parts.hostname}")
+        if verify == "":
+            raise ValueError("verify must be true, false or a CA bundle path, not an empty string")
         port = f":{parts.port}" if parts.port else ""
-        self.base = f"{parts.scheme}://{parts.hostname}{port}"
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        self.base = f"{parts.scheme}://{host}{port}"
         self.name = name
         self.auth_mode = auth
-        self.timeout_s = timeout_s
+        self.timeout = (min(timeout_s, 5.0), timeout_s)
         self.retries = retries
         self.backoff_s = backoff_s
         self.task_timeout_s = task_timeout_s
@@ -89,102 +95,122 @@ class Transport:
         self._username = username
         self._password = password
         self._token: str | None = None
-        REDACTOR.add(password)
-        self._client = redfish.redfish_client(
-            base_url=self.base, username=username, password=password, cafile=_ca_bundle(verify),
-            timeout=(min(timeout_s, 5.0), timeout_s), max_retry=0, check_connectivity=False)
-        self._client._session.trust_env = False  # a BMC network is never reached through an HTTP proxy
+        self._session_path: str | None = None
+        self._basic: str | None = None
+        self._secrets: list[str] = []
+        self._remember(password)
+        self._http = requests.Session()
+        self._http.trust_env = False  # a BMC network is never reached through an HTTP proxy
+        self._http.verify = verify
+        self._http.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+
+    def _remember(self, secret: str | None) -> None:
+        if secret and secret not in self._secrets:
+            self._secrets.append(secret)
+            REDACTOR.add(secret)
+
+    def _forget(self, secret: str | None) -> None:
+        if secret and secret in self._secrets:
+            self._secrets.remove(secret)
+            REDACTOR.discard(secret)
 
     # ---------------------------------------------------------------- auth
     def connect(self) -> None:
         """Read the service root and log in (session, else basic), once."""
         root = self.request("GET", "/redfish/v1/", step="read service root", auth=False)
         self.root = root.body if isinstance(root.body, dict) else {}
-        self._client.root = redfish.rest.v1.RisObject.parse(self.root)
-        self._client.root_resp = True
         sessions = (self.root.get("Links") or {}).get("Sessions", {}).get("@odata.id")
-        self._client.login_url = sessions or "/redfish/v1/SessionService/Sessions"
         if self.auth_mode == "basic" or (self.auth_mode == "auto" and not sessions
                                          and "SessionService" not in self.root):
             self._use_basic()
             return
         try:
-            self._login_session()
+            self._login_session(sessions or SESSIONS)
         except BmcRequestError as exc:
-            if self.auth_mode == "session" or exc.status in (401, 403):
+            if self.auth_mode == "session" or exc.status in (401, 403) or exc.status is None:
                 raise
             log.info("BMC %s: no Redfish session (%s); using HTTP basic auth", self.name, exc.status)
             self._use_basic()
 
     def _use_basic(self) -> None:
-        key = base64.b64encode(f"{self._username}:{self._password}".encode()).decode()
-        self._client.set_session_key(None)
-        self._client.set_authorization_key(f"Basic {key}")
-        REDACTOR.add(key)
+        self._basic = base64.b64encode(f"{self._username}:{self._password}".encode()).decode()
+        self._remember(self._basic)
         self.auth_used = "basic"
 
-    def _login_session(self) -> None:
-        self.requests_sent += 1
+    def _login_session(self, sessions: str | None = None) -> None:
+        sessions = sessions or (self.root.get("Links") or {}).get("Sessions", {}).get("@odata.id") or SESSIONS
+        self._drop_token()
+        step = "log in (Redfish session)"
         try:
-            self._client.set_session_key(None)
-            self._client.login(auth="session", headers=self._headers())
-        except InvalidCredentialsError:
-            raise BmcRequestError(self.name, "log in (Redfish session)", 401, "invalid credentials") from None
-        except SessionCreationError as exc:
-            status = _status_from(str(exc))
-            raise BmcRequestError(self.name, "log in (Redfish session)", status,
-                                  REDACTOR.scrub(str(exc).split("\n", 1)[-1])) from None
-        except (RetriesExhaustedError, requests.RequestException) as exc:
-            raise BmcRequestError(self.name, "log in (Redfish session)", None, _cause(exc)) from None
-        token = self._client.get_session_key()
+            resp = self.request("POST", sessions, SecretBody(UserName=self._username, Password=self._password),
+                                step=step, auth=False, follow_task=False)
+        except BmcRequestError as exc:
+            if exc.status == 401:
+                raise BmcRequestError(self.name, step, 401, "invalid credentials") from None
+            raise
+        token = resp.headers.get("x-auth-token")
         if not token:
-            raise BmcRequestError(self.name, "log in (Redfish session)", None, "answer had no X-Auth-Token")
-        REDACTOR.discard(self._token)
+            raise BmcRequestError(self.name, step, resp.status, "", "the answer had no X-Auth-Token")
         self._token = token
-        REDACTOR.add(token)
+        self._remember(token)
+        location = resp.headers.get("location")
+        if not location and isinstance(resp.body, dict):
+            location = resp.body.get("@odata.id")
+        self._session_path = urlsplit(location).path if location else None
         self.auth_used = "session"
 
+    def _drop_token(self) -> None:
+        self._forget(self._token)
+        self._token = None
+        self._session_path = None
+
     def close(self) -> None:
-        """Log out (delete our session) and close the connection; never raises."""
+        """Log out (delete our session, retried like any request) and close the connection; never raises."""
         try:
-            if self._token:
-                self.requests_sent += 1
-                self._client.logout()
+            if self._token and self._session_path:
+                self.request("DELETE", self._session_path, step="log out", ok=(401, 404), follow_task=False)
         except Exception as exc:  # the session times out on its own; a failed logout must not hide a result
             log.warning("BMC %s: log out failed: %s", self.name, REDACTOR.scrub(str(exc)))
         finally:
-            try:
-                self._client._session.close()
-            except Exception:
-                pass
-            REDACTOR.discard(self._token)
-            self._token = None
+            self._http.close()
+            self._drop_token()
 
     def forget_secrets(self) -> None:
-        REDACTOR.discard(self._password)
+        for s in list(self._secrets):
+            self._forget(s)
 
     # ---------------------------------------------------------------- requests
-    def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        headers = {"Accept": "application/json"}
+    def _headers(self, extra: dict[str, str] | None, auth: bool) -> dict[str, str]:
+        headers = {"Accept": "application/json", "OData-Version": "4.0"}
         if self.identity_encoding:
             headers["Accept-Encoding"] = "identity"
+        if auth and self._token:
+            headers["X-Auth-Token"] = self._token
+        elif auth and self._basic:
+            headers["Authorization"] = f"Basic {self._basic}"
         headers.update(extra or {})
         return headers
 
     def _send(self, method: str, path: str, body: Any, headers: dict[str, str]) -> Response:
         self.requests_sent += 1
-        kwargs: dict[str, Any] = {"headers": headers}
+        data = None
         if body is not None:
-            kwargs["body"] = body
+            data = json.dumps(body).encode()
             headers.setdefault("Content-Type", "application/json")
-        resp = getattr(self._client, method.lower())(path, **kwargs)
+        url = path if path.startswith(("http://", "https://")) else f"{self.base}{path}"
+        resp = self._http.request(method, url, data=data, headers=headers, timeout=self.timeout,
+                                  allow_redirects=False)
+        for cookie in resp.raw.headers.getlist("Set-Cookie") if resp.raw is not None else []:
+            # A session cookie is a credential as much as a token: never shown anywhere, by value.
+            self._remember(cookie.split(";", 1)[0].partition("=")[2] or None)
         try:
-            text = resp.text
-            data: Any = json.loads(text) if text and text.strip() else None
+            parsed: Any = json.loads(resp.content) if resp.content.strip() else None
         except (ValueError, UnicodeDecodeError):
-            data = None
-        hdrs = {k.lower(): v for k, v in resp.getheaders()}
-        return Response(resp.status, data, hdrs)
+            parsed = None
+        hdrs = {k.lower(): v for k, v in resp.headers.items()}
+        log.debug("BMC %s: %s %s -> %s %s", self.name, method, path, resp.status_code,
+                  json.dumps(redact_structure(hdrs)))
+        return Response(resp.status_code, parsed, hdrs)
 
     def request(self, method: str, path: str, body: Any = None, *, step: str,
                 headers: dict[str, str] | None = None, auth: bool = True, ok: tuple[int, ...] = (),
@@ -196,8 +222,8 @@ class Transport:
         while True:
             attempt += 1
             try:
-                resp = self._send(method, path, body, self._headers(headers))
-            except (RetriesExhaustedError, requests.RequestException, OSError) as exc:
+                resp = self._send(method, path, body, self._headers(headers, auth))
+            except (requests.RequestException, OSError) as exc:
                 cause = exc.__cause__ or exc
                 is_timeout = isinstance(cause, requests.Timeout)
                 timeouts += is_timeout
@@ -232,7 +258,9 @@ class Transport:
         if resp.status in (502, 503, 504):
             return True
         if resp.status in (400, 409, 500):
-            return any(any(t in mid for t in TRANSIENT_IDS[:3]) for mid in message_ids(resp.body))
+            if any(any(t in mid for t in TRANSIENT_IDS) for mid in message_ids(resp.body)):
+                return True
+            return "not ready" in error_text(resp.body).lower()  # "iDRAC is not ready", "BMC not ready"
         return False
 
     def _sleep(self, attempt: int, retry_after: str | None, why: str) -> None:
@@ -290,20 +318,19 @@ class Transport:
         raise last
 
 
-def _retry_after(value: str | None) -> float | None:
+def _retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date (RFC 9110), capped at 30 s."""
     if not value:
         return None
     try:
         return max(0.0, min(float(value), 30.0))
     except ValueError:
-        return 1.0  # an HTTP date: rare on BMCs; a second is a safe answer
-
-
-def _status_from(text: str) -> int | None:
+        pass
     try:
-        return int(text.split("HTTP ", 1)[1].split(":", 1)[0])
-    except (IndexError, ValueError):
-        return None
+        when = email.utils.parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        return 1.0  # unreadable: a second is a safe answer
+    return max(0.0, min(when.timestamp() - (time.time() if now is None else now), 30.0))
 
 
 def _cause(exc: BaseException) -> str:
@@ -314,4 +341,5 @@ def _cause(exc: BaseException) -> str:
 def _short(body: Any) -> str:
     if body is None:
         return ""
-    return REDACTOR.scrub(json.dumps(body)[:200]) if not isinstance(body, str) else body[:200]
+    text = body if isinstance(body, str) else json.dumps(redact_structure(body))
+    return REDACTOR.scrub(text)[:200]

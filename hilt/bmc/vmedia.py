@@ -6,7 +6,7 @@ Each quirk sits in the function it bends, with the BMC family that needs it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,7 +36,12 @@ class VirtualMediaDevice:
 
     @property
     def inserted(self) -> bool:
-        return bool(self.resource.get("Inserted")) or bool(self.resource.get("Image"))
+        """Whether media is in: ``Inserted`` when the BMC reports it. Supermicro X12/H13 keep ``Image`` after an
+        eject with ``Inserted: false`` (community.general#6969), some AMI firmware shows ``Image: "None"``; such a
+        slot is empty and needs no eject (which that firmware refuses)."""
+        if "Inserted" in self.resource and self.resource["Inserted"] is not None:
+            return bool(self.resource["Inserted"])
+        return str(self.resource.get("Image") or "").strip() not in ("", "None", "null")
 
 
 def _is_cd(res: dict[str, Any], member_path: str) -> bool:
@@ -48,33 +53,80 @@ def _is_cd(res: dict[str, Any], member_path: str) -> bool:
     return "cd" in ident or "dvd" in ident
 
 
-def find_cd(t: Transport, system: dict[str, Any],
-            managers: Callable[[], list[dict[str, Any]]]) -> VirtualMediaDevice:
-    """The CD/DVD device under the System, else under its Manager (iDRAC, iLO, XCC keep it there).
+def find_cds(t: Transport, system: dict[str, Any], managers: Callable[[], list[dict[str, Any]]],
+             prefer: tuple[str, ...] = ()) -> Iterator[VirtualMediaDevice]:
+    """The CD/DVD-capable devices under the System, else under its Manager (iDRAC 10 keeps them under the
+    System; iLO, AMI, Supermicro, bmcweb under the Manager), best first, each read only when it is wanted.
 
-    The Manager is read only when the System has no such device (one request less on most BMCs).
+    Order: the vendor's boot slots (``prefer``), then ids that say CD/DVD, then the rest, so that the usual
+    single-CD BMC costs one GET per device. Raises when there is none: before any write or reset.
     """
     seen: list[str] = []
+    found = False
     for holder in _holders(system, managers):
         coll_path = (holder.get("VirtualMedia") or {}).get("@odata.id")
         if not coll_path:
             continue
         coll = t.request("GET", coll_path, step="list virtual media", ok=(404,))
         if coll.status == 404 or not isinstance(coll.body, dict):
+            seen.append(f"{coll_path} (404)")
             continue
-        for member in coll.body.get("Members") or []:
-            path = member.get("@odata.id")
-            if not path:
-                continue
+        members = [m for m in coll.body.get("Members") or [] if isinstance(m, dict) and m.get("@odata.id")]
+        if not members:
+            seen.append(f"{coll_path} (no members)")
+        for member in sorted(members, key=lambda m: _rank(m["@odata.id"], prefer)):
+            path = member["@odata.id"]
             seen.append(path)
             # Expanded members carry MediaTypes already; skip a GET for the ones that are clearly not CDs.
             if member.get("MediaTypes") and not _is_cd(member, path):
                 continue
             res = t.request("GET", path, step="read virtual media")
             if _is_cd(res.body or {}, path):
-                return VirtualMediaDevice(path, res.body or {}, res.etag)
-    where = ", ".join(seen) or "no VirtualMedia collection under the System or its Manager"
-    raise BmcRequestError(t.name, "find a virtual CD/DVD device", None, "", f"looked at: {where}")
+                found = True
+                yield VirtualMediaDevice(path, res.body or {}, res.etag)
+        if found:
+            return
+    if not found:
+        where = ", ".join(seen) or "no VirtualMedia collection under the System or its Manager"
+        raise BmcRequestError(t.name, "find a virtual CD/DVD device", None, "",
+                              f"this BMC offers no virtual CD (looked at: {where}); no reset was sent")
+
+
+def find_cd(t: Transport, system: dict[str, Any],
+            managers: Callable[[], list[dict[str, Any]]]) -> VirtualMediaDevice:
+    """The first CD/DVD device (see ``find_cds``)."""
+    return next(find_cds(t, system, managers))
+
+
+def _rank(path: str, prefer: tuple[str, ...]) -> tuple[int, int]:
+    ident = path.rstrip("/").rsplit("/", 1)[-1]
+    if ident in prefer:
+        return (0, prefer.index(ident))
+    return (1, 0) if ("cd" in ident.lower() or "dvd" in ident.lower()) else (2, 0)
+
+
+def insert_first(t: Transport, devices: Iterable[VirtualMediaDevice], image_url: str) -> VirtualMediaDevice:
+    """Eject and insert into the first device that takes the image; a slot that refuses (no InsertMedia
+    action where others have one, 4xx such as ResourceInUse) sends us to the next one. Returns the device."""
+    refused: list[str] = []
+    for dev in devices:
+        if not dev.insert_target and "#VirtualMedia.EjectMedia" in (dev.resource.get("Actions") or {}):
+            refused.append(f"{dev.path}: no InsertMedia action")  # bmcweb's Slot_0: an eject-only slot
+            continue
+        try:
+            eject(t, dev)
+            insert(t, dev, image_url)
+        except BmcRequestError as exc:
+            if exc.status is None or exc.status >= 500 or exc.status in (401, 403):
+                raise
+            refused.append(f"{dev.path}: {exc}")
+            log.info("BMC %s: virtual media %s refused the image (%s); trying the next slot", t.name, dev.path,
+                     exc.status)
+            continue
+        dev.resource = {**dev.resource, "Image": image_url, "Inserted": True}
+        return dev
+    raise BmcRequestError(t.name, "insert virtual media", None, "",
+                          "every virtual CD refused the image: " + " | ".join(refused) + "; no reset was sent")
 
 
 def _holders(system: dict[str, Any], managers: Callable[[], list[dict[str, Any]]]):

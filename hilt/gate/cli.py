@@ -7,9 +7,11 @@ image, date) and the samples, and by default refuses metrics that regressed or c
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -41,18 +43,33 @@ def _fail(message: str) -> None:
 
 
 def load_run(run: Path) -> RunRecord:
-    """A run's record from a summary.json or the reports directory holding one."""
-    path = run / "summary.json" if run.is_dir() else run
-    try:
-        return RunRecord.model_validate_json(path.read_text())
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read run summary: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise ConfigError(f"{path}: not a hilt summary.json: {str(exc).splitlines()[0]}") from None
+    """A run's record from a summary.json or the reports directory holding one (one reader for every
+    summary.json: bytes, nesting, types and non-finite samples are checked there)."""
+    from hilt.history import load_summary
+
+    return load_summary(run / "summary.json" if run.is_dir() else run)
+
+
+_PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+
+def baseline_path(profile: str) -> Path:
+    """``<baselines_dir>/<profile>.yaml``, for a plain profile name only.
+
+    The name comes from a summary.json, which anyone can write: ``../x`` or ``/etc/x`` would make promote
+    write outside the baselines directory.
+    """
+    if not _PROFILE_NAME.fullmatch(profile) or ".." in profile:
+        raise ConfigError(f"profile {profile[:80]!r} is not a profile name (letters, digits, '.', '_', '-'; "
+                          "no '/' or '..'): pass --profile NAME")
+    path = baselines_dir / f"{profile}.yaml"
+    if path.resolve().parent != baselines_dir.resolve():
+        raise ConfigError(f"profile {profile!r}: {path} is outside the baselines directory {baselines_dir}")
+    return path
 
 
 def _profile_set(profile: str) -> BaselineSet:
-    path = baselines_dir / f"{profile}.yaml"
+    path = baseline_path(profile)
     if path.is_file():
         return load_baselines(baselines_dir, profile)
     return BaselineSet(profile=profile, path=path)
@@ -89,12 +106,19 @@ def _plan(record: RunRecord, bset: BaselineSet, names: list[str] | None, force: 
             plan.append((m, current, None, f"verdict {outcome} (use --force to promote anyway)"))
             continue
         labels = dict(current.labels) if current is not None else dict(m.labels)
-        proposed = BaselineEntry(
-            metric=m.name, labels=labels, value=_mean(m.samples), unit=m.unit,
-            tolerance=current.tolerance if current else (m.baseline.tolerance if m.baseline else DEFAULT_TOLERANCE),
-            higher_is_better=m.higher_is_better, samples=list(m.samples),
-            source=Source(run_id=record.run_id, image=record.image, date=date),
-        )
+        try:
+            proposed = BaselineEntry(
+                metric=m.name, labels=labels, value=_mean(m.samples), unit=m.unit,
+                tolerance=current.tolerance if current else (m.baseline.tolerance if m.baseline
+                                                             else DEFAULT_TOLERANCE),
+                higher_is_better=m.higher_is_better, samples=list(m.samples),
+                source=Source(run_id=record.run_id, image=record.image, date=date),
+            )
+        except ValidationError as exc:  # e.g. samples [0, 0]: a baseline is a positive value
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"])
+            plan.append((m, current, None, f"not a valid baseline: {field}: {first['msg']}"))
+            continue
         plan.append((m, current, proposed, outcome))
     return plan
 

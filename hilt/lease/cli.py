@@ -26,6 +26,8 @@ from hilt.locations import default_lease_store_url
 default_store_url: Callable[[], str] = default_lease_store_url
 #: node names to list in `hilt nodes` even without a health record (the lead points it at the inventory)
 known_nodes: Callable[[], list[str]] = lambda: []  # noqa: E731
+#: raises ConfigError for a node name the inventory cannot have (the lead points it at rigs.yaml)
+check_node_name: Callable[[str], None] = lambda node: None  # noqa: E731
 
 console = Console()
 STORE_HELP = ("Lease store URL: sqlite:///abs/path, sqlite://rel/path, etcd://host:port, etcds://host:port?ca=... "
@@ -168,6 +170,8 @@ def leases_break(ctx: typer.Context, node: str = typer.Argument(..., help="A nod
     """End someone's lease on NODE (all its nodes); their run stops with "lease lost"."""
     try:
         with _store(_url(ctx, lease_store)) as store:
+            if not any(node in held.nodes for held in store.list_leases()):  # a name, not the store, is wrong
+                fail(f"node {node} is not leased; nothing to break (see `hilt leases`)")
             lease = store.break_node(node, why, by or _me())
     except HiltError as exc:
         raise _fail(exc) from None
@@ -249,6 +253,7 @@ def nodes_set_health(ctx: typer.Context, node: str = typer.Argument(...),
     """Set a node's health by hand: the only way back from bad or maintenance."""
     try:
         parsed = HealthState.parse(state)
+        check_node_name(node)
         with _store(_url(ctx, lease_store)) as store:
             record = store.set_health(node, parsed, why, by or _me())
     except HiltError as exc:

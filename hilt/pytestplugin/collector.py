@@ -9,6 +9,7 @@ person needs most when something went wrong.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -76,7 +77,6 @@ class RunCollector:
             node_profiles=node_profiles, versions={"hilt": _hilt_version(), "python": platform.python_version()},
         )
         self.record.coverage = self._expected(node_profiles)
-        self._junit_properties()
 
     def _expected(self, node_profiles: dict[str, str]):  # noqa: ANN202 - CoverageRecord
         """The gated entries this run owes a verdict on, and what each node's probe plan measures (for why)."""
@@ -103,20 +103,18 @@ class RunCollector:
             "release_gate" in getattr(item, "fixturenames", ()) or item.get_closest_marker("probe") is not None
             for item in items)
 
-    def _junit_properties(self) -> None:
-        from _pytest.junitxml import xml_key
-
-        xml = self.config.stash.get(xml_key, None)
-        if xml is None or self.record is None:
-            return
-        xml.add_global_property("hilt.run_id", self.record.run_id)
-        xml.add_global_property("hilt.rig", self.record.rig)
-        xml.add_global_property("hilt.image", self.record.image or "")
+    def junit_properties(self) -> list[tuple[str, str]]:
+        """The run's provenance for JUnit's ``<testsuite>``: run id, rig, image, each node's identity."""
+        if self.record is None:
+            return []
+        props = [("hilt.run_id", self.record.run_id), ("hilt.rig", self.record.rig),
+                 ("hilt.image", self.record.image or "")]
         for node in self.record.nodes:
             for field in ("image_id", "kernel", "driver", "bios_version", "bmc_firmware", "boot_s"):
                 value = getattr(node, field)
                 if value is not None:
-                    xml.add_global_property(f"hilt.node.{node.name}.{field}", str(value))
+                    props.append((f"hilt.node.{node.name}.{field}", str(value)))
+        return props
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.add_report(report)
@@ -198,6 +196,7 @@ class RunCollector:
             ("history", lambda: _append_history(self.config, record)),
             ("metrics.prom", lambda: _write_prom(record, reports)),
             ("allure environment", lambda: _write_allure(self.config, record)),
+            ("junit properties", lambda: _add_junit_properties(self.config, self.junit_properties())),
         ]
         for what, write in writers:
             try:
@@ -213,8 +212,10 @@ class RunCollector:
 
             from hilt.report.summary import print_summary
 
-            console = Console(file=terminalreporter._tw._file, force_terminal=False, width=120)
-            print_summary(self.record, console)
+            text = io.StringIO()
+            print_summary(self.record, Console(file=text, force_terminal=False, width=120))
+            for line in text.getvalue().splitlines():
+                terminalreporter.write_line(line)
         except Exception as exc:  # noqa: BLE001
             terminalreporter.write_line(f"hilt gate: {self.record.gate.outcome}: {self.record.gate.reason} ({exc})")
         terminalreporter.write_line(
@@ -281,3 +282,29 @@ def _write_allure(config: pytest.Config, record: RunRecord) -> None:
 
     write_environment(Path(results), record)
     write_categories(Path(results))
+
+
+def _add_junit_properties(config: pytest.Config, props: list[tuple[str, str]]) -> None:
+    """Add the run's provenance to the ``<testsuite>`` of the JUnit file pytest has just written.
+
+    ``record_testsuite_property`` is the public way, but it records nothing under xdist (pytest issue 7767) and
+    hilt's runs use ``-n``; so the controller adds the properties to the written file (a public format).
+    pytest writes it in its own ``pytest_sessionfinish``, before hilt's (``trylast``) ends the run.
+    """
+    xmlpath = getattr(config.option, "xmlpath", None)
+    if not xmlpath or not props or not Path(xmlpath).exists():
+        return
+    from xml.etree import ElementTree
+
+    tree = ElementTree.parse(xmlpath)
+    root = tree.getroot()
+    suite = root if root.tag == "testsuite" else root.find("testsuite")
+    if suite is None:
+        return
+    properties = suite.find("properties")
+    if properties is None:
+        properties = ElementTree.Element("properties")
+        suite.insert(0, properties)
+    for name, value in props:
+        ElementTree.SubElement(properties, "property", name=name, value=value)
+    tree.write(xmlpath, encoding="utf-8", xml_declaration=True)

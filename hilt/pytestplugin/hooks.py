@@ -36,13 +36,15 @@ PROBE_PROPERTY = "hilt.probe"  # set by `release_gate`: this test feeds the gate
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("hilt", "hilt: hardware-in-the-loop validation of GPU server images")
-    group.addoption("--rig", default=None, help="rig name from rigs.yaml (default: its default_rig)")
+    group.addoption("--rig", default=None, help="rig name from rigs.yaml (default: $HILT_RIG, else its default_rig)")
     group.addoption("--rigs-file", default=os.environ.get("HILT_RIGS", "rigs.yaml"),
                     help="inventory file (default: rigs.yaml, or $HILT_RIGS)")
-    group.addoption("--image", default=None, help="image name from rigs.yaml or a URL to boot")
+    group.addoption("--image", default=None,
+                    help="image name from rigs.yaml or a URL to boot (default: $HILT_IMAGE, else the rig's)")
     group.addoption("--no-boot", action="store_true", help="do not boot; only verify what runs")
     group.addoption("--hilt-reports", default="reports", help="reports directory (default: reports/)")
-    group.addoption("--lease-store", default=None, help="sqlite:///path or etcd://host:port (default: rigs.yaml)")
+    group.addoption("--lease-store", default=None,
+                    help="sqlite:///path or etcd://host:port (default: $HILT_LEASE_STORE, else rigs.yaml)")
     group.addoption("--lease-wait", type=float, default=0.0, help="seconds to queue for busy nodes")
     group.addoption("--lease-ttl", type=float, default=60.0, help="lease time to live, renewed by heartbeat")
     group.addoption("--probe-sizes", default=None, help="message sizes, e.g. 1M,16M,1G (default: profile)")
@@ -84,9 +86,19 @@ def _is_controller(config: pytest.Config) -> bool:
     return not hasattr(config, "workerinput")
 
 
+# pytest's options that only list or explain (tests, fixtures, markers, help, version): none may reserve or boot
+LISTING_OPTIONS = ("collectonly", "showfixtures", "show_fixtures_per_test", "markers", "help", "version",
+                   "setupplan")
+
+
+def listing_only(config: pytest.Config) -> bool:
+    """True when this pytest invocation only lists or explains things (``--fixtures``, ``--co``, ``--help``...)."""
+    return any(config.getoption(name, False) for name in LISTING_OPTIONS)
+
+
 def _rig_wanted(config: pytest.Config) -> bool:
-    if config.getoption("collectonly", False):
-        return False  # listing tests must not reserve or boot anything
+    if listing_only(config):
+        return False
     return bool(config.getoption("rig") or config.stash.get(RIG_WANTED, False) or config.getini("hilt_rig_suites")
                 or _reference_suites_named(config))
 
@@ -96,6 +108,12 @@ def _reference_suites_named(config: pytest.Config) -> bool:
     if not config.getoption("pyargs", False):
         return False
     return any(str(arg).split("::")[0].split(".")[:2] == ["hilt", "suites"] for arg in config.args)
+
+
+def _option_or_env(config: pytest.Config, option: str, variable: str) -> str | None:
+    """An option's value, else its HILT_* variable (docs/ci.md). The variables name a rig, image or store; they
+    never ask for a rig session by themselves, so an exported HILT_RIG does not turn unit tests into a run."""
+    return config.getoption(option) or os.environ.get(variable) or None
 
 
 def want_rig(config: pytest.Config) -> None:
@@ -127,11 +145,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
     rig_session = RigSession(
         Path(config.getoption("rigs_file")),
-        config.getoption("rig"),
-        config.getoption("image"),
+        _option_or_env(config, "rig", "HILT_RIG"),
+        _option_or_env(config, "image", "HILT_IMAGE"),
         boot=not config.getoption("no_boot"),
         reports_dir=Path(config.getoption("hilt_reports")),
-        lease_store=config.getoption("lease_store"),
+        lease_store=_option_or_env(config, "lease_store", "HILT_LEASE_STORE"),
         lease_wait_s=config.getoption("lease_wait"),
         lease_ttl_s=config.getoption("lease_ttl"),
         progress=progress,
@@ -148,7 +166,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         from hilt.session import SessionState
 
         state = rig_session.state or SessionState(
-            run_id=rig_session.run_id, rig=config.getoption("rig") or "?", rigs_file="", image_name=None,
+            run_id=rig_session.run_id, rig=_option_or_env(config, "rig", "HILT_RIG") or "?", rigs_file="",
+            image_name=None,
             image=None, boot=False, started_at="",
         )
         state.error = f"{type(exc).__name__}: {exc}"

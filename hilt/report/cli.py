@@ -38,7 +38,11 @@ def parse_since(text: str | None, now: datetime | None = None) -> datetime | Non
         return None
     match = re.fullmatch(r"\s*(\d+)\s*([mhdw])\s*", text)
     if match:
-        return (now or datetime.now(UTC)) - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        try:
+            return (now or datetime.now(UTC)) - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        except (OverflowError, ValueError):
+            raise typer.BadParameter(f"{text!r} reaches before the year 1; use 'all' for every run",
+                                     param_hint="--since") from None
     try:
         return parse_time(text.strip())
     except ValueError:
@@ -88,6 +92,8 @@ def report(
             say(f"allure: {build_allure_report(allure_results, allure_report)}")
     except HiltError as exc:
         fail(exc)
+    except OSError as exc:  # an unwritable or missing -o directory, a full disk
+        fail(f"cannot write {exc.filename or output}: {exc.strerror or exc}")
 
 
 @history_app.command("import")

@@ -322,11 +322,15 @@ class SimDaemon:
         return s
 
     def media_image(self, node: str) -> tuple[Image | None, str]:
-        """The image in the node's virtual CD when the boot override says Cd, else (None, "disk")."""
+        """The image in the node's virtual CD when the boot override says Cd, the image at ``HttpBootUri`` when
+        it says UefiHttp (UEFI HTTP boot), else (None, "disk")."""
         system_id = next(s for s, n in self.by_system.items() if n == node)
         with self._session() as s:
             system = s.get(f"{self.emulator.url}/redfish/v1/Systems/{system_id}", timeout=10).json()
-            if (system.get("Boot") or {}).get("BootSourceOverrideTarget") != "Cd":
+            boot = system.get("Boot") or {}
+            if boot.get("BootSourceOverrideTarget") == "UefiHttp" and boot.get("HttpBootUri"):
+                return self.fetch_image(node, boot["HttpBootUri"]), f"UEFI HTTP {boot['HttpBootUri']}"
+            if boot.get("BootSourceOverrideTarget") != "Cd":
                 return None, "disk"
             # Redfish puts virtual media under the system (newer) or under its manager (older BMCs)
             collections = [(system.get("VirtualMedia") or {}).get("@odata.id")]

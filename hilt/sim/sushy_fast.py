@@ -2,8 +2,9 @@
 
 sushy's fake driver applies a power change ``random.randint(1, 11)`` seconds after the request (and only on
 a later read). Real BMCs take seconds too, but a test suite cannot wait 11 s per boot; we replace the
-module's ``random`` with one whose ``randint`` returns ``SUSHY_FAST_POWER_DELAY_S`` (default 1), then call
-sushy's own ``main``. Usage: ``python -m hilt.sim.sushy_fast --config FILE``.
+module's ``random`` with one whose ``randint`` returns ``SUSHY_FAST_POWER_DELAY_S`` (default 1), and teach the
+fake driver UEFI HTTP boot (``_uefi_http_boot``); then call sushy's own ``main``.
+Usage: ``python -m hilt.sim.sushy_fast --config FILE``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+from typing import Any
 
 
 class _FixedDelay:
@@ -22,11 +24,43 @@ class _FixedDelay:
         return self._delay
 
 
+def _uefi_http_boot(sushy_main: Any, fakedriver: Any) -> None:
+    """UEFI HTTP boot as firmware does it: the override reads back ``UefiHttp`` with its ``HttpBootUri``.
+
+    sushy's PATCH handler turns ``UefiHttp`` + ``HttpBootUri`` into a virtual CD boot (it downloads the image and
+    reports ``Cd``) and keeps one URI for all systems; the fake driver stores none. The simulated rack serves
+    several systems from one emulator, so the URI is kept per system, and the rack's daemon boots it.
+    """
+    import flask
+
+    fakedriver.FakeDriver.get_http_boot_uri = lambda self, identity: self._get(identity).get("http_boot_uri")
+    app = sushy_main.app
+    original = app.view_functions["system_resource"]
+
+    def system_resource(identity: str) -> Any:
+        boot = {}
+        if flask.request.method == "PATCH":
+            boot = (flask.request.get_json(silent=True) or {}).get("Boot") or {}
+        if boot.get("BootSourceOverrideTarget") == "UefiHttp" and boot.get("HttpBootUri"):
+            systems = app.systems
+            if boot.get("BootSourceOverrideMode"):
+                systems.set_boot_mode(identity, boot["BootSourceOverrideMode"])
+            if systems.get_boot_mode(identity) != "UEFI":
+                return flask.Response("UefiHttp needs BootSourceOverrideMode UEFI", status=400)
+            systems._update(identity, http_boot_uri=boot["HttpBootUri"])
+            systems.set_boot_device(identity, "UefiHttp")
+            return flask.Response("", status=204)
+        return original(identity)
+
+    app.view_functions["system_resource"] = system_resource
+
+
 def main() -> int:
     from sushy_tools.emulator import main as sushy_main
     from sushy_tools.emulator.resources.systems import fakedriver
 
     fakedriver.random = _FixedDelay(float(os.environ.get("SUSHY_FAST_POWER_DELAY_S", "1")))
+    _uefi_http_boot(sushy_main, fakedriver)
     return sushy_main.main() or 0
 
 

@@ -259,7 +259,8 @@ def test_system_id_none_with_one_system_picks_it(peer_factory):
 
 def test_unknown_system_id_names_bmc_and_status(peer_factory):
     peer, bmc = peer_factory(system_id="nope")
-    with pytest.raises(BmcError, match=r"node-a: read power state failed \(HTTP 404\)"):
+    with pytest.raises(BmcError, match=r"node-a: pick the system failed \(HTTP 404\).*'nope' is not on this BMC; "
+                                       r"it has: 437XR1138R2"):
         bmc.power_state()
 
 
@@ -267,8 +268,13 @@ def test_evidence_and_inventory_from_dmtf_tree(peer_factory):
     peer, bmc = peer_factory()
     ev = bmc.collect_evidence(max_entries=50)
     assert ev.boot_progress == "OSRunning" and not ev.errors
-    assert [e["created"] for e in ev.log_entries] == ["2012-03-07T14:45:00Z", "2012-03-07T14:44:00Z"]
-    assert ev.log_entries[0]["message"] == "Temperature threshold exceeded"
+    system_log = [e for e in ev.log_entries if e["log"].startswith("System/")]
+    assert [e["created"] for e in system_log] == ["2012-03-07T14:45:00Z", "2012-03-07T14:44:00Z"]
+    assert system_log[0]["message"] == "Temperature threshold exceeded"
+    # The Manager's log services too (the BMC's own event log), newest first with the System's.
+    manager_log = [e for e in ev.log_entries if e["log"] == "Manager/Log1"]
+    assert len(manager_log) == 2 and all(e["message"].startswith("BMC: ") for e in manager_log)
+    assert ev.log_entries[0] is manager_log[0] and manager_log[0]["created"] == "2012-03-07T14:46:01Z"
     inv = bmc.inventory()
     assert (inv.bmc_firmware, inv.bios_version, inv.secure_boot, inv.model, inv.serial) == (
         "1.45.455b66-rev4", "P79 v1.45 (12/06/2017)", "Disabled", "3500", "437XR1138R2")

@@ -62,3 +62,12 @@ def test_wrong_password_on_sushy(sushy):
     with pytest.raises(BmcError, match=r"node0: .*HTTP 401") as info:
         bmc.power_state()
     assert "not-it-123" not in str(info.value)
+
+
+def test_uefi_http_boot_on_sushy(sushy, image_server):
+    """The simulated rack's BMC takes UefiHttp + HttpBootUri and reads them back per system."""
+    with Bmc(sushy.url, "admin", PASSWORD, verify=str(sushy.ca_path), poll_interval_s=0.5) as bmc:
+        bmc.boot_from_http(image_server)
+        assert bmc.power_state() == "On"
+    boot = _raw(sushy, f"/redfish/v1/Systems/{UUID}")["Boot"]
+    assert (boot["BootSourceOverrideTarget"], boot["HttpBootUri"]) == ("UefiHttp", image_server)

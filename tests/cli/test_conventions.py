@@ -4,6 +4,7 @@ table, unknown names are errors, and the JSON schema of rigs.yaml."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from importlib.metadata import version
@@ -15,6 +16,8 @@ import yaml
 from hilt.exitcodes import ExitCode
 from hilt.lease import Holder, open_store
 from hilt.run_record import RunRecord
+
+from .conftest import MARKUP
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -135,6 +138,8 @@ def test_unknown_names_are_errors(hilt, rigs_file: Path, tmp_path: Path) -> None
         assert "no run of rig 'nope'" in done.stderr and "rigs there: lab" in done.stderr
     released = hilt("leases", "release", "no-such-lease", "--lease-store", f"sqlite://{tmp_path}/l.sqlite")
     assert released.exit_code == ExitCode.USAGE_ERROR and "no lease no-such-lease" in released.stderr
+    broken = hilt("leases", "break", "lab/n9", "--why", "x", "--lease-store", f"sqlite://{tmp_path}/l.sqlite")
+    assert broken.exit_code == ExitCode.USAGE_ERROR and "node lab/n9 is not leased" in broken.stderr
 
 
 def test_infrastructure_errors_exit_6(hilt, tmp_path: Path) -> None:
@@ -153,3 +158,52 @@ def test_rigs_schema_describes_rigs_yaml(hilt) -> None:
     assert set(repo_yaml) <= set(schema["properties"])
     node = schema["$defs"]["NodeConfig"]
     assert {"bmc", "ssh", "profile"} <= set(node["required"])
+    password = re.compile(schema["$defs"]["BmcConfig"]["properties"]["password"]["pattern"])
+    assert password.match("${BMC_PASSWORD}") and password.match("file:/etc/hilt/pw")
+    assert not password.match("hunter2")  # what the loader refuses, the editor flags
+
+
+def test_pytest_options_read_the_same_variables(rigs_file: Path, tmp_path: Path) -> None:
+    """Plain pytest (no `hilt run`): HILT_RIG, HILT_IMAGE and HILT_LEASE_STORE reach the rig session, and a
+    variable alone never starts one (an exported HILT_RIG does not turn unit tests into a rig run)."""
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "test_x.py").write_text("def test_x():\n    pass\n")
+    base = [sys.executable, "-m", "pytest", "t", "-p", "no:cacheprovider", "--hilt-reports", str(tmp_path / "rep")]
+    rig = ["-o", "hilt_rig_suites=true"]
+    env = {"PATH": "/usr/bin:/bin", "HILT_RIGS": str(rigs_file)}
+    cases = {
+        "rig": (rig, {"HILT_RIG": "nope"}, "unknown rig 'nope'"),
+        "image": (rig, {"HILT_RIG": "lab", "HILT_IMAGE": "nope-img"}, "unknown image 'nope-img'"),
+        "store": (rig, {"HILT_RIG": "lab", "HILT_IMAGE": "https://h/i.iso", "HILT_LEASE_STORE": "bogus://x"},
+                  "bogus://x"),
+        "no session": ([], {"HILT_RIG": "nope"}, "1 passed"),
+    }
+    procs = {name: subprocess.Popen(base + extra, cwd=tmp_path, env={**env, **variables}, text=True,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+             for name, (extra, variables, _) in cases.items()}
+    for name, proc in procs.items():
+        output = proc.communicate(timeout=120)[0]
+        expected = cases[name][2]
+        assert expected in output, f"{name}: {output}"
+        assert proc.returncode == (0 if name == "no session" else ExitCode.USAGE_ERROR), f"{name}: {output}"
+
+
+def test_node_names_are_checked_against_rigs_yaml(rigs_file: Path) -> None:
+    """The real command in a directory with a rigs.yaml: `nodes set-health` on a typo is refused (it would
+    record health for a node that does not exist), and `hilt nodes` lists the inventory's never-checked nodes."""
+    def hilt_here(*args: str) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "hilt.cli", *args], cwd=rigs_file.parent, text=True,
+                                env={"PATH": "/usr/bin:/bin", "COLUMNS": "80"}, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+
+    typo, unknown_rig, listing = (hilt_here("nodes", "set-health", "lab/n2", "bad", "--why", "x"),
+                                  hilt_here("nodes", "set-health", "lba/n1", "bad", "--why", "x"),
+                                  hilt_here("nodes", "--json"))
+    out, err = typo.communicate(timeout=120)
+    assert typo.returncode == ExitCode.USAGE_ERROR, out + err
+    assert "unknown node 'lab/n2'; known nodes: lab/n1" in err
+    out, err = unknown_rig.communicate(timeout=120)
+    assert unknown_rig.returncode == ExitCode.USAGE_ERROR and "unknown rig 'lba'" in err, out + err
+    out, err = listing.communicate(timeout=120)
+    assert listing.returncode == 0, err
+    assert [n["node"] for n in json.loads(out)["nodes"]] == [f"lab/n1{MARKUP}"]

@@ -34,7 +34,7 @@ GOOD = textwrap.dedent("""\
               host: 10.0.1.11
               user: hilt
               key: ~/.ssh/hilt_ed25519
-              host_key: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq3
+              host_key: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFXf92quncSueRSAKIeX0svlF2Ub7Hg9npxpKkcZhcnr
             profile: hgx-h100-8gpu
     """)
 
@@ -104,6 +104,9 @@ def test_credential_not_set_is_reported_by_rigs_check(tmp_path, monkeypatch):
     out = " ".join(result.output.split())
     assert "rigs.yaml:18: rigs.staging-a.nodes.gpu-01.bmc.password: credential ${IDRAC_PASSWORD} is not set" in out
     monkeypatch.setenv("IDRAC_PASSWORD", "x")
+    ca = tmp_path / "bmc-ca.pem"
+    ca.write_text("a CA bundle\n")
+    write(tmp_path, GOOD.replace("/etc/hilt/bmc-ca.pem", str(ca)))
     ok = CliRunner().invoke(app, ["rigs", "check", str(tmp_path / "rigs.yaml")])
     assert ok.exit_code == 0 and "OK (1 rigs, 1 nodes, 1 images)" in " ".join(ok.output.split())
 

@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hilt.errors import LeaseError
+from hilt.exitcodes import ExitCode
 from hilt.inventory import parse_inventory
 from hilt.lease import Holder, LeaseKeeper, cli, open_store
 from hilt.lease.sqlite_store import SqliteLeaseStore
@@ -135,7 +136,7 @@ def test_damaged_sqlite_is_a_lease_error_everywhere(tmp_path, damage):
         store.acquire(["rig/n2"], ALICE, ttl_s=60)
 
     result = _run(cli.leases_app, "--lease-store", url)
-    assert result.exit_code == 2 and "damaged or unreadable" in result.output
+    assert result.exit_code == ExitCode.INCONCLUSIVE and "damaged or unreadable" in result.output
     assert isinstance(result.exception, SystemExit), result.exception  # an exit, not a traceback
 
 
@@ -163,7 +164,8 @@ def test_releasing_someone_elses_lease_needs_why_and_tells_the_holder(store, sto
     keeper = LeaseKeeper(store, lease)
 
     refused = _run(cli.leases_app, "release", lease.id, "--lease-store", store_url)
-    assert refused.exit_code == 2 and "--why" in refused.output and "alice@ci-runner-7" in refused.output
+    assert refused.exit_code == ExitCode.USAGE_ERROR, refused.output
+    assert "--why" in refused.output and "alice@ci-runner-7" in refused.output
     assert store.is_held(lease.id)
 
     done = _run(cli.leases_app, "release", lease.id, "--why", "nightly hung since 03:00", "--by", "ops-carol",

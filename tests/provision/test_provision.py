@@ -139,3 +139,16 @@ def test_changed_host_key_is_refused_and_fails_only_that_node(sim, faults):
     with pytest.raises(NodeError, match=r"CHANGED: got ssh-ed25519 SHA256:\S+, expected SHA256:") as info:
         Node("node4", sim.nodes["node4"]).run(["true"])
     assert pinned in str(info.value)
+
+
+def test_uefi_http_boot_method_boots_the_image_from_its_url(sim):
+    """boot_method http: one-time UefiHttp with HttpBootUri; the simulated BMC's host fetches and boots the URL."""
+    name, image = sim.image("good", boot_method="http")
+    result = provision(sim.some("node2"), name, image, poll_s=0.2, max_poll_s=1.0)["node2"]
+    assert result.ok, result.error
+    assert (result.image_id, result.kernel) == (image.identity.image_id, image.identity.kernel)
+    assert any("via http" in s.detail for s in result.steps)
+    cfg = sim.nodes["node2"].bmc
+    with Bmc.from_config(cfg) as bmc:
+        boot = bmc._system().body["Boot"]
+    assert (boot["BootSourceOverrideTarget"], boot["HttpBootUri"]) == ("UefiHttp", image.url)

@@ -48,6 +48,9 @@ QUIRKS = {
     "settings",           # Boot is written through @Redfish.Settings; the system itself refuses it
     "no-identity",        # 406 when Accept-Encoding: identity is requested
     "dead",               # accept connections, never answer
+    "echo-body",          # a refused login answers 400 echoing the raw request body (password and all)
+    "cookie",             # every answer sets a session cookie; a cookie-authenticated write is refused (403,
+                          # bmcweb's CSRF rule) with the cookie echoed in the message
 }
 
 
@@ -79,6 +82,7 @@ class PeerState:
     counters: dict[str, int] = field(default_factory=dict)
     tasks: dict[str, int] = field(default_factory=dict)
     power_log: list[str] = field(default_factory=list)
+    cookie: str = field(default_factory=lambda: f"ck{time.monotonic_ns()}")
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def bump(self, key: str) -> int:
@@ -99,6 +103,19 @@ def build_tree(quirks: set[str]) -> dict[str, dict[str, Any]]:
         f"{SYS}/SecureBoot": _load("dmtf/secure_boot.json"),
         "/redfish/v1/SessionService": _load("dmtf/session_service.json"),
     }
+    # The Manager's own log (the DMTF sample has none): the System's sample log, re-homed (PROVENANCE.md).
+    t[MGR]["LogServices"] = {"@odata.id": f"{MGR}/LogServices"}
+    mlogs = _load("dmtf/log_services.json")
+    mlogs["@odata.id"] = f"{MGR}/LogServices"
+    mlogs["Members"] = [{"@odata.id": f"{MGR}/LogServices/Log1"}]
+    t[f"{MGR}/LogServices"] = mlogs
+    t[f"{MGR}/LogServices/Log1"] = {**_load("dmtf/log1.json"), "@odata.id": f"{MGR}/LogServices/Log1",
+                                    "Entries": {"@odata.id": f"{MGR}/LogServices/Log1/Entries"}}
+    mentries = _load("dmtf/log1_entries.json")
+    for i, e in enumerate(mentries.get("Members") or []):
+        e.update({"@odata.id": f"{MGR}/LogServices/Log1/Entries/{i + 1}",
+                  "Message": f"BMC: {e.get('Message')}", "Created": f"2012-03-07T14:46:0{i}Z"})
+    t[f"{MGR}/LogServices/Log1/Entries"] = mentries
     sysr = t[SYS]
     sysr["PowerState"] = "Off"
     vm_base = f"{MGR}/VirtualMedia" if "vmedia-manager" in quirks else f"{SYS}/VirtualMedia"
@@ -168,7 +185,11 @@ class Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0].rstrip("/") or "/"
         with st.lock:
             st.requests.append(Seen(method, path, dict(self.headers.items()), body))
-            reply = self._route(st, method, path, body)
+            reply = self._route(st, method, path, body, raw)
+        if "cookie" in st.quirks:
+            reply = (reply + (None, None))[:3]
+            reply = (reply[0], reply[1], {**(reply[2] or {}),
+                                          "Set-Cookie": f"QSESSIONID={st.cookie}; Path=/; HttpOnly"})
         self._reply(*reply)
 
     do_GET = lambda self: self._handle("GET")  # noqa: E731
@@ -193,7 +214,7 @@ class Handler(BaseHTTPRequestHandler):
             return (user == st.username and pw == st.password), _load("sushy/session_error.json")
         return False, _load("sushy/session_error.json")
 
-    def _route(self, st: PeerState, method: str, path: str, body: Any) -> tuple:
+    def _route(self, st: PeerState, method: str, path: str, body: Any, raw: bytes = b"") -> tuple:
         q = st.quirks
         if "no-identity" in q and "identity" in (self.headers.get("Accept-Encoding") or ""):
             return (406, _ext_error("Base.1.8.GeneralError", "Accept-Encoding identity is not supported"))
@@ -205,12 +226,19 @@ class Handler(BaseHTTPRequestHandler):
         sessions = "/redfish/v1/SessionService/Sessions"
         if path == sessions and method == "POST":
             if (body or {}).get("UserName") != st.username or body.get("Password") != st.password:
+                if "echo-body" in q:
+                    return (400, _ext_error("Base.1.8.GeneralError",
+                                            f"Login failed for request {raw.decode('utf-8', 'replace')}"))
                 return (401, _load("sushy/session_error.json"))
             sid = str(st.bump("session-ids"))
             token = f"tok-{sid}-{time.monotonic_ns()}"
             st.sessions[token] = sid
             return (201, {"Id": sid, "UserName": st.username},
                     {"X-Auth-Token": token, "Location": f"{sessions}/{sid}"})
+        cookie = self.headers.get("Cookie")
+        if "cookie" in q and cookie and method != "GET" and not self.headers.get("X-XSRF-TOKEN"):
+            return (403, _ext_error("Base.1.8.InsufficientPrivilege",
+                                    f"CSRF check failed for cookie session ({cookie})"))
         ok, err = self._authorized(st)
         if not ok:
             return (401, err)
@@ -279,6 +307,9 @@ class Handler(BaseHTTPRequestHandler):
             return (400, _ext_error("IDRAC.2.8.SYS518", "iDRAC is not ready. The configuration values cannot "
                                     "be accessed. Please retry after a few minutes."))
         st.power_log.append(kind)
+        pending = st.tree.get(f"{SYS}/Settings")
+        if pending:
+            st.tree[SYS]["Boot"].update({k: v for k, v in pending["Boot"].items() if k.startswith("BootSource")})
         sysr["PowerState"] = "Off" if kind in ("ForceOff", "GracefulShutdown") else "On"
         return self._accepted(st) or (204,)
 
@@ -324,6 +355,9 @@ class Handler(BaseHTTPRequestHandler):
             return (400, _ext_error("Base.1.8.PropertyValueNotInList",
                                     f"The value {target} for the property BootSourceOverrideTarget is not in "
                                     "the list of acceptable values"))
+        if path.endswith("/Settings"):  # pending settings: kept there, applied to the system at the next reset
+            res.setdefault("Boot", {}).update(boot)
+            return (204,)
         st.tree[SYS]["Boot"].update(boot)
         return (204,)
 
