@@ -1,5 +1,6 @@
 """HTTP requests and wall time of one virtual-media boot, against each quirk mode of the test peer and
-against sushy-emulator. Run: .venv/bin/python bench/bmc_requests.py"""
+against sushy-emulator; then the whole journey (virtual-media boot, power state, inventory, PXE boot, evidence,
+logout) on each captured vendor tree served by the replay peer. Run: .venv/bin/python bench/bmc_requests.py"""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from hilt.bmc import Bmc  # noqa: E402
 from hilt.sim.bmc_emulator import start_sushy_emulator  # noqa: E402
 from tests.bmc.peer.server import QUIRKS, start_peer  # noqa: E402
+from tests.bmc.replay.journey import run_journey  # noqa: E402
+from tests.bmc.replay.server import TREES, start_replay  # noqa: E402
 
 IMAGE = "http://127.0.0.1:9/images/candidate.iso"
 
@@ -53,12 +56,29 @@ def sushy_row() -> tuple[str, int, float]:
         srv.shutdown()
 
 
+def tree_rows() -> list[tuple[str, str, int, int, float]]:
+    rows = []
+    for tree in TREES:
+        replay = start_replay(tree)
+        try:
+            r = run_journey(replay, tree)
+            rows.append((tree, r.result, r.vmedia_requests, r.requests, r.seconds))
+        finally:
+            replay.stop()
+    return rows
+
+
 def main() -> None:
     skip = {"dead", "task-fails", "session-expires"}  # not a successful boot by design
     rows = [peer_row(None)] + [peer_row(q) for q in sorted(QUIRKS - skip)] + [sushy_row()]
+    print("One virtual-media boot (connect, log in, ..., power on, log out):")
     print(f"{'mode':36} {'requests':>8} {'wall_s':>8}")
     for name, n, wall in rows:
         print(f"{name:36} {n:8d} {wall:8.2f}")
+    print("\nThe journey on each captured tree (replay peer; power changes are immediate there):")
+    print(f"{'tree':26} {'result':18} {'vmedia req':>10} {'journey req':>11} {'seconds':>8}")
+    for tree, result, vm, total, secs in tree_rows():
+        print(f"{tree:26} {result:18} {vm:10d} {total:11d} {secs:8.2f}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# GPU check (issues 6 and 7): the fabric parsers and the probes on a real NVIDIA GPU. See bench/gpu_check.py.
+# GPU check (issues 6, 7 and 17): the fabric parsers, the probes, nvbandwidth and dcgmi diag -r 1 (where
+# installed) on a real NVIDIA GPU. See bench/gpu_check.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PY:-.venv/bin/python}"
 [ -x "$PY" ] || PY=python3
-exec timeout 280 "$PY" bench/gpu_check.py
+exec timeout 420 "$PY" bench/gpu_check.py

@@ -51,7 +51,7 @@ def check_chain(inventory: Inventory, suite_dirs: Iterable[Path] = (), rig_names
     from hilt.fabric.profile import load_profile
     from hilt.gate.baselines import load_baselines
     from hilt.gate.coverage import plan_gaps
-    from hilt.probes.settings import ProbeSettings, planned_metrics
+    from hilt.probes.settings import ProbeSettings, planned_for_profile, planned_metrics
 
     problems: list[str] = []
     baselines_dir = Path(inventory.baselines_dir)  # a profile without a baseline file has nothing to gate here
@@ -94,7 +94,7 @@ def check_chain(inventory: Inventory, suite_dirs: Iterable[Path] = (), rig_names
             if profile is None or bset is None:
                 continue
             settings = ProbeSettings.from_profile(profile.probes)
-            for gap in plan_gaps(bset, planned_metrics(settings)):
+            for gap in plan_gaps(bset, planned_for_profile(profile)):
                 problems.append(f"rig {rig_name} node {node} (profile {profile_name}): gated entry {gap} "
                                 f"(plan: nccl-tests {' '.join(settings.nccl_tests_args)}; torch sizes "
                                 f"{', '.join(str(s) for s in settings.sizes)})")

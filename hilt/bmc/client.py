@@ -154,23 +154,33 @@ class Bmc:
             self._reset(system, _ON, "power on")
             self._wait_for("On", "power on")
             return
-        allowed = self._allowed_resets(system)
-        if allowed is not None and not any(r in allowed for r in _RESTART):
-            # No restart of any kind allowed (some Supermicro/OpenBMC lists): off, then on.
-            log.info("BMC %s allows no restart reset type (%s); powering off then on", self.name, allowed)
-            self._reset(system, _OFF, "restart (power off)")
-            self._wait_for("Off", "restart (power off)")
-            self._reset(system, _ON, "restart (power on)")
-        else:
-            self._reset(system, _RESTART, "restart")
+        allowed = self._known_resets(system)
+        if allowed is None or any(r in allowed for r in _RESTART):
+            try:
+                self._reset(system, _RESTART, "restart")
+                self._wait_for("On", "restart")
+                return
+            except _NoSuchReset:
+                pass
+        # No restart of any kind allowed (some Supermicro/OpenBMC lists): off, then on.
+        log.info("BMC %s allows no restart reset type (%s); powering off then on", self.name,
+                 self._known_resets(system))
+        self._reset(system, _OFF, "restart (power off)")
+        self._wait_for("Off", "restart (power off)")
+        self._reset(system, _ON, "restart (power on)")
         self._wait_for("On", "restart")
 
-    def _allowed_resets(self, system: dict[str, Any]) -> list[str] | None:
-        """ResetType allowable values: inline, else from the action's ``@Redfish.ActionInfo`` (bmcweb, AMI, X13),
-        read once per connection and only where the inline list is missing."""
+    def _known_resets(self, system: dict[str, Any]) -> list[str] | None:
+        """ResetType allowable values known without a request: inline, or an ActionInfo already read."""
         allowed = _allowed_resets(system)
         if allowed is not None:
             return allowed
+        info = ((system.get("Actions") or {}).get("#ComputerSystem.Reset") or {}).get("@Redfish.ActionInfo")
+        return self._action_info.get(info) if info else None
+
+    def _read_action_info(self, system: dict[str, Any]) -> list[str] | None:
+        """ResetType allowable values from the action's ``@Redfish.ActionInfo`` (bmcweb, AMI, X13), read only
+        when the BMC refused a reset type: most take ForceRestart, so the usual boot costs no extra request."""
         info = ((system.get("Actions") or {}).get("#ComputerSystem.Reset") or {}).get("@Redfish.ActionInfo")
         if not info:
             return None
@@ -183,14 +193,28 @@ class Bmc:
         return self._action_info[info]
 
     def _reset(self, system: dict[str, Any], choices: tuple[str, ...], step: str) -> None:
-        allowed = self._allowed_resets(system)
-        reset_type = next((r for r in choices if allowed is None or r in allowed), None)
+        allowed = self._known_resets(system)
+        reset_type = _pick(choices, allowed)
         if reset_type is None:
-            raise BmcRequestError(self.name, step, None, "",
-                                  f"none of {', '.join(choices)} in ResetType allowable values {allowed}")
+            raise _NoSuchReset(self.name, step, None, "",
+                               f"none of {', '.join(choices)} in ResetType allowable values {allowed}")
         action = ((system.get("Actions") or {}).get("#ComputerSystem.Reset") or {}).get("target") \
             or f"{self._system_url()}/Actions/ComputerSystem.Reset"
-        self._t.request("POST", action, {"ResetType": reset_type}, step=f"{step} ({reset_type})")
+        try:
+            self._t.request("POST", action, {"ResetType": reset_type}, step=f"{step} ({reset_type})")
+        except BmcRequestError as exc:
+            if exc.status != 400 or allowed is not None:
+                raise
+            allowed = self._read_action_info(system)
+            if allowed is None:
+                raise
+            retry = _pick(choices, allowed)
+            if retry is None:
+                raise _NoSuchReset(self.name, step, 400, exc.bmc_message,
+                                   f"none of {', '.join(choices)} in ResetType allowable values {allowed}") from None
+            if retry == reset_type:
+                raise
+            self._t.request("POST", action, {"ResetType": retry}, step=f"{step} ({retry})")
 
     def _wait_for(self, state: str, step: str) -> None:
         deadline = time.monotonic() + self.power_timeout_s
@@ -344,6 +368,14 @@ class Bmc:
         system = self._system(step="read inventory").body or {}
         managers = self._manager_resources(system)
         return read_inventory(self._t, system, managers[0] if managers else None)
+
+
+class _NoSuchReset(BmcRequestError):
+    """No reset type of the wanted kind is allowed on this system."""
+
+
+def _pick(choices: tuple[str, ...], allowed: list[str] | None) -> str | None:
+    return next((r for r in choices if allowed is None or r in allowed), None)
 
 
 def _allowed_resets(system: dict[str, Any]) -> list[str] | None:

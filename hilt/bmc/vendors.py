@@ -39,8 +39,9 @@ _TRAITS = {
     # (ansible-collections/community.general#5091).
     "dell": VendorTraits("Dell", mode_rule="never"),
     # iLO 5/6/7: the mode is not writable; a PATCH carrying it, even unchanged, answers 400
-    # (community.general#3509, fixed by sending it only when asked, #3581).
-    "hpe": VendorTraits("HPE", mode_rule="never"),
+    # (community.general#3509, fixed by sending it only when asked, #3581). Virtual media 1 is the floppy/USB
+    # key, 2 the CD/DVD (HPE's iLO RESTful API examples; the same in the iLO 5, 6 and 7 captures): try 2 first.
+    "hpe": VendorTraits("HPE", mode_rule="never", vmedia_slots=("2",)),
     "lenovo": VendorTraits("Lenovo"),
     "openbmc": VendorTraits("OpenBMC"),
     "nvidia": VendorTraits("NVIDIA", vmedia_slots=("USB1", "USB2")),

@@ -418,3 +418,62 @@ def _parse_json(text: str) -> DcgmDiag:
     return DcgmDiag(None, tests, error is None, error,
                     version if isinstance(version, str) else None,
                     driver if isinstance(driver, str) else None)
+
+
+# --- dcgmi health -c --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DcgmHealth:
+    """`dcgmi health -c`: the overall verdict and one line per incident ("GPU 0: PCIe system: Warning - ...")."""
+
+    overall: str
+    incidents: list[str]
+
+    @property
+    def healthy(self) -> bool:
+        return self.overall.lower() == "healthy" and not self.incidents
+
+
+def parse_dcgm_health(text: str) -> DcgmHealth:
+    """Parse the Health Monitor Report box of `dcgmi health -c` (text); ParseError for anything else."""
+    check_size(text, "dcgmi health output")
+    overall: str | None = None
+    incidents: list[str] = []
+    entity: str | None = None
+    parts: list[str] = []
+    saw_header = False
+
+    def flush() -> None:
+        nonlocal parts
+        if entity is not None and parts:
+            incidents.append(f"{entity}: {' '.join(parts)}")
+        parts = []
+
+    for no, raw in enumerate(text.splitlines(), start=1):
+        line = raw.rstrip()
+        if not line.strip() or _is_border(line, "-") or _is_border(line, "="):
+            continue
+        if not saw_header:
+            if line.startswith("|") and line.endswith("|") and line[1:-1].strip() == "Health Monitor Report":
+                saw_header = True
+                continue
+            raise ParseError("not `dcgmi health -c` output: expected the 'Health Monitor Report' header", no, raw)
+        row = _row(line)
+        if row is None:
+            raise ParseError("expected a '| name | value |' row of the health report", no, raw)
+        name, value = row[0], row[1].strip()
+        if name == "Overall Health":
+            overall = value
+        elif name:
+            flush()
+            entity = name.replace("GPU ID: ", "GPU ")
+            if value.lower() not in ("healthy", "warning", "failure", "fail", "pass"):
+                parts.append(value)
+        elif entity is not None:
+            parts.append(value)
+        else:
+            raise ParseError("a health report row with no GPU above it", no, raw)
+    flush()
+    if overall is None:
+        raise ParseError("not `dcgmi health -c` output: no 'Overall Health' row")
+    return DcgmHealth(overall, incidents)

@@ -70,6 +70,36 @@ class DevicetreeSpec(_Strict):
     """Nodes under `parent` with this prefix that the profile does not list are reported as unexpected."""
 
 
+_NVB_TESTCASE = re.compile(r"^[a-z0-9_]{1,120}$")
+
+
+class DcgmSpec(_Strict):
+    """`dcgmi diag` on every node of this platform (suites test_dcgm.py; docs/fabric.md)."""
+
+    level: int = Field(default=1, ge=1, le=4)
+    """`dcgmi diag -r <level>`: 1 quick (seconds), 2 medium (~2 min), 3 long (~30 min), 4 extended."""
+    allow_warn: list[str] = Field(default_factory=list)
+    """DCGM tests whose "Warn" result is accepted (names as DCGM prints them, any case)."""
+    allow_skip: list[str] = Field(default_factory=list)
+    """DCGM tests whose "Skip" or "Not Run" is accepted; any other skipped test fails: a PASS is earned."""
+    timeout_s: float = Field(default=600.0, gt=0)
+
+
+class NvbandwidthSpec(_Strict):
+    """nvbandwidth testcases measured on every node, each a metric `nvbandwidth.<testcase>` (docs/probes.md)."""
+
+    testcases: list[str] = Field(default_factory=lambda: ["device_to_device_memcpy_read_ce"], min_length=1)
+    timeout_s: float = Field(default=300.0, gt=0)
+
+    @field_validator("testcases")
+    @classmethod
+    def _names(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if not _NVB_TESTCASE.match(name):
+                raise ValueError(f"{name!r} is not an nvbandwidth testcase name (e.g. device_to_device_memcpy_read_ce)")
+        return v
+
+
 class Profile(_Strict):
     name: str
     description: str = ""
@@ -81,6 +111,10 @@ class Profile(_Strict):
     nic_locality: dict[str, dict[str, str]] | None = None
     """{"GPU0": {"mlx5_0": "PIX"}}: the cell expected between a GPU and a NIC (column or device name)."""
     devicetree: DevicetreeSpec | None = None
+    dcgm: DcgmSpec | None = None
+    """`dcgmi diag` level and accepted warnings/skips; without it test_dcgm skips (the platform names none)."""
+    nvbandwidth: NvbandwidthSpec | None = None
+    """nvbandwidth testcases; without it the nvbandwidth probe skips."""
     probes: ProbesSpec = ProbesSpec()
     """The probe plan (docs/probes.md); nccl-tests runs on every GPU of the node unless it says otherwise."""
 

@@ -164,7 +164,9 @@ def _set_json(bset: BaselineSet) -> dict:
     return {"profile": bset.profile, "path": str(bset.path), "entries": [
         {"metric": e.metric, "labels": dict(e.labels), "value": e.value, "unit": e.unit, "tolerance": e.tolerance,
          "higher_is_better": e.higher_is_better, "gated": bset.is_gated(Metric.of(e.metric, e.unit, [], e.labels)),
-         "samples": list(e.samples or []), "source": e.source.model_dump(mode="json")}
+         "samples": list(e.samples or []),
+         "source": {"run_id": e.source.run_id, "image": e.source.image, "date": e.source.date,
+                    "note": e.source.note, "url": e.source.url}}
         for e in bset.entries]}
 
 
@@ -186,7 +188,9 @@ def _print_plan(plan, title: str) -> None:
 def diff(run: Path = typer.Argument(..., help="a summary.json or the reports directory holding one"),
          profile: str = typer.Option(None, "--profile", "-p", help="defaults to the run's profile"),
          metric: list[str] = typer.Option(None, "--metric", "-m", help="only these metric names"),
-         force: bool = typer.Option(False, "--force", help="as promote --force would")) -> None:
+         force: bool = typer.Option(False, "--force", help="as promote --force would"),
+         as_json: bool = typer.Option(False, "--json", help="print JSON (keys in docs/ci.md) instead of a table")
+         ) -> None:
     """Show what `promote RUN` would change, without writing anything."""
     try:
         record = load_run(run)
@@ -194,6 +198,13 @@ def diff(run: Path = typer.Argument(..., help="a summary.json or the reports dir
         plan = _plan(record, bset, metric, force)
     except ConfigError as exc:
         _fail(str(exc))
+        return
+    if as_json:
+        print_json({"run_id": record.run_id, "profile": bset.profile, "path": str(bset.path), "changes": [
+            {"metric": m.name, "labels": dict(m.labels), "current": current.value if current else None,
+             "proposed": proposed.value if proposed else None,
+             "action": ("update" if current else "add") if proposed else "keep", "why": why}
+            for m, current, proposed, why in plan]})
         return
     _print_plan(plan, f"{bset.path}: changes from run {record.run_id}")
 

@@ -23,6 +23,7 @@ PROBE_TESTS = {
     "torch.all_reduce.": ("test_torch_allreduce", "test_torch_allreduce_across_lease"),
     "ddp.": ("test_ddp", "test_ddp_across_lease"),
     "copy.": ("test_copy_bandwidth", None),
+    "nvbandwidth.": ("test_nvbandwidth", None),
 }
 
 

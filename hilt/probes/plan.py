@@ -155,6 +155,19 @@ def nccl_planned(plan: NcclTestsPlan, nodes: int = 1) -> list[PlannedMetric]:
     return out
 
 
+def nvbandwidth_planned(testcases: list[str], gpu_count: int) -> list[PlannedMetric]:
+    """What the nvbandwidth probe (a profile's top-level ``nvbandwidth:`` section) will report on one node:
+    each testcase's SUM and every ordered GPU pair (host testcases: the GPUs' columns)."""
+    out = []
+    for name in testcases:
+        labels = {"tool": "nvbandwidth", "gpus": str(gpu_count)}
+        out.append(PlannedMetric(f"nvbandwidth.{name}", {**labels, "pair": "sum"}, "test_nvbandwidth", "node"))
+        rows = range(gpu_count) if name.startswith("device_to_device") else range(1)
+        out += [PlannedMetric(f"nvbandwidth.{name}", {**labels, "pair": f"{r}-{c}"}, "test_nvbandwidth", "node")
+                for r in rows for c in range(gpu_count) if not (name.startswith("device_to_device") and r == c)]
+    return out
+
+
 def torch_planned(sizes: list[int], dtype: str, nodes: int = 1) -> list[PlannedMetric]:
     """What the torch all-reduce probe will report (backend and GPUs per node are the node's, not the plan's)."""
     probe = "test_torch_allreduce" if nodes == 1 else "test_torch_allreduce_across_lease"

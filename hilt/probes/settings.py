@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -93,6 +94,17 @@ def _spec(raw: ProbesSpec | Mapping[str, object] | None) -> ProbesSpec:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise ConfigError(f"profile probes.{where}: {first['msg'].removeprefix('Value error, ')}") from None
+
+
+def planned_for_profile(profile: Any, nodes: int = 1) -> list[PlannedMetric]:
+    """Everything a profile plans to measure: its ``probes:`` plan, and on one node its ``nvbandwidth:``
+    testcases (a top-level section of the profile, beside ``dcgm:``)."""
+    from hilt.probes.plan import nvbandwidth_planned
+
+    out = planned_metrics(ProbeSettings.from_profile(profile.probes), nodes)
+    if nodes == 1 and getattr(profile, "nvbandwidth", None) is not None:
+        out += nvbandwidth_planned(profile.nvbandwidth.testcases, profile.gpu_count)
+    return out
 
 
 def planned_metrics(settings: ProbeSettings, nodes: int = 1) -> list[PlannedMetric]:

@@ -163,12 +163,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     except HiltError as exc:
         rig_session.finish()
         rig_session.work_dir.mkdir(parents=True, exist_ok=True)
-        from hilt.session import SessionState
+        from hilt.session import SessionState, utc_now
 
         state = rig_session.state or SessionState(
             run_id=rig_session.run_id, rig=_option_or_env(config, "rig", "HILT_RIG") or "?", rigs_file="",
             image_name=None,
-            image=None, boot=False, started_at="",
+            image=None, boot=False, started_at=utc_now(),  # a run record needs a real start time
         )
         state.error = f"{type(exc).__name__}: {exc}"
         state.save(rig_session.state_path)

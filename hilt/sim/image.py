@@ -45,7 +45,13 @@ MANIFEST_DEFAULTS: dict[str, Any] = {
     "boot_delay_s": 0.0,
     "fabric": {},
     "nccl": {},
+    "dcgm": {},  # hilt.sim.dcgm_view: dcgmi's declared results ({} ships no dcgmi)
+    "nvbandwidth": {},  # hilt.sim.dcgm_view: nvbandwidth's declared bandwidths ({} ships no nvbandwidth)
 }
+
+#: DCGM and nvbandwidth as the good image ships them; the images below that do not name them ship the same.
+_DCGM_OK: dict[str, Any] = {"version": "4.4.2"}
+_NVBANDWIDTH_OK: dict[str, Any] = {"d2d_gbps": 150.0, "h2d_gbps": 55.0, "d2h_gbps": 55.0}
 
 #: The standard set, built at sim start. Fabric spec keys are read by hilt.sim.fabric_view; ``nccl`` by
 #: hilt.sim.nccl_tests_view (GPU count and name come from each view's profile; ``busbw_by_profile`` declares
@@ -60,7 +66,17 @@ STANDARD_IMAGES: dict[str, dict[str, Any]] = {
     "dt-missing": {"fabric": {"dt_missing": ["nvlink-1"]}, "nccl": {"nccl_busbw_gbps": 180.0}},
     # the image is what it says (535), but the platform profile wants 550: only the NVML check fails
     "wrong-driver": {"driver": "535.104.05", "nccl": {"nccl_busbw_gbps": 180.0}},
+    # DCGM's memory test fails on GPU 1 (a bad HBM stack): only test_dcgm fails
+    "dcgm-memory-fail": {"nccl": {"nccl_busbw_gbps": 180.0},
+                         "dcgm": {**_DCGM_OK, "fail": {"memory": {1: "GPU 1 had a DBE (double-bit ECC error) "
+                                                                     "during the memory test"}}}},
+    # GPU-to-GPU copies at half speed (e.g. a P2P/IOMMU setting gone wrong): the nvbandwidth gate fails
+    "slow-copy": {"nccl": {"nccl_busbw_gbps": 180.0}, "nvbandwidth": {**_NVBANDWIDTH_OK, "d2d_gbps": 75.0}},
 }
+for _spec in STANDARD_IMAGES.values():
+    if _spec.get("boot") != "never":
+        _spec.setdefault("dcgm", dict(_DCGM_OK))
+        _spec.setdefault("nvbandwidth", dict(_NVBANDWIDTH_OK))
 
 
 @dataclass(frozen=True)
@@ -186,6 +202,17 @@ def _populate(stage: Path, manifest: dict[str, Any]) -> None:
         write_fabric_view(view, profile, {"driver": manifest["driver"], **manifest["fabric"]})
         if manifest["nccl"]:
             write_nccl_tests(view, nccl_spec_for(manifest, profile))
+        _write_dcgm_views(view, manifest, profile)
+
+
+def _write_dcgm_views(view: Path, manifest: dict[str, Any], profile: Any) -> None:
+    """dcgmi and nvbandwidth for this profile's GPUs (hilt.sim.dcgm_view), where the image ships them."""
+    from hilt.sim.dcgm_view import write_dcgmi, write_nvbandwidth
+
+    if manifest.get("dcgm"):
+        write_dcgmi(view, manifest["dcgm"], profile.gpu_count, profile.gpu_name, manifest["driver"])
+    if manifest.get("nvbandwidth"):
+        write_nvbandwidth(view, manifest["nvbandwidth"], profile.gpu_count, profile.gpu_name, manifest["driver"])
 
 
 def _tar_deterministic(src: Path, out: Path) -> None:
@@ -235,6 +262,7 @@ def _content_key(manifest: dict[str, Any]) -> str:
         _module_digest("hilt.fabric.devicetree"),
         *(_profile_digest(p) for p in manifest["profiles"]),
         _module_digest("hilt.sim.nccl_tests_view"),
+        _module_digest("hilt.sim.dcgm_view"),
     ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 

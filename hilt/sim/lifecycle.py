@@ -37,6 +37,18 @@ def _cleanup_stale(name: str) -> list[str]:
     return state.cleanup(existing)
 
 
+def runtime_state_dir(name: str) -> Path:
+    """A fresh state directory for sim ``name`` in the runtime directory (hilt.locations.runtime_dir, 0700).
+
+    The state holds the sim's secrets: the nodes' SSH host private keys, the client key, the BMC password and
+    htpasswd, the BMCs' TLS key. It lives here, never under reports/ (which CI uploads), and is removed when the
+    sim stops (a sim started with this directory is ``temporary``).
+    """
+    from hilt.locations import runtime_dir
+
+    return Path(tempfile.mkdtemp(prefix=f"sim-{name}-", dir=runtime_dir()))
+
+
 def sim_up(name: str = "sim", *, nodes: int = 4, boot_delay_s: float = 1.0, power_delay_s: float = 1.0,
            images: list[str] | None = None, subnet: int = 0, state_dir: Path | None = None,
            owner_pid: int | None = None, profile: str = "sim-4gpu", boot_timeout_s: float = 30.0,
@@ -53,7 +65,7 @@ def sim_up(name: str = "sim", *, nodes: int = 4, boot_delay_s: float = 1.0, powe
         raise SimError(f"sim nodes={nodes}: must be between 1 and 250")
     _cleanup_stale(name)
     temporary = state_dir is None
-    state_dir = Path(state_dir or tempfile.mkdtemp(prefix=f"hilt-sim-{name}-")).resolve()
+    state_dir = Path(state_dir or runtime_state_dir(name)).resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
     for stale_file in ("ready.json", "failed.json", "state.json"):
         (state_dir / stale_file).unlink(missing_ok=True)

@@ -71,19 +71,26 @@ class SimProvider:
 
     def __init__(self) -> None:
         self.name: str | None = None
+        self.state_dir: Path | None = None  # the running sim's state, in the runtime directory
+        self._log_to: Path | None = None
 
     def start(self, rig_name: str, options: dict[str, Any], workdir: Path) -> dict[str, Any]:
+        """Start the sim. Its state (and secrets) go to the runtime directory, removed when it stops; only
+        its log is copied to ``workdir`` (under reports/) at stop, for a person reading a failed run."""
+        from hilt.sim import state
+
         name = check_options(rig_name, options, _OPTIONS)
-        state_dir = Path(workdir) / f"sim-{name}"
         specs = node_specs(rig_name, options)
+        self._log_to = Path(workdir) / f"sim-{name}"
         rig = sim_up(
             name, nodes=len(specs), node_specs=specs, boot_delay_s=float(options.get("boot_delay_s", 1.0)),
             power_delay_s=float(options.get("power_delay_s", 1.0)), images=options.get("images"),
-            subnet=int(options.get("subnet", 0)), state_dir=state_dir, owner_pid=os.getpid(),
+            subnet=int(options.get("subnet", 0)), owner_pid=os.getpid(),
             profile=str(options.get("profile", "sim-4gpu")),
             boot_timeout_s=float(options.get("boot_timeout_s", 30.0)),
         )
         self.name = name  # only a sim this provider started is ever stopped by it
+        state_dir = self.state_dir = Path(state.lookup(name)["state_dir"])
         for node, fault in dict(options.get("faults") or {}).items():
             # faults from the start, for sessions where one node misbehaves (e.g. {node1: never_boot})
             spec = fault if isinstance(fault, dict) else {"fault": fault}
@@ -111,5 +118,20 @@ class SimProvider:
 
     def stop(self) -> None:
         if self.name is not None:
+            self._keep_log()
             sim_down(self.name)
             self.name = None
+
+    def _keep_log(self) -> None:
+        """The daemon's log (no secrets: it names files, never their contents) outlives the runtime state."""
+        import shutil
+
+        from hilt.sim import state
+
+        existing = state.lookup(self.name) if self.name else None
+        if existing is None or self._log_to is None:
+            return
+        log = Path(existing["state_dir"]) / "daemon.log"
+        if log.is_file():
+            self._log_to.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(log, self._log_to / "daemon.log")

@@ -205,3 +205,17 @@ def test_journey_over_https_with_the_ca_verified(replay, tmp_path):
     assert run_journey(rp, "ilo7", verify=str(cert)).result == "ok"
     with _bmc(rp, "ilo7") as bmc, pytest.raises(BmcError, match="SSL"):  # system CAs: not trusted
         bmc.power_state()
+
+
+def test_reset_types_from_action_info_read_only_when_a_reset_is_refused(replay):
+    rp = replay("ami-gigabyte-h262")  # ResetActionInfo: GracefulShutdown, ForceRestart, ForceOff, On
+    with _bmc(rp, "ami") as bmc:
+        bmc.restart()
+    assert rp.state.resets == ["ForceRestart"]
+    assert ("GET", "/redfish/v1/Systems/Self/ResetActionInfo") not in rp.state.requests
+    info = rp.state.tree["/redfish/v1/Systems/Self/ResetActionInfo"]
+    info["Parameters"][0]["AllowableValues"] = ["On", "ForceOff"]  # no restart of any kind: off, then on
+    with _bmc(rp, "ami") as bmc:
+        bmc.restart()
+    assert rp.state.resets == ["ForceRestart", "ForceOff", "On"]
+    assert rp.state.requests.count(("GET", "/redfish/v1/Systems/Self/ResetActionInfo")) == 1

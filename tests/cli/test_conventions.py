@@ -15,7 +15,7 @@ import yaml
 
 from hilt.exitcodes import ExitCode
 from hilt.lease import Holder, open_store
-from hilt.run_record import RunRecord
+from hilt.run_record import MetricRecord, RunRecord
 
 from .conftest import MARKUP
 
@@ -29,7 +29,30 @@ def test_version_through_the_installed_command() -> None:
     assert done.stdout.strip() == f"hilt {version('hilt')}"
 
 
-def test_every_listing_has_json_with_documented_keys(hilt, rigs_file: Path, tmp_path: Path) -> None:
+def _documented_keys() -> dict[str, set[str]]:
+    """The keys docs/ci.md lists for each `--json` command, by command (`rigs`, `baseline show`, ...)."""
+    section = (REPO / "docs" / "ci.md").read_text().split("## Machine-readable listings")[1]
+    documented = {}
+    for bullet in section.split("\n- `hilt ")[1:]:
+        command = re.match(r"[a-z ]+?(?= --json| RUN|`)", bullet).group(0)
+        documented[command] = set(re.findall(r'"([a-z_]+)"', bullet))
+    return documented
+
+
+def _keys(document: object) -> set[str]:
+    """Every key of a JSON document, but not those of `labels` (a metric's own label names are data)."""
+    if isinstance(document, list):
+        return set().union(*map(_keys, document)) if document else set()
+    if not isinstance(document, dict):
+        return set()
+    return set(document) | set().union(set(), *(_keys(v) for k, v in document.items() if k != "labels"))
+
+
+def test_every_listing_has_json_with_documented_keys(hilt, rigs_file: Path, tmp_path: Path, monkeypatch) -> None:
+    from hilt.gate import cli as gate_cli
+
+    monkeypatch.setattr(gate_cli, "baselines_dir", REPO / "baselines")
+    documented = _documented_keys()
     url = f"sqlite://{tmp_path}/leases.sqlite"
     with open_store(url) as store:
         store.acquire(["lab/n2"], Holder(user="ci", host="r1", pid=3, purpose="nightly"), ttl_s=60)
@@ -66,6 +89,19 @@ def test_every_listing_has_json_with_documented_keys(hilt, rigs_file: Path, tmp_
     entry = baselines["profiles"][0]["entries"][0]
     assert {"metric", "labels", "value", "unit", "tolerance", "higher_is_better", "gated", "samples",
             "source"} == set(entry)
+    profile = baselines["profiles"][0]["profile"]
+    summary.write_text(RunRecord(run_id="r2", started_at="2026-03-01T02:00:00Z", rig="lab", profile=profile,
+                                 metrics=[MetricRecord(name=entry["metric"], unit=entry["unit"], labels=entry["labels"],
+                                                       samples=[entry["value"]])]).model_dump_json())
+    changes = json.loads(hilt("baseline", "diff", str(summary), "--json").stdout)
+    assert changes["run_id"] == "r2" and changes["changes"][0]["metric"] == entry["metric"]
+    assert changes["changes"][0]["action"] in ("update", "keep")
+
+    outputs = {"rigs": rigs, "leases": leases, "nodes": nodes, "history list": runs, "baseline show": baselines,
+               "baseline diff": changes}
+    assert set(outputs) <= set(documented), sorted(documented)
+    for command, output in outputs.items():
+        assert _keys(output) <= documented[command], f"hilt {command} --json: undocumented keys"
 
 
 def test_environment_variables_are_the_defaults(hilt, rigs_file: Path, tmp_path: Path) -> None:

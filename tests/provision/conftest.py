@@ -42,4 +42,4 @@ def start_sim(request: pytest.FixtureRequest, workdir: Path, *, name: str, subne
             "images": ["good"], **options}
     provided = provider.start("sim", opts, workdir)
     inventory = materialize(parse_inventory("default_rig: sim\nrigs:\n  sim: {}\n"), "sim", provided)
-    return Sim(inventory, SimControl(workdir / f"sim-{name}"), workdir)
+    return Sim(inventory, SimControl(provider.state_dir), workdir)

@@ -84,7 +84,7 @@ def test_node_that_never_comes_up_fails_with_evidence_others_boot(sim, faults):
     nodes = sim.some("node2", "node3")
     # The node's serial console, as a rig names it (the sim writes one per node).
     nodes["node2"] = nodes["node2"].model_copy(
-        update={"console": str(sim.workdir / "sim-tprov" / "nodes" / "node2" / "console.log")})
+        update={"console": str(sim.control.state_dir / "nodes" / "node2" / "console.log")})
 
     results = provision(nodes, name, image, poll_s=0.2, max_poll_s=1.0)
 

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from hilt.sim.lifecycle import SimError, _cleanup_stale, launch_daemon, sim_down
+from hilt.sim.lifecycle import SimError, _cleanup_stale, launch_daemon, runtime_state_dir, sim_down
 from hilt.sim.provider import SimProvider, check_options
 from hilt.sim.riscv.build import build_kernel, build_userland, default_cache_dir
 
@@ -32,7 +31,7 @@ def riscv_up(name: str = "sim-riscv", *, nodes: int = 2, images: list[str] | Non
     build_userland(cache)
     _cleanup_stale(name)
     temporary = state_dir is None
-    state_dir = Path(state_dir or tempfile.mkdtemp(prefix=f"hilt-{name}-")).resolve()
+    state_dir = Path(state_dir or runtime_state_dir(name)).resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
     for stale_file in ("ready.json", "failed.json", "state.json"):
         (state_dir / stale_file).unlink(missing_ok=True)
@@ -54,11 +53,12 @@ class RiscvSimProvider(SimProvider):
 
     def start(self, rig_name: str, options: dict[str, Any], workdir: Path) -> dict[str, Any]:
         name = check_options(rig_name, options, _OPTIONS)
+        self._log_to = Path(workdir) / f"sim-{name}"
         rig = riscv_up(
             name, nodes=int(options.get("nodes", 2)), images=options.get("images"),
             boot_timeout_s=float(options.get("boot_timeout_s", 120.0)),
             power_delay_s=float(options.get("power_delay_s", 1.0)), memory_mb=int(options.get("memory_mb", 256)),
-            state_dir=Path(workdir) / f"sim-{name}", owner_pid=os.getpid(),
+            owner_pid=os.getpid(),  # state in the runtime directory, removed at stop (never under reports/)
             cache_dir=Path(options["cache_dir"]).expanduser() if options.get("cache_dir") else None,
         )
         self.name = name  # only a sim this provider started is ever stopped by it

@@ -154,6 +154,7 @@ def build_tree(quirks: set[str]) -> dict[str, dict[str, Any]]:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    wbufsize = 1 << 16  # headers and body in one segment: no Nagle/delayed-ACK 40 ms per answer
     server: PeerServer
 
     def log_message(self, *args: Any) -> None:  # quiet: tests read state.requests instead

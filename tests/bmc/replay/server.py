@@ -70,6 +70,7 @@ class ReplayState:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    wbufsize = 1 << 16  # headers and body in one segment: no Nagle/delayed-ACK 40 ms per answer
     server: _Server
 
     def log_message(self, *args: Any) -> None:

@@ -1,0 +1,3 @@
+"""This repository runs the package's reference dcgm suite (hilt/suites/test_dcgm.py) unchanged."""
+
+from hilt.suites.test_dcgm import *  # noqa: F403
