@@ -36,10 +36,11 @@ def mixed_rig(tmp_path: Path) -> Path:
                        _entry(2**34, SIM_16G, dtype="float", gpus_per_node="8")]}
     for data in (sim, hgx):
         (baselines / f"{data['profile']}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-    return _rigs(tmp_path, baselines, "[{name: gpu-01, profile: sim-4gpu}, {name: r3-u17.gpu, profile: hgx-h100-8gpu}]")
+    return _rigs(tmp_path, baselines, "[{name: gpu-01, profile: sim-4gpu}, {name: r3-u17.gpu, profile: hgx-h100-8gpu}]",
+                 "e2e-mixed", 51)
 
 
-def _rigs(tmp_path: Path, baselines: Path, nodes: str) -> Path:
+def _rigs(tmp_path: Path, baselines: Path, nodes: str, name: str, subnet: int) -> Path:
     rigs = tmp_path / "rigs.yaml"
     rigs.write_text(f"""\
 default_rig: rack
@@ -51,7 +52,7 @@ rigs:
     default_image: good
     provider:
       factory: hilt.sim.provider:SimProvider
-      options: {{nodes: {nodes}, boot_delay_s: 1.0, name: e2e-cov, subnet: 51, boot_timeout_s: 12}}
+      options: {{nodes: {nodes}, boot_delay_s: 1.0, name: {name}, subnet: {subnet}, boot_timeout_s: 12}}
 """)
     return rigs
 
@@ -100,7 +101,7 @@ def test_two_profiles_real_names_good_passes_regressed_fails_and_a_short_plan_is
 
 
 def test_hgx_nodes_run_the_real_plan_and_regress_against_the_example_baseline(tmp_path):
-    rigs = _rigs(tmp_path, ROOT / "baselines", "[{name: gpu-01, profile: hgx-h100-8gpu}]")
+    rigs = _rigs(tmp_path, ROOT / "baselines", "[{name: gpu-01, profile: hgx-h100-8gpu}]", "e2e-hgx", 52)
     session = run_suites(rigs, *NCCL, suites="suites/test_nccl.py")
     assert session.code == ExitCode.FAILED, session.output[-4000:]
     s = summary(session)
