@@ -132,6 +132,8 @@ def run(
     if no_boot:
         args.append("--no-boot")
     args += list(ctx.args)
+    if not any(a in ("-n", "--numprocesses", "no:xdist") or a.startswith(("-n", "--numprocesses=")) for a in ctx.args):
+        args += ["-n", "1", "--workers-from-lease"]  # one xdist worker per leased node: the nodes run side by side
     raise typer.Exit(int(pytest.main(args)))
 
 

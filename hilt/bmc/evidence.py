@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hilt.bmc.errors import BmcError
+from hilt.bmc.redact import REDACTOR
 from hilt.bmc.transport import Transport
 
 
@@ -100,8 +101,9 @@ def _read_entries(t: Transport, service_path: str, limit: int) -> list[dict[str,
     for m in members[-limit:] if limit > 0 else []:
         if "Message" not in m and "Created" not in m and m.get("@odata.id"):
             m = t.get(m["@odata.id"], step="read log entry").body or {}
+        # A BMC's log may quote a failed login's body: entries go to reports, so they are scrubbed like errors.
         out.append({"created": m.get("Created"), "severity": m.get("Severity"),
-                    "message": m.get("Message") or m.get("EntryCode") or "", "id": m.get("Id"),
+                    "message": REDACTOR.scrub(str(m.get("Message") or m.get("EntryCode") or "")), "id": m.get("Id"),
                     "log": service.get("Id") or service_path.rsplit("/", 1)[-1]})
     return out
 

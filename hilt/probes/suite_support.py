@@ -12,18 +12,25 @@ from hilt.probes.runner import NodeLike, has_command
 
 
 class NvlinkWatch:
-    """NVLink error counters read before a probe and compared after it; inert on nodes without nvidia-smi."""
+    """NVLink error counters read before a probe and compared after it; inert on nodes without nvidia-smi.
+
+    Where DCGM is installed it also sets DCGM health watches before and checks them after (issue 17): a new
+    health incident during a probe is reported with the NVLink errors, so every probe that uses this watch
+    fails on either."""
 
     def __init__(self, nodes: Sequence[NodeLike]):
         self.nodes = list(nodes)
         self.before: dict[str, list] = {}
+        self.health = None
 
     def __enter__(self) -> NvlinkWatch:
         from hilt.fabric.snapshot import read_nvlink_errors
+        from hilt.probes.dcgm_probe import DcgmHealthWatch
 
         for node in self.nodes:
             if has_command(node, "nvidia-smi"):
                 self.before[node.name] = read_nvlink_errors(node)
+        self.health = DcgmHealthWatch(self.nodes).__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -39,6 +46,8 @@ class NvlinkWatch:
             if node.name in self.before:
                 after = read_nvlink_errors(node)
                 found.extend(f"{node.name}: {d}" for d in check_error_delta(self.before[node.name], after))
+        if self.health is not None:
+            found.extend(f"DCGM health: {i}" for i in self.health.new_incidents())
         return found
 
 

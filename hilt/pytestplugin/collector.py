@@ -193,7 +193,7 @@ class RunCollector:
         (reports / "summary.json").write_text(record.model_dump_json(indent=2))
         writers = [
             ("summary", lambda: _write_summary(record, reports)),
-            ("history", lambda: _append_history(self.config, record)),
+            ("history", lambda: _append_history(self.config, record, self.state)),
             ("metrics.prom", lambda: _write_prom(record, reports)),
             ("allure environment", lambda: _write_allure(self.config, record)),
             ("junit properties", lambda: _add_junit_properties(self.config, self.junit_properties())),
@@ -251,7 +251,9 @@ def _write_summary(record: RunRecord, reports: Path) -> None:
     write_summary(record, reports)
 
 
-def _history_path(config: pytest.Config) -> Path:
+def _history_path(config: pytest.Config, state=None) -> Path:  # noqa: ANN001 - SessionState | None
+    if state is not None and state.history:
+        return Path(state.history)  # rigs.yaml as the session read it, not a second reading
     from hilt.inventory import load_inventory
 
     try:
@@ -260,12 +262,12 @@ def _history_path(config: pytest.Config) -> Path:
         return Path(config.getoption("hilt_reports")) / "history.sqlite"
 
 
-def _append_history(config: pytest.Config, record: RunRecord) -> None:
+def _append_history(config: pytest.Config, record: RunRecord, state=None) -> None:  # noqa: ANN001
     if os.environ.get("HILT_NO_HISTORY"):
         return
     from hilt.history import HistoryStore
 
-    HistoryStore(_history_path(config)).append(record)
+    HistoryStore(_history_path(config, state)).append(record)
 
 
 def _write_prom(record: RunRecord, reports: Path) -> None:

@@ -57,6 +57,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="this run is a release gate even if it selects no probe (hilt run always is)")
     group.addoption("--allow-ungated", action="store_true",
                     help="a gate whose profiles have no gated baseline entry may pass (it says so)")
+    group.addoption("--workers-from-lease", action="store_true",
+                    help="with -n: one xdist worker per leased node (what `hilt run` does)")
     parser.addini("hilt_rig_suites", "these tests need a rig session", type="bool", default=False)
 
 
@@ -178,11 +180,38 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         raise
     config.stash[STATE_PATH] = str(rig_session.state_path)
     config.stash[RUN].start(state)
+    _workers_from_lease(config, state)
+
+
+def _workers_from_lease(config: pytest.Config, state) -> None:  # noqa: ANN001 - SessionState
+    """One xdist worker per usable node: xdist reads the count when it starts its workers, right after this."""
+    if not config.getoption("workers_from_lease") or not getattr(config.option, "numprocesses", None):
+        return
+    usable = [name for name in state.node_names if name not in state.excluded] or ["one"]
+    config.option.numprocesses = len(usable)
+    config.option.tx = ["popen"] * len(usable)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):  # noqa: ANN001, ANN201 - xdist's types
+    """Under xdist's default ``--dist load``, schedule per node (hilt/pytestplugin/schedule.py)."""
+    state = session_state(config)
+    if state is None or config.getoption("dist", "no") != "load":
+        return None
+    from hilt.pytestplugin.schedule import make_scheduler
+
+    return make_scheduler(config, log, state.node_names)
 
 
 def pytest_configure_node(node) -> None:  # noqa: ANN001 - xdist's WorkerController
     path = node.config.stash.get(STATE_PATH, "")
     node.workerinput["hilt_state"] = path
+
+
+def session_work_dir(config: pytest.Config) -> Path | None:
+    """The session's work directory (state file, node locks), in the controller and in every worker."""
+    path = config.stash.get(STATE_PATH, "")
+    return Path(path).parent if path else None
 
 
 def session_state(config: pytest.Config):  # noqa: ANN201 - SessionState | None
@@ -228,11 +257,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 def _rig_suites(state) -> set[str] | None:  # noqa: ANN001 - SessionState
     """The suite modules rigs.yaml says apply to the session's rig (None: all of them)."""
-    if not state.rigs_file:
-        return None
-    from hilt.inventory import load_inventory
-
-    suites = load_inventory(state.rigs_file).rig(state.rig).suites
+    suites = state.suites
     return {Path(s).stem for s in suites} if suites is not None else None
 
 

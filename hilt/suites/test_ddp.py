@@ -34,7 +34,7 @@ def test_ddp(node, probe_settings: ProbeSettings, record_metric, release_gate) -
     _judge(metrics, probe, record_metric, release_gate)
     errors = watch.new_errors()
     if errors:
-        pytest.fail("NVLink errors during DDP:\n" + "\n".join(errors), pytrace=False)
+        pytest.fail("NVLink errors or DCGM health incidents during DDP:\n" + "\n".join(errors), pytrace=False)
 
 
 def test_ddp_across_lease(lease_nodes, lease_settings: ProbeSettings, record_metric, release_gate) -> None:

@@ -24,7 +24,7 @@ def _gate_all(metrics, probe, record_metric, release_gate, name: str) -> None:
 def _no_new_nvlink_errors(watch: NvlinkWatch) -> None:
     errors = watch.new_errors()
     if errors:
-        pytest.fail("NVLink errors during the probe:\n" + "\n".join(errors), pytrace=False)
+        pytest.fail("NVLink errors or DCGM health incidents during the probe:\n" + "\n".join(errors), pytrace=False)
 
 
 def test_nccl_tests(node, probe_settings: ProbeSettings, record_metric, release_gate) -> None:

@@ -7,7 +7,7 @@ are read around the run: a new error or health incident during the probe fails i
 
 import pytest
 
-from hilt.probes.dcgm_probe import DcgmHealthWatch, nvbandwidth_metrics, run_nvbandwidth
+from hilt.probes.dcgm_probe import nvbandwidth_metrics, run_nvbandwidth
 from hilt.probes.errors import ProbeSkipped
 from hilt.probes.suite_support import NvlinkWatch, remeasurer
 
@@ -22,7 +22,7 @@ def test_nvbandwidth(node, profile, record_metric, release_gate) -> None:
         return nvbandwidth_metrics(result, spec.testcases, node.name)
 
     try:
-        with NvlinkWatch([node]) as links, DcgmHealthWatch([node]) as health:
+        with NvlinkWatch([node]) as watch:  # NVLink counters and, where installed, DCGM health watches
             metrics = probe()
     except ProbeSkipped as exc:
         pytest.skip(str(exc))
@@ -31,6 +31,6 @@ def test_nvbandwidth(node, profile, record_metric, release_gate) -> None:
             release_gate.check(metric, remeasurer(metric, probe))
         else:
             record_metric(metric)
-    problems = links.new_errors() + health.new_incidents()
+    problems = watch.new_errors()
     if problems:
         pytest.fail("during nvbandwidth:\n" + "\n".join(problems), pytrace=False)

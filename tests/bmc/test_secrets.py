@@ -118,3 +118,32 @@ def test_secrets_stay_out_of_junit_xml_and_allure(tmp_path):
     import xml.etree.ElementTree as ET
     decoded = " ".join(ET.fromstring(junit).itertext()) + json.dumps(dict(ET.fromstring(junit).attrib))
     assert _leaks(pw, [decoded]) == [] and _leaks(wrong, [decoded]) == []
+
+
+def test_secret_quoted_in_a_bmc_log_entry_is_scrubbed_from_evidence():
+    pw = 'lo"g-Pw9'
+    peer = start_peer(password=pw)
+    try:
+        entries = peer.state.tree["/redfish/v1/Systems/437XR1138R2/LogServices/Log1/Entries"]["Members"]
+        entries[-1]["Message"] = 'Login failed: {"UserName": "root", "Password": "lo\\"g-Pw9"}'
+        with Bmc(peer.url, "admin", pw, name="node-a") as bmc:
+            ev = bmc.collect_evidence()
+        assert any(e["message"].startswith("Login failed") for e in ev.log_entries)
+        assert _leaks(pw, [json.dumps(ev.to_dict()), str(ev.to_dict())]) == []
+    finally:
+        peer.stop()
+
+
+@pytest.mark.parametrize("text", [
+    json.dumps({"UserName": "root", "Password": 'un"known\\-\u00e9'}),
+    json.dumps({"error": {"message": json.dumps({"Password": 'un"known\\-\u00e9', "b": 1})}}),
+    str({"password": 'un"known\\-\u00e9', "b": 2}),
+    "Set-Cookie: QSESSIONID=un\"known\\-\u00e9; Path=/; HttpOnly",
+    "request headers {'X-Auth-Token': 'un\"known\\-\u00e9'}",
+], ids=["json", "json-in-json", "repr", "set-cookie", "header-dict"])
+def test_unregistered_secret_is_masked_by_structure(text):
+    """A secret we never registered (another session's cookie, an echoed credential) is masked by where it sits."""
+    from hilt.bmc.redact import REDACTOR
+
+    clean = REDACTOR.scrub(text)
+    assert "known" not in clean and "<redacted>" in clean

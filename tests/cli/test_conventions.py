@@ -124,7 +124,7 @@ def test_run_passes_hilt_rig_image_and_lease_store_to_pytest(tmp_path: Path) -> 
     env = {"HILT_RIG": "lab", "HILT_IMAGE": "img-7", "HILT_LEASE_STORE": "sqlite:///tmp/x.sqlite",
            "HILT_RIGS": str(tmp_path / "r.yaml"), "PATH": "/usr/bin:/bin"}
     done = subprocess.run([sys.executable, "-m", "hilt.cli", "run", "--suites", str(suites), "--reports",
-                           str(tmp_path / "reports"), "--collect-only", "-q", "-s"],
+                           str(tmp_path / "reports"), "--collect-only", "-q", "-s", "-p", "no:xdist"],
                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
     assert f"GOT lab img-7 sqlite:///tmp/x.sqlite {tmp_path / 'r.yaml'}" in done.stdout, done.stdout + done.stderr
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from hilt.errors import ParseError
-from hilt.fabric.dcgm import parse_dcgm_diag
+from hilt.fabric.dcgm import parse_dcgm_diag, parse_dcgm_health
 from hilt.fabric.devicetree import parse_devicetree
 from hilt.fabric.nvlink import (
     parse_nvlink_capabilities,
@@ -101,6 +101,7 @@ def _inputs(seed_texts: list[str], salt: int) -> list[str]:
 
 TEXT_PARSERS: dict[str, tuple[Callable[[str], object], tuple[str, ...]]] = {
     "dcgm_diag": (parse_dcgm_diag, ("corpus/dcgm_diag",)),
+    "dcgm_health": (parse_dcgm_health, ("corpus/dcgmi_discovery",)),
     "nvbandwidth": (parse_nvbandwidth, ("corpus/nvbandwidth",)),
     "nccl_tests": (parse_nccl_tests, ("nccl_tests",)),
     "nvlink_status": (parse_nvlink_status, ("corpus/nvlink",)),
@@ -123,6 +124,9 @@ EXTRA_SEEDS = {
     "nvml": [NVML_SEED],
     "sections": ["@@HILT@@ BEGIN topo\n\tGPU0\nGPU0\t X \n@@HILT@@ END topo rc=0\n@@HILT@@ BEGIN nvml\n{}\n"
                  "@@HILT@@ END nvml rc=1\n"],
+    "dcgm_health": ["+---+---+\n| Health Monitor Report |\n+===+===+\n| Overall Health | Warning |\n"
+                    "| GPU ID: 0 | Warning |\n|  | PCIe system: Warning - Detected more than 8 PCIe |\n"
+                    "|  | replays per minute for GPU 0 : 13 |\n+---+---+\n"],
     "result_lines": ['[host:0]: HILT_RESULT {"kind": "allreduce", "size": 1024, "time_s": [0.1, 0.2]}\nnoise\n'],
     "xids": ["[ 12.5] NVRM: Xid (PCI:0000:17:00): 79, pid=1, GPU has fallen off the bus.\n"],
     "driver_version": ["NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.15  Tue Mar  5 22:23:56 UTC 2024\n"],

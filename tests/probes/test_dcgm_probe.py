@@ -159,3 +159,12 @@ def test_profile_sections_are_strict(tmp_path, section, message):
     path.write_text(base + section + "\n")
     with pytest.raises(ConfigError, match=message):
         load_profile(path)
+
+
+def test_every_probe_watch_reports_new_dcgm_health_incidents(tools, tmp_path):
+    from hilt.probes.suite_support import NvlinkWatch
+
+    node = tools(dcgm={})
+    with NvlinkWatch([node]) as watch:
+        write_dcgmi(tmp_path, {"health": [[1, "Memory system: Failure - a DBE was detected"]]}, 4, None, "550")
+    assert watch.new_errors() == ["DCGM health: n1: GPU 1: Memory system: Failure - a DBE was detected"]

@@ -98,8 +98,9 @@ def test_a_damaged_history_is_one_line(tmp_path, damage):
         store.append(RunRecord.model_validate(dict(GOOD, run_id=f"r{i}", rig="sim" + "x" * 200)))
     raw = bytearray(db.read_bytes())
     assert not Path(f"{db}-wal").exists() or Path(f"{db}-wal").stat().st_size == 0
-    if damage == "pages":
-        raw[4096:] = b"\xab" * (len(raw) - 4096)
+    if damage == "pages":  # the runs' pages; the schema on the first pages stays readable
+        half = len(raw) // 2
+        raw[half:] = b"\xab" * (len(raw) - half)
     else:
         raw[:100] = b"\x00" * 100
     db.write_bytes(bytes(raw))
@@ -139,8 +140,9 @@ def test_hostile_summaries_are_one_line_errors_in_every_reader(tmp_path, content
 # ---------------------------------------------------------------- item 8: promote writes only into baselines/
 
 
-@pytest.mark.parametrize("profile", ["../../escaped", "/tmp/escaped", "a/../../escaped", "..", ".hidden/../x"])
+@pytest.mark.parametrize("profile", ["../../escaped", "{tmp}/escaped", "a/../../escaped", "..", ".hidden/../x"])
 def test_promote_never_writes_outside_the_baselines_directory(tmp_path, monkeypatch, profile):
+    profile = profile.format(tmp=tmp_path)  # an absolute path (kept inside tmp_path should the check ever fail)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "work").mkdir()
     monkeypatch.setattr(gate_cli, "baselines_dir", tmp_path / "work" / "baselines")
@@ -153,7 +155,6 @@ def test_promote_never_writes_outside_the_baselines_directory(tmp_path, monkeypa
                                                                    "--profile", profile]))
     assert "is not a profile name" in message
     assert {p for p in tmp_path.rglob("*")} - before == {tmp_path / "good.json"}
-    assert not Path("/tmp/escaped.yaml").exists()
 
 
 def GOOD_PATH(tmp_path: Path) -> Path:  # noqa: N802 - reads as the constant it writes
