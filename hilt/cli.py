@@ -122,7 +122,7 @@ def run(
     target = [str(suites)] if suites is not None else ["--pyargs", "hilt.suites"]
     # `hilt run` always means a rig session, also for a team's conftest-free suite directory
     args = [*target, "-o", "hilt_rig_suites=true", "--rigs-file", str(rigs_file), "--hilt-reports", str(reports),
-            "-p", "no:cacheprovider"]
+            "-p", "no:cacheprovider", "--gate"]  # a hilt run is a release gate, whatever -k selects
     if rig:
         args += ["--rig", rig]
     if image:
@@ -132,6 +132,8 @@ def run(
     if no_boot:
         args.append("--no-boot")
     args += list(ctx.args)
+    if not any(a in ("-n", "--numprocesses", "no:xdist") or a.startswith(("-n", "--numprocesses=")) for a in ctx.args):
+        args += ["-n", "1", "--workers-from-lease"]  # one xdist worker per leased node: the nodes run side by side
     raise typer.Exit(int(pytest.main(args)))
 
 

@@ -96,13 +96,18 @@ def parse_os_release(text: str) -> dict[str, str]:
     return values
 
 
-def parse_driver_version(sys_module: str | None, proc_version: str | None) -> str | None:
-    if sys_module and sys_module.strip():
-        return sys_module.strip()
-    if proc_version:
-        match = re.search(r"Kernel Module\s+(?:for \S+\s+)?([0-9]+\.[0-9]+(?:\.[0-9]+)?)", proc_version)
-        if match:
-            return match.group(1)
+def driver_version(sys_module: str | None, proc_version: str | None) -> str | None:
+    """The loaded driver's version: /sys/module/nvidia/version, else /proc/driver/nvidia/version, parsed by the
+    one driver-version parser (hilt.fabric.procinfo) that the fabric suites use too."""
+    from hilt.errors import ParseError
+    from hilt.fabric.procinfo import parse_driver_version
+
+    for text in (sys_module, proc_version):
+        if text and text.strip():
+            try:
+                return parse_driver_version(text)
+            except ParseError:
+                continue
     return None
 
 
@@ -114,7 +119,7 @@ def read_identity(node: Node, timeout: float = 60.0) -> dict[str, str | None]:
         "image_id": os_release.get("IMAGE_ID") or os_release.get("BUILD_ID"),
         "kernel": (files["/proc/sys/kernel/osrelease"] or "").strip() or None,
         "boot_id": (files["/proc/sys/kernel/random/boot_id"] or "").strip() or None,
-        "driver": parse_driver_version(files["/sys/module/nvidia/version"], files["/proc/driver/nvidia/version"]),
+        "driver": driver_version(files["/sys/module/nvidia/version"], files["/proc/driver/nvidia/version"]),
     }
 
 

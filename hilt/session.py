@@ -6,6 +6,7 @@ read its state file. That is what makes "boot each node once per session" true u
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -39,7 +40,10 @@ def utc_now() -> str:
 
 @dataclass
 class SessionState:
-    """What workers need to know about the session; written as JSON by the controller."""
+    """The one typed hand-off from the controller to every worker, written once as JSON: each node's rigs.yaml
+    config (credentials as references, never values) and profile, the suites that apply, where baselines and
+    history live, the boot results. Workers read it instead of loading rigs.yaml again.
+    """
 
     run_id: str
     rig: str
@@ -53,15 +57,29 @@ class SessionState:
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> ProvisionResult dict
     excluded: dict[str, str] = field(default_factory=dict)  # name -> why it was not used
     error: str | None = None
+    configs: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> NodeConfig (credential references)
+    suites: list[str] | None = None  # suite modules that apply to the rig (None: all)
+    baselines_dir: str | None = None
+    history: str | None = None
+    history_password: str | None = None  # a ${ENV}/file: reference, never the value
 
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.__dict__, indent=2))
+        tmp.write_text(json.dumps(dataclasses.asdict(self), indent=2))
         tmp.replace(path)
 
     @classmethod
     def load(cls, path: Path) -> SessionState:
         return cls(**json.loads(Path(path).read_text()))
+
+    def node_config(self, node: str) -> NodeConfig:
+        """The node's rigs.yaml config, as the controller materialised it (validated again, like the file)."""
+        return NodeConfig.model_validate(self.configs[node])
+
+    @property
+    def profiles(self) -> dict[str, str | None]:
+        """Each node's fabric profile."""
+        return {name: cfg.get("profile") for name, cfg in self.configs.items()}
 
     def result(self, node: str) -> ProvisionResult | None:
         data = self.nodes.get(node)
@@ -144,6 +162,8 @@ class RigSession:
             run_id=self.run_id, rig=rig_name, rigs_file=str(materialised), image_name=image_name,
             image=image.model_dump(mode="json") if image else None, boot=self.boot and image is not None,
             started_at=utc_now(), lease_lost_file=str(self.work_dir / "lease-lost"),
+            configs=dump["rigs"][rig_name]["nodes"], suites=rig.suites, baselines_dir=inventory.baselines_dir,
+            history=inventory.history, history_password=inventory.history_password,
         )
         if not rig.nodes:
             raise ConfigError(f"{inventory.source}: rig {rig_name!r} has no nodes")
@@ -273,6 +293,6 @@ class RigSession:
 
 
 def node_configs(state: SessionState) -> dict[str, NodeConfig]:
-    inventory = load_inventory(state.rigs_file)
-    return dict(inventory.rig(state.rig).nodes)
+    """Every node's config from the session state (no second reading of rigs.yaml)."""
+    return {name: state.node_config(name) for name in state.configs}
 

@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(openssh-server openssh-client iproute2 etcd-server etcd-client chromium chromium-driver
               device-tree-compiler qemu-system-misc gcc-riscv64-linux-gnu linux-source-6.1 bc flex bison cpio
               make debian-archive-keyring prometheus-node-exporter
-              postgresql)  # postgresql: the history tests start a real server (initdb, pg_ctl)
+              gcc libc6-dev    # host compiler + headers: the RISC-V kernel build compiles its host tools (fixdep)
+              postgresql)      # the history tests start a real PostgreSQL server (initdb, pg_ctl)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -30,15 +31,36 @@ if [ "${#missing[@]}" -gt 0 ]; then
   fi
 fi
 
-PYTHON="${PYTHON:-python3}"
+# A Debian root made by debootstrap (a container, a CI image) may have no /etc/hosts, which every installed
+# Debian has: the simulated nodes bind their own hosts file over it, so it must exist. Debian's default content.
+if [ ! -e /etc/hosts ] && [ "$(id -u)" -eq 0 ]; then
+  echo "setup: /etc/hosts is missing: writing Debian's default (localhost) so the simulated nodes can mount theirs"
+  printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\nff02::1\t\tip6-allnodes\nff02::2\t\tip6-allrouters\n' \
+    > /etc/hosts
+fi
+
+# Debian's own python3 (3.11.2 on Debian 12) when present: the oldest Python that requires-python admits is the
+# one CI proves, not a newer one that happens to be first on PATH (tarfile's filter= is 3.11.4+, for one).
+if [ -z "${PYTHON:-}" ]; then
+  if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
+fi
+want=$("$PYTHON" -c 'import sys; print(sys.version.split()[0])')
+if [ -x .venv/bin/python ] && [ "$(.venv/bin/python -c 'import sys; print(sys.version.split()[0])')" != "$want" ]; then
+  echo "setup: .venv runs another Python than $PYTHON ($want): recreating it"
+  rm -rf .venv
+fi
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 stamp=.venv/.hilt-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/pip install -q --upgrade pip
-  # torch==2.13.0 installs from the local CPU wheel where one lies on disk (see docs/probes.md)
-  .venv/bin/pip install -q -e '.[sim,probes,dev,postgres]'
+  # Exact torch on purpose: 2.13.0 is the CPU build whose wheel lies on this kind of machine (/opt/wheels); an
+  # unpinned torch resolves to the multi-GB CUDA build from the index. The package itself pins nothing
+  # (hilt[probes] asks torch>=2.1): the controller never imports torch, the nodes' probes do.
+  .venv/bin/pip install -q 'torch==2.13.0'
+  # every extra: the simulated rack, probes, etcd leases, change-point reports, the PostgreSQL history, the linter
+  .venv/bin/pip install -q -e '.[sim,probes,etcd,report,postgres,dev]'
   touch "$stamp"
 fi
 

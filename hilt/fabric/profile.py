@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hilt.errors import ConfigError
+from hilt.fabric.trust import LOCKDOWN_MODES, TAINT_LETTERS
 from hilt.probes.plan import ProbesSpec
 from hilt.safe_yaml import YamlDocument, load_file
 
@@ -100,6 +101,57 @@ class NvbandwidthSpec(_Strict):
         return v
 
 
+class FirmwareSpec(_Strict):
+    """Versions this platform is compatible with, per component; an unlisted component is recorded, not checked."""
+
+    bios: list[str] | None = None
+    """System BIOS/UEFI (Redfish ``BiosVersion``)."""
+    bmc: list[str] | None = None
+    """BMC firmware (Redfish Manager ``FirmwareVersion``)."""
+    vbios: list[str] | None = None
+    """GPU VBIOS (NVML), every GPU."""
+
+
+class TrustSpec(_Strict):
+    """How a node of this platform must boot before its verdict counts (suite test_trust.py; docs/trust.md)."""
+
+    secure_boot: bool = True
+    """Secure Boot required (True) or not (False); either way the BMC's and the OS's views must agree."""
+    lockdown: list[str] | None = None
+    """Kernel lockdown modes accepted (none, integrity, confidentiality); None: recorded, not checked."""
+    signature_enforcement: bool = False
+    """``sig_enforce`` must be Y: the kernel refuses unsigned modules."""
+    allowed_taint: list[str] = Field(default_factory=lambda: ["P", "O"])
+    """Taint letters accepted (an NVIDIA node is P and O by design); any other set bit fails."""
+    modules: list[str] = Field(default_factory=lambda: ["nvidia"])
+    """Kernel modules whose signature is checked."""
+    module_signers: list[str] | None = None
+    """Signers accepted for ``modules`` (``modinfo -F signer``); None: signatures recorded, not checked."""
+    firmware: FirmwareSpec = FirmwareSpec()
+
+    @field_validator("lockdown")
+    @classmethod
+    def _modes(cls, v: list[str] | None) -> list[str] | None:
+        for mode in v or []:
+            if mode not in LOCKDOWN_MODES:
+                raise ValueError(f"{mode!r} is not a lockdown mode ({', '.join(LOCKDOWN_MODES)})")
+        return v
+
+    @field_validator("allowed_taint")
+    @classmethod
+    def _letters(cls, v: list[str]) -> list[str]:
+        for letter in v:
+            if letter not in TAINT_LETTERS:
+                raise ValueError(f"{letter!r} is not a kernel taint letter ({''.join(sorted(TAINT_LETTERS))})")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrustSpec:
+        if self.signature_enforcement and "E" in self.allowed_taint:
+            raise ValueError("allowed_taint: E (unsigned module) cannot be allowed when signature_enforcement is on")
+        return self
+
+
 class Profile(_Strict):
     name: str
     description: str = ""
@@ -115,6 +167,8 @@ class Profile(_Strict):
     """`dcgmi diag` level and accepted warnings/skips; without it test_dcgm skips (the platform names none)."""
     nvbandwidth: NvbandwidthSpec | None = None
     """nvbandwidth testcases; without it the nvbandwidth probe skips."""
+    trust: TrustSpec | None = None
+    """Secure Boot, lockdown, taint, module signers, firmware matrix; without it test_trust skips."""
     probes: ProbesSpec = ProbesSpec()
     """The probe plan (docs/probes.md); nccl-tests runs on every GPU of the node unless it says otherwise."""
 

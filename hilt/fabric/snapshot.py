@@ -13,7 +13,6 @@ import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 from hilt.errors import NodeError, ParseError
 from hilt.fabric.compare import check_error_delta
@@ -23,6 +22,7 @@ from hilt.fabric.nvml import NvmlReport, parse_nvml_report
 from hilt.fabric.procinfo import GpuInformation, parse_driver_version, parse_gpu_information
 from hilt.fabric.topo import Topology, parse_topology
 from hilt.fabric.xid import XidEvent, parse_xids
+from hilt.nodelike import NodeLike
 
 __all__ = ["FabricSnapshot", "Section", "check_error_delta", "read_fabric_snapshot", "read_nvlink_errors"]
 
@@ -30,13 +30,6 @@ COLLECTOR = Path(__file__).resolve().parent / "scripts" / "collect_nvml.py"
 DT_BASE = "/sys/firmware/devicetree/base"
 _MARK = "@@HILT@@"
 _FRAME = re.compile(rf"^{_MARK} (BEGIN|END) (\S{{1,200}})(?: rc=(\d{{1,9}}))?$")
-
-
-class _Node(Protocol):
-    name: str
-    python: str
-
-    def run_script(self, script: str, timeout: float = 60, check: bool = True): ...
 
 
 _SECTION_FN = f"""\
@@ -163,7 +156,7 @@ def snapshot_script(python: str = "python3") -> str:
     return _SECTION_FN + _SNAPSHOT_BODY + nvml + "section nvml nvml_run\n"
 
 
-def read_fabric_snapshot(node: _Node, timeout: float = 120) -> FabricSnapshot:
+def read_fabric_snapshot(node: NodeLike, timeout: float = 120) -> FabricSnapshot:
     """Everything the fabric suites need from one node, in one SSH round trip."""
     result = node.run_script(snapshot_script(getattr(node, "python", "python3")), timeout=timeout, check=False)
     sections = split_sections(result.stdout)
@@ -172,9 +165,9 @@ def read_fabric_snapshot(node: _Node, timeout: float = 120) -> FabricSnapshot:
     return FabricSnapshot(node.name, sections)
 
 
-def read_nvlink_errors(node: _Node, timeout: float = 60) -> list[GpuErrors]:
+def read_nvlink_errors(node: NodeLike, timeout: float = 60) -> list[GpuErrors]:
     """`nvidia-smi nvlink -e` parsed: read before and after the probes, compared with check_error_delta."""
-    result = node.run(["nvidia-smi", "nvlink", "-e"], timeout=timeout, check=False)  # type: ignore[attr-defined]
+    result = node.run(["nvidia-smi", "nvlink", "-e"], timeout=timeout, check=False)
     if result.exit_code != 0:
         raise NodeError(f"{node.name}: nvidia-smi nvlink -e failed (exit {result.exit_code}): {result.stderr[:300]}")
     return parse_nvlink_errors(result.stdout)

@@ -90,6 +90,9 @@ def _open_etcd(url: str, tls: bool) -> LeaseStore:
     prefix = query.get("prefix", "/hilt/")
     if not prefix.endswith("/"):
         prefix += "/"
+    from hilt.extras import require
+
+    require("etcd3gw", "etcd", f"lease store {parts.scheme}://{parts.hostname}")
     from hilt.lease.etcd_store import EtcdLeaseStore
 
     return EtcdLeaseStore(host=parts.hostname, port=port, tls=tls, ca=query.get("ca"), cert=query.get("cert"),

@@ -18,9 +18,10 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from hilt.metrics import Metric
+from hilt.nodelike import CommandResultLike, NodeLike  # noqa: F401 - the one node protocol, re-exported
 from hilt.probes.errors import ProbeFailed, ProbeSkipped, ProbeTimeout, StrayProcesses
 from hilt.probes.nccl import NcclTestsResult, parse_nccl_tests
 from hilt.probes.results import allreduce_metrics, copy_metrics, ddp_metrics, parse_result_lines
@@ -30,27 +31,6 @@ log = logging.getLogger(__name__)
 SCRIPTS = Path(__file__).parent / "scripts"
 _SUPPORT = ("probe_common.py", "launch.py", "reap.py")
 _GRACE_S = 10.0  # after the first node ends badly, how long the others get before the kill
-
-
-class CommandResultLike(Protocol):
-    argv: Sequence[str]
-    exit_code: int
-    stdout: str
-    stderr: str
-    duration_s: float
-
-
-class NodeLike(Protocol):
-    """The part of hilt.node.Node the probes use (docs/architecture.md)."""
-
-    name: str
-    python: str
-    address: str
-
-    def upload(self, local_path: str | Path, remote_path: str) -> None: ...
-
-    def run(self, argv: Sequence[str], timeout: float = 60, check: bool = True,
-            on_output: Any = None) -> CommandResultLike: ...
 
 
 @dataclass

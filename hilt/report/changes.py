@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from otava.analysis import compute_change_points
-
+from hilt.extras import require
 from hilt.history import Series, SeriesKey, SeriesPoint, series_from_runs
 from hilt.run_record import RunRecord
 
@@ -79,7 +78,8 @@ def detect_changes(series: Series, options: ChangeOptions = ChangeOptions()) -> 
     if len(points) < options.min_points:
         return []
     values = [p.value for p in points]
-    found, _weak = compute_change_points(
+    otava = require("otava.analysis", "report", "change-point detection (hilt report)")
+    found, _weak = otava.compute_change_points(
         values,
         window_len=options.window_len,
         max_pvalue=options.max_pvalue,

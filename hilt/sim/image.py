@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from hilt.errors import ConfigError
+from hilt.sim.safe_tar import extract_inside
 
 BUILDER_VERSION = "2"
 DEFAULT_KERNEL = "6.1.0-hilt-sim-amd64"
@@ -343,6 +344,6 @@ def unpack_root(image: Image, dest: Path, profile: str | None = None) -> Path:
             chosen = [m for m in members if m.name == prefix or m.name.startswith(prefix + "/")]
             for m in chosen:
                 m.name = m.name[len(prefix) + 1:] if m.name != prefix else "."
-            tar.extractall(dest, members=chosen, filter="data")
+            extract_inside(tar, dest, chosen)
     os.chmod(dest, 0o755)
     return dest

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from hilt.errors import HiltError
+from hilt.extras import require
 from hilt.sim import state
 from hilt.sim.control import SimControl
 
@@ -57,6 +58,7 @@ def sim_up(name: str = "sim", *, nodes: int = 4, boot_delay_s: float = 1.0, powe
 
     Cleans a stale sim of the same name first. ``owner_pid``: the sim stops when that process dies.
     """
+    require("sushy_tools", "sim", "the simulated rack")
     if os.geteuid() != 0:
         raise SimError("the simulated rack needs root (network and mount namespaces, bridges): run as root")
     if node_specs:
