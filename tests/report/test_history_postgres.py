@@ -107,3 +107,42 @@ def test_newer_schema_on_the_server_is_refused(pg_url: str) -> None:
         conn.execute("INSERT INTO schema_version VALUES (99)")
     with pytest.raises(HistoryError, match=r"history schema version 99 is newer than this hilt supports"):
         open_history(pg_url, REF)
+
+
+PROVIDER = '''\
+class Provider:
+    """One node whose BMC refuses connections: the run ends quickly, and still records itself."""
+
+    def start(self, rig_name, options, workdir):
+        return {"nodes": {"gpu-01": {
+            "bmc": {"url": "https://127.0.0.1:9", "username": "admin", "password": "${TEAM_BMC_PASSWORD}"},
+            "ssh": {"host": "127.0.0.1", "port": 9, "user": "hilt", "key": "/nonexistent/key"},
+            "profile": "sim-4gpu",
+        }}}
+
+    def stop(self):
+        pass
+'''
+
+
+def test_a_pytest_run_on_a_runner_appends_to_the_shared_postgresql_history(tmp_path: Path, pg_url: str) -> None:
+    """What each CI runner does: its session ends by appending its run to rigs.yaml's PostgreSQL history."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "state_provider.py").write_text(PROVIDER)
+    (tmp_path / "test_team.py").write_text("def test_a(node):\n    pass\n")
+    (tmp_path / "rigs.yaml").write_text(
+        f"default_rig: lab\nlease_store: sqlite://leases.sqlite\nhistory: {pg_url}\n"
+        f"history_password: ${{{PASSWORD_ENV}}}\n"
+        "rigs:\n  lab:\n    suites: [test_team]\n    provider:\n      factory: state_provider:Provider\n")
+    env = {k: v for k, v in os.environ.items() if k != "HILT_NO_HISTORY"}
+    env.update({"PYTHONPATH": str(tmp_path), "TEAM_BMC_PASSWORD": "x"})
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--rig", "lab", "test_team.py"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=180, env=env)
+    runs = open_history(pg_url, REF).runs()
+    assert [r.rig for r in runs] == ["lab"], (proc.stdout + proc.stderr)[-3000:]
+    assert not (tmp_path / "reports" / "history.sqlite").exists()  # no SQLite file on the side
+    state = next((tmp_path / "reports" / ".hilt").glob("*/session.json")).read_text()
+    assert "${" + PASSWORD_ENV + "}" in state and os.environ[PASSWORD_ENV] not in state  # the reference only
