@@ -86,10 +86,8 @@ class RunCollector:
 
         try:
             directory = self.config.getoption("baselines_dir")
-            if directory is None and self.state is not None and self.state.rigs_file:
-                from hilt.inventory import load_inventory
-
-                directory = load_inventory(self.state.rigs_file).baselines_dir
+            if directory is None and self.state is not None:
+                directory = self.state.baselines_dir  # from the session hand-off: rigs.yaml is read once
             book = load_run_baselines(Path(directory or "baselines"), node_profiles)
             self.plans = _plans(self.config, node_profiles)
         except Exception as exc:  # noqa: BLE001 - the gate fixtures raise the same problem, in a test

@@ -187,9 +187,9 @@ def _workers_from_lease(config: pytest.Config, state) -> None:  # noqa: ANN001 -
     """One xdist worker per usable node: xdist reads the count when it starts its workers, right after this."""
     if not config.getoption("workers_from_lease") or not getattr(config.option, "numprocesses", None):
         return
-    usable = [name for name in state.node_names if name not in state.excluded] or ["one"]
-    config.option.numprocesses = len(usable)
-    config.option.tx = ["popen"] * len(usable)
+    usable = max(1, len([name for name in state.node_names if name not in state.excluded]))
+    config.option.numprocesses = usable
+    config.option.tx = ["popen"] * usable
 
 
 @pytest.hookimpl(optionalhook=True)
