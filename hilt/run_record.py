@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -32,6 +32,8 @@ class NodeRecord(BaseModel):
     booted: bool = True
     error: str | None = None
     health: str | None = None
+    identity: dict[str, Any] | None = None
+    """Host vs BMC identity at provisioning: status, why, both identities, both addresses (docs/trust.md)."""
 
 
 class TestRecord(BaseModel):

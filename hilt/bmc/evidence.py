@@ -33,6 +33,8 @@ class BmcInventory:
     model: str | None
     serial: str | None
     manufacturer: str | None
+    uuid: str | None = None
+    """The System's ``UUID`` (SMBIOS), which node identity is proven against (hilt.identity)."""
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -123,4 +125,5 @@ def read_inventory(t: Transport, system: dict[str, Any], manager: dict[str, Any]
         model=system.get("Model"),
         serial=system.get("SerialNumber"),
         manufacturer=system.get("Manufacturer"),
+        uuid=system.get("UUID"),
     )
