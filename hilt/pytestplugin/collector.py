@@ -232,7 +232,14 @@ def _plans(config: pytest.Config, node_profiles: dict[str, str]) -> dict[str | N
     repeats = config.getoption("probe_repeats", None)
     settings = {p: ProbeSettings.from_profile(load_profile(p).probes, parse_sizes(sizes) if sizes else None, repeats)
                 for p in set(node_profiles.values())}
-    plans: dict[str | None, list] = {n: planned_metrics(settings[p]) for n, p in node_profiles.items()}
+    from hilt.probes.plan import nvbandwidth_planned
+
+    extra = {}
+    for p in settings:
+        profile = load_profile(p)
+        nvb = getattr(profile, "nvbandwidth", None)
+        extra[p] = nvbandwidth_planned(nvb.testcases, profile.gpu_count) if nvb is not None else []
+    plans: dict[str | None, list] = {n: planned_metrics(settings[p]) + extra[p] for n, p in node_profiles.items()}
     if len(node_profiles) > 1 and len(settings) == 1:
         plans[None] = planned_metrics(next(iter(settings.values())), len(node_profiles))
     return plans
