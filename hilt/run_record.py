@@ -137,6 +137,7 @@ class RunRecord(BaseModel):
     node_profiles: dict[str, str] = Field(default_factory=dict)  # node -> its profile
     exit_code: int | None = None
     versions: dict[str, str] = Field(default_factory=dict)
+    ci_url: str | None = None  # the CI job of this run (hilt/ci_env.py); the report links it
 
     @field_validator("started_at", "finished_at")
     @classmethod

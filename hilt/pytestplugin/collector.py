@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from hilt.ci_env import ci_job_url
 from hilt.pytestplugin.hooks import METRIC_PROPERTY, NODE_PROPERTY, PROBE_PROPERTY
 from hilt.run_record import (
     BaselineRecord,
@@ -76,6 +77,7 @@ class RunCollector:
             run_id=state.run_id, started_at=state.started_at, rig=state.rig, image=state.image_name,
             image_url=image.get("url"), profile=next(iter(shared)) if len(shared) == 1 else None, nodes=nodes,
             node_profiles=node_profiles, versions={"hilt": _hilt_version(), "python": platform.python_version()},
+            ci_url=ci_job_url(),
         )
         self.record.coverage = self._expected(node_profiles)
 

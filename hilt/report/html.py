@@ -10,6 +10,7 @@ attributes of <html>, which is how the tests (headless Chromium) see that the pa
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -111,7 +112,7 @@ def _tonight(latest: dict[str, RunRecord]) -> str:
         tally = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
         out.append(f'<tr class="rig-row" data-rig="{escape(rig)}" data-status="{run_status(r)}">'
                    f'<td><b>{escape(rig)}</b></td><td><a href="#{run_anchor(r.run_id)}">run '
-                   f'{escape(r.run_id)}</a></td><td>{_badge(run_status(r))}</td>'
+                   f'{escape(r.run_id)}</a> {_ci_link(r)}</td><td>{_badge(run_status(r))}</td>'
                    f'<td>{escape(r.image or "?")}</td><td>{escape(gate)}<br><span class="muted">{escape(tally)} · '
                    f'{_time(r.started_at)}</span></td></tr>')
         for node in r.nodes:
@@ -151,6 +152,13 @@ def _chart_id(key: SeriesKey) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in raw)
 
 
+def _ci_link(r: RunRecord) -> str:
+    """A link to the run's CI job (recorded from the CI's environment), only for an http(s) URL."""
+    if not (r.ci_url and re.match(r"^https?://", r.ci_url)):  # never a javascript: or data: link
+        return ""
+    return f'<a class="ci-job" href="{escape(r.ci_url, quote=True)}" rel="noopener noreferrer">CI job</a>'
+
+
 def _run_details(r: RunRecord) -> str:
     status = run_status(r)
     rows = [f'<section class="run" id="{run_anchor(r.run_id)}"><details class="run"><summary>'
@@ -158,6 +166,8 @@ def _run_details(r: RunRecord) -> str:
             f'{_time(r.started_at)}</summary>']
     if r.gate:
         rows.append(f"<p>gate: <b>{escape(r.gate.outcome)}</b> {escape(r.gate.reason)}</p>")
+    if _ci_link(r):
+        rows.append(f'<p>{_ci_link(r)} <span class="muted">{escape(r.ci_url or "")}</span></p>')
     if r.versions:
         rows.append("<p class=\"muted\">" + " · ".join(f"{escape(k)} {escape(v)}"
                                                       for k, v in sorted(r.versions.items())) + "</p>")

@@ -138,11 +138,14 @@ def test_a_pytest_run_on_a_runner_appends_to_the_shared_postgresql_history(tmp_p
         f"history_password: ${{{PASSWORD_ENV}}}\n"
         "rigs:\n  lab:\n    suites: [test_team]\n    provider:\n      factory: state_provider:Provider\n")
     env = {k: v for k, v in os.environ.items() if k != "HILT_NO_HISTORY"}
-    env.update({"PYTHONPATH": str(tmp_path), "TEAM_BMC_PASSWORD": "x"})
+    env.update({"PYTHONPATH": str(tmp_path), "TEAM_BMC_PASSWORD": "x", "BUILD_URL": "https://ci.lab/job/n/7/"})
+    env.pop("CI_JOB_URL", None)
+    env.pop("GITHUB_RUN_ID", None)
     proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--rig", "lab", "test_team.py"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=180, env=env)
     runs = open_history(pg_url, REF).runs()
     assert [r.rig for r in runs] == ["lab"], (proc.stdout + proc.stderr)[-3000:]
+    assert runs[0].ci_url == "https://ci.lab/job/n/7/"  # the report links each night to its CI job
     assert not (tmp_path / "reports" / "history.sqlite").exists()  # no SQLite file on the side
     state = next((tmp_path / "reports" / ".hilt").glob("*/session.json")).read_text()
     assert "${" + PASSWORD_ENV + "}" in state and os.environ[PASSWORD_ENV] not in state  # the reference only
