@@ -39,9 +39,9 @@ def sim_rig(tmp_path):
     if os.geteuid() != 0:
         pytest.fail("the simulated rack needs root (network namespaces); run the tests as root")
 
-    def make(nodes: int = 2, profile: str = "sim-4gpu") -> Path:
+    def make(nodes: int = 2, profile: str = "sim-4gpu", baselines: Path = ROOT / "baselines") -> Path:
         rigs = tmp_path / "rigs.yaml"
-        rigs.write_text(RIGS.format(nodes=nodes, baselines=ROOT / "baselines", profile=profile))
+        rigs.write_text(RIGS.format(nodes=nodes, baselines=baselines, profile=profile))
         return rigs
 
     return make
