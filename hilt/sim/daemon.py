@@ -142,6 +142,7 @@ class SimDaemon:
             m.create()
             self.machines[node] = m
             system_id = str(uuid.uuid4())
+            m.system_uuid = system_id
             self.by_system[system_id] = node
             systems.append({"uuid": system_id, "name": node, "power_state": "Off",
                             "nics": [{"mac": f"02:00:0a:c8:{self.subnet:02x}:{i + 2:02x}", "ip": m.address}]})
