@@ -122,7 +122,7 @@ def run(
     target = [str(suites)] if suites is not None else ["--pyargs", "hilt.suites"]
     # `hilt run` always means a rig session, also for a team's conftest-free suite directory
     args = [*target, "-o", "hilt_rig_suites=true", "--rigs-file", str(rigs_file), "--hilt-reports", str(reports),
-            "-p", "no:cacheprovider"]
+            "-p", "no:cacheprovider", "--gate"]  # a hilt run is a release gate, whatever -k selects
     if rig:
         args += ["--rig", rig]
     if image:

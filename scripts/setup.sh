@@ -30,6 +30,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
   fi
 fi
 
+# A Debian root made by debootstrap (a container, a CI image) may have no /etc/hosts, which every installed
+# Debian has: the simulated nodes bind their own hosts file over it, so it must exist. Debian's default content.
+if [ ! -e /etc/hosts ] && [ "$(id -u)" -eq 0 ]; then
+  echo "setup: /etc/hosts is missing: writing Debian's default (localhost) so the simulated nodes can mount theirs"
+  printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\nff02::1\t\tip6-allnodes\nff02::2\t\tip6-allrouters\n' \
+    > /etc/hosts
+fi
+
 # Debian's own python3 (3.11.2 on Debian 12) when present: the oldest Python that requires-python admits is the
 # one CI proves, not a newer one that happens to be first on PATH (tarfile's filter= is 3.11.4+, for one).
 if [ -z "${PYTHON:-}" ]; then

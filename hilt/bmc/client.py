@@ -26,8 +26,8 @@ _RESTART = ("ForceRestart", "GracefulRestart", "PowerCycle")
 class Bmc:
     """A node's Redfish BMC. Implements ``PowerControl`` and ``BootMedia``.
 
-    ``verify`` is True (system CAs), False, or a CA bundle path. ``vmedia_target`` overrides the boot target
-    that boots virtual media ("Cd"/"UsbCd") where the vendor table is wrong for a rig.
+    ``verify`` is True (the CA bundle of requests), False, or a CA bundle path. ``vmedia_target`` overrides the
+    boot target that boots virtual media ("Cd"/"UsbCd") where the vendor table is wrong for a rig.
     """
 
     def __init__(self, url: str, username: str, password: str, system_id: str | None = None,

@@ -31,8 +31,12 @@ _SECRET_KEY = re.compile(r"pass(?:word|wd|phrase)?$|secret|token|cookie|authori[
 # Header lines ("Set-Cookie: SESSION=abc; Path=/"), JSON members ("Password": "a\"b"), and key=value pairs.
 _KEYS = (r"X-Auth-Token|Authorization|Proxy-Authorization|Set-Cookie|Cookie|X-XSRF-TOKEN|XSRF-TOKEN|"
          r"Password|Passwd|SessionKey|sessionKey|Token|Secret")
-_JSON_MEMBER = re.compile(r"""(\\*["'](?:""" + _KEYS + r""")\\*["']\s*:\s*)(["']|\\+["'])"""
-                          r"""((?:\\.|(?!\2).)*?)(\2)""", re.IGNORECASE)
+_JSON_MEMBER = re.compile(r"""(["'](?:""" + _KEYS + r""")["']\s*:\s*)(["'])((?:\\.|(?!\2)[^\\])*)(\2)""",
+                          re.IGNORECASE)
+# The same member inside an escaped JSON string ({\"Password\": \"a\\\"b\"}): it ends at the first quote with
+# exactly its own escaping (an inner quote carries more backslashes).
+_ESCAPED_MEMBER = re.compile(r"""(\\+["'](?:""" + _KEYS + r""")\\+["']\s*:\s*)(\\+["'])(.*?)((?<!\\)\2)""",
+                             re.IGNORECASE)
 _HEADER_LINE = re.compile(r"((?:^|[\s{,;(\[])(?:" + _KEYS + r")\s*[:=]\s*)([^\r\n]*)", re.IGNORECASE | re.MULTILINE)
 
 
@@ -107,7 +111,8 @@ class Redactor(logging.Filter):
 
     def scrub(self, text: str) -> str:
         """``text`` with secret-looking fields masked and every live secret, in every form, replaced."""
-        text = _JSON_MEMBER.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}{m.group(4)}", text)
+        for member in (_JSON_MEMBER, _ESCAPED_MEMBER):
+            text = member.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}{m.group(4)}", text)
         text = _HEADER_LINE.sub(lambda m: f"{m.group(1)}{MASK}", text)
         with self._lock:
             forms = self._forms

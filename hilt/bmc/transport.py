@@ -1,7 +1,7 @@
 """One Redfish connection: auth, retries, ETags, task monitors, and errors that name the BMC and the step.
 
 Built on ``requests`` directly, as sushy's ``connector.py`` is (docs/bmc.md says why not the DMTF library):
-- one ``requests.Session`` per BMC, no proxy from the environment, TLS verified against the system CAs by
+- one ``requests.Session`` per BMC, no proxy from the environment, TLS verified against the CA bundle of requests by
   default (``verify=True``), a CA bundle path, or off only with an explicit ``verify=False``;
 - Redfish sessions (``POST SessionService/Sessions``, ``X-Auth-Token``, ``DELETE`` of its ``Location`` at close),
   HTTP basic auth where there is no session service; cookies are never kept (a BMC's session cookie would switch

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from hilt.errors import NodeError, ParseError
 from hilt.fabric.snapshot import _SECTION_FN, Section, split_sections
@@ -20,14 +19,9 @@ from hilt.fabric.trust import (
     parse_sig_enforce,
     parse_taint,
 )
+from hilt.nodelike import NodeLike
 
 _MISSING = "@@HILT-MISSING@@"
-
-
-class _Node(Protocol):
-    name: str
-
-    def run_script(self, script: str, timeout: float = 60, check: bool = True): ...  # noqa: ANN201
 
 
 def trust_script(modules: list[str]) -> str:
@@ -111,6 +105,6 @@ def parse_trust_sections(sections: dict[str, Section], node: str, modules: list[
     return facts
 
 
-def read_trust_facts(node: _Node, modules: list[str], timeout: float = 60) -> TrustFacts:
+def read_trust_facts(node: NodeLike, modules: list[str], timeout: float = 60) -> TrustFacts:
     result = node.run_script(trust_script(modules), timeout=timeout, check=False)
     return parse_trust_sections(split_sections(result.stdout), node.name, modules)

@@ -246,3 +246,32 @@ def load_baselines(directory: Path, profile: str) -> BaselineSet:
         known = ", ".join(available_profiles(Path(directory))) or "none"
         raise ConfigError(f"{path}: no baseline file for profile {profile!r} (profiles with baselines: {known})")
     return load_baseline_file(path, profile)
+
+
+@dataclass
+class RunBaselines:
+    """The baselines of a run: each node judged against its own profile's file; lease-wide tests against the
+    profile every node shares, and not gated at all when the lease mixes profiles (no common baseline)."""
+
+    node_profiles: dict[str, str]
+    sets: dict[str, BaselineSet | None]
+
+    def for_node(self, node: str) -> tuple[str | None, BaselineSet | None]:
+        profile = self.node_profiles.get(node)
+        return profile, self.sets.get(profile) if profile else None
+
+    def for_lease(self) -> tuple[str | None, BaselineSet | None, str | None]:
+        """(shared profile, its baselines, None), or (None, None, why not gated) for a mixed lease."""
+        profiles = sorted(set(self.node_profiles.values()))
+        if len(profiles) == 1:
+            return profiles[0], self.sets.get(profiles[0]), None
+        return None, None, f"the lease mixes profiles {', '.join(profiles)}: no shared baseline"
+
+
+def load_run_baselines(directory: Path, node_profiles: dict[str, str]) -> RunBaselines:
+    """Every profile's baseline file that exists in ``directory`` (a profile without one has None)."""
+    sets: dict[str, BaselineSet | None] = {}
+    for profile in dict.fromkeys(node_profiles.values()):
+        path = Path(directory) / f"{profile}.yaml"
+        sets[profile] = load_baseline_file(path, profile) if path.is_file() else None
+    return RunBaselines(dict(node_profiles), sets)

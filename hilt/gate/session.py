@@ -59,16 +59,20 @@ class GateCheck:
 class ReleaseGate:
     """Judges metrics against a profile's baselines, asking for more samples while the evidence is short."""
 
-    def __init__(self, baselines: BaselineSet | None, max_repeats: int = 20, allow_missing: bool = False):
+    def __init__(self, baselines: BaselineSet | None, max_repeats: int = 20, allow_missing: bool = False,
+                 ungated_reason: str | None = None):
         if max_repeats < 1:
             raise ValueError(f"max_repeats must be at least 1, got {max_repeats}")
         self.baselines = baselines
         self.max_repeats = max_repeats
         self.allow_missing = allow_missing
+        self.ungated_reason = ungated_reason  # set: nothing here is gated (e.g. a lease that mixes profiles)
         self.checks: list[GateCheck] = []
 
     def is_gated(self, metric: Metric) -> bool:
         """Without baseline files every metric is gated (and so unbaselined); otherwise the profile decides."""
+        if self.ungated_reason is not None:
+            return False
         return self.baselines is None or self.baselines.is_gated(metric)
 
     def check(self, metric: Metric, remeasure: Callable[[], Sequence[float]] | None = None) -> GateCheck:
@@ -80,6 +84,8 @@ class ReleaseGate:
         baseline = self.baselines.find(metric) if self.baselines is not None else None
         if baseline is None:
             verdict = _unbaselined(metric, self.allow_missing)
+            if self.ungated_reason is not None:
+                verdict = replace(verdict, reason=f"{metric.key}: not gated: {self.ungated_reason}")
             result = GateCheck(metric, None, verdict, failed=gated and not self.allow_missing, gated=gated)
             self.checks.append(result)
             return result

@@ -74,6 +74,10 @@ class ProbeSettings:
             if not sizes:
                 raise ConfigError("--probe-sizes: no sizes given")
             settings = replace(settings, sizes=tuple(int(s) for s in sizes))
+            # the sizes asked for are the sizes measured, by every collective probe: nccl-tests sweeps from the
+            # smallest to the largest (a gated size outside them is then named as not measured, never passed)
+            settings = replace(settings, nccl=settings.nccl.model_copy(
+                update={"min_bytes": min(sizes), "max_bytes": max(sizes)}))
         if repeats is not None:
             if repeats < 1:
                 raise ConfigError(f"--probe-repeats: {repeats} must be >= 1")

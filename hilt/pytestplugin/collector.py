@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from hilt.exitcodes import ExitCode
+from hilt.pytestplugin.hooks import METRIC_PROPERTY, NODE_PROPERTY, PROBE_PROPERTY
 from hilt.run_record import (
     BaselineRecord,
+    CoverageRecord,
     MetricRecord,
     NodeRecord,
     RunRecord,
@@ -39,6 +40,8 @@ class RunCollector:
         self.state = None
         self.record: RunRecord | None = None
         self.started = False
+        self.probe_selected = False  # a test feeding the gate was selected (or reported): the run is a gate
+        self.plans: dict[str | None, list] = {}  # node (None: the lease) -> what its probe plan measures
 
     @property
     def reports_dir(self) -> Path:
@@ -59,21 +62,45 @@ class RunCollector:
                 booted=result.ok, error=result.error, health=result.evidence.get("health"),
                 identity=result.identity,
             ))
-        profile = None
+        node_profiles: dict[str, str] = {}
         try:
             from hilt.session import node_configs
 
             if state.rigs_file:
-                configs = node_configs(state)
-                profile = next(iter(configs.values())).profile if configs else None
-        except Exception:  # noqa: BLE001 - provenance only
-            profile = None
+                node_profiles = {name: cfg.profile for name, cfg in node_configs(state).items()}
+        except Exception:  # noqa: BLE001 - provenance only; the fixtures report a broken session
+            node_profiles = {}
+        shared = set(node_profiles.values())
         image = state.image or {}
         self.record = RunRecord(
             run_id=state.run_id, started_at=state.started_at, rig=state.rig, image=state.image_name,
-            image_url=image.get("url"), profile=profile, nodes=nodes,
-            versions={"hilt": _hilt_version(), "python": platform.python_version()},
+            image_url=image.get("url"), profile=next(iter(shared)) if len(shared) == 1 else None, nodes=nodes,
+            node_profiles=node_profiles, versions={"hilt": _hilt_version(), "python": platform.python_version()},
         )
+        self.record.coverage = self._expected(node_profiles)
+
+    def _expected(self, node_profiles: dict[str, str]):  # noqa: ANN202 - CoverageRecord
+        """The gated entries this run owes a verdict on, and what each node's probe plan measures (for why)."""
+        from hilt.gate.baselines import load_run_baselines
+        from hilt.gate.coverage import expected_entries
+        from hilt.run_record import CoverageRecord
+
+        try:
+            directory = self.config.getoption("baselines_dir")
+            if directory is None and self.state is not None:
+                directory = self.state.baselines_dir  # from the session hand-off: rigs.yaml is read once
+            book = load_run_baselines(Path(directory or "baselines"), node_profiles)
+            self.plans = _plans(self.config, node_profiles)
+        except Exception as exc:  # noqa: BLE001 - the gate fixtures raise the same problem, in a test
+            log.error("hilt: the gated entries of this run cannot be known: %s", exc)
+            return CoverageRecord()
+        return expected_entries(node_profiles, book.sets)
+
+    def pytest_collection_modifyitems(self, items: list) -> None:
+        """A run that selects a probe (a test using the release gate, or marked `probe`) is a gate."""
+        self.probe_selected = self.probe_selected or any(
+            "release_gate" in getattr(item, "fixturenames", ()) or item.get_closest_marker("probe") is not None
+            for item in items)
 
     def junit_properties(self) -> list[tuple[str, str]]:
         """The run's provenance for JUnit's ``<testsuite>``: run id, rig, image, each node's identity."""
@@ -99,9 +126,11 @@ class RunCollector:
         if self.record is None:
             return
         props = dict(p for p in report.user_properties if isinstance(p, tuple) and len(p) == 2)
+        if PROBE_PROPERTY in props:
+            self.probe_selected = True  # under xdist the controller collects nothing: the reports say it
         if report.when == "call":  # setup/call/teardown reports all carry the item's properties
             for name, value in report.user_properties:
-                if name == "hilt.metric":
+                if name == METRIC_PROPERTY:
                     self._add_metric(report.nodeid, json.loads(value))
         outcome = None
         if report.when == "call" or (report.when == "setup" and not report.passed):
@@ -118,11 +147,8 @@ class RunCollector:
         if report.longrepr is not None and outcome in ("failed", "error", "skipped"):
             crash = getattr(report.longrepr, "reprcrash", None)
             message = crash.message if crash is not None else str(report.longrepr)[-500:]
-        node = None
-        if "[" in report.nodeid:
-            node = report.nodeid.rsplit("[", 1)[1].rstrip("]").split("-")[0]
         self.record.tests.append(TestRecord(nodeid=report.nodeid, outcome=outcome, kind=kind, message=message,
-                                            duration_s=round(report.duration, 3), node=node))
+                                            duration_s=round(report.duration, 3), node=props.get(NODE_PROPERTY)))
 
     def _add_metric(self, nodeid: str, data: dict) -> None:
         assert self.record is not None
@@ -130,68 +156,30 @@ class RunCollector:
         baseline = data.get("baseline")
         self.record.metrics.append(MetricRecord(
             name=data["name"], unit=data["unit"], labels=data.get("labels") or {}, samples=data["samples"],
-            higher_is_better=data.get("higher_is_better", True), test=nodeid,
+            higher_is_better=data.get("higher_is_better", True), test=nodeid, node=data.get("node"),
+            profile=data.get("profile"),
             baseline=BaselineRecord(**baseline) if baseline else None,
             verdict=VerdictRecord(**verdict) if verdict else None,
         ))
 
     # -------------------------------------------------------------- the end
 
-    def _gate(self) -> VerdictRecord:
-        assert self.record is not None
-        infra = sum(1 for t in self.record.tests if t.kind == "infrastructure")
-        undecided = [t for t in self.record.tests if t.kind == "undecided"]
-        infra += sum(1 for n in self.record.nodes if not n.booted)
-        product = sum(1 for t in self.record.tests if t.outcome == "failed" and t.kind == "product")
-        gated = [m for m in self.record.metrics if m.verdict and m.verdict.gated]
-        regressions = [m for m in gated if m.verdict.outcome == "regression"]
-        unsure = [m for m in gated if m.verdict.outcome == "inconclusive"
-                  or (m.verdict.outcome == "unbaselined" and m.verdict.failed)]
-        if self.state is not None and self.state.error:
-            return VerdictRecord(outcome="inconclusive", reason=f"infrastructure: {self.state.error}")
-        if regressions:
-            worst = regressions[0]
-            return VerdictRecord(outcome="regression",
-                                 reason=f"{len(regressions)} metric(s) regressed; first: {worst.verdict.reason}")
-        if product:
-            return VerdictRecord(outcome="regression", reason=f"{product} product failure(s)")
-        if infra:
-            return VerdictRecord(outcome="inconclusive",
-                                 reason=f"{infra} infrastructure error(s): the rig, not the image, failed")
-        if undecided and not unsure:
-            return VerdictRecord(outcome="inconclusive",
-                                 reason=f"{len(undecided)} test(s) undecided: {undecided[0].message}")
-        if unsure:
-            return VerdictRecord(outcome="inconclusive",
-                                 reason=f"{len(unsure)} metric(s) could not be decided: {unsure[0].verdict.reason}")
-        unbaselined = sum(1 for m in gated if m.verdict.outcome == "unbaselined")
-        note = f" ({unbaselined} without baseline, allowed)" if unbaselined else ""
-        decided = len(gated) - unbaselined
-        return VerdictRecord(outcome="pass",
-                             reason=f"all tests passed; {decided} gated metric(s) within tolerance{note}")
-
-    def exit_code(self, pytest_status: int) -> int:
-        assert self.record is not None
-        if pytest_status in (ExitCode.INTERRUPTED, ExitCode.INTERNAL_ERROR, ExitCode.USAGE_ERROR):
-            return pytest_status
-        gate = self.record.gate
-        if gate is not None and gate.outcome == "regression":
-            return ExitCode.FAILED
-        if any(t.outcome == "failed" for t in self.record.tests):
-            return ExitCode.FAILED
-        if gate is not None and gate.outcome == "inconclusive":
-            return ExitCode.INCONCLUSIVE
-        if not self.record.tests:
-            return ExitCode.NO_TESTS
-        return ExitCode.PASS
-
     def finish(self, pytest_status: int) -> int:
         from hilt.session import utc_now
 
         assert self.record is not None
-        self.record.finished_at = utc_now()
-        self.record.gate = self._gate()
-        self.record.exit_code = int(self.exit_code(pytest_status))
+        from hilt.gate.coverage import judge_coverage
+        from hilt.gate.verdict import run_verdict
+
+        record = self.record
+        record.finished_at = utc_now()
+        expected = record.coverage or CoverageRecord()
+        expected.gate_run = bool(self.config.getoption("gate", False) or self.probe_selected)
+        record.coverage = judge_coverage(expected, record.metrics, record.tests, record.nodes, self.plans)
+        record.gate, code = run_verdict(record, pytest_status,
+                                        session_error=self.state.error if self.state is not None else None,
+                                        allow_ungated=bool(self.config.getoption("allow_ungated", False)))
+        record.exit_code = code
         self._write_outputs()
         return self.record.exit_code
 
@@ -233,6 +221,21 @@ class RunCollector:
             f"hilt: gate {self.record.gate.outcome.upper()}: {self.record.gate.reason} "
             f"(exit {self.record.exit_code}; reports in {self.reports_dir}/)"
         )
+
+
+def _plans(config: pytest.Config, node_profiles: dict[str, str]) -> dict[str | None, list]:
+    """What each node's probe plan (and the lease's, for a shared profile) will measure, --probe-sizes applied."""
+    from hilt.fabric.profile import load_profile
+    from hilt.probes.settings import ProbeSettings, parse_sizes, planned_metrics
+
+    sizes = config.getoption("probe_sizes", None)
+    repeats = config.getoption("probe_repeats", None)
+    settings = {p: ProbeSettings.from_profile(load_profile(p).probes, parse_sizes(sizes) if sizes else None, repeats)
+                for p in set(node_profiles.values())}
+    plans: dict[str | None, list] = {n: planned_metrics(settings[p]) for n, p in node_profiles.items()}
+    if len(node_profiles) > 1 and len(settings) == 1:
+        plans[None] = planned_metrics(next(iter(settings.values())), len(node_profiles))
+    return plans
 
 
 def _hilt_version() -> str:

@@ -29,6 +29,9 @@ STATE_CACHE = pytest.StashKey[object]()
 
 METRIC_PROPERTY = "hilt.metric"
 KIND_PROPERTY = "hilt.kind"
+NODE_PROPERTY = "hilt.node"  # set by the `node` fixture: the node a test ran on
+PROFILE_PROPERTY = "hilt.profile"  # set with it: that node's profile
+PROBE_PROPERTY = "hilt.probe"  # set by `release_gate`: this test feeds the gate, so the run is a gate
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -50,6 +53,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--allow-missing-baseline", action="store_true",
                     help="a metric without baseline does not fail its test")
     group.addoption("--baselines-dir", default=None, help="baselines directory (default: rigs.yaml)")
+    group.addoption("--gate", action="store_true",
+                    help="this run is a release gate even if it selects no probe (hilt run always is)")
+    group.addoption("--allow-ungated", action="store_true",
+                    help="a gate whose profiles have no gated baseline entry may pass (it says so)")
     group.addoption("--workers-from-lease", action="store_true",
                     help="with -n: one xdist worker per leased node (what `hilt run` does)")
     parser.addini("hilt_rig_suites", "these tests need a rig session", type="bool", default=False)
@@ -180,9 +187,9 @@ def _workers_from_lease(config: pytest.Config, state) -> None:  # noqa: ANN001 -
     """One xdist worker per usable node: xdist reads the count when it starts its workers, right after this."""
     if not config.getoption("workers_from_lease") or not getattr(config.option, "numprocesses", None):
         return
-    usable = [name for name in state.node_names if name not in state.excluded] or ["one"]
-    config.option.numprocesses = len(usable)
-    config.option.tx = ["popen"] * len(usable)
+    usable = max(1, len([name for name in state.node_names if name not in state.excluded]))
+    config.option.numprocesses = usable
+    config.option.tx = ["popen"] * usable
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -271,17 +278,21 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             # an error, not a failure: the rig broke, not the image (JUnit <error>, Allure broken)
             report.when = "setup"
     elif excinfo.errisinstance(AssertionError) or report.failed:
-        kind = "regression" if "regression" in str(excinfo.value).lower()[:200] else "product"
-        report.user_properties.append((KIND_PROPERTY, kind))
+        # a regression is typed by the gate fixture (it sets the kind before failing); anything else is product
+        if not any(name == KIND_PROPERTY for name, _ in report.user_properties):
+            report.user_properties.append((KIND_PROPERTY, "product"))
 
 
 def record_metric_on(item_or_request, metric: Metric, verdict: dict | None = None,
-                     baseline: dict | None = None) -> None:
+                     baseline: dict | None = None, profile: str | None = None) -> None:
     """Attach a metric to the running test's report (travels to the controller under xdist)."""
     node = getattr(item_or_request, "node", item_or_request)
     payload = metric.to_dict()
     payload["verdict"] = verdict
     payload["baseline"] = baseline
+    props = dict(p for p in node.user_properties if isinstance(p, tuple) and len(p) == 2)
+    payload["node"] = props.get(NODE_PROPERTY)  # None: a lease-wide test
+    payload["profile"] = profile or props.get(PROFILE_PROPERTY)
     node.user_properties.append((METRIC_PROPERTY, json.dumps(payload)))
     _attach_to_allure(metric.key, payload)
 

@@ -17,7 +17,7 @@ from rich.table import Table
 from hilt.run_record import MetricRecord, RunRecord
 
 _BADGE = {"pass": "PASS", "improvement": "PASS", "regression": "FAIL", "inconclusive": "INCONCLUSIVE",
-          "unbaselined": "UNBASELINED"}
+          "unbaselined": "UNBASELINED", "not_run": "NOT RUN"}
 _ICON = {"pass": "✅", "improvement": "🚀", "regression": "❌", "inconclusive": "⚠️", "unbaselined": "❔"}
 _STYLE = {"pass": "green", "improvement": "green", "regression": "bold red", "inconclusive": "yellow",
           "unbaselined": "yellow"}
@@ -81,6 +81,20 @@ def _metric_table(metrics: list) -> list[str]:
     return lines + [""]
 
 
+def _coverage_lines(record: RunRecord) -> list[str]:
+    """"gated: K of M entries measured", and each entry that was not, with why (a PASS must be earned)."""
+    cov = record.coverage
+    if cov is None:
+        return []
+    if not cov.gate_run:
+        return ["gate: not run (no probe selected)", ""]
+    lines = [f"**{cov.line()}**", ""]
+    missing = [e for e in cov.entries if not e.measured]
+    lines += [f"- not measured: `{e.key}` ({e.why})" for e in missing]
+    lines += [f"- not gated: {u}" for u in cov.ungated]
+    return lines + ([""] if missing or cov.ungated else [])
+
+
 def render_markdown(record: RunRecord) -> str:
     """summary.md: the verdict, the run, one row per metric, then failures and infrastructure errors."""
     outcome, reason = _headline(record)
@@ -95,6 +109,7 @@ def render_markdown(record: RunRecord) -> str:
     if record.exit_code is not None:
         facts.append(f"exit code {record.exit_code}")
     lines += [" · ".join(facts), ""]
+    lines += _coverage_lines(record)
     gated, informational = _split_gated(record)
     order = {"regression": 0, "inconclusive": 1, "unbaselined": 2, "improvement": 3, "pass": 4}
     ranked = sorted(gated, key=lambda m: order.get(m.verdict.outcome if m.verdict else "", 5))
@@ -137,6 +152,11 @@ def print_summary(record: RunRecord, console: Console) -> None:
     style = _STYLE.get(outcome, "bold")
     console.print(f"[{style}]hilt gate: {_BADGE.get(outcome, outcome.upper())}[/] ({outcome}) — {escape(reason)}",
                   highlight=False)
+    cov = record.coverage
+    if cov is not None:
+        console.print(cov.line() if cov.gate_run else "gate: not run (no probe selected)", highlight=False)
+        for e in [e for e in cov.entries if not e.measured][:10]:
+            console.print(f"  not measured: {escape(e.key)} ({escape(e.why or '')})", highlight=False)
     gated, informational = _split_gated(record)
     if informational:
         console.print(f"({len(informational)} more metric(s) measured but not gated: see summary.md)", highlight=False)

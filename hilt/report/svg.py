@@ -132,6 +132,15 @@ def trend_chart(series: Series, changes: Sequence[Change], chart_id: str,
         parts.append(f'<text class="date" x="{LEFT}" y="{HEIGHT - 6}">{points[0].started_at:%Y-%m-%d}</text>'
                      f'<text class="date" x="{WIDTH - RIGHT}" y="{HEIGHT - 6}" text-anchor="end">'
                      f'{points[-1].started_at:%Y-%m-%d}</text>')
+    seen_runs: set[str] = set()
+    for i, changed in series.version_changes():  # NCCL/driver/kernel/image changed here: annotated, one series
+        if points[i].run_id in seen_runs:
+            continue
+        seen_runs.add(points[i].run_id)
+        what = ", ".join(f"{k} {a or '?'} -> {b}" for k, (a, b) in sorted(changed.items()))
+        vx = x(i) - step / 2
+        parts.append(f'<line class="version-change" x1="{vx:.1f}" x2="{vx:.1f}" y1="{TOP}" y2="{TOP + plot_h}" '
+                     f'stroke="#888" stroke-dasharray="2,3"><title>{escape(what)}</title></line>')
     for c in changes:  # change points: a line just before the first changed run
         cx = x(c.index) - step / 2
         parts.append(

@@ -16,10 +16,9 @@ from hilt.probes.suite_support import NvlinkWatch, remeasurer
 
 def _gate_all(metrics, probe, record_metric, release_gate, name: str) -> None:
     for metric in metrics:
-        if metric.name == name:
-            release_gate.check(metric, remeasurer(metric, probe))
-        else:
+        if metric.name != name:
             record_metric(metric)
+    release_gate.check_all([m for m in metrics if m.name == name], lambda m: remeasurer(m, probe))
 
 
 def _no_new_nvlink_errors(watch: NvlinkWatch) -> None:

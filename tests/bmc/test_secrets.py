@@ -132,3 +132,18 @@ def test_secret_quoted_in_a_bmc_log_entry_is_scrubbed_from_evidence():
         assert _leaks(pw, [json.dumps(ev.to_dict()), str(ev.to_dict())]) == []
     finally:
         peer.stop()
+
+
+@pytest.mark.parametrize("text", [
+    json.dumps({"UserName": "root", "Password": 'un"known\\-\u00e9'}),
+    json.dumps({"error": {"message": json.dumps({"Password": 'un"known\\-\u00e9', "b": 1})}}),
+    str({"password": 'un"known\\-\u00e9', "b": 2}),
+    "Set-Cookie: QSESSIONID=un\"known\\-\u00e9; Path=/; HttpOnly",
+    "request headers {'X-Auth-Token': 'un\"known\\-\u00e9'}",
+], ids=["json", "json-in-json", "repr", "set-cookie", "header-dict"])
+def test_unregistered_secret_is_masked_by_structure(text):
+    """A secret we never registered (another session's cookie, an echoed credential) is masked by where it sits."""
+    from hilt.bmc.redact import REDACTOR
+
+    clean = REDACTOR.scrub(text)
+    assert "known" not in clean and "<redacted>" in clean

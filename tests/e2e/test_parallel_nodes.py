@@ -34,9 +34,13 @@ def _pairs(intervals: list) -> list[tuple]:
 
 def test_hilt_run_on_four_nodes_overlaps_nodes_never_one_node(sim_rig):
     rigs = sim_rig(nodes=4)
+    # `hilt run` is a release gate; these tests measure nothing, so the rig's baselines gate nothing here
+    (rigs.parent / "no-baselines").mkdir()
+    rigs.write_text(rigs.read_text().replace(f"baselines_dir: {ROOT / 'baselines'}", "baselines_dir: no-baselines"))
     reports = rigs.parent / "reports"
     hilt = [sys.executable, "-c", "from hilt.cli import main; main()"]
-    proc = subprocess.run([*hilt, "run", "--suites", SESSION, "--rigs-file", str(rigs), "--reports", str(reports)],
+    proc = subprocess.run([*hilt, "run", "--suites", SESSION, "--rigs-file", str(rigs), "--reports", str(reports),
+                           "--allow-ungated"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "HILT_NO_HISTORY": "1"})
     output = proc.stdout + proc.stderr

@@ -78,3 +78,9 @@ def test_ddp_metrics_comm_is_synced_minus_compute() -> None:
     assert m["ddp.samples_per_s"].samples == pytest.approx((16 / 0.3, 16 / 0.2))
     assert m["ddp.comm_ms_per_step"].samples == pytest.approx((200.0, 100.0))
     assert m["ddp.allreduce_busbw"].samples == pytest.approx((0.5, 1.0))
+
+
+def test_probe_sizes_from_the_command_line_bound_the_nccl_tests_sweep_too() -> None:
+    s = ProbeSettings.from_profile({"nccl": {"min_bytes": "1M", "max_bytes": "64M", "gpus_per_node": 4}}, [2**20])
+    assert s.sizes == (2**20,)
+    assert s.nccl_tests_args[:4] == ("-b", "1048576", "-e", "1048576")

@@ -10,7 +10,6 @@ import pytest
 
 from hilt.bmc import Bmc
 from hilt.errors import NodeError
-from hilt.inventory import resolve_username
 from hilt.node import Node, _parse_pinned, fingerprint
 from hilt.provision import NodeState, provision
 from tests.provision.conftest import Sim, start_sim
@@ -33,9 +32,7 @@ def faults(sim):
 
 
 def bmc_inventory(sim: Sim, node: str):
-    cfg = sim.nodes[node].bmc
-    with Bmc(cfg.url, resolve_username(cfg.username), cfg.password.resolve(), system_id=cfg.system_id,
-             verify=cfg.verify) as bmc:
+    with Bmc.from_config(sim.nodes[node]) as bmc:
         return bmc.inventory()
 
 

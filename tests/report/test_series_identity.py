@@ -75,3 +75,11 @@ def test_a_v2_history_split_by_nccl_version_is_migrated_into_one_series(tmp_path
     assert store.schema_version == 3
     assert store.series_keys() == [SeriesKey("rack", KEY)]
     assert len(store.series(KEY)) == 24
+
+
+def test_the_trend_chart_marks_where_the_nccl_version_changed():
+    from hilt.report.svg import trend_chart
+
+    series = series_from_runs(runs())[SeriesKey("rack", KEY)]
+    svg = trend_chart(series, [], "c1")
+    assert svg.count('class="version-change"') == 1 and "nccl 2.21.5 -&gt; 2.23.4" in svg
