@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 
-def write_dmi(run_dir: Path, system_uuid: str, serial: str) -> None:
-    """``run_dir/dmi/id/{product_uuid,product_serial}`` (root-only, as the kernel makes them), bound at boot."""
-    dmi = run_dir / "dmi" / "id"
+def write_dmi(root: Path, system_uuid: str, serial: str) -> None:
+    """``sys/class/dmi/id/{product_uuid,product_serial}`` in this boot's unpacked root (root-only, as the kernel
+    makes them): nodeinit binds the root's /sys/class entries over the host's, so the node sees its own."""
+    dmi = root / "sys" / "class" / "dmi" / "id"
     dmi.mkdir(parents=True, exist_ok=True)
     for name, value in (("product_uuid", system_uuid.lower()), ("product_serial", serial)):
         path = dmi / name

@@ -202,7 +202,7 @@ class Machine:
         if self.system_uuid:
             from hilt.sim.identity import write_dmi
 
-            write_dmi(run_dir, self.system_uuid, f"SIM-{self.name}")
+            write_dmi(root, self.system_uuid, f"SIM-{self.name}")
         # a node resolves its own name without DNS (the host's resolver is not reachable from the namespace)
         (run_dir / "hosts").write_text(f"127.0.0.1 localhost\n{self.address} {self.name}\n")
         (run_dir / "resolv.conf").write_text("# no DNS on a simulated node\noptions timeout:1 attempts:1\n")

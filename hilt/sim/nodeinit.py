@@ -76,9 +76,6 @@ def mount_image(root: Path, run_dir: Path) -> None:
         if (root / rel).is_dir():
             bind(root / rel, f"/{rel}")
     mount_sys_class_extra(root, run_dir / "sysclass-stage")
-    if (run_dir / "dmi").is_dir():  # this node's SMBIOS identity (hilt.sim.identity), over the host's
-        os.makedirs("/sys/class/dmi", exist_ok=True)
-        bind(run_dir / "dmi", "/sys/class/dmi")
     for rel in ("usr/local/bin", "opt"):
         if (root / rel).is_dir():
             merge(root / rel, f"/{rel}")
