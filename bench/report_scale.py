@@ -4,18 +4,23 @@
 metric), written through the history store, read back, and turned into the HTML report (Otava change
 points included). Prints seconds per phase and the report's size. Usage:
     .venv/bin/python bench/report_scale.py [--runs 1000] [--metrics 50] [--out /tmp/report_scale]
+        [--store sqlite|postgresql]   # postgresql: a throwaway local server (tests/pgserver.py: initdb, pg_ctl)
+        [--history postgresql://user@host/db --password-ref '${PGPW}']   # or an existing, empty database
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from hilt.history import HistoryStore, series_from_runs
+from hilt.history import open_history, series_from_runs
+from hilt.inventory import Secret
 from hilt.report.changes import detect_changes
 from hilt.report.html import build_report
 from hilt.run_record import BaselineRecord, MetricRecord, NodeRecord, RunRecord, TestRecord, VerdictRecord
@@ -51,16 +56,36 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=1000)
     ap.add_argument("--metrics", type=int, default=50)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite")
+    ap.add_argument("--history", default=None, help="an existing empty PostgreSQL database URL")
+    ap.add_argument("--password-ref", default=None, help="its password: ${ENV_VAR} or file:/path")
     args = ap.parse_args()
+    server = None
+    if args.store == "postgresql" and args.history is None:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from tests.pgserver import PASSWORD_ENV, PgServer
+
+        server = PgServer().start()
+        os.environ[PASSWORD_ENV] = server.password
+        args.history, args.password_ref = server.create_database("bench"), "${" + PASSWORD_ENV + "}"
+    try:
+        run(args)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def run(args: argparse.Namespace) -> None:
     out = args.out or Path(tempfile.mkdtemp(prefix="report_scale-"))
     out.mkdir(parents=True, exist_ok=True)
     db = out / "history.sqlite"
     db.unlink(missing_ok=True)
+    location = args.history or db
 
     t0 = time.perf_counter()
     runs = synth_runs(args.runs, args.metrics)
     t1 = time.perf_counter()
-    store = HistoryStore(db)
+    store = open_history(location, Secret(args.password_ref) if args.password_ref else None)
     for r in runs:
         store.append(r)
     t2 = time.perf_counter()
@@ -73,6 +98,7 @@ def main() -> None:
     t5 = time.perf_counter()
 
     size = page.stat().st_size
+    print(f"store                   : {store.location}")
     print(f"runs x metrics          : {args.runs} x {args.metrics} ({len(series)} series)")
     print(f"synthesize              : {t1 - t0:8.2f} s")
     print(f"history append (1 by 1) : {t2 - t1:8.2f} s  ({(t2 - t1) / args.runs * 1000:.1f} ms/run)")
@@ -80,7 +106,8 @@ def main() -> None:
     print(f"change points (Otava)   : {t4 - t3:8.2f} s  ({n_changes} changes)")
     print(f"build report (total)    : {t5 - t4:8.2f} s  (includes change points again)")
     print(f"report size             : {size / 1e6:8.2f} MB  ({page})")
-    print(f"history db size         : {db.stat().st_size / 1e6:8.2f} MB")
+    if db.exists():
+        print(f"history db size         : {db.stat().st_size / 1e6:8.2f} MB")
 
 
 if __name__ == "__main__":

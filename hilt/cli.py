@@ -382,7 +382,8 @@ def _defaults_from_inventory() -> None:
     lease_cli.known_nodes = lambda: _static_nodes(inventory)
     lease_cli.check_node_name = lambda node: _check_node_name(inventory, node)
     gate_cli.baselines_dir = Path(inventory.baselines_dir)
-    report_cli.default_history_path = Path(inventory.history)
+    report_cli.default_history_path = inventory.history
+    report_cli.default_history_password = inventory.history_password
 
 
 def _static_nodes(inventory: Any) -> list[str]:

@@ -1,12 +1,19 @@
-"""The nightly run history: every session's RunRecord, appended to one SQLite file.
+"""The nightly run history: every session's RunRecord, in a SQLite file or a PostgreSQL database.
 
-Why SQLite: the embedded default needs no server, and in WAL mode with ``BEGIN IMMEDIATE`` several
-sessions (rigs finishing at the same minute) append at once without losing a run: a writer waits for
-the lock (busy timeout) instead of failing. The full record is kept as JSON (the source of truth, so
-no field is ever lost to the schema), and one row per metric per run is indexed for series queries.
+One protocol (:class:`HistoryStore`), two stores sharing one schema, one set of migrations and one set of
+queries (:class:`_SqlHistoryStore`); :func:`open_history` picks the store from the location (a path, or a
+``postgresql://`` URL).
+
+Why SQLite by default: it needs no server, and in WAL mode with ``BEGIN IMMEDIATE`` several sessions
+(rigs finishing at the same minute) on one machine append at once without losing a run: a writer waits
+for the lock (busy timeout) instead of failing. Why PostgreSQL as well: several CI runners writing one
+SQLite file over a network share is a known way to lose data; a server serialises them (writers take a
+transaction-scoped advisory lock) and every runner sees every night. The full record is kept as JSON (the
+source of truth, so no field is ever lost to the schema), and one row per metric per run is indexed for
+series queries.
 
 The schema is versioned: ``schema_version`` holds the applied version and ``_MIGRATIONS`` upgrades an
-older file in place, in one transaction per step.
+older database in place, in one transaction (under the writers' lock).
 
 A series is a metric and the labels that define the measurement (size, dtype, nodes, GPUs per node, backend,
 tool, ...), on one rig. Versions (NCCL, driver, kernel, image) and the node a point was measured on are
@@ -16,15 +23,18 @@ the version change, not start a new line exactly where a regression would show.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from pydantic import ValidationError
 
@@ -32,6 +42,9 @@ from hilt.errors import ConfigError
 from hilt.run_record import SCHEMA_VERSION as RECORD_SCHEMA_VERSION
 from hilt.run_record import BaselineRecord, MetricRecord, RunRecord
 from hilt.safe_yaml import decode
+
+if TYPE_CHECKING:
+    from hilt.inventory import Secret
 
 BUSY_TIMEOUT_S = 60.0
 log = logging.getLogger(__name__)
@@ -162,126 +175,153 @@ def series_from_runs(runs: Iterable[RunRecord]) -> dict[SeriesKey, Series]:
 
 
 # --- schema and migrations ---------------------------------------------------------------------
+# Written once for both stores: ``?`` placeholders (the PostgreSQL store turns them into ``%s``) and the
+# float column type of the database (:attr:`Db.float_type`; PostgreSQL's REAL is only 4 bytes).
 
 
-def _migrate_1(conn: sqlite3.Connection) -> None:
+class Db(Protocol):
+    """One open transaction (or autocommit reader) of a store, in the dialect both stores share."""
+
+    float_type: str
+
+    def execute(self, sql: str, args: Sequence[object] = ()) -> list[tuple]: ...
+
+    def executemany(self, sql: str, rows: list[tuple]) -> None: ...
+
+
+def _migrate_1(db: Db) -> None:
     """v1: one row per run, the whole record as JSON."""
-    conn.execute(
-        """CREATE TABLE runs (
+    db.execute(
+        f"""CREATE TABLE runs (
                run_id TEXT PRIMARY KEY,
-               started_ts REAL NOT NULL,
+               started_ts {db.float_type} NOT NULL,
                started_at TEXT NOT NULL,
                rig TEXT NOT NULL,
                image TEXT,
                record TEXT NOT NULL)"""
     )
-    conn.execute("CREATE INDEX runs_rig_time ON runs (rig, started_ts)")
-    conn.execute("CREATE INDEX runs_time ON runs (started_ts)")
+    db.execute("CREATE INDEX runs_rig_time ON runs (rig, started_ts)")
+    db.execute("CREATE INDEX runs_time ON runs (started_ts)")
 
 
-def _migrate_2(conn: sqlite3.Connection) -> None:
+def _migrate_2(db: Db) -> None:
     """v2: an indexed row per metric per run, so a series is one query; backfilled from v1 records."""
-    conn.execute(
-        """CREATE TABLE metric_points (
+    db.execute(
+        f"""CREATE TABLE metric_points (
                run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
                rig TEXT NOT NULL,
                metric_key TEXT NOT NULL,
                name TEXT NOT NULL,
-               started_ts REAL NOT NULL,
-               value REAL NOT NULL,
+               started_ts {db.float_type} NOT NULL,
+               value {db.float_type} NOT NULL,
                verdict TEXT,
                PRIMARY KEY (run_id, metric_key))"""
     )
-    conn.execute("CREATE INDEX metric_points_series ON metric_points (metric_key, rig, started_ts)")
+    db.execute("CREATE INDEX metric_points_series ON metric_points (metric_key, rig, started_ts)")
     # no backfill here: v3 rebuilds the table from the records
 
 
-def _migrate_3(conn: sqlite3.Connection) -> None:
+def _migrate_3(db: Db) -> None:
     """v3: series identity without versions or node (issue 13); one row per run, series and node. Rebuilt from
     the stored records, so an existing history keeps every point and its old split series join again."""
-    conn.execute("DROP TABLE metric_points")
-    conn.execute(
-        """CREATE TABLE metric_points (
+    db.execute("DROP TABLE metric_points")
+    db.execute(
+        f"""CREATE TABLE metric_points (
                run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
                rig TEXT NOT NULL,
                metric_key TEXT NOT NULL,
                node TEXT NOT NULL DEFAULT '',
                name TEXT NOT NULL,
-               started_ts REAL NOT NULL,
-               value REAL NOT NULL,
+               started_ts {db.float_type} NOT NULL,
+               value {db.float_type} NOT NULL,
                verdict TEXT,
                PRIMARY KEY (run_id, metric_key, node))"""
     )
-    conn.execute("CREATE INDEX metric_points_series ON metric_points (metric_key, rig, started_ts)")
-    for (text,) in conn.execute("SELECT record FROM runs").fetchall():
-        _insert_points(conn, RunRecord.model_validate_json(text))
+    db.execute("CREATE INDEX metric_points_series ON metric_points (metric_key, rig, started_ts)")
+    for (text,) in db.execute("SELECT record FROM runs"):
+        _insert_points(db, RunRecord.model_validate_json(text))
 
 
-_MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_1, _migrate_2, _migrate_3]
+_MIGRATIONS: list[Callable[[Db], None]] = [_migrate_1, _migrate_2, _migrate_3]
 SCHEMA = len(_MIGRATIONS)
 
 
-def _insert_points(conn: sqlite3.Connection, record: RunRecord) -> None:
+def _insert_points(db: Db, record: RunRecord) -> None:
     ts = parse_time(record.started_at).timestamp()
-    rows = []
+    rows: dict[tuple[str, str], tuple] = {}  # a series measured twice on one node in one run: the last one
     for metric in record.metrics:
         if not metric.samples or not all(math.isfinite(x) for x in metric.samples):
             continue  # a NaN mean would be NULL in sqlite (IntegrityError); refused at entry, skipped here
-        rows.append((record.run_id, record.rig, metric_key(metric), point_node(metric), metric.name, ts,
-                     sum(metric.samples) / len(metric.samples),
-                     metric.verdict.outcome if metric.verdict else None))
-    conn.executemany("INSERT OR REPLACE INTO metric_points VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        key, node = metric_key(metric), point_node(metric)
+        rows[(key, node)] = (record.run_id, record.rig, key, node, metric.name, ts,
+                             sum(metric.samples) / len(metric.samples),
+                             metric.verdict.outcome if metric.verdict else None)
+    if rows:
+        db.executemany("INSERT INTO metric_points VALUES (?, ?, ?, ?, ?, ?, ?, ?)", list(rows.values()))
 
 
 _key_of = metric_key  # HistoryStore.series() takes a parameter of the same name
 
 
 class HistoryError(ConfigError):
-    """The history file or an imported summary cannot be used; the message names the file."""
+    """The history store or an imported summary cannot be used; the message names the file or database."""
 
 
-class HistoryStore:
-    """Append-only store of RunRecords in a SQLite file (created, and migrated, on open)."""
+class HistoryStore(Protocol):
+    """What the plugin, ``hilt report`` and ``hilt history`` need of a history, wherever it lives."""
 
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        if self.path.is_dir():
-            raise HistoryError(f"{self.path}: is a directory; the history is a file (e.g. "
-                               f"{self.path / 'history.sqlite'})")
+    @property
+    def location(self) -> str:
+        """Where the history lives, for messages (a path, or a URL without its password)."""
+        ...
+
+    @property
+    def schema_version(self) -> int: ...
+
+    def append(self, record: RunRecord) -> None: ...
+
+    def runs(self, since: datetime | None = None, rig: str | None = None) -> list[RunRecord]: ...
+
+    def series_keys(self) -> list[SeriesKey]: ...
+
+    def series(self, metric_key: str, rig: str | None = None,
+               since: datetime | None = None) -> list[SeriesPoint]: ...
+
+    def import_summary(self, path: Path | str) -> RunRecord: ...
+
+    def __len__(self) -> int: ...
+
+
+def open_history(location: Path | str, password: Secret | None = None) -> HistoryStore:
+    """The store at ``location``: a ``postgresql://`` (or ``postgres://``) URL, or else a SQLite file path.
+    ``password`` is a credential reference (``${ENV}`` / ``file:``) resolved when connecting."""
+    text = str(location)
+    if text.startswith(("postgresql://", "postgres://")):
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise HistoryError(f"{self.path}: cannot create its directory ({exc.strerror or exc})") from None
-        self._migrate()
+            from hilt.history_pg import PostgresHistoryStore
+        except ImportError as exc:
+            raise HistoryError(f"{text}: a PostgreSQL history needs psycopg 3 ({exc}); install hilt[postgres]") \
+                from None
+        return PostgresHistoryStore(text, password)
+    if "://" in text:
+        raise HistoryError(f"{text}: not a history location; use a SQLite file path or "
+                           "postgresql://[user@]host[:port]/database")
+    return SqliteHistoryStore(location)
+
+
+class _SqlHistoryStore(ABC):
+    """The schema, migrations and queries both stores share; a subclass says how to connect and lock."""
+
+    location: str
+
+    @abstractmethod
+    def _transaction(self, write: bool) -> contextlib.AbstractContextManager[Db]:
+        """A connection in one transaction; ``write`` takes the writers' lock first. Driver errors leave it
+        as HistoryErrors naming the store; the transaction is rolled back on any error."""
 
     def _unusable(self, exc: BaseException) -> HistoryError:
-        return HistoryError(f"{self.path}: not a usable history database ({exc}); move it aside to start a "
-                            "new one")
-
-    def _connect(self) -> sqlite3.Connection:
-        try:
-            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise self._unusable(exc) from None
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            raise self._unusable(exc) from None
-        return conn
-
-    @contextmanager
-    def _reading(self) -> Iterator[sqlite3.Connection]:
-        """A connection whose sqlite errors (damaged pages, a file that is not a database) are HistoryErrors."""
-        conn = self._connect()
-        try:
-            yield conn
-        except sqlite3.Error as exc:
-            raise self._unusable(exc) from None
-        finally:
-            conn.close()
+        return HistoryError(f"{self.location}: not a usable history database ({exc}); move it aside to start "
+                            "a new one")
 
     def _decode(self, text: str) -> RunRecord | None:
         """A stored record; one that no longer validates (a non-finite sample stored by an older hilt is
@@ -298,65 +338,36 @@ class HistoryStore:
                                              if isinstance(x, (int, float)) and math.isfinite(x)]
                 return RunRecord.model_validate(data)
             except (ValueError, TypeError, AttributeError, RecursionError):
-                log.warning("%s: skipped a stored run that cannot be read: %s", self.path,
+                log.warning("%s: skipped a stored run that cannot be read: %s", self.location,
                             str(first).splitlines()[0])
                 return None
 
     def _migrate(self) -> None:
-        conn = self._connect()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
-            current = row[0] or 0
+        with self._transaction(write=True) as db:
+            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            current = db.execute("SELECT MAX(version) FROM schema_version")[0][0] or 0
             if current > SCHEMA:
-                conn.execute("ROLLBACK")
-                raise HistoryError(f"{self.path}: history schema version {current} is newer than this hilt "
+                raise HistoryError(f"{self.location}: history schema version {current} is newer than this hilt "
                                    f"supports ({SCHEMA}); upgrade hilt")
             for version in range(current + 1, SCHEMA + 1):
-                _MIGRATIONS[version - 1](conn)
-                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
-            conn.execute("COMMIT")
-        except sqlite3.DatabaseError as exc:
-            try:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
-            raise self._unusable(exc) from None
-        finally:
-            conn.close()
+                _MIGRATIONS[version - 1](db)
+                db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
 
     @property
     def schema_version(self) -> int:
-        with self._reading() as conn:
-            return int(conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0])
+        with self._transaction(write=False) as db:
+            return int(db.execute("SELECT MAX(version) FROM schema_version")[0][0])
 
     def append(self, record: RunRecord) -> None:
         """Store ``record``; appending a run id again replaces that run (re-imports are idempotent)."""
         started = parse_time(record.started_at)
-        conn = self._connect()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("DELETE FROM metric_points WHERE run_id = ?", (record.run_id,))
-            conn.execute(
-                "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?)",
-                (record.run_id, started.timestamp(), record.started_at, record.rig, record.image,
-                 record.model_dump_json()),
-            )
-            _insert_points(conn, record)
-            conn.execute("COMMIT")
-        except BaseException as exc:
-            try:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
-            if isinstance(exc, sqlite3.Error):
-                raise self._unusable(exc) from None
-            raise
-        finally:
-            conn.close()
+        with self._transaction(write=True) as db:
+            db.execute("DELETE FROM metric_points WHERE run_id = ?", (record.run_id,))
+            db.execute("DELETE FROM runs WHERE run_id = ?", (record.run_id,))
+            db.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?)",
+                       (record.run_id, started.timestamp(), record.started_at, record.rig, record.image,
+                        record.model_dump_json()))
+            _insert_points(db, record)
 
     def runs(self, since: datetime | None = None, rig: str | None = None) -> list[RunRecord]:
         """Runs started at or after ``since`` (aware, or naive = UTC), oldest first."""
@@ -370,14 +381,14 @@ class HistoryStore:
             query += " AND rig = ?"
             args.append(rig)
         query += " ORDER BY started_ts, run_id"
-        with self._reading() as conn:
-            rows = conn.execute(query, args).fetchall()
+        with self._transaction(write=False) as db:
+            rows = db.execute(query, args)
         return [record for record in (self._decode(text) for (text,) in rows) if record is not None]
 
     def series_keys(self) -> list[SeriesKey]:
-        with self._reading() as conn:
-            rows = conn.execute("SELECT DISTINCT rig, metric_key FROM metric_points ORDER BY metric_key, rig")
-            return [SeriesKey(rig, key) for rig, key in rows]
+        with self._transaction(write=False) as db:
+            rows = db.execute("SELECT DISTINCT rig, metric_key FROM metric_points ORDER BY metric_key, rig")
+        return [SeriesKey(rig, key) for rig, key in rows]
 
     def series(self, metric_key: str, rig: str | None = None, since: datetime | None = None) -> list[SeriesPoint]:
         """One metric's points, oldest first; ``rig=None`` returns every rig's points (each has .rig)."""
@@ -391,8 +402,8 @@ class HistoryStore:
             query += " AND p.started_ts >= ?"
             args.append((since if since.tzinfo else since.replace(tzinfo=UTC)).timestamp())
         query += " ORDER BY p.started_ts, p.run_id, p.node"
-        with self._reading() as conn:
-            rows = conn.execute(query, args).fetchall()
+        with self._transaction(write=False) as db:
+            rows = db.execute(query, args)
         points = []
         for text, key, node in rows:
             record = self._decode(text)
@@ -413,9 +424,72 @@ class HistoryStore:
         return record
 
     def __len__(self) -> int:
-        with self._reading() as conn:
-            return int(conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
+        with self._transaction(write=False) as db:
+            return int(db.execute("SELECT COUNT(*) FROM runs")[0][0])
 
+
+class _SqliteDb:
+    float_type = "REAL"
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, args: Sequence[object] = ()) -> list[tuple]:
+        return self.conn.execute(sql, args).fetchall()
+
+    def executemany(self, sql: str, rows: list[tuple]) -> None:
+        self.conn.executemany(sql, rows)
+
+
+class SqliteHistoryStore(_SqlHistoryStore):
+    """The history in one SQLite file (created, and migrated, on open): the default, for one machine."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.location = str(self.path)
+        if self.path.is_dir():
+            raise HistoryError(f"{self.path}: is a directory; the history is a file (e.g. "
+                               f"{self.path / 'history.sqlite'})")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise HistoryError(f"{self.path}: cannot create its directory ({exc.strerror or exc})") from None
+        self._migrate()
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise self._unusable(exc) from None
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise self._unusable(exc) from None
+        return conn
+
+    @contextmanager
+    def _transaction(self, write: bool) -> Iterator[Db]:
+        conn = self._connect()
+        try:
+            if write:
+                conn.execute("BEGIN IMMEDIATE")  # the writers' lock; others wait up to the busy timeout
+            yield _SqliteDb(conn)
+            if conn.in_transaction:
+                conn.execute("COMMIT")
+        except BaseException as exc:
+            try:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            if isinstance(exc, sqlite3.Error):
+                raise self._unusable(exc) from None
+            raise
+        finally:
+            conn.close()
 
 def load_summary(path: Path | str) -> RunRecord:
     """Read and validate a summary.json; errors name the file and the offending field."""

@@ -275,12 +275,29 @@ class Inventory(_Model):
     lease_store: str = Field(default_factory=default_lease_store_url,
                              description="default: the state directory, out of reach of clean-ups")
     baselines_dir: str = "baselines"
-    history: str = "reports/history.sqlite"
+    history: str = Field("reports/history.sqlite",
+                         description="run history: a SQLite file, or postgresql://[user@]host[:port]/database")
+    history_password: Secret | None = Field(None, description="the PostgreSQL history's password: ${ENV} or file:")
     health: HealthPolicy = Field(default_factory=HealthPolicy)
     images: dict[str, ImageConfig] = Field(default_factory=dict)
     rigs: dict[str, RigConfig]
 
     source: str = Field("rigs.yaml", exclude=True)
+
+    @field_validator("history")
+    @classmethod
+    def _history(cls, v: str) -> str:
+        if re.match(r"^postgres(ql)?://[^:/@]*:[^@/]*@", v):
+            raise ValueError("a password is never written in the URL: give it as history_password: ${ENV_VAR} "
+                             "or file:/path")
+        if "://" in v and not re.match(r"^postgres(ql)?://", v):
+            raise ValueError("must be a SQLite file path or a postgresql://[user@]host[:port]/database URL")
+        return v
+
+    @field_validator("history_password", mode="before")
+    @classmethod
+    def _history_password(cls, v: object) -> Secret | None:
+        return None if v is None else _secret(v, "history_password")
 
     def rig(self, name: str | None) -> RigConfig:
         name = name or self.default_rig

@@ -61,6 +61,7 @@ class SessionState:
     suites: list[str] | None = None  # suite modules that apply to the rig (None: all)
     baselines_dir: str | None = None
     history: str | None = None
+    history_password: str | None = None  # a ${ENV}/file: reference, never the value
 
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")
@@ -162,7 +163,7 @@ class RigSession:
             image=image.model_dump(mode="json") if image else None, boot=self.boot and image is not None,
             started_at=utc_now(), lease_lost_file=str(self.work_dir / "lease-lost"),
             configs=dump["rigs"][rig_name]["nodes"], suites=rig.suites, baselines_dir=inventory.baselines_dir,
-            history=inventory.history,
+            history=inventory.history, history_password=inventory.history_password,
         )
         if not rig.nodes:
             raise ConfigError(f"{inventory.source}: rig {rig_name!r} has no nodes")

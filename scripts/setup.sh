@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(openssh-server openssh-client iproute2 etcd-server etcd-client chromium chromium-driver
               device-tree-compiler qemu-system-misc gcc-riscv64-linux-gnu linux-source-6.1 bc flex bison cpio
               make debian-archive-keyring prometheus-node-exporter
-              gcc libc6-dev)   # host compiler + headers: the RISC-V kernel build compiles its host tools (fixdep)
+              gcc libc6-dev    # host compiler + headers: the RISC-V kernel build compiles its host tools (fixdep)
+              postgresql)      # the history tests start a real PostgreSQL server (initdb, pg_ctl)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -58,8 +59,8 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   # unpinned torch resolves to the multi-GB CUDA build from the index. The package itself pins nothing
   # (hilt[probes] asks torch>=2.1): the controller never imports torch, the nodes' probes do.
   .venv/bin/pip install -q 'torch==2.13.0'
-  # every extra: the simulated rack, probes, etcd leases, change-point reports, and the linter
-  .venv/bin/pip install -q -e '.[sim,probes,etcd,report,dev]'
+  # every extra: the simulated rack, probes, etcd leases, change-point reports, the PostgreSQL history, the linter
+  .venv/bin/pip install -q -e '.[sim,probes,etcd,report,postgres,dev]'
   touch "$stamp"
 fi
 

@@ -101,7 +101,7 @@ def _plan_gap(entry: CoverageEntry, planned: Sequence[PlannedMetric]) -> str | N
     if not planned:
         return None
     if not same:
-        return f"the probe plan measures no {entry.metric}"
+        return None  # a probe the plan does not describe (e.g. nvbandwidth): the plan cannot say it is missing
     for p in same:
         if all(p.labels.get(k, v) == v for k, v in entry.labels.items()):
             return None

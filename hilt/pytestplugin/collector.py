@@ -15,6 +15,7 @@ import logging
 import os
 import platform
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -232,7 +233,14 @@ def _plans(config: pytest.Config, node_profiles: dict[str, str]) -> dict[str | N
     repeats = config.getoption("probe_repeats", None)
     settings = {p: ProbeSettings.from_profile(load_profile(p).probes, parse_sizes(sizes) if sizes else None, repeats)
                 for p in set(node_profiles.values())}
-    plans: dict[str | None, list] = {n: planned_metrics(settings[p]) for n, p in node_profiles.items()}
+    from hilt.probes.plan import nvbandwidth_planned
+
+    extra = {}
+    for p in settings:
+        profile = load_profile(p)
+        nvb = getattr(profile, "nvbandwidth", None)
+        extra[p] = nvbandwidth_planned(nvb.testcases, profile.gpu_count) if nvb is not None else []
+    plans: dict[str | None, list] = {n: planned_metrics(settings[p]) + extra[p] for n, p in node_profiles.items()}
     if len(node_profiles) > 1 and len(settings) == 1:
         plans[None] = planned_metrics(next(iter(settings.values())), len(node_profiles))
     return plans
@@ -250,23 +258,27 @@ def _write_summary(record: RunRecord, reports: Path) -> None:
     write_summary(record, reports)
 
 
-def _history_path(config: pytest.Config, state=None) -> Path:  # noqa: ANN001 - SessionState | None
-    if state is not None and state.history:
-        return Path(state.history)  # rigs.yaml as the session read it, not a second reading
-    from hilt.inventory import load_inventory
+def _history_path(config: pytest.Config, state=None) -> tuple[str | Path, Any]:  # noqa: ANN001 - SessionState
+    """rigs.yaml's history (a path or a postgresql:// URL) and its password reference (None: libpq's own)."""
+    from hilt.inventory import Secret, load_inventory
+
+    if state is not None and state.history:  # rigs.yaml as the session read it, not a second reading
+        ref = getattr(state, "history_password", None)
+        return state.history, Secret(ref) if ref else None
 
     try:
-        return Path(load_inventory(config.getoption("rigs_file")).history)
+        inventory = load_inventory(config.getoption("rigs_file"))
+        return inventory.history, inventory.history_password
     except Exception:  # noqa: BLE001 - the run's reports dir is the fallback
-        return Path(config.getoption("hilt_reports")) / "history.sqlite"
+        return Path(config.getoption("hilt_reports")) / "history.sqlite", None
 
 
 def _append_history(config: pytest.Config, record: RunRecord, state=None) -> None:  # noqa: ANN001
     if os.environ.get("HILT_NO_HISTORY"):
         return
-    from hilt.history import HistoryStore
+    from hilt.history import open_history
 
-    HistoryStore(_history_path(config, state)).append(record)
+    open_history(*_history_path(config, state)).append(record)
 
 
 def _write_prom(record: RunRecord, reports: Path) -> None:

@@ -1,7 +1,8 @@
 """``hilt report`` and ``hilt history``: typer apps the main ``hilt`` command mounts.
 
-``default_history_path`` is module state on purpose: the main CLI sets it from rigs.yaml before
-dispatching, and ``--history`` overrides it per call.
+``default_history_path`` (a SQLite path or a ``postgresql://`` URL) and ``default_history_password`` (its
+credential reference) are module state on purpose: the main CLI sets them from rigs.yaml before
+dispatching, and ``--history`` overrides the location per call.
 """
 
 from __future__ import annotations
@@ -17,17 +18,21 @@ from hilt.cli_output import cell, error_line, fail, print_json, say
 from hilt.cli_output import stdout as console
 from hilt.errors import ConfigError, HiltError
 from hilt.exitcodes import exit_code_for
-from hilt.history import HistoryStore, parse_time
+from hilt.history import HistoryStore, open_history, parse_time
+from hilt.inventory import Secret
 from hilt.report.allure_env import build_allure_report
 from hilt.report.changes import ChangeOptions
 from hilt.report.html import build_report, run_status
 from hilt.report.prometheus import write_metrics_prom
 
-default_history_path: Path = Path("reports/history.sqlite")
+default_history_path: Path | str = Path("reports/history.sqlite")
+default_history_password: Secret | None = None
 
 report_app = typer.Typer(help="Build the nightly regression report from the run history.",
                          invoke_without_command=True, no_args_is_help=False)
 history_app = typer.Typer(help="The run history store: import old summaries, list runs.", no_args_is_help=True)
+
+_HISTORY_HELP = "History: a SQLite file or postgresql://[user@]host/db (default from rigs.yaml)."
 
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -50,8 +55,11 @@ def parse_since(text: str | None, now: datetime | None = None) -> datetime | Non
                                  f"like 2026-03-01", param_hint="--since") from None
 
 
-def _store(history: Path | None) -> HistoryStore:
-    return HistoryStore(history or default_history_path)
+def _store(history: str | None) -> HistoryStore:
+    """The history asked for; rigs.yaml's password reference goes with rigs.yaml's location only."""
+    if history is None or history == str(default_history_path):
+        return open_history(default_history_path, default_history_password)
+    return open_history(history)
 
 
 def _runs(store: HistoryStore, since: str | None, rig: str | None) -> list:
@@ -60,7 +68,7 @@ def _runs(store: HistoryStore, since: str | None, rig: str | None) -> list:
     if rig is not None and not runs:
         known = sorted({r.rig for r in store.runs()})
         if rig not in known:
-            raise ConfigError(f"{store.path}: no run of rig {rig!r} in the history; "
+            raise ConfigError(f"{store.location}: no run of rig {rig!r} in the history; "
                               f"rigs there: {', '.join(known) or 'none'}")
     return runs
 
@@ -70,7 +78,7 @@ def report(
     since: str = typer.Option("30d", "--since", help="Runs newer than this: 30d, 12h, 2w or an ISO date; 'all'."),
     rig: str | None = typer.Option(None, "--rig", help="Only this rig's runs."),
     output: Path = typer.Option(Path("reports/report.html"), "-o", "--output", help="HTML file to write."),
-    history: Path | None = typer.Option(None, "--history", help="History database (default from rigs.yaml)."),
+    history: str | None = typer.Option(None, "--history", help=_HISTORY_HELP),
     title: str = typer.Option("hilt nightly report", "--title"),
     max_pvalue: float = typer.Option(0.001, "--max-pvalue", help="Change-point significance (Otava)."),
     min_magnitude: float = typer.Option(0.02, "--min-magnitude", help="Smallest relative change (0.05 = 5%)."),
@@ -99,7 +107,7 @@ def report(
 @history_app.command("import")
 def history_import(
     files: list[Path] = typer.Argument(..., help="summary.json files of earlier runs."),
-    history: Path | None = typer.Option(None, "--history", help="History database (default from rigs.yaml)."),
+    history: str | None = typer.Option(None, "--history", help=_HISTORY_HELP),
 ) -> None:
     """Append earlier runs' summary.json files to the history."""
     store = _store(history)
@@ -119,7 +127,7 @@ def history_import(
 def history_list(
     since: str | None = typer.Option(None, "--since", help="30d, 12h, 2w or an ISO date."),
     rig: str | None = typer.Option(None, "--rig"),
-    history: Path | None = typer.Option(None, "--history", help="History database (default from rigs.yaml)."),
+    history: str | None = typer.Option(None, "--history", help=_HISTORY_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (keys in docs/ci.md) instead of a table."),
 ) -> None:
     """List the stored runs, oldest first."""
@@ -141,3 +149,42 @@ def history_list(
                       run_status(r), cell(r.gate.outcome if r.gate else ""), str(len(r.tests)), str(len(r.metrics)))
     console.print(table)
     say(f"{len(runs)} runs")
+
+
+@history_app.command("migrate")
+def history_migrate(
+    to: str = typer.Option(..., "--to", help="Destination: postgresql://[user@]host[:port]/database (or a file)."),
+    to_password: str | None = typer.Option(None, "--to-password",
+                                           help="The destination's password as a reference: ${ENV_VAR} or "
+                                                "file:/path (default: rigs.yaml's history_password when --to is "
+                                                "rigs.yaml's history; else libpq's PGPASSWORD or ~/.pgpass)."),
+    history: str | None = typer.Option(None, "--history", "--from",
+                                       help="Source history (default from rigs.yaml: the SQLite file)."),
+) -> None:
+    """Copy every run of a history (e.g. the SQLite file) into another one (e.g. PostgreSQL).
+
+    Safe to rerun: a run already there is replaced by the same run, so an interrupted migration is
+    finished by running it again. The source is left as it is.
+    """
+    try:
+        password: Secret | None
+        if to_password is not None:
+            if not (to_password.startswith("file:") or re.fullmatch(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}", to_password)):
+                raise ConfigError("--to-password: give a reference, ${ENV_VAR} or file:/path, never the password "
+                                  "itself (command lines are visible to every user of the machine)")
+            password = Secret(to_password)
+        else:
+            password = default_history_password if to == str(default_history_path) else None
+        source = _store(history)
+        dest = open_history(to, password)
+        if source.location == dest.location:
+            raise ConfigError(f"{dest.location}: the source and the destination are the same history")
+        runs = source.runs()
+        for record in runs:
+            dest.append(record)
+        missing = {r.run_id for r in runs} - {r.run_id for r in dest.runs()}
+        if missing:
+            raise ConfigError(f"{dest.location}: {len(missing)} run(s) did not arrive, e.g. {sorted(missing)[0]}")
+    except HiltError as exc:
+        fail(exc)
+    say(f"migrated {len(runs)} runs from {source.location} to {dest.location} ({len(dest)} runs there now)")

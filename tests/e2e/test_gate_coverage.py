@@ -102,10 +102,17 @@ def test_two_profiles_real_names_good_passes_regressed_fails_and_a_short_plan_is
 
 def test_hgx_nodes_run_the_real_plan_and_regress_against_the_example_baseline(tmp_path):
     rigs = _rigs(tmp_path, ROOT / "baselines", "[{name: gpu-01, profile: hgx-h100-8gpu}]", "e2e-hgx", 52)
-    session = run_suites(rigs, *NCCL, suites="suites/test_nccl.py")
+    session = run_suites(rigs, "-k", "test_nccl_tests or test_nvbandwidth",
+                         suites="suites/test_nccl.py suites/test_nvbandwidth.py")
     assert session.code == ExitCode.FAILED, session.output[-4000:]
     s = summary(session)
-    assert s["gate"]["outcome"] == "regression" and "gated: 2 of 2 entries measured" in session.output
+    assert s["gate"]["outcome"] == "regression"
+    entries = s["coverage"]["entries"]
+    assert len(entries) >= 2 and all(e["measured"] for e in entries), entries
+    assert f"gated: {len(entries)} of {len(entries)} entries measured" in session.output
+    judged = {m["labels"]["size"] for m in s["metrics"] if m["name"] == "nccl.all_reduce.busbw"
+              and m["verdict"] and m["verdict"]["gated"]}
+    assert judged == {"8589934592", "17179869184"}  # the real plan: -g 8, 8 MiB to 16 GiB
     reason = s["gate"]["reason"]
     assert "node gpu-01" in reason and "expected 480 GB/s" in reason
     assert "the baseline is not a measurement of this rack (public figure" in reason

@@ -8,22 +8,24 @@ import re
 from hilt.exitcodes import ExitCode
 from tests.e2e.conftest import run_suites
 
-PROBES = ("-k", "test_torch_allreduce or test_nccl_tests")
+PROBES = ("-k", "test_torch_allreduce or test_nccl_tests or test_nvbandwidth")  # every probe sim-4gpu gates
+SUITES = "suites/test_nccl.py suites/test_nvbandwidth.py"
 
 
 def test_good_image_passes_the_gate(sim_rig):
-    session = run_suites(sim_rig(nodes=1), *PROBES, suites="suites/test_nccl.py")
+    session = run_suites(sim_rig(nodes=1), *PROBES, suites=SUITES)
     assert session.code == ExitCode.PASS, session.output[-4000:]
     summary = json.loads((session.reports / "summary.json").read_text())
     assert summary["gate"]["outcome"] == "pass"
     gated = [m for m in summary["metrics"] if m["verdict"] and m["verdict"]["gated"]]
-    assert {m["name"] for m in gated} == {"torch.all_reduce.busbw", "nccl.all_reduce.busbw"}
+    assert {m["name"] for m in gated} == {"torch.all_reduce.busbw", "nccl.all_reduce.busbw",
+                                          "nvbandwidth.device_to_device_memcpy_read_ce"}
     assert all(m["verdict"]["outcome"] == "pass" for m in gated), gated
     assert "gate PASS" in (session.reports / "summary.md").read_text().replace("**", "") or True
 
 
 def test_regressed_image_fails_the_gate_naming_metric_size_and_values(sim_rig):
-    session = run_suites(sim_rig(nodes=1), "--image", "regressed", *PROBES, suites="suites/test_nccl.py")
+    session = run_suites(sim_rig(nodes=1), "--image", "regressed", *PROBES, suites=SUITES)
     assert session.code == ExitCode.FAILED, session.output[-4000:]
     summary = json.loads((session.reports / "summary.json").read_text())
     assert summary["gate"]["outcome"] == "regression"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hilt.history import HistoryStore, Series, SeriesKey, SeriesPoint, series_from_runs
+from hilt.history import Series, SeriesKey, SeriesPoint, open_history, series_from_runs
 from hilt.report.changes import ChangeOptions, changes_in_runs, detect_changes
 
 BUSBW = SeriesKey("sim", "nccl.all_reduce.busbw{nodes=2,size=1G}")
@@ -14,7 +14,7 @@ BUSBW = SeriesKey("sim", "nccl.all_reduce.busbw{nodes=2,size=1G}")
 
 @pytest.mark.parametrize("seed", [1, 7, 42])
 def test_step_regression_found_at_run_20_with_its_image(tmp_path: Path, nightly, seed: int) -> None:
-    store = HistoryStore(tmp_path / "h.sqlite")
+    store = open_history(tmp_path / "h.sqlite")
     for r in nightly(30, seed=seed):
         store.append(r)
     changes = changes_in_runs(store.runs())

@@ -1,4 +1,6 @@
-"""The history store: round trips, filters, series, migration, imports and concurrent appends."""
+"""The history store: round trips, filters, series, migration, imports and concurrent appends.
+
+Tests taking ``open_store`` run twice: on a SQLite file and on a real PostgreSQL server (tests/pgserver.py)."""
 
 from __future__ import annotations
 
@@ -10,14 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from hilt.history import SCHEMA, HistoryError, HistoryStore, SeriesKey, load_summary
+from hilt.history import SCHEMA, HistoryError, SeriesKey, load_summary, open_history
+from hilt.inventory import Secret
 from hilt.run_record import RunRecord
 
 BUSBW = "nccl.all_reduce.busbw{nodes=2,size=1G}"
 
 
-def test_append_and_read_back_in_time_order(tmp_path: Path, nightly) -> None:
-    store = HistoryStore(tmp_path / "h.sqlite")
+def test_append_and_read_back_in_time_order(open_store, nightly) -> None:
+    store = open_store()
     runs = nightly(10)
     for r in reversed(runs):  # arrival order must not matter
         store.append(r)
@@ -26,8 +29,8 @@ def test_append_and_read_back_in_time_order(tmp_path: Path, nightly) -> None:
     assert got[3] == runs[3]  # every field survives, samples included
 
 
-def test_runs_filtered_by_since_and_rig(tmp_path: Path, nightly) -> None:
-    store = HistoryStore(tmp_path / "h.sqlite")
+def test_runs_filtered_by_since_and_rig(open_store, nightly) -> None:
+    store = open_store()
     for r in nightly(10, rig="sim") + nightly(10, rig="staging-a"):
         store.append(r)
     since = datetime(2026, 3, 8, tzinfo=UTC)  # nights 8, 9, 10
@@ -37,8 +40,8 @@ def test_runs_filtered_by_since_and_rig(tmp_path: Path, nightly) -> None:
     assert len(store.runs(rig="staging-a")) == 10
 
 
-def test_series_per_metric_and_rig(tmp_path: Path, nightly) -> None:
-    store = HistoryStore(tmp_path / "h.sqlite")
+def test_series_per_metric_and_rig(open_store, nightly) -> None:
+    store = open_store()
     runs = nightly(25)
     for r in runs + nightly(5, rig="staging-a"):
         store.append(r)
@@ -51,8 +54,8 @@ def test_series_per_metric_and_rig(tmp_path: Path, nightly) -> None:
     assert SeriesKey("staging-a", "boot.seconds{}") in store.series_keys()
 
 
-def test_reappending_a_run_replaces_it(tmp_path: Path, nightly) -> None:
-    store = HistoryStore(tmp_path / "h.sqlite")
+def test_reappending_a_run_replaces_it(open_store, nightly) -> None:
+    store = open_store()
     run = nightly(1)[0]
     store.append(run)
     store.append(run.model_copy(update={"image": "img-rebuilt"}))
@@ -61,26 +64,32 @@ def test_reappending_a_run_replaces_it(tmp_path: Path, nightly) -> None:
     assert len(store.series(BUSBW)) == 1
 
 
-def _append_many(path: str, worker: int, count: int, payload: str) -> None:
-    store = HistoryStore(Path(path))
+def _append_many(location: str, ref: str | None, worker: int, count: int, payload: str, go) -> None:
+    go.wait(60)  # all 8 runners released together: first opens (which migrate) and appends overlap
+    store = open_history(location, Secret(ref) if ref else None)  # each runner opens (and may migrate) itself
     base = RunRecord.model_validate_json(payload)
+    store.append(base.model_copy(update={"run_id": "shared-night"}))  # one summary imported by every runner
     for k in range(count):
         store.append(base.model_copy(update={"run_id": f"w{worker}-{k}"}))
 
 
-def test_concurrent_appends_from_processes_lose_nothing(tmp_path: Path, nightly) -> None:
-    path = tmp_path / "h.sqlite"
+def test_concurrent_appends_from_processes_lose_nothing(store_location, open_store, nightly) -> None:
+    """8 runners finishing at once on one history none of them opened before: every run is kept, once."""
     payload = nightly(1)[0].model_dump_json()
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_append_many, args=(str(path), w, 40, payload)) for w in range(4)]
+    go = ctx.Barrier(8)
+    procs = [ctx.Process(target=_append_many, args=(*store_location, w, 25, payload, go)) for w in range(8)]
     for p in procs:
         p.start()
     for p in procs:
-        p.join(60)
-    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
-    store = HistoryStore(path)
-    assert len(store) == 160
-    assert len(store.series(BUSBW)) == 160
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0] * 8
+    store = open_store()
+    assert len(store) == 201
+    assert sorted(r.run_id for r in store.runs()) == sorted(
+        ["shared-night"] + [f"w{w}-{k}" for w in range(8) for k in range(25)])
+    assert len(store.series(BUSBW)) == 201
+    assert store.schema_version == SCHEMA
 
 
 def test_v1_file_is_migrated_and_backfilled(tmp_path: Path, nightly) -> None:
@@ -95,34 +104,34 @@ def test_v1_file_is_migrated_and_backfilled(tmp_path: Path, nightly) -> None:
                  (run.run_id, 0.0, run.started_at, run.rig, run.image, run.model_dump_json()))
     conn.commit()
     conn.close()
-    store = HistoryStore(path)
+    store = open_history(path)
     assert store.schema_version == SCHEMA == 3
     assert [p.run_id for p in store.series(BUSBW)] == [run.run_id]
 
 
 def test_newer_schema_is_refused_with_the_file_named(tmp_path: Path) -> None:
     path = tmp_path / "future.sqlite"
-    HistoryStore(path)
+    open_history(path)
     conn = sqlite3.connect(path)
     conn.execute("INSERT INTO schema_version VALUES (99)")
     conn.commit()
     conn.close()
     with pytest.raises(HistoryError, match=r"future\.sqlite.*99.*upgrade hilt"):
-        HistoryStore(path)
+        open_history(path)
 
 
 def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "junk.sqlite"
     path.write_text("this is not sqlite" * 100)
     with pytest.raises(HistoryError, match="junk.sqlite: not a usable history database"):
-        HistoryStore(path)
+        open_history(path)
 
 
-def test_import_summary(tmp_path: Path, nightly) -> None:
+def test_import_summary(tmp_path: Path, open_store, nightly) -> None:
     run = nightly(3)[2]
     summary = tmp_path / "summary.json"
     summary.write_text(run.model_dump_json(indent=2))
-    store = HistoryStore(tmp_path / "h.sqlite")
+    store = open_store()
     assert store.import_summary(summary).run_id == run.run_id
     assert store.runs() == [run]
 

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from hilt.errors import ParseError
 from hilt.gate import cli as gate_cli
-from hilt.history import HistoryError, HistoryStore, load_summary
+from hilt.history import HistoryError, load_summary, open_history
 from hilt.metrics import Metric
 from hilt.probes.results import allreduce_metrics, parse_result_lines
 from hilt.report.cli import history_app, report_app
@@ -59,7 +59,7 @@ def test_a_summary_with_a_non_finite_sample_is_refused_on_import(tmp_path, sampl
     db = tmp_path / "h.sqlite"
     message = one_line_error(runner.invoke(history_app, ["import", str(path), "--history", str(db)]))
     assert str(path) in message and f"{sample} is not a JSON number" in message
-    assert len(HistoryStore(db)) == 0
+    assert len(open_history(db)) == 0
 
 
 def test_a_record_with_inf_or_nan_cannot_be_built():
@@ -71,7 +71,7 @@ def test_a_record_with_inf_or_nan_cannot_be_built():
 def test_the_history_stays_readable_when_a_non_finite_sample_got_in(tmp_path):
     """What an older hilt stored for `inf` (JSON null): the run is still listed and reported."""
     db = tmp_path / "h.sqlite"
-    store = HistoryStore(db)
+    store = open_history(db)
     store.append(RunRecord.model_validate(GOOD))
     second = dict(GOOD, run_id="r2", started_at="2026-11-02T02:00:00Z")
     store.append(RunRecord.model_validate(second))
@@ -93,7 +93,7 @@ def test_the_history_stays_readable_when_a_non_finite_sample_got_in(tmp_path):
 @pytest.mark.parametrize("damage", ["pages", "header"])
 def test_a_damaged_history_is_one_line(tmp_path, damage):
     db = tmp_path / "h.sqlite"
-    store = HistoryStore(db)
+    store = open_history(db)
     for i in range(60):
         store.append(RunRecord.model_validate(dict(GOOD, run_id=f"r{i}", rig="sim" + "x" * 200)))
     raw = bytearray(db.read_bytes())
@@ -108,7 +108,7 @@ def test_a_damaged_history_is_one_line(tmp_path, damage):
         message = one_line_error(runner.invoke(app, [*args, "--history", str(db)]))
         assert f"{db}: not a usable history database" in message
     with pytest.raises(HistoryError):
-        HistoryStore(db).append(RunRecord.model_validate(dict(GOOD, run_id="new")))
+        open_history(db).append(RunRecord.model_validate(dict(GOOD, run_id="new")))
 
 
 def test_a_directory_as_history_is_one_line(tmp_path):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hilt.history import HistoryStore, series_from_runs
+from hilt.history import open_history, series_from_runs
 from hilt.report.html import build_report, node_status, run_status
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,7 +38,7 @@ def html_attr(dom: str, name: str) -> str | None:
 @pytest.fixture
 def nightly_report(tmp_path: Path, nightly) -> tuple[Path, list]:
     """30 nights of two rigs through the history store: sim regresses at night 20, staging-a is flat."""
-    store = HistoryStore(tmp_path / "history.sqlite")
+    store = open_history(tmp_path / "history.sqlite")
     for run in nightly(30, seed=7, rig="sim") + nightly(30, seed=8, rig="staging-a", regress_at=None):
         store.append(run)
     runs = store.runs()

@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from hilt.history import HistoryStore
+from hilt.history import open_history
 from hilt.report import cli
 from hilt.report.cli import history_app, parse_since, report_app
 
@@ -26,7 +26,7 @@ def test_import_then_list_then_report(tmp_path: Path, nightly) -> None:
     db = tmp_path / "history.sqlite"
     done = runner.invoke(history_app, ["import", *files, "--history", str(db)])
     assert done.exit_code == 0, done.output
-    assert len(HistoryStore(db)) == 30
+    assert len(open_history(db)) == 30
 
     done = runner.invoke(history_app, ["list", "--history", str(db), "--since", "2026-03-25"])
     assert done.exit_code == 0, done.output
@@ -45,7 +45,7 @@ def test_import_then_list_then_report(tmp_path: Path, nightly) -> None:
 
 def test_default_history_path_is_settable(tmp_path: Path, nightly, monkeypatch) -> None:
     db = tmp_path / "from-rigs-yaml.sqlite"
-    HistoryStore(db).append(nightly(1)[0])
+    open_history(db).append(nightly(1)[0])
     monkeypatch.setattr(cli, "default_history_path", db)
     done = runner.invoke(history_app, ["list"])
     assert done.exit_code == 0 and "sim-night-01" in done.output

@@ -6,7 +6,7 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from hilt.history import HistoryStore, SeriesKey, series_from_runs
+from hilt.history import SeriesKey, open_history, series_from_runs
 from hilt.run_record import MetricRecord, NodeRecord, RunRecord
 
 LABELS = {"size": "8589934592", "dtype": "float", "nodes": "1", "gpus_per_node": "8", "tool": "nccl-tests",
@@ -42,7 +42,7 @@ def test_an_nccl_upgrade_stays_one_series_annotated_where_the_version_changes():
 
 
 def test_the_store_keeps_one_series_with_every_node_round_tripped(tmp_path: Path):
-    store = HistoryStore(tmp_path / "h.sqlite")
+    store = open_history(tmp_path / "h.sqlite")
     for r in runs():
         store.append(r)
     assert store.series_keys() == [SeriesKey("rack", KEY)]
@@ -71,7 +71,7 @@ def test_a_v2_history_split_by_nccl_version_is_migrated_into_one_series(tmp_path
                          (r.run_id, r.rig, old_key, m.name, ts, 470.5, None))
     conn.commit()
     conn.close()
-    store = HistoryStore(path)
+    store = open_history(path)
     assert store.schema_version == 3
     assert store.series_keys() == [SeriesKey("rack", KEY)]
     assert len(store.series(KEY)) == 24
