@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hilt.errors import HiltError, InfrastructureError, NodeError
+from hilt.identity import IDENTITY_FILES as IDENTITY_FILES_HOST
+from hilt.identity import IdentityError, bmc_identity, host_identity, identity_record, match_identity
 from hilt.inventory import ImageConfig, NodeConfig
 from hilt.node import HostKeyError, Node, probe_ssh
 
@@ -68,6 +70,8 @@ class ProvisionResult:
     driver: str | None = None
     bios_version: str | None = None
     bmc_firmware: str | None = None
+    identity: dict[str, Any] | None = None
+    """Host vs BMC identity (hilt.identity.identity_record): both identities, both addresses, the verdict."""
     steps: list[Step] = field(default_factory=list)
     evidence: dict[str, Any] = field(default_factory=dict)
 
@@ -144,6 +148,7 @@ class _Provisioner:
         self.max_poll_s = max(poll_s, max_poll_s)
         self.last_problem: str | None = None
         self.identity: dict[str, str | None] | None = None
+        self.bmc_inventory: Any = None
         self.result = ProvisionResult(node=name)
         self.node = Node(name, config)
 
@@ -163,6 +168,7 @@ class _Provisioner:
                 self._boot()
             self._wait_reachable(started)
             self._verify()
+            self._verify_identity()
             self.result.ok = True
             self.result.boot_s = round(time.monotonic() - started, 3)
             self.step(NodeState.VERIFIED, f"{self.result.image_id or '?'} in {self.result.boot_s:.1f} s")
@@ -170,7 +176,8 @@ class _Provisioner:
             self.result.ok = False
             self.result.error = str(exc)
             self.result.boot_s = round(time.monotonic() - started, 3)
-            self.step(NodeState.FAILED, str(exc))
+            # A node that is not the machine its BMC manages is of unknown state, not a failed boot.
+            self.step(NodeState.UNKNOWN if isinstance(exc, IdentityError) else NodeState.FAILED, str(exc))
             self._collect_evidence()
         finally:
             self.node.close()
@@ -203,6 +210,7 @@ class _Provisioner:
         with self._bmc() as bmc:
             try:
                 inventory = bmc.inventory()
+                self.bmc_inventory = inventory
                 self.result.bios_version = inventory.bios_version
                 self.result.bmc_firmware = inventory.bmc_firmware
             except HiltError as exc:
@@ -275,6 +283,32 @@ class _Provisioner:
                 f"node {self.name} runs image {identity['image_id']!r}, expected {expected!r}: "
                 "the boot media did not take"
             )
+
+    def _verify_identity(self) -> None:
+        """The host that answered SSH must be the machine this node's BMC manages (docs/trust.md)."""
+        files = self.node.read_files(IDENTITY_FILES_HOST, timeout=30)
+        host = host_identity(files)
+        inventory = self.bmc_inventory
+        bmc_url = self.config.bmc.url
+        ssh = f"{self.config.ssh.host}:{self.config.ssh.port}"
+        if inventory is None:
+            try:
+                with self._bmc() as bmc:
+                    inventory = bmc.inventory()
+            except HiltError as exc:
+                why = f"BMC inventory unavailable: {exc}"
+                self.result.identity = identity_record("unverified", why, host, bmc_identity(None, None), ssh, bmc_url)
+                log.warning("node %s: identity unverified: %s", self.name, why)
+                return
+        bmc_id = bmc_identity(getattr(inventory, "uuid", None), inventory.serial)
+        status, why = match_identity(host, bmc_id)
+        self.result.identity = identity_record(status, why, host, bmc_id, ssh, bmc_url)
+        if status == "mismatch":
+            raise IdentityError(
+                f"node {self.name}: identity mismatch ({why}): the host at ssh {ssh} is {host.describe()}, "
+                f"the BMC at {bmc_url} manages {bmc_id.describe()}: the inventory or the cabling is wrong")
+        # Recorded in the result (and the run record), not as a step: the state machine's steps stay the boot's.
+        (log.info if status == "verified" else log.warning)("node %s: identity %s: %s", self.name, status, why)
 
     def _collect_evidence(self) -> None:
         self.result.evidence["steps"] = [asdict(s) for s in self.result.steps]

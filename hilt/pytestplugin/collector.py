@@ -62,6 +62,7 @@ class RunCollector:
                 name=name, image_id=result.image_id, kernel=result.kernel, driver=result.driver,
                 bios_version=result.bios_version, bmc_firmware=result.bmc_firmware, boot_s=result.boot_s,
                 booted=result.ok, error=result.error, health=result.evidence.get("health"),
+                identity=result.identity,
             ))
         node_profiles: dict[str, str] = {}
         try:

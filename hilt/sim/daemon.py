@@ -139,9 +139,10 @@ class SimDaemon:
             self.state["veths"].append(netns.veth_name(self.subnet, i))
             self.save()
             netns.create_node_namespace(self.name, node, self.subnet, i)
+            system_id = str(uuid.uuid4())
+            m.system_uuid = system_id  # before create(): every boot, the first included, shows this identity
             m.create()
             self.machines[node] = m
-            system_id = str(uuid.uuid4())
             self.by_system[system_id] = node
             systems.append({"uuid": system_id, "name": node, "power_state": "Off",
                             "nics": [{"mac": f"02:00:0a:c8:{self.subnet:02x}:{i + 2:02x}", "ip": m.address}]})

@@ -86,6 +86,7 @@ class Machine:
         self.image: Image | None = None  # what is running now
         self.last_image: Image | None = None  # what a power on without media boots
         self.boot_id: str | None = None
+        self.system_uuid: str | None = None  # the UUID of this node's sushy System: its SMBIOS identity
         self.up = False
         self.booting = False
         self.boots = 0
@@ -198,6 +199,10 @@ class Machine:
         self.boot_id = str(uuid.uuid4())
         (run_dir / "boot_id").write_text(self.boot_id + "\n")
         (run_dir / "osrelease").write_text(image.manifest["kernel"] + "\n")
+        if self.system_uuid:
+            from hilt.sim.identity import write_dmi
+
+            write_dmi(root, self.system_uuid, f"SIM-{self.name}")
         # a node resolves its own name without DNS (the host's resolver is not reachable from the namespace)
         (run_dir / "hosts").write_text(f"127.0.0.1 localhost\n{self.address} {self.name}\n")
         (run_dir / "resolv.conf").write_text("# no DNS on a simulated node\noptions timeout:1 attempts:1\n")

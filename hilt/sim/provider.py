@@ -12,7 +12,7 @@ from hilt.sim.control import SimControl
 from hilt.sim.lifecycle import sim_down, sim_up
 
 _OPTIONS = {"nodes", "boot_delay_s", "power_delay_s", "images", "subnet", "profile", "boot_timeout_s", "name",
-            "faults"}
+            "faults", "swap_bmcs"}
 
 
 def check_options(rig_name: str, options: dict[str, Any], allowed: set[str]) -> str:
@@ -90,6 +90,10 @@ class SimProvider:
             boot_timeout_s=float(options.get("boot_timeout_s", 30.0)),
         )
         self.name = name  # only a sim this provider started is ever stopped by it
+        if options.get("swap_bmcs"):
+            from hilt.sim.identity import swap_bmcs
+
+            swap_bmcs(rig, list(options["swap_bmcs"]))
         state_dir = self.state_dir = Path(state.lookup(name)["state_dir"])
         for node, fault in dict(options.get("faults") or {}).items():
             # faults from the start, for sessions where one node misbehaves (e.g. {node1: never_boot})
