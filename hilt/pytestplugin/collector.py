@@ -34,6 +34,17 @@ from hilt.run_record import (
 log = logging.getLogger(__name__)
 
 
+def _message(report: pytest.TestReport) -> str | None:
+    """The reason a person reads: a skip's longrepr is a (path, line, reason) tuple, not a crash to show whole."""
+    longrepr = report.longrepr
+    if longrepr is None:
+        return None
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    crash = getattr(longrepr, "reprcrash", None)
+    return crash.message if crash is not None else str(longrepr)[-500:]
+
+
 class RunCollector:
     """Records test reports and metrics into a RunRecord; at the end writes summary, history, metrics.prom."""
 
@@ -146,10 +157,7 @@ class RunCollector:
         kind = props.get("hilt.kind", "none") if outcome in ("failed", "error") else "none"
         if outcome == "error" and kind == "none":
             kind = "infrastructure"
-        message = None
-        if report.longrepr is not None and outcome in ("failed", "error", "skipped"):
-            crash = getattr(report.longrepr, "reprcrash", None)
-            message = crash.message if crash is not None else str(report.longrepr)[-500:]
+        message = _message(report) if outcome in ("failed", "error", "skipped") else None
         self.record.tests.append(TestRecord(nodeid=report.nodeid, outcome=outcome, kind=kind, message=message,
                                             duration_s=round(report.duration, 3), node=props.get(NODE_PROPERTY)))
 

@@ -55,3 +55,16 @@ def test_a_message_that_mentions_regression_is_a_product_failure_not_a_regressio
                    capture_output=True, text=True, timeout=120)
     kinds = [json.loads(line) for line in (tmp_path / "kinds.json").read_text().splitlines()]
     assert kinds == [{"hilt.kind": "product"}]
+
+
+def test_a_skip_is_recorded_with_its_reason_not_a_tuple():
+    """summary.json and the report show why a test skipped, as pytest -rs does."""
+    collector = RunCollector(_Config())
+    collector.record = RunRecord(run_id="r", started_at="2026-11-30T00:00:00Z", rig="x")
+    reason = "Skipped: profile sim-4gpu has no trust: section"
+    collector.add_report(pytest.TestReport(
+        nodeid="suites/test_trust.py::test_secure_boot[gpu-01]", location=("x", 0, "x"), keywords={},
+        outcome="skipped", longrepr=("/site/hilt/suites/test_trust.py", 58, reason), when="setup",
+        user_properties=[("hilt.node", "gpu-01")]))
+    test = collector.record.tests[0]
+    assert (test.outcome, test.message) == ("skipped", "profile sim-4gpu has no trust: section")
