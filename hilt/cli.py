@@ -182,14 +182,11 @@ def rigs(
 def _node_status(rig_name: str, name: str, cfg: Any, holders: dict, store: Any) -> dict[str, Any]:
     """What `hilt rigs` shows of one node (the JSON keys documented in docs/ci.md)."""
     from hilt.bmc import Bmc
-    from hilt.inventory import resolve_username
     from hilt.node import probe_ssh
 
     power, power_error = None, None
     try:
-        with Bmc(cfg.bmc.url, resolve_username(cfg.bmc.username), cfg.bmc.password.resolve(),
-                 system_id=cfg.bmc.system_id, verify=cfg.bmc.verify, auth=cfg.bmc.auth, name=name,
-                 timeout_s=5) as bmc:
+        with Bmc.from_config(cfg, name=name, timeout_s=5) as bmc:
             power = bmc.power_state()
     except HiltError as exc:
         power_error = str(exc)

@@ -27,7 +27,6 @@ from hilt.inventory import (
     load_inventory,
     load_provider,
     materialize,
-    resolve_username,
 )
 from hilt.provision import ProgressCallback, ProvisionResult, provision
 
@@ -233,8 +232,7 @@ class RigSession:
         assert self.state is not None and self.store is not None
         self._say(name, "health check (was unknown)")
         try:
-            with Bmc(cfg.bmc.url, resolve_username(cfg.bmc.username), cfg.bmc.password.resolve(),
-                     system_id=cfg.bmc.system_id, verify=cfg.bmc.verify, auth=cfg.bmc.auth, name=name) as bmc:
+            with Bmc.from_config(cfg, name=name) as bmc:
                 bmc.power_state()
         except HiltError as exc:
             record = self.store.record_infra_failure(self.lease_key(name), f"health check: {exc}", self.run_id,
