@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
-from dataclasses import replace
-
-from hilt.gate.judge import Baseline, judge
 from hilt.rollout.verdict import wave_verdict
 from hilt.run_record import (
     BaselineRecord,
@@ -16,16 +12,10 @@ from hilt.run_record import (
     RunRecord,
     VerdictRecord,
 )
-from hilt.run_record import TestRecord as TestResult
+from hilt.run_record import TestRecord as RunTest
 
 LABELS = {"backend": "gloo", "size": "16777216", "nodes": "1"}
 KEY = "torch.all_reduce.busbw{backend=gloo,nodes=1,size=16777216}"
-
-
-def against_mean(baseline: Baseline, canary, control):
-    """The plain gate judge with the control group's mean as the reference (the rules under test do not depend on
-    how the canary-versus-control judgement is made, only on its outcome)."""
-    return judge(replace(baseline, value=statistics.fmean(control), samples=list(control)), canary)
 
 
 def _metric(node: str, samples: list[float], outcome: str) -> MetricRecord:
@@ -48,7 +38,7 @@ SLOW = [0.6, 0.61, 0.59, 0.6]
 
 def test_canary_like_the_control_and_the_baseline_passes():
     record = _record([_metric("node1", GOOD, "pass"), _metric("node2", GOOD, "pass"), _metric("node3", GOOD, "pass")])
-    v = wave_verdict(record, ["node1"], ["node2", "node3"], judge_control=against_mean)
+    v = wave_verdict(record, ["node1"], ["node2", "node3"])
     assert v.outcome == "pass", v.reason
     assert [(c.node, c.against, c.outcome) for c in v.checks] == [("node1", "baseline", "pass"),
                                                                    ("node1", "control", "pass")]
@@ -57,7 +47,7 @@ def test_canary_like_the_control_and_the_baseline_passes():
 def test_regression_is_named_by_metric_and_node_against_both():
     record = _record([_metric("node1", SLOW, "regression"), _metric("node2", GOOD, "pass"),
                       _metric("node3", GOOD, "pass")])
-    v = wave_verdict(record, ["node1"], ["node2", "node3"], judge_control=against_mean)
+    v = wave_verdict(record, ["node1"], ["node2", "node3"])
     assert v.outcome == "regression"
     assert "node node1: vs baseline" in v.reason and "node node1: vs control" in v.reason
     control = next(c for c in v.checks if c.against == "control")
@@ -69,43 +59,41 @@ def test_control_drift_catches_what_the_baseline_lets_through():
     drifted = [0.9, 0.91, 0.89, 0.9]
     canary = [0.63, 0.64, 0.62, 0.63]
     record = _record([_metric("node1", canary, "pass"), _metric("node2", drifted, "pass")], nodes=("node1", "node2"))
-    v = wave_verdict(record, ["node1"], ["node2"], judge_control=against_mean)
+    v = wave_verdict(record, ["node1"], ["node2"])
     assert v.outcome == "regression" and "vs control" in v.reason and "vs baseline" not in v.reason
 
 
 def test_the_last_wave_has_no_control_group_and_says_so():
     record = _record([_metric("node2", GOOD, "pass"), _metric("node3", GOOD, "pass")], nodes=("node2", "node3"))
-    v = wave_verdict(record, ["node2", "node3"], [], judge_control=against_mean)
+    v = wave_verdict(record, ["node2", "node3"], [])
     assert v.outcome == "pass" and "no control group" in v.reason
     assert {c.against for c in v.checks} == {"baseline"}
 
 
 def test_a_product_failure_on_a_new_node_is_a_regression_but_not_on_a_control_node():
-    failed = TestResult(nodeid="suites/test_nvlink.py::test_links_up[node1]", outcome="failed", kind="product",
+    failed = RunTest(nodeid="suites/test_nvlink.py::test_links_up[node1]", outcome="failed", kind="product",
                         message="link 0-1 down", node="node1")
     metrics = [_metric("node1", GOOD, "pass"), _metric("node2", GOOD, "pass")]
-    v = wave_verdict(_record(metrics, [failed], nodes=("node1", "node2")), ["node1"], ["node2"],
-                     judge_control=against_mean)
+    v = wave_verdict(_record(metrics, [failed], nodes=("node1", "node2")), ["node1"], ["node2"],)
     assert v.outcome == "regression" and "test_links_up[node1] on node node1: link 0-1 down" in v.reason
     on_control = failed.model_copy(update={"node": "node2"})
-    v = wave_verdict(_record(metrics, [on_control], nodes=("node1", "node2")), ["node1"], ["node2"],
-                     judge_control=against_mean)
+    v = wave_verdict(_record(metrics, [on_control], nodes=("node1", "node2")), ["node1"], ["node2"],)
     assert v.outcome == "pass", v.reason
 
 
 def test_missing_evidence_is_inconclusive():
     # the control group measured nothing: the canary cannot be compared with it
     record = _record([_metric("node1", GOOD, "pass")], nodes=("node1", "node2"))
-    v = wave_verdict(record, ["node1"], ["node2"], judge_control=against_mean)
+    v = wave_verdict(record, ["node1"], ["node2"])
     assert v.outcome == "inconclusive"
     assert "not measured on the control group (node2)" in v.reason
     # an infrastructure error on a wave node
-    error = TestResult(nodeid="t::test_x[node1]", outcome="error", kind="infrastructure", message="ssh down",
+    error = RunTest(nodeid="t::test_x[node1]", outcome="error", kind="infrastructure", message="ssh down",
                        node="node1")
     record = _record([_metric("node1", GOOD, "pass"), _metric("node2", GOOD, "pass")], [error],
                      nodes=("node1", "node2"))
-    v = wave_verdict(record, ["node1"], ["node2"], judge_control=against_mean)
+    v = wave_verdict(record, ["node1"], ["node2"])
     assert v.outcome == "inconclusive" and "ssh down" in v.reason
     # nothing gated measured at all
-    v = wave_verdict(_record([], nodes=("node1", "node2")), ["node1"], ["node2"], judge_control=against_mean)
+    v = wave_verdict(_record([], nodes=("node1", "node2")), ["node1"], ["node2"])
     assert v.outcome == "inconclusive" and "nothing to judge" in v.reason
