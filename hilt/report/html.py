@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Literal
 
 from hilt.history import SeriesKey, parse_time, series_from_runs
-from hilt.report.changes import Change, ChangeOptions, detect_changes, run_anchor
+from hilt.report.changes import Change, ChangeOptions, detect_changes, run_anchor, with_versions
 from hilt.report.svg import trend_chart, verdict_class
+from hilt.report.versions import versions_html
 from hilt.run_record import NodeRecord, RunRecord, TestRecord
 
 Status = Literal["pass", "fail", "broken"]
@@ -47,6 +48,7 @@ svg .cp-improvement{stroke:#0969da}svg circle{stroke:#fff;stroke-width:1}
 details.run{border:1px solid #ddd;border-radius:4px;margin:4px 0;padding:2px 8px}
 details.run>summary{cursor:pointer}section.run:target details{outline:2px solid #0969da}
 pre{white-space:pre-wrap;margin:2px 0;font-size:12px}
+ul.versions{margin:0;padding-left:16px}
 """
 
 # Runs first, in <head>: errors and CSP violations anywhere later land in <html data-errors>.
@@ -132,7 +134,7 @@ def _changes_table(changes: list[Change]) -> str:
                 'any metric.</p></section>')
     out = ['<section id="changes"><h2>Detected changes</h2><table class="changes"><tr><th>metric</th>'
            '<th>rig</th><th>kind</th><th>change</th><th>first run</th><th>image</th><th>before → after</th>'
-           '<th>p-value</th></tr>']
+           '<th>p-value</th><th>what else changed</th></tr>']
     for c in sorted(changes, key=lambda c: (c.started_at, c.key.metric), reverse=True):
         out.append(
             f'<tr class="change" data-metric="{escape(c.key.metric)}" data-run="{escape(c.run_id)}" '
@@ -142,7 +144,7 @@ def _changes_table(changes: list[Change]) -> str:
             f'<td><a href="#{c.anchor}">{escape(c.run_id)}</a><br><span class="muted">'
             f'{c.started_at:%Y-%m-%d %H:%M}</span></td><td>{escape(c.image or "?")}<br><span class="muted">'
             f'was {escape(c.previous_image or "?")}</span></td><td>{c.mean_before:.4g} → {c.mean_after:.4g} '
-            f'{escape(c.unit)}</td><td>{c.pvalue:.2g}</td></tr>')
+            f'{escape(c.unit)}</td><td>{c.pvalue:.2g}</td><td>{versions_html(c.versions)}</td></tr>')
     out.append("</table></section>")
     return "".join(out)
 
@@ -207,6 +209,7 @@ def build_report(runs: list[RunRecord], out: Path, title: str = "hilt nightly re
         latest[r.rig] = r
     all_series = series_from_runs(ordered)
     changes_by_key = {key: detect_changes(s, options) for key, s in all_series.items()}
+    changes_by_key = with_versions(changes_by_key, ordered)
     all_changes = [c for found in changes_by_key.values() for c in found]
 
     charts = ['<section id="trends"><h2>Trends</h2>']
