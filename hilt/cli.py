@@ -353,7 +353,9 @@ def _mount_subapps() -> None:
     from hilt.gate import cli as gate_cli
     from hilt.lease import cli as lease_cli
     from hilt.report import cli as report_cli
+    from hilt.rollout.cli import rollout_app
 
+    app.add_typer(rollout_app, name="rollout")
     app.add_typer(lease_cli.leases_app, name="leases")
     app.add_typer(lease_cli.nodes_app, name="nodes")
     app.add_typer(gate_cli.baseline_app, name="baseline")
