@@ -24,6 +24,7 @@ from hilt.report.links import run_links
 from hilt.report.nodes import node_changes, nodes_section
 from hilt.report.order import rank_series
 from hilt.report.outcomes import outcome_histories, tests_section
+from hilt.report.rollout_section import rollouts_section
 from hilt.report.svg import labels_text, metric_title, trend_chart, verdict_class
 from hilt.report.versions import versions_html
 from hilt.run_record import NodeRecord, RunRecord, TestRecord
@@ -269,6 +270,7 @@ def build_report(runs: list[RunRecord], out: Path, title: str = "hilt nightly re
         f' · <a href="#tests">tests</a> · <a href="#trends">trends</a> · <a href="#runs">runs</a></p>',
         _tonight(latest, out.parent) if latest else "<p>No runs in this window.</p>",
         _changes_table(all_changes),
+        rollouts_section(ordered),
         nodes_section(ordered, histories),
         tests_section(ordered, histories),
         "".join(charts),
