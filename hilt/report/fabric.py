@@ -127,6 +127,12 @@ def fabric_section(runs: Iterable[RunRecord]) -> str:
     if latest:
         out.append('<p class="muted">Per node, <code>nvidia-smi topo -m</code> of the rig\'s latest run against '
                    "its profile; a cell reads found ≠ expected where they differ.</p>")
-    out.extend(g[-1] for g in sorted(grids, key=lambda g: g[:3]))
+    grids.sort(key=lambda g: g[:3])
+    out.extend(g[-1] for g in grids if not g[0])
+    matching = [g for g in grids if g[0]]
+    if matching:  # folded: at 8 am the reader wants the nodes that differ, not 16x16 grids that match
+        out.append(f'<details class="fabric-matching"><summary>{len(matching)} node'
+                   f'{"s" if len(matching) != 1 else ""} match their profile: '
+                   f'{escape(", ".join(g[2] for g in matching))}</summary>{"".join(g[-1] for g in matching)}</details>')
     out.append("</section>")
     return f"<style>{STYLE}</style>" + "".join(out)

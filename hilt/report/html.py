@@ -20,6 +20,7 @@ from typing import Literal
 
 from hilt.history import SeriesKey, parse_time, series_from_runs
 from hilt.report.changes import Change, ChangeOptions, detect_changes, run_anchor, with_versions
+from hilt.report.fabric import fabric_section
 from hilt.report.svg import trend_chart, verdict_class
 from hilt.report.versions import versions_html
 from hilt.run_record import NodeRecord, RunRecord, TestRecord
@@ -236,6 +237,7 @@ def build_report(runs: list[RunRecord], out: Path, title: str = "hilt nightly re
         f' · <a href="#runs">runs</a></p>',
         _tonight(latest) if latest else "<p>No runs in this window.</p>",
         _changes_table(all_changes),
+        fabric_section(ordered),
         "".join(charts),
         '<section id="runs"><h2>Runs</h2>',
         "".join(_run_details(r) for r in reversed(ordered)),
