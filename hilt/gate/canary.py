@@ -37,9 +37,11 @@ def judge_against_control(baseline: Baseline, canary: Sequence[float], control: 
     """Judge the canary group's samples against the control group's as one look of a sequential test.
 
     ratio = mean(canary) / mean(control), judged against ``baseline.tolerance`` in the baseline's direction;
-    ``baseline.value`` is not used. Calling again with more samples (in either group) is the next look;
-    ``max_samples`` is the most samples either group will get. Too few, non-finite or non-positive data give
-    ``inconclusive`` with a reason, never an exception; a tolerance outside (0, 1) is refused (ValueError).
+    ``baseline.value`` is not used. Calling again with more samples is the next look; ``max_samples`` is the
+    most samples the canary group will get, which bounds the number of looks and so sets each look's level (the
+    control group may hold any number: several control nodes add several samples per look). Too few, non-finite
+    or non-positive data give ``inconclusive`` with a reason, never an exception;
+    a tolerance outside (0, 1) is refused (ValueError).
     """
     if not 0 < baseline.tolerance < 1:
         raise ValueError(f"baseline {baseline.key}: tolerance must be in (0, 1), got {baseline.tolerance!r}")
@@ -65,7 +67,7 @@ def judge_against_control(baseline: Baseline, canary: Sequence[float], control: 
         return undecided(f"control mean {_fmt(my)}{unit} is not positive, so no ratio can be taken ({counts})")
     ratio = mx / my
     vx, vy = varx / nx, vary / ny
-    p_star = nominal_level(max(max_samples, nx, ny), alpha)
+    p_star = nominal_level(max(max_samples, nx), alpha)
     low, high = _fieller(mx, vx, my, vy, _critical(p_star, _welch_df(vx, nx, vy, ny)))
     confidence = 1.0 - 2.0 * p_star
 

@@ -388,10 +388,11 @@ class Rollout:
         from hilt.run_record import RunRecord
 
         run = RunRecord.model_validate_json(summary.read_text())
-        run.rollout = {"id": state.id, "wave": wave.index, "nodes": list(wave.nodes), "control": list(wave.control)}
+        verdict = wave_verdict(run, wave.nodes, wave.control, run_exit=code)
+        run.rollout = {"id": state.id, "wave": wave.index, "nodes": list(wave.nodes), "control": list(wave.control),
+                       "outcome": verdict.outcome, "reason": verdict.reason}
         summary.write_text(run.model_dump_json(indent=2))
         self._append_history(run)
-        verdict = wave_verdict(run, wave.nodes, wave.control, run_exit=code)
         wave.checks = verdict.checks
         return self._decided(wave, verdict.outcome, verdict.reason)
 

@@ -8,7 +8,8 @@ its own independent noise. Each trial is judged twice on the *same* canary sampl
 (first measurement of ``initial`` samples, then one more per look while inconclusive, up to ``budget``):
   baseline   judge(): the canary's mean against the stored baseline value 100 (what ``hilt run`` does);
   control    judge_against_control(): the canary's mean against the control group's mean, one more control
-             sample per look as well (both groups measured in the same window).
+             sample per look as well (both groups measured in the same window), or ``control_per_look``
+             of them when several control nodes are measured at each look.
 """
 
 from __future__ import annotations
@@ -35,12 +36,17 @@ class Rates:
 
 
 def study(rng: np.random.Generator, *, drift: float, ratio: float, cv: float, trials: int, budget: int = 20,
-          initial: int = 3) -> Rates:
-    """Run ``trials`` rollouts of one cell: room drift ``drift``, true canary/control ratio ``ratio``."""
+          initial: int = 3, control_per_look: int = 1) -> Rates:
+    """Run ``trials`` rollouts of one cell: room drift ``drift``, true canary/control ratio ``ratio``.
+
+    ``control_per_look``: control samples per canary sample (e.g. 3 on a 4-node rig with one canary node, every
+    node measured once per look); the budget counts canary samples.
+    """
     ref = Baseline(metric="bw", value=BASE, tolerance=TOLERANCE, higher_is_better=True, unit="GB/s")
     room = BASE * (1.0 + drift)
     canary = room * ratio * (1.0 + cv * rng.standard_normal((trials, budget)))
-    control = room * (1.0 + cv * rng.standard_normal((trials, budget)))
+    m = control_per_look
+    control = room * (1.0 + cv * rng.standard_normal((trials, budget * m)))
     counts = {"baseline": dict.fromkeys(OUTCOMES, 0), "control": dict.fromkeys(OUTCOMES, 0)}
     used = {"baseline": 0, "control": 0}
     for i in range(trials):
@@ -49,7 +55,7 @@ def study(rng: np.random.Generator, *, drift: float, ratio: float, cv: float, tr
             k = initial
             while True:
                 verdict = (judge(ref, xs[:k], max_samples=budget) if name == "baseline"
-                           else judge_against_control(ref, xs[:k], ys[:k], max_samples=budget))
+                           else judge_against_control(ref, xs[:k], ys[:k * m], max_samples=budget))
                 if verdict.outcome != "inconclusive" or k >= budget:
                     break
                 k += 1

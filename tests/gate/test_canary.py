@@ -99,3 +99,14 @@ def test_more_looks_in_the_budget_make_each_look_stricter():
     many = judge_against_control(BW, canary, control, max_samples=20)
     assert many.confidence > one_look.confidence
     assert many.ci_high - many.ci_low > one_look.ci_high - one_look.ci_low
+
+
+def test_more_control_nodes_make_the_same_canary_decidable_at_the_same_level():
+    canary = [414.0, 419.0, 410.0, 416.0]
+    one_node = [447.0, 459.0, 437.0, 451.0]
+    three_nodes = one_node + [455.0, 441.0, 449.0, 445.0, 457.0, 439.0, 453.0, 443.0]  # same spread, 3x the samples
+    few = judge_against_control(BW, canary, one_node)
+    many = judge_against_control(BW, canary, three_nodes)
+    assert few.outcome == "inconclusive" and many.outcome == "regression"
+    assert many.confidence == few.confidence  # the looks are counted on the canary, so the level is the same
+    assert "4 canary and 12 control samples" in many.reason

@@ -37,3 +37,11 @@ def test_a_good_image_under_a_5pct_upward_drift_is_not_flagged_against_the_contr
     r = study(rng, drift=+0.05, ratio=1.00, cv=CV, trials=TRIALS)
     assert r.control["regression"] <= 0.01
     assert r.control["pass"] >= 0.97
+
+
+def test_three_control_nodes_per_look_catch_the_hidden_regression_more_often_than_one(rng):
+    one = study(rng, drift=+0.05, ratio=0.93, cv=CV, trials=TRIALS)
+    three = study(rng, drift=+0.05, ratio=0.93, cv=CV, trials=TRIALS, control_per_look=3)
+    assert three.control["regression"] >= 0.95
+    assert three.control["regression"] > one.control["regression"]
+    assert three.control_n < one.control_n  # decided sooner, in canary samples
