@@ -70,7 +70,7 @@ def test_module_signatures(node, trust, trust_facts):
 def test_firmware_matrix(node, trust, bmc_inventory, fabric_snapshot, record_property):
     gpus = fabric_snapshot.nvml().gpus
     found = {"bios": [bmc_inventory.bios_version], "bmc": [bmc_inventory.bmc_firmware],
-             "vbios": [g.vbios for g in gpus]}
+             "vbios": [g.vbios for g in gpus], "inforom": [g.inforom for g in gpus]}
     record_property("firmware", json.dumps(found))
     allure.attach(json.dumps(found, indent=1), name="firmware versions", attachment_type=allure.attachment_type.JSON)
     _fail(node, check_firmware(trust, found))
