@@ -59,8 +59,11 @@ def test_secure_boot(node, trust, trust_facts, bmc_inventory):
     _fail(node, check_secure_boot(trust, trust_facts, bmc_inventory.secure_boot))
 
 
-def test_kernel_lockdown_and_taint(node, trust, trust_facts):
-    _fail(node, check_kernel(trust, trust_facts))
+def test_kernel_lockdown_and_taint(node, trust, trust_facts, record_property):
+    facts = trust_facts
+    record_property("kernel", json.dumps({"taint": facts.taint.mask, "taint_letters": "".join(facts.taint.letters),
+                                          "lockdown": facts.lockdown, "sig_enforce": facts.sig_enforce}))
+    _fail(node, check_kernel(trust, facts))
 
 
 def test_module_signatures(node, trust, trust_facts):
