@@ -353,7 +353,9 @@ def _mount_subapps() -> None:
     from hilt.gate import cli as gate_cli
     from hilt.lease import cli as lease_cli
     from hilt.report import cli as report_cli
+    from hilt.rollout.cli import rollout_app
 
+    app.add_typer(rollout_app, name="rollout")
     app.add_typer(lease_cli.leases_app, name="leases")
     app.add_typer(lease_cli.nodes_app, name="nodes")
     app.add_typer(gate_cli.baseline_app, name="baseline")
@@ -361,8 +363,10 @@ def _mount_subapps() -> None:
     app.add_typer(report_cli.history_app, name="history")
 
 
-def _defaults_from_inventory() -> None:
-    """Stores and directories named in rigs.yaml become the sub-commands' defaults."""
+def _defaults_from_inventory(argv: list[str] | None = None) -> None:
+    """Stores and directories named in rigs.yaml become the sub-commands' defaults.
+
+    ``argv``: the command line, to refuse at once a command whose defaults a broken rigs.yaml names."""
     from hilt.gate import cli as gate_cli
     from hilt.inventory import load_inventory
     from hilt.lease import cli as lease_cli
@@ -374,6 +378,7 @@ def _defaults_from_inventory() -> None:
         inventory = load_inventory(RIGS_FILE)
     except ConfigError as exc:
         _refuse_default_store(exc)
+        _refuse_file_defaults(exc, argv or [])
         return
     lease_cli.default_store_url = lambda: inventory.lease_store
     lease_cli.known_nodes = lambda: _static_nodes(inventory)
@@ -409,6 +414,25 @@ def _refuse_default_store(problem: ConfigError) -> None:
     lease_cli.default_store_url = refuse
 
 
+# sub-commands whose defaults come from rigs.yaml, and the option that names the one default each needs instead
+_FILE_DEFAULTS = {"baseline": ("the baselines directory", None), "report": ("the run history", "--history"),
+                  "history": ("the run history", "--history")}
+
+
+def _refuse_file_defaults(problem: ConfigError, argv: list[str]) -> None:
+    """A broken rigs file: `hilt baseline/report/history` fail with the file's error (exit 4) rather than use
+    baselines/ and reports/history.sqlite behind the user's back, unless only asked for help or told where
+    to look (--history)."""
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    if command not in _FILE_DEFAULTS or "--help" in argv:
+        return
+    what, option = _FILE_DEFAULTS[command]
+    if option and any(arg == option or arg.startswith(f"{option}=") for arg in argv):
+        return
+    instead = f" or pass {option}" if option else ""
+    raise ConfigError(f"{problem} (hilt {command} takes {what} from there; fix the file{instead})")
+
+
 app.add_typer(rigs_app, name="rigs")
 sim_app.add_typer(sim_image_app, name="image")
 app.add_typer(sim_app, name="sim")
@@ -417,7 +441,7 @@ _mount_subapps()
 
 def main() -> None:
     try:
-        _defaults_from_inventory()
+        _defaults_from_inventory(sys.argv[1:])
     except HiltError as exc:
         error_line(exc)
         sys.exit(int(exit_code_for(exc)))

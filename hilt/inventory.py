@@ -391,14 +391,37 @@ def parse_inventory(text: str | bytes, source: str = "rigs.yaml", base_dir: Path
 
 
 def _absolutize(inv: Inventory, base: Path) -> Inventory:
+    """Relative paths in the file are relative to the file, not to wherever the command runs (docs/rigs.md):
+    directories and stores, and each node's CA bundle, SSH key, known_hosts, console log and file: credentials.
+    ``~`` paths stay as written (expanded at use)."""
+
     def path(p: str) -> str:
-        return str((base / p).resolve()) if p and not Path(p).is_absolute() and "://" not in p else p
+        if not p or Path(p).is_absolute() or "://" in p or p.startswith("~"):
+            return p
+        return str((base / p).resolve())
+
+    def secret(s: Secret | None) -> Secret | None:
+        return Secret("file:" + path(s[5:])) if s is not None and s.startswith("file:") else s
+
+    def node(cfg: NodeConfig) -> NodeConfig:
+        bmc, ssh = cfg.bmc, cfg.ssh
+        verify = path(bmc.verify) if isinstance(bmc.verify, str) else bmc.verify
+        return cfg.model_copy(update={
+            "bmc": bmc.model_copy(update={"verify": verify, "username": secret(bmc.username),
+                                          "password": secret(bmc.password)}),
+            "ssh": ssh.model_copy(update={"key": ssh.key and path(ssh.key),
+                                          "known_hosts": ssh.known_hosts and path(ssh.known_hosts)}),
+            "console": cfg.console and path(cfg.console),
+        })
 
     store = inv.lease_store
     if store.startswith("sqlite://") and not store.startswith("sqlite:///"):
         store = "sqlite:///" + path(store.removeprefix("sqlite://")).lstrip("/")
+    rigs = {name: rig.model_copy(update={"nodes": {n: node(c) for n, c in rig.nodes.items()}})
+            for name, rig in inv.rigs.items()}
     return inv.model_copy(
-        update={"baselines_dir": path(inv.baselines_dir), "history": path(inv.history), "lease_store": store}
+        update={"baselines_dir": path(inv.baselines_dir), "history": path(inv.history), "lease_store": store,
+                "history_password": secret(inv.history_password), "rigs": rigs}
     )
 
 

@@ -378,3 +378,33 @@ def boot_image(bmc: BootMedia, image: ImageConfig) -> None:
         bmc.boot_from_network(target="Pxe")
     else:
         bmc.boot_from_virtual_media(image.url)
+
+
+def read_running_images(nodes: Mapping[str, NodeConfig], timeout: float = 30.0) -> dict[str, dict[str, str | None]]:
+    """What each node runs now (image id, kernel, driver, boot id), read over SSH in parallel without touching
+    its power or boot media: what a rollout records before it boots anything, to know what to roll back to.
+
+    Raises NodeError naming every node that could not be read (a node that is off or unreachable runs nothing
+    hilt can name).
+    """
+    def read(name: str, cfg: NodeConfig) -> dict[str, str | None]:
+        node = Node(name, cfg)
+        try:
+            return read_identity(node, timeout=timeout)
+        finally:
+            node.close()
+
+    if not nodes:
+        return {}
+    with ThreadPoolExecutor(max_workers=len(nodes), thread_name_prefix="read-image") as pool:
+        futures = {name: pool.submit(read, name, cfg) for name, cfg in nodes.items()}
+    found: dict[str, dict[str, str | None]] = {}
+    problems: list[str] = []
+    for name, future in futures.items():
+        try:
+            found[name] = future.result()
+        except HiltError as exc:
+            problems.append(f"node {name}: {exc}")
+    if problems:
+        raise NodeError("cannot read the running image: " + "; ".join(problems))
+    return found

@@ -138,6 +138,8 @@ class RunRecord(BaseModel):
     exit_code: int | None = None
     versions: dict[str, str] = Field(default_factory=dict)
     ci_url: str | None = None  # the CI job of this run (hilt/ci_env.py); the report links it
+    rollout: dict[str, Any] | None = None
+    """Set on a rollout's wave run: {"id", "wave", "nodes", "control", "outcome", "reason"} (docs/rollout.md)."""
 
     @field_validator("started_at", "finished_at")
     @classmethod

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -61,6 +62,8 @@ class SessionState:
     baselines_dir: str | None = None
     history: str | None = None
     history_password: str | None = None  # a ${ENV}/file: reference, never the value
+    node_images: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """node -> the ImageConfig it must run, where it differs from ``image`` (a rollout's control group)."""
 
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")
@@ -137,6 +140,9 @@ class RigSession:
             self.progress(node, what)
 
     def start(self) -> SessionState:
+        handed = os.environ.get(HANDOFF_ENV)
+        if handed:
+            return self._adopt(Path(handed))
         self.work_dir.mkdir(parents=True, exist_ok=True)
         inventory = load_inventory(self.rigs_file)
         rig_name = self.rig_name or inventory.default_rig
@@ -149,12 +155,7 @@ class RigSession:
             rig = inventory.rig(rig_name)
         self.inventory = inventory
         materialised = self.work_dir / "rigs.yaml"
-        dump = inventory.model_dump(mode="json", exclude={"source"})
-        for node in dump["rigs"][rig_name]["nodes"].values():
-            for key in ("username",):
-                value = node["bmc"][key]
-                node["bmc"][key] = value.removeprefix("literal:")
-        materialised.write_text(yaml.safe_dump(dump, sort_keys=False))
+        dump = write_materialised(inventory, rig_name, materialised)
 
         image_name, image = self._image(inventory, rig_name)
         self.state = SessionState(
@@ -172,6 +173,20 @@ class RigSession:
         self.state.nodes = {name: r.to_dict() for name, r in results.items()}
         self.state.save(self.state_path)
         return self.state
+
+    def _adopt(self, path: Path) -> SessionState:
+        """Take over a session whose nodes another process leased and booted (`hilt rollout`): no lease, no boot,
+        nothing to release; the state it wrote is this run's hand-off to the workers."""
+        try:
+            state = SessionState.load(path)
+        except (OSError, ValueError, TypeError) as exc:
+            raise ConfigError(f"{path} (${HANDOFF_ENV}): not a session state: {exc}") from None
+        self.run_id = state.run_id
+        self.work_dir = self.reports_dir / ".hilt" / self.run_id
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.state = state
+        state.save(self.state_path)
+        return state
 
     def _image(self, inventory: Inventory, rig_name: str) -> tuple[str | None, ImageConfig | None]:
         if self.image_arg:
@@ -288,6 +303,42 @@ class RigSession:
                 self.provider.stop()
             finally:
                 self.provider = None
+
+
+HANDOFF_ENV = "HILT_SESSION_STATE"
+"""A session state file that a pytest run adopts instead of leasing and booting (set by `hilt rollout` for the
+gate run of each wave, whose nodes it holds across waves)."""
+
+
+def write_materialised(inventory: Inventory, rig_name: str, path: Path) -> dict[str, Any]:
+    """Write the inventory with the rig's nodes as they are now (a provider's included), credentials as
+    references; return the dump."""
+    dump = inventory.model_dump(mode="json", exclude={"source"})
+    for node in dump["rigs"][rig_name]["nodes"].values():
+        for key in ("username",):
+            value = node["bmc"][key]
+            node["bmc"][key] = value.removeprefix("literal:")
+    path.write_text(yaml.safe_dump(dump, sort_keys=False))
+    return dump
+
+
+def subset_state(run_id: str, rig: str, rigs_file: Path, inventory: Inventory, image_name: str,
+                 image: ImageConfig, results: dict[str, ProvisionResult], *, lease_id: str | None,
+                 lease_lost_file: Path | None, node_images: dict[str, ImageConfig] | None = None) -> SessionState:
+    """The hand-off for a run on a chosen subset of a lease that the caller holds and booted itself (a rollout's
+    wave: its new nodes and the control group). ``boot`` is False: the run boots nothing, the caller did.
+    """
+    dump = yaml.safe_load(Path(rigs_file).read_text())
+    configs = {name: dump["rigs"][rig]["nodes"][name] for name in results}
+    return SessionState(
+        run_id=run_id, rig=rig, rigs_file=str(rigs_file), image_name=image_name,
+        image=image.model_dump(mode="json"), boot=False, started_at=utc_now(), lease_id=lease_id,
+        lease_lost_file=str(lease_lost_file) if lease_lost_file else None,
+        nodes={name: r.to_dict() for name, r in results.items()}, configs=configs,
+        suites=inventory.rig(rig).suites, baselines_dir=inventory.baselines_dir, history=inventory.history,
+        history_password=inventory.history_password,
+        node_images={name: cfg.model_dump(mode="json") for name, cfg in (node_images or {}).items()},
+    )
 
 
 def node_configs(state: SessionState) -> dict[str, NodeConfig]:

@@ -22,7 +22,7 @@ from typing import Any
 
 from hilt.metrics import Metric
 from hilt.nodelike import CommandResultLike, NodeLike  # noqa: F401 - the one node protocol, re-exported
-from hilt.probes.errors import ProbeFailed, ProbeSkipped, ProbeTimeout, StrayProcesses
+from hilt.probes.errors import ProbeDependencyMissing, ProbeFailed, ProbeSkipped, ProbeTimeout, StrayProcesses
 from hilt.probes.nccl import NcclTestsResult, parse_nccl_tests
 from hilt.probes.results import allreduce_metrics, copy_metrics, ddp_metrics, parse_result_lines
 
@@ -73,10 +73,41 @@ def _parallel(funcs: Sequence[Any]) -> list[Any]:
     return out
 
 
-def _stage(node: NodeLike, run_dir: str, scripts: Sequence[str]) -> None:
-    node.run(["mkdir", "-p", "-m", "700", run_dir], timeout=30)
+# Run by the node's Python before a probe is staged: names the modules it lacks, else makes the run directory.
+# find_spec, not import: importing torch costs seconds of the node's CPU on every probe run.
+_PREPARE = """\
+import importlib.util, os, sys
+missing = [m for m in sys.argv[2:] if importlib.util.find_spec(m) is None]
+if not missing:
+    os.makedirs(sys.argv[1], mode=0o700, exist_ok=True)
+    os.chmod(sys.argv[1], 0o700)
+print(" ".join(missing))
+"""
+_NEEDS = ("torch",)  # what the probe scripts import beyond the standard library: hilt[probes]
+
+
+def _prepare(node: NodeLike, run_dir: str, scripts: Sequence[str]) -> None:
+    """Make the run directory, once the node's Python is known to have what the scripts import.
+
+    Without it the probe would die on the node with Python's ModuleNotFoundError, read as the image's failure;
+    a node set up without hilt's probes extra is the rig's problem, so it is a NodeError naming the extra."""
+    res = node.run([node.python, "-c", _PREPARE, run_dir, *_NEEDS], timeout=30)
+    missing = res.stdout.split()
+    if missing:
+        raise ProbeDependencyMissing(
+            f"node {node.name}: the {', '.join(scripts)} probe needs {' and '.join(missing)} in the node's Python "
+            f"({node.python}), which has no module named {missing[0]!r}: install hilt's probes extra on the node "
+            f"or in its image (pip install 'hilt[probes]'), or point ssh.python in rigs.yaml at a Python that has it")
+
+
+def _upload(node: NodeLike, run_dir: str, scripts: Sequence[str]) -> None:
     for name in (*_SUPPORT, *scripts):
         node.upload(SCRIPTS / name, f"{run_dir}/{name}")
+
+
+def _stage(node: NodeLike, run_dir: str, scripts: Sequence[str]) -> None:
+    _prepare(node, run_dir, scripts)
+    _upload(node, run_dir, scripts)
 
 
 def _reap(node: NodeLike, run_dir: str, tag: str) -> list[int]:
@@ -263,8 +294,9 @@ def run_copy_bandwidth(node: NodeLike, sizes: Sequence[int], repeats: int, timeo
     run_id = _new_run_id()
     run_dir = f"/tmp/hilt-probe-{run_id}-0"
     tag = f"hilt-{run_id}"
+    _prepare(node, run_dir, ["copybw.py"])  # before the try: without a run directory there is nothing to reap
     try:
-        _stage(node, run_dir, ["copybw.py"])
+        _upload(node, run_dir, ["copybw.py"])
         res = node.run([node.python, f"{run_dir}/launch.py", run_dir, tag, "--", node.python,
                         f"{run_dir}/copybw.py", "--sizes", ",".join(str(int(s)) for s in sizes),
                         "--repeats", str(repeats)], timeout=timeout_s, check=False)

@@ -11,12 +11,13 @@ improvement from the metric's ``higher_is_better``.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
 from hilt.extras import require
-from hilt.history import Series, SeriesKey, SeriesPoint, series_from_runs
+from hilt.history import Series, SeriesKey, SeriesPoint, parse_time, series_from_runs
+from hilt.report.versions import VersionChange, version_diff
 from hilt.run_record import RunRecord
 
 ChangeKind = Literal["regression", "improvement"]
@@ -52,6 +53,8 @@ class Change:
     mean_after: float
     pvalue: float
     kind: ChangeKind
+    versions: tuple[VersionChange, ...] = ()
+    """What else changed between the rig's run before ``run_id`` and ``run_id`` (:func:`with_versions`)."""
 
     @property
     def rel_change(self) -> float:
@@ -108,12 +111,38 @@ def detect_changes(series: Series, options: ChangeOptions = ChangeOptions()) -> 
     return changes
 
 
+def with_versions(changes: dict[SeriesKey, list[Change]], runs: Iterable[RunRecord]
+                  ) -> dict[SeriesKey, list[Change]]:
+    """Each change with what else changed (image, driver, NCCL, kernel, BIOS, firmware) between the two runs
+    around it: the rig's run just before the first changed run, and that run.
+
+    The previous *run* is looked up, not the previous point: a series holds one point per node, so the point
+    before a change may be another node of the same run.
+    """
+    by_rig: dict[str, list[RunRecord]] = {}
+    for record in sorted(runs, key=lambda r: (parse_time(r.started_at), r.run_id)):
+        by_rig.setdefault(record.rig, []).append(record)
+    index = {(rig, r.run_id): i for rig, rs in by_rig.items() for i, r in enumerate(rs)}
+    out: dict[SeriesKey, list[Change]] = {}
+    for key, found in changes.items():
+        out[key] = []
+        for change in found:
+            at = index.get((key.rig, change.run_id))
+            if at:  # neither unknown (None) nor the rig's first run (0)
+                rs = by_rig[key.rig]
+                change = replace(change, versions=tuple(version_diff(rs[at - 1], rs[at])))
+            out[key].append(change)
+    return out
+
+
 def changes_in_runs(runs: Iterable[RunRecord], options: ChangeOptions = ChangeOptions()
                     ) -> dict[SeriesKey, list[Change]]:
-    """Change points of every series in ``runs`` (only series with at least one change appear)."""
+    """Change points of every series in ``runs`` (only series with at least one change appear), each with
+    the version changes around it."""
+    runs = list(runs)
     out = {}
     for key, series in series_from_runs(runs).items():
         found = detect_changes(series, options)
         if found:
             out[key] = found
-    return out
+    return with_versions(out, runs)

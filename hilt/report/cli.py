@@ -22,6 +22,7 @@ from hilt.history import HistoryStore, open_history, parse_time
 from hilt.inventory import Secret
 from hilt.report.allure_env import build_allure_report
 from hilt.report.changes import ChangeOptions
+from hilt.report.compare import compare_runs, comparison_json, find_runs, write_comparison
 from hilt.report.html import build_report, run_status
 from hilt.report.prometheus import write_metrics_prom
 
@@ -77,7 +78,9 @@ def _runs(store: HistoryStore, since: str | None, rig: str | None) -> list:
 def report(
     since: str = typer.Option("30d", "--since", help="Runs newer than this: 30d, 12h, 2w or an ISO date; 'all'."),
     rig: str | None = typer.Option(None, "--rig", help="Only this rig's runs."),
-    output: Path = typer.Option(Path("reports/report.html"), "-o", "--output", help="HTML file to write."),
+    output: Path | None = typer.Option(None, "-o", "--output",
+                                       help="HTML file to write (default reports/report.html; with --compare, "
+                                            "reports/compare.html)."),
     history: str | None = typer.Option(None, "--history", help=_HISTORY_HELP),
     title: str = typer.Option("hilt nightly report", "--title"),
     max_pvalue: float = typer.Option(0.001, "--max-pvalue", help="Change-point significance (Otava)."),
@@ -86,8 +89,17 @@ def report(
     allure: bool = typer.Option(False, "--allure", help="Also build the Allure report (offline)."),
     allure_results: Path = typer.Option(Path("reports/allure-results"), "--allure-results"),
     allure_report: Path = typer.Option(Path("reports/allure-report"), "--allure-report"),
+    compare: tuple[str, str] | None = typer.Option(None, "--compare", metavar="RUN_A RUN_B",
+                                                   help="Compare two runs (ids as `hilt history list` shows) "
+                                                        "metric by metric, test by test, version by version."),
+    as_json: bool = typer.Option(False, "--json", help="With --compare: print the comparison as JSON (keys in "
+                                                       "docs/reports.md) instead of writing HTML."),
 ) -> None:
     """Write the HTML regression report (and optionally metrics.prom and the Allure report)."""
+    if compare is not None or as_json:
+        _compare(history, compare, output, as_json, min_magnitude)
+        return
+    output = output or Path("reports/report.html")
     try:
         runs = _runs(_store(history), since, rig)
         options = ChangeOptions(max_pvalue=max_pvalue, min_magnitude=min_magnitude)
@@ -102,6 +114,28 @@ def report(
         fail(exc)
     except OSError as exc:  # an unwritable or missing -o directory, a full disk
         fail(f"cannot write {exc.filename or output}: {exc.strerror or exc}")
+
+
+def _compare(history: str | None, run_ids: tuple[str, str] | None, output: Path | None, as_json: bool,
+             min_magnitude: float) -> None:
+    """``hilt report --compare RUN_A RUN_B [--json]``: one HTML page, or JSON on stdout."""
+    if run_ids is None:
+        fail("--json needs --compare RUN_A RUN_B (the nightly report is HTML only)")
+    output = output or Path("reports/compare.html")
+    try:
+        run_a, run_b = find_runs(_store(history), run_ids)
+        comparison = compare_runs(run_a, run_b, min_magnitude=min_magnitude)
+        if as_json:
+            print_json(comparison_json(comparison))
+            return
+        path = write_comparison(comparison, output, min_magnitude=min_magnitude)
+    except HiltError as exc:
+        fail(exc)
+    except OSError as exc:
+        fail(f"cannot write {exc.filename or output}: {exc.strerror or exc}")
+    say(f"compare: {path} ({len(comparison.version_changes)} version changes, "
+        f"{sum(1 for m in comparison.metrics if m.change == 'worse')} metrics worse, "
+        f"{sum(1 for t in comparison.tests if t.changed)} tests changed outcome)")
 
 
 @history_app.command("import")

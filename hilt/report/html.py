@@ -19,8 +19,12 @@ from pathlib import Path
 from typing import Literal
 
 from hilt.history import SeriesKey, parse_time, series_from_runs
-from hilt.report.changes import Change, ChangeOptions, detect_changes, run_anchor
-from hilt.report.svg import trend_chart, verdict_class
+from hilt.report.changes import Change, ChangeOptions, run_anchor, with_versions
+from hilt.report.nodes import node_changes
+from hilt.report.order import rank_series
+from hilt.report.rollout_section import rollouts_section
+from hilt.report.svg import labels_text, metric_title, trend_chart, verdict_class
+from hilt.report.versions import versions_html
 from hilt.run_record import NodeRecord, RunRecord, TestRecord
 
 Status = Literal["pass", "fail", "broken"]
@@ -39,14 +43,19 @@ text-align:left;vertical-align:top}th{background:#f5f6f8}.muted{color:#667}
 svg.trend-chart{display:block;max-width:100%;height:auto}
 svg .plot{fill:#fff;stroke:#ccc}svg .grid{stroke:#eee}svg text{font-size:10px;fill:#555}
 svg .band{fill:#1a7f37;fill-opacity:.12}svg .baseline{stroke:#1a7f37;stroke-dasharray:4 3}
-svg .line{fill:none;stroke:#57606a;stroke-width:1.3}svg .img-tick{stroke:#888}
+svg .line{fill:none;stroke-width:1.4}svg .img-tick{stroke:#888}svg .version-change{stroke:#888;stroke-dasharray:2 3}
+svg .legend text{font-size:11px;fill:#1b1f24}
 svg .cp{stroke-width:2;stroke-dasharray:5 3}svg .cp-regression{stroke:#cf222e}
-svg .cp-improvement{stroke:#0969da}svg circle{stroke:#fff;stroke-width:1}
-.v-pass{fill:#1a7f37}.v-regression{fill:#cf222e}.v-improvement{fill:#0969da}
-.v-inconclusive{fill:#d4a72c}.v-unbaselined,.v-none{fill:#8c959f}
+svg .cp-improvement{stroke:#0969da}svg circle.pt{stroke-width:1.5}
+.v-pass{fill:#1a7f37;color:#1a7f37}.v-regression{fill:#cf222e;color:#cf222e}
+.v-improvement{fill:#0969da;color:#0969da}.v-inconclusive{fill:#d4a72c;color:#9a6700}
+.v-unbaselined,.v-none{fill:#8c959f;color:#8c959f}
+.attn{display:inline-block;padding:0 6px;border-radius:9px;font-size:12px;font-weight:600;color:#fff}
+.attn-failing,.attn-regressed{background:#cf222e}.attn-changed{background:#0969da}
 details.run{border:1px solid #ddd;border-radius:4px;margin:4px 0;padding:2px 8px}
 details.run>summary{cursor:pointer}section.run:target details{outline:2px solid #0969da}
 pre{white-space:pre-wrap;margin:2px 0;font-size:12px}
+ul.versions{margin:0;padding-left:16px}
 """
 
 # Runs first, in <head>: errors and CSP violations anywhere later land in <html data-errors>.
@@ -59,7 +68,14 @@ window.addEventListener('unhandledrejection',function(e){rec('rejection: '+e.rea
 document.addEventListener('securitypolicyviolation',function(e){rec('csp: '+e.blockedURI);});
 document.addEventListener('DOMContentLoaded',function(){
 root.setAttribute('data-charts',document.querySelectorAll('svg.trend-chart').length);
-root.setAttribute('data-ready','1');});})();
+openTarget();root.setAttribute('data-ready','1');});
+// a chart point or a table row links a run: open (expand) that run's details, not just scroll to them
+function openTarget(){var id=decodeURIComponent(location.hash.slice(1));if(!id)return;
+var el=document.getElementById(id);if(!el)return;var d=el.tagName==='DETAILS'?el:el.querySelector('details');
+if(d){d.open=true;root.setAttribute('data-opened',id);}}
+window.addEventListener('hashchange',openTarget);
+document.addEventListener('click',function(e){var a=e.target.closest&&e.target.closest('a');
+if(a&&(a.getAttribute('href')||'').charAt(0)==='#')setTimeout(openTarget,0);});})();
 """
 
 
@@ -132,17 +148,18 @@ def _changes_table(changes: list[Change]) -> str:
                 'any metric.</p></section>')
     out = ['<section id="changes"><h2>Detected changes</h2><table class="changes"><tr><th>metric</th>'
            '<th>rig</th><th>kind</th><th>change</th><th>first run</th><th>image</th><th>before → after</th>'
-           '<th>p-value</th></tr>']
+           '<th>p-value</th><th>what else changed</th></tr>']
     for c in sorted(changes, key=lambda c: (c.started_at, c.key.metric), reverse=True):
         out.append(
             f'<tr class="change" data-metric="{escape(c.key.metric)}" data-run="{escape(c.run_id)}" '
             f'data-image="{escape(c.image or "")}" data-kind="{c.kind}">'
-            f'<td><a href="#{_chart_id(c.key)}">{escape(c.key.metric)}</a></td><td>{escape(c.key.rig)}</td>'
+            f'<td><a href="#{_chart_id(c.key)}">{escape(metric_title(c.key.metric))}</a></td>'
+            f'<td>{escape(c.key.rig)}</td>'
             f'<td class="k-{c.kind}">{c.kind}</td><td>{c.rel_change:+.1%}</td>'
             f'<td><a href="#{c.anchor}">{escape(c.run_id)}</a><br><span class="muted">'
             f'{c.started_at:%Y-%m-%d %H:%M}</span></td><td>{escape(c.image or "?")}<br><span class="muted">'
             f'was {escape(c.previous_image or "?")}</span></td><td>{c.mean_before:.4g} → {c.mean_after:.4g} '
-            f'{escape(c.unit)}</td><td>{c.pvalue:.2g}</td></tr>')
+            f'{escape(c.unit)}</td><td>{c.pvalue:.2g}</td><td>{versions_html(c.versions)}</td></tr>')
     out.append("</table></section>")
     return "".join(out)
 
@@ -191,7 +208,7 @@ def _run_details(r: RunRecord) -> str:
     if flagged:
         rows.append("<ul>" + "".join(
             f'<li><span class="{verdict_class(m.verdict.outcome)}">■</span> {escape(m.name)} '
-            f'{escape(str(m.labels))}: {escape(m.verdict.outcome)}, {escape(m.verdict.reason)}</li>'
+            f'{escape(labels_text(m.labels))}: {escape(m.verdict.outcome)}, {escape(m.verdict.reason)}</li>'
             for m in flagged if m.verdict) + "</ul>")
     rows.append(f'<p class="muted">{len(r.tests)} tests, {len(r.metrics)} metrics</p></details></section>')
     return "".join(rows)
@@ -206,16 +223,22 @@ def build_report(runs: list[RunRecord], out: Path, title: str = "hilt nightly re
     for r in ordered:
         latest[r.rig] = r
     all_series = series_from_runs(ordered)
-    changes_by_key = {key: detect_changes(s, options) for key, s in all_series.items()}
+    changes_by_key = {key: node_changes(s, options) for key, s in all_series.items()}
+    changes_by_key = with_versions(changes_by_key, ordered)
     all_changes = [c for found in changes_by_key.values() for c in found]
 
     charts = ['<section id="trends"><h2>Trends</h2>']
-    for key in sorted(all_series, key=lambda k: (k.rig, k.metric)):
+    for ranked in rank_series(all_series, changes_by_key):  # what needs action first, not alphabetical
+        key = ranked.key
         series = all_series[key]
         chart_id = _chart_id(key)
         direction = "higher is better" if series.higher_is_better else "lower is better"
-        charts.append(f'<h3><a href="#{chart_id}">{escape(key.metric)}</a> <span class="muted">on '
-                      f'{escape(key.rig)} · {escape(series.unit)} · {direction} · {len(series.points)} runs'
+        runs_n = len({p.run_id for p in series.points})
+        flag = (f'<span class="attn attn-{ranked.attention}">{ranked.attention}</span> '
+                f'<span class="muted">{escape(ranked.why)}</span><br>' if ranked.why else "")
+        charts.append(f'<h3 class="series" data-attention="{ranked.attention}" data-metric="{escape(key.metric)}">'
+                      f'{flag}<a href="#{chart_id}">{escape(metric_title(key.metric))}</a> <span class="muted">on '
+                      f'{escape(key.rig)} · {escape(series.unit)} · {direction} · {runs_n} runs'
                       f'</span></h3>')
         charts.append(trend_chart(series, changes_by_key[key], chart_id, max_markers=max_markers))
     if not all_series:
@@ -233,6 +256,7 @@ def build_report(runs: list[RunRecord], out: Path, title: str = "hilt nightly re
         f' · <a href="#runs">runs</a></p>',
         _tonight(latest) if latest else "<p>No runs in this window.</p>",
         _changes_table(all_changes),
+        rollouts_section(ordered),
         "".join(charts),
         '<section id="runs"><h2>Runs</h2>',
         "".join(_run_details(r) for r in reversed(ordered)),

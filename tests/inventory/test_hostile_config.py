@@ -78,6 +78,27 @@ def test_a_readable_ca_bundle_and_the_default_pass_without_warning(tmp_path, mon
     assert code == 0 and "warning" not in out, out
 
 
+def test_relative_paths_are_read_next_to_the_rigs_file_not_in_the_cwd(tmp_path, monkeypatch):
+    """docs/rigs.md: relative paths are relative to the rigs file. A CI job runs `hilt rigs check ci/rigs.yaml`
+    from the repository root; its CA bundle, key, known_hosts and password file sit next to the file."""
+    site = tmp_path / "ci"
+    site.mkdir()
+    for name in ("bmc-ca.pem", "id_hilt", "known_hosts", "bmc-password"):
+        (site / name).write_text("x\n")
+    text = (GOOD.replace("/etc/hilt/bmc-ca.pem", "bmc-ca.pem").replace("~/.ssh/hilt_ed25519", "id_hilt")
+            .replace("${IDRAC_PASSWORD}", "file:bmc-password")
+            .replace("          user: hilt\n", "          user: hilt\n          known_hosts: known_hosts\n"))
+    path = write(site, text)
+    monkeypatch.chdir(tmp_path)  # the repository root, not ci/
+    node = load_inventory(Path("ci/rigs.yaml")).rig(None).nodes["gpu-01"]
+    assert (node.bmc.verify, node.ssh.key, node.ssh.known_hosts) == (
+        str(site / "bmc-ca.pem"), str(site / "id_hilt"), str(site / "known_hosts"))
+    assert node.bmc.password.resolve() == "x"
+    code, out = rigs_check(Path("ci/rigs.yaml"), monkeypatch)
+    assert code == 0 and "not a readable file" not in out, out
+    assert path.is_file()
+
+
 # ---------------------------------------------------------------- item 9: file: credentials
 
 

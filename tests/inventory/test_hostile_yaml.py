@@ -147,3 +147,23 @@ def test_broken_rigs_yaml_in_cwd_neither_crashes_help_nor_switches_the_store(tmp
         assert result.returncode != 0, output
         assert "Traceback" not in output and "rigs.yaml:" in output and "--lease-store" in output
     assert not list(tmp_path.rglob("*.sqlite")), "a default lease store was created"
+
+
+@pytest.mark.parametrize("command, names", [(["baseline", "show"], "the baselines directory"),
+                                            (["report"], "the run history"),
+                                            (["history", "list"], "the run history")])
+def test_broken_rigs_yaml_is_the_error_of_commands_that_take_their_defaults_from_it(tmp_path, command, names):
+    """Not baselines/ and reports/history.sqlite behind the user's back: the file's one-line error, exit 4."""
+    write(tmp_path, b"rigs: {}\nrigs: {}\n")
+    result = _hilt(tmp_path, *command)
+    assert result.returncode == 4, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: rigs.yaml:") and names in lines[0], result.stderr
+    assert not (tmp_path / "reports").exists(), "a default history or report was written"
+    assert _hilt(tmp_path, *command, "--help").returncode == 0
+
+
+def test_broken_rigs_yaml_does_not_stop_a_history_named_on_the_command_line(tmp_path):
+    write(tmp_path, b"rigs: {}\nrigs: {}\n")
+    result = _hilt(tmp_path, "history", "list", "--history", str(tmp_path / "mine.sqlite"))
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,517 @@
+"""The rollout's wave loop: lease the rig once, record what every node runs, then per wave boot the new image on
+the wave's nodes, gate them next to the control group, and stop and roll back when a wave regresses.
+
+Every step is written to the state file (hilt/rollout/state.py) before it is taken, so ``resume`` after a crash
+knows which nodes got the image: a node marked ``new`` is never booted again, and one marked ``booting`` is
+booted again only when it does not already run the new image with a new boot id.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from hilt.errors import ConfigError, HiltError, LeaseLost, NodeError
+from hilt.exitcodes import ExitCode
+from hilt.inventory import ImageConfig, Inventory, NodeConfig, load_inventory
+from hilt.provision import ProvisionResult, provision, read_running_images
+from hilt.rollout import record
+from hilt.rollout.plan import plan_waves
+from hilt.rollout.previous import image_name_of, last_passed_images
+from hilt.rollout.state import (
+    Controller,
+    NodeImage,
+    Rollback,
+    RolloutNode,
+    RolloutState,
+    StateStore,
+    Wave,
+    new_rollout_id,
+    utc_now,
+)
+from hilt.rollout.verdict import wave_verdict
+from hilt.session import write_materialised
+
+log = logging.getLogger(__name__)
+
+Say = Callable[[str], None]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def controller_alive(state: RolloutState) -> bool:
+    """Whether another process on this host is driving the rollout now (a dead one can be resumed)."""
+    c = state.controller
+    return (c is not None and c.host == socket.gethostname() and c.pid != os.getpid() and _pid_alive(c.pid)
+            and state.status == "running")
+
+
+def _die_with_parent() -> None:
+    """The gate run must not outlive a killed controller: a resumed rollout runs its own, alone on the nodes."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+class Rollout:
+    """Drives one rollout from its state; ``run`` continues from wherever the state says it stopped."""
+
+    def __init__(self, state: RolloutState, store: StateStore, say: Say = print):
+        self.state = state
+        self.store = store
+        self.say = say
+        self.dir = store.directory(state.id)
+        self.inventory: Inventory | None = None
+        self.lease_store = None
+        self.lease = None
+        self.keeper = None
+
+    # ------------------------------------------------------------------ set-up
+
+    @classmethod
+    def create(cls, store: StateStore, *, rigs_file: Path, rig: str | None, image: str, canary: str, waves: str,
+               rollback_to: str | None, on_inconclusive: str, reports_dir: Path, lease_store: str | None,
+               lease_wait_s: float, lease_ttl_s: float, suites: str | None, pytest_args: list[str],
+               say: Say = print) -> Rollout:
+        """Check the options against the rig and write the plan (nothing is leased or booted yet)."""
+        if on_inconclusive not in ("stop", "rollback"):
+            raise ConfigError(f"--on-inconclusive {on_inconclusive!r}: valid are stop and rollback")
+        inventory = load_inventory(rigs_file)
+        rig_name = rig or inventory.default_rig
+        inventory = _live_rig(inventory, rig_name)  # a provided rig's nodes and images, while it runs
+        image_name, image_cfg = inventory.image(image)
+        if rollback_to not in (None, "previous"):
+            inventory.image(rollback_to)  # an unknown image is refused now, before anything is touched
+        nodes = sorted(inventory.rig(rig_name).nodes)
+        plans = plan_waves(nodes, canary, waves)
+        state = RolloutState(
+            id=new_rollout_id(), rig=rig_name, image=image_name, image_config=image_cfg.model_dump(mode="json"),
+            rigs_file=str(Path(rigs_file).resolve()), canary=canary, waves_option=waves, rollback_to=rollback_to,
+            on_inconclusive=on_inconclusive, reports_dir=str(Path(reports_dir).resolve()),
+            lease_store=lease_store, lease_wait_s=lease_wait_s, lease_ttl_s=lease_ttl_s, suites=suites,
+            pytest_args=list(pytest_args), created_at=utc_now(),
+            waves=[Wave(index=p.index, nodes=list(p.nodes), control=list(p.control)) for p in plans],
+        )
+        for p in plans:
+            for name in p.nodes:
+                state.nodes[name] = RolloutNode(name=name, wave=p.index, before=NodeImage())
+        state.event(f"planned: {image_name} on rig {rig_name}, " + "; ".join(
+            f"{p.name}: {', '.join(p.nodes)}" for p in plans))
+        store.save(state)
+        return cls(state, store, say)
+
+    def _load_inventory(self) -> Inventory:
+        inventory = _live_rig(load_inventory(self.state.rigs_file), self.state.rig)
+        self.inventory = inventory
+        return inventory
+
+    @property
+    def rigs_path(self) -> Path:
+        return self.dir / "rigs.yaml"
+
+    def _configs(self) -> dict[str, NodeConfig]:
+        assert self.inventory is not None
+        rig = self.inventory.rig(self.state.rig)
+        missing = [n for n in self.state.nodes if n not in rig.nodes]
+        if missing:
+            raise ConfigError(f"{self.state.rigs_file}: rig {self.state.rig!r} has no node(s) {missing} any more; "
+                              f"this rollout planned {sorted(self.state.nodes)}")
+        return {n: rig.nodes[n] for n in self.state.nodes}
+
+    def save(self) -> None:
+        self.store.save(self.state)
+
+    def note(self, what: str) -> None:
+        self.state.event(what)
+        self.say(f"rollout {self.state.id}: {what}")
+
+    # ------------------------------------------------------------------ lease
+
+    def _hold_lease(self) -> None:
+        from hilt.lease import Holder, LeaseKeeper, open_store
+
+        assert self.inventory is not None
+        self.lease_store = open_store(self.state.lease_store or self.inventory.lease_store)
+        if self.state.lease_id:
+            self._drop_dead_lease(self.state.lease_id)
+        holder = Holder.current(purpose=f"hilt rollout {self.state.id}: {self.state.image} on rig {self.state.rig}")
+        keys = [f"{self.state.rig}/{n}" for n in self.state.nodes]
+        self.lease = self.lease_store.acquire(keys, holder, ttl_s=self.state.lease_ttl_s,
+                                              wait_s=self.state.lease_wait_s,
+                                              on_wait=lambda w: self.say(f"waiting for nodes: {w}"))
+        self.state.lease_id = self.lease.id
+        self.state.controller = Controller(host=socket.gethostname(), pid=os.getpid())
+        lost_file = self.dir / "lease-lost"
+        lost_file.unlink(missing_ok=True)
+        self.keeper = LeaseKeeper(self.lease_store, self.lease).start()
+
+        def watch() -> None:
+            while self.keeper is not None and not self.keeper.lost:
+                time.sleep(0.2)
+            if self.keeper is not None:
+                lost_file.write_text(self.keeper.lost_reason or "lease lost")
+
+        threading.Thread(target=watch, name="rollout-lease-watch", daemon=True).start()
+        self.save()
+
+    def _drop_dead_lease(self, lease_id: str) -> None:
+        """The lease of this rollout's dead controller (same host, pid gone) is released, not waited out."""
+        assert self.lease_store is not None
+        old = self.lease_store.get(lease_id)
+        if old is None:
+            return
+        holder = old.holder
+        if (self.state.id in holder.purpose and holder.host == socket.gethostname()
+                and not _pid_alive(holder.pid)):
+            self.lease_store.release(lease_id, by=f"hilt rollout resume (pid {os.getpid()})",
+                                     why=f"the controller of rollout {self.state.id} (pid {holder.pid}) died")
+
+    def _check_lease(self) -> None:
+        if self.keeper is not None and self.keeper.lost:
+            raise LeaseLost(f"rollout {self.state.id}: {self.keeper.lost_reason}; stopped (resume it with "
+                            f"`hilt rollout resume {self.state.id}`)")
+
+    def release(self) -> None:
+        keeper, self.keeper = self.keeper, None
+        if keeper is not None:
+            keeper.stop()
+        if self.lease is not None and self.lease_store is not None:
+            try:
+                self.lease_store.release(self.lease.id)
+            except HiltError as exc:
+                log.warning("lease %s not released: %s", self.lease.id, exc)
+            self.lease = None
+        if self.lease_store is not None:
+            self.lease_store.close()
+            self.lease_store = None
+
+    # ------------------------------------------------------------------ what runs before
+
+    def _record_before(self) -> None:
+        """Read every node's running image before touching any, and decide what a rollback would boot."""
+        assert self.inventory is not None
+        if all(n.before.boot_id for n in self.state.nodes.values()):
+            return  # recorded by the controller that started the rollout
+        self.note("reading the running image of " + ", ".join(self.state.nodes))
+        running = read_running_images(self._configs())
+        previous: dict[str, str] | None = None
+        problems = []
+        for name, node in self.state.nodes.items():
+            seen = running[name]
+            node.before = NodeImage(image=image_name_of(self.inventory, seen.get("image_id")), **seen)
+            if self.state.rollback_to not in (None, "previous"):
+                node.rollback_image, node.rollback_from = self.state.rollback_to, "--rollback-to"
+            elif self.state.rollback_to is None and node.before.image:
+                node.rollback_image, node.rollback_from = node.before.image, "running at start"
+            else:
+                if previous is None:
+                    previous = last_passed_images(self.inventory, self.state.rig)
+                if name in previous:
+                    node.rollback_image, node.rollback_from = previous[name], "history (last passed run)"
+            if node.rollback_image is None:
+                problems.append(f"node {name} runs image id {seen.get('image_id')!r}, which no image of rigs.yaml "
+                                "has, and no passed run in the history names its image")
+        if problems:
+            raise ConfigError(f"{self.state.rigs_file}: cannot tell what to roll back to: " + "; ".join(problems)
+                              + "; pass --rollback-to IMAGE")
+        self.note("before: " + ", ".join(f"{n.name} {n.before.image or n.before.image_id} "
+                                          f"(rollback: {n.rollback_image})" for n in self.state.nodes.values()))
+        self.save()
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self) -> int:
+        """Lease, record, walk the waves; returns the exit code (docs/ci.md) and leaves the records written."""
+        try:
+            self._load_inventory()
+            write_materialised(self.inventory, self.state.rig, self.rigs_path)
+            self._hold_lease()
+            if self.state.rollback is not None and self.state.rollback.ok is None:
+                return self._finish_rollback()
+            self._record_before()
+            for wave in self.state.waves:
+                if wave.status == "passed":
+                    continue
+                outcome = self._wave(wave)
+                if outcome == "pass":
+                    continue
+                if outcome == "regression":
+                    return self._roll_back(f"{wave.name} regressed: {wave.reason}", "regression", ExitCode.FAILED)
+                if self.state.on_inconclusive == "rollback":
+                    return self._roll_back(f"{wave.name} inconclusive: {wave.reason}", "inconclusive",
+                                           ExitCode.INCONCLUSIVE)
+                return self._finish("inconclusive", ExitCode.INCONCLUSIVE,
+                                    f"{wave.name} inconclusive: {wave.reason}; stopped without rollback "
+                                    f"(`hilt rollout resume {self.state.id}` retries the wave, "
+                                    f"`hilt rollout abort {self.state.id} --why ...` rolls back)")
+            done = len(self.state.waves)
+            return self._finish("passed", ExitCode.PASS,
+                                f"{done} waves passed; every node runs {self.state.image}")
+        finally:
+            self.release()
+            record.write_records(self.state, self.dir)
+
+    def abort(self, why: str) -> int:
+        """Roll back every node that got the new image; the rollout ends as aborted."""
+        try:
+            self._load_inventory()
+            write_materialised(self.inventory, self.state.rig, self.rigs_path)
+            self._hold_lease()
+            return self._roll_back(f"aborted: {why}", "aborted", ExitCode.PASS)
+        finally:
+            self.release()
+            record.write_records(self.state, self.dir)
+
+    def _wave(self, wave: Wave) -> str:
+        assert self.inventory is not None
+        state = self.state
+        configs = self._configs()
+        image_name, image = state.image, ImageConfig.model_validate(state.image_config)
+        wave.status, wave.started_at = "booting", wave.started_at or utc_now()
+        ready = [n for n in wave.nodes if state.nodes[n].status == "new"]
+        for name in wave.nodes:
+            node = state.nodes[name]
+            if node.status == "booting" and self._runs_new(name, configs[name], image):
+                node.status = "new"
+                self.note(f"{wave.name}: node {name} already runs {image_name} (boot id {node.new_boot_id or '?'}); "
+                          "not booted again")
+                ready.append(name)
+        to_boot = [n for n in wave.nodes if n not in ready]
+        for name in to_boot:
+            state.nodes[name].status = "booting"
+        self.save()
+        self._check_lease()
+        results: dict[str, ProvisionResult] = {}
+        if to_boot:
+            self.note(f"{wave.name}: booting {image_name} on {', '.join(to_boot)}")
+            results = provision({n: configs[n] for n in to_boot}, image_name, image, boot=True,
+                                progress=self._progress)
+            for name, result in results.items():
+                node = state.nodes[name]
+                if result.ok:
+                    node.status, node.new_boot_id, node.error = "new", result.boot_id, None
+                else:
+                    node.error = result.error
+            self.save()
+        failed = [f"node {n}: {r.error}" for n, r in results.items() if not r.ok]
+        if failed:
+            return self._decided(wave, "inconclusive", f"{image_name} did not boot: " + "; ".join(failed))
+        if ready:  # booted by an earlier controller: proven again without a boot
+            results.update(provision({n: configs[n] for n in ready}, image_name, image, boot=False))
+        control = self._control(wave, configs)
+        if isinstance(control, str):
+            return self._decided(wave, "inconclusive", control)
+        results.update(control)
+        unusable = [f"node {n}: {r.error}" for n, r in results.items() if not r.ok]
+        if unusable:
+            return self._decided(wave, "inconclusive", "; ".join(unusable))
+        return self._gate(wave, results, image_name, image)
+
+    def _runs_new(self, name: str, cfg: NodeConfig, image: ImageConfig) -> bool:
+        """A boot that a killed controller started: does the node run the new image on a new boot already?"""
+        try:
+            seen = read_running_images({name: cfg})[name]
+        except NodeError:
+            return False
+        node = self.state.nodes[name]
+        want = image.identity.image_id
+        if (want and seen.get("image_id") != want) or not seen.get("boot_id") or seen["boot_id"] == node.before.boot_id:
+            return False
+        node.new_boot_id = seen["boot_id"]
+        return True
+
+    def _control(self, wave: Wave, configs: dict[str, NodeConfig]) -> dict[str, ProvisionResult] | str:
+        """The control group, verified without a boot: each node still runs the image recorded at the start."""
+        if not wave.control:
+            return {}
+        results = provision({n: configs[n] for n in wave.control}, None, None, boot=False)
+        problems = []
+        for name, result in results.items():
+            before = self.state.nodes[name].before
+            if not result.ok:
+                problems.append(f"control node {name}: {result.error}")
+            elif before.image_id and result.image_id != before.image_id:
+                problems.append(f"control node {name} runs {result.image_id}, not {before.image_id} as at the start")
+        if problems:
+            return "the control group is not on the old image: " + "; ".join(problems)
+        return results
+
+    def _gate(self, wave: Wave, results: dict[str, ProvisionResult], image_name: str, image: ImageConfig) -> str:
+        from hilt.session import subset_state
+
+        assert self.inventory is not None
+        state = self.state
+        wave.status = "gating"
+        run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + os.urandom(3).hex()
+        wave.run_id = run_id
+        reports = Path(state.reports_dir) / "rollouts" / state.id / f"wave-{wave.index}"
+        wave.reports = str(reports)
+        self.save()
+        self._check_lease()
+        node_images = {}
+        for name in wave.control:
+            before = state.nodes[name].before.image
+            if before:
+                node_images[name] = self.inventory.images[before]
+        session = subset_state(run_id, state.rig, self.rigs_path, self.inventory, image_name, image, results,
+                               lease_id=state.lease_id, lease_lost_file=self.dir / "lease-lost",
+                               node_images=node_images)
+        handoff = self.dir / f"wave-{wave.index}-session.json"
+        session.save(handoff)
+        _clear(reports)
+        self.note(f"{wave.name}: gating {', '.join(wave.nodes)} ({image_name})"
+                  + (f" next to the control group {', '.join(wave.control)}" if wave.control else
+                     " (no control group left)") + f"; run {run_id}, reports in {reports}")
+        code = self._pytest(reports, handoff)
+        summary = reports / "summary.json"
+        if not summary.is_file():
+            return self._decided(wave, "inconclusive", f"the gate run wrote no {summary} (exit {code})")
+        from hilt.run_record import RunRecord
+
+        run = RunRecord.model_validate_json(summary.read_text())
+        verdict = wave_verdict(run, wave.nodes, wave.control, run_exit=code)
+        run.rollout = {"id": state.id, "wave": wave.index, "nodes": list(wave.nodes), "control": list(wave.control),
+                       "outcome": verdict.outcome, "reason": verdict.reason}
+        summary.write_text(run.model_dump_json(indent=2))
+        self._append_history(run)
+        wave.checks = verdict.checks
+        return self._decided(wave, verdict.outcome, verdict.reason)
+
+    def _pytest(self, reports: Path, handoff: Path) -> int:
+        from hilt.session import HANDOFF_ENV
+
+        state = self.state
+        target = [state.suites] if state.suites else ["--pyargs", "hilt.suites"]
+        args = [*target, "-o", "hilt_rig_suites=true", "--rigs-file", str(self.rigs_path), "--hilt-reports",
+                str(reports), "-p", "no:cacheprovider", "--gate", "--no-boot", *state.pytest_args]
+        extra = state.pytest_args
+        if not any(a in ("-n", "--numprocesses", "no:xdist") or a.startswith(("-n", "--numprocesses="))
+                   for a in extra):
+            args += ["-n", "1", "--workers-from-lease"]  # as `hilt run`: the nodes measure side by side
+        env = {**os.environ, HANDOFF_ENV: str(handoff), "HILT_NO_HISTORY": "1"}  # the rollout appends, tagged
+        proc = subprocess.run([sys.executable, "-m", "pytest", *args], env=env, preexec_fn=_die_with_parent,
+                              check=False)
+        return proc.returncode
+
+    def _append_history(self, run) -> None:  # noqa: ANN001 - RunRecord
+        if os.environ.get("HILT_NO_HISTORY"):
+            return
+        from hilt.history import open_history
+
+        assert self.inventory is not None
+        try:
+            open_history(self.inventory.history, self.inventory.history_password).append(run)
+        except HiltError as exc:
+            self.say(f"rollout {self.state.id}: warning: run {run.run_id} not added to the history: {exc}")
+
+    def _decided(self, wave: Wave, outcome: str, reason: str) -> str:
+        wave.status = {"pass": "passed"}.get(outcome, outcome)  # type: ignore[assignment]
+        wave.reason = reason
+        wave.finished_at = utc_now()
+        self.note(f"{wave.name}: {outcome.upper()}: {reason}")
+        self.save()
+        record.write_records(self.state, self.dir)
+        return outcome
+
+    def _progress(self, node: str, what: str) -> None:
+        self.say(f"  {node}: {what}")
+
+    # ------------------------------------------------------------------ rollback and the end
+
+    def _roll_back(self, why: str, outcome: str, code: int) -> int:
+        nodes = self.state.nodes_on_new()
+        self.state.rollback = Rollback(why=why, started_at=utc_now(), nodes=nodes, outcome=outcome,
+                                       exit_code=int(code))
+        self.save()
+        return self._finish_rollback()
+
+    def _finish_rollback(self) -> int:
+        assert self.inventory is not None and self.state.rollback is not None
+        rollback = self.state.rollback
+        configs = self._configs()
+        todo = [n for n in rollback.nodes if self.state.nodes[n].status != "rolled_back"]
+        groups: dict[str, list[str]] = {}
+        for name in todo:
+            groups.setdefault(self.state.nodes[name].rollback_image or "", []).append(name)
+            self.state.nodes[name].status = "rolling_back"
+        self.save()
+        for image_name, names in groups.items():
+            self._check_lease()
+            name, image = self.inventory.image(image_name)
+            self.note(f"rolling back {', '.join(names)} to {name}")
+            results = provision({n: configs[n] for n in names}, name, image, boot=True, progress=self._progress)
+            for node_name, result in results.items():
+                node = self.state.nodes[node_name]
+                if result.ok:
+                    node.status, node.rollback_boot_id, node.error = "rolled_back", result.boot_id, None
+                    identity = (result.identity or {}).get("status", "unverified")
+                    node.rollback_proof = (f"boot id {(result.old_boot_id or '?')[:8]} -> {(result.boot_id or '?')[:8]}"
+                                           f", image {result.image_id}, identity {identity}")
+                else:
+                    node.status, node.error = "rollback_failed", result.error
+            self.save()
+        failed = [f"node {n}: {self.state.nodes[n].error}" for n in rollback.nodes
+                  if self.state.nodes[n].status != "rolled_back"]
+        rollback.ok = not failed
+        rollback.finished_at = utc_now()
+        done = ", ".join(f"{n} -> {self.state.nodes[n].rollback_image}" for n in rollback.nodes) or "nothing"
+        reason = f"{rollback.why}; rolled back: {done}" if not failed else \
+            f"{rollback.why}; ROLLBACK FAILED: {'; '.join(failed)}"
+        code = rollback.exit_code
+        if failed and code == ExitCode.PASS:
+            code = int(ExitCode.INCONCLUSIVE)
+        return self._finish(rollback.outcome, code, reason)
+
+    def _finish(self, status: str, code: int, reason: str) -> int:
+        self.state.status = status  # type: ignore[assignment]
+        self.state.exit_code = int(code)
+        self.state.reason = reason
+        self.note(f"{status.upper()} (exit {int(code)}): {reason}")
+        self.save()
+        return int(code)
+
+
+def _clear(reports: Path) -> None:
+    """A wave's gate run that a crash interrupted is run again from scratch: its partial reports go."""
+    import shutil
+
+    if reports.exists():
+        shutil.rmtree(reports)
+    reports.mkdir(parents=True)
+
+
+def _live_rig(inventory: Inventory, rig_name: str) -> Inventory:
+    """A rig with static nodes as it is; a provided rig only while it runs (`hilt sim up`): a rollout outlives
+    its commands (resume, abort), so it never starts a provider that would stop with it."""
+    from hilt.inventory import load_provider, materialize
+
+    rig = inventory.rig(rig_name)
+    if rig.provider is None:
+        return inventory
+    provider = load_provider(rig.provider)
+    running = getattr(provider, "running", None)
+    live = running(rig_name, dict(rig.provider.options)) if running else None
+    if not live:
+        raise ConfigError(f"{inventory.source}: rig {rig_name!r} is provided ({rig.provider.factory}) and not "
+                          "running: start it first (for the sim: `hilt sim up`), a rollout does not start a rig "
+                          "that would stop with it")
+    return materialize(inventory, rig_name, live)

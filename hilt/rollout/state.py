@@ -1,0 +1,225 @@
+"""A rollout's plan and progress, on disk before every step, so that a crashed controller can be resumed.
+
+Where: ``$HILT_ROLLOUTS/<ID>/state.json``, else ``<state dir>/rollouts/<ID>/state.json`` (hilt.locations: the
+directory that also keeps the lease store). Not under ``reports/``: clean-up steps delete that, and a rollout
+whose state is gone can neither be resumed nor rolled back. Each write goes to a temporary file that replaces the
+old one (after fsync), so a controller killed mid-write leaves the previous state, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from hilt.errors import ConfigError
+
+SCHEMA_VERSION = 1
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,80}$")
+
+NodeStatus = Literal["old", "booting", "new", "rolling_back", "rolled_back", "rollback_failed"]
+WaveStatus = Literal["pending", "booting", "gating", "passed", "regression", "inconclusive"]
+RolloutStatus = Literal["running", "passed", "regression", "inconclusive", "aborted"]
+FINISHED: tuple[str, ...] = ("passed", "regression", "inconclusive", "aborted")
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def new_rollout_id() -> str:
+    return "ro-" + time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+def rollouts_dir(env: Mapping[str, str] | None = None) -> Path:
+    """``$HILT_ROLLOUTS``, else ``rollouts/`` in hilt's state directory (hilt.locations.state_dir)."""
+    from hilt.locations import state_dir
+
+    env = os.environ if env is None else env
+    if env.get("HILT_ROLLOUTS"):
+        return Path(env["HILT_ROLLOUTS"])
+    return state_dir(env) / "rollouts"
+
+
+def check_id(rollout_id: str) -> str:
+    """A rollout id names a directory: no slashes, no dots in front (nothing outside the rollouts dir)."""
+    if not _ID.match(rollout_id):
+        raise ConfigError(f"rollout id {rollout_id!r}: expected letters, digits, '.', '_', '-' "
+                          "(as `hilt rollout` printed it, e.g. ro-20260301T020000-1a2b3c)")
+    return rollout_id
+
+
+class NodeImage(BaseModel):
+    """What a node ran when it was read: the image's rigs.yaml name (None: no image of rigs.yaml has that
+    identity) and the identity and boot id the node showed."""
+
+    image: str | None = None
+    image_id: str | None = None
+    boot_id: str | None = None
+    kernel: str | None = None
+    driver: str | None = None
+
+
+class RolloutNode(BaseModel):
+    name: str
+    wave: int
+    before: NodeImage
+    rollback_image: str | None = None  # what a rollback boots on this node (None: it cannot be rolled back)
+    rollback_from: str | None = None  # where rollback_image came from: "running at start", "history", "--rollback-to"
+    status: NodeStatus = "old"
+    new_boot_id: str | None = None
+    rollback_boot_id: str | None = None
+    rollback_proof: str | None = None  # the rollback verified as a boot: boot ids, image id, identity
+    error: str | None = None
+
+
+class Check(BaseModel):
+    """One judgement of one gated metric on one node of the wave."""
+
+    metric: str  # the series key: name{labels}
+    node: str
+    against: Literal["baseline", "control"]
+    outcome: str
+    reason: str
+
+
+class Wave(BaseModel):
+    index: int
+    nodes: list[str]
+    control: list[str]
+    status: WaveStatus = "pending"
+    run_id: str | None = None
+    reports: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    checks: list[Check] = Field(default_factory=list)
+    reason: str | None = None
+
+    @property
+    def name(self) -> str:
+        return "canary" if self.index == 1 else f"wave {self.index}"
+
+
+class Rollback(BaseModel):
+    why: str
+    outcome: RolloutStatus  # how the rollout ends once the rollback is done
+    exit_code: int
+    started_at: str
+    finished_at: str | None = None
+    nodes: list[str] = Field(default_factory=list)
+    ok: bool | None = None  # None while it runs
+
+
+class Event(BaseModel):
+    at: str
+    what: str
+
+
+class Controller(BaseModel):
+    host: str
+    pid: int
+
+
+class RolloutState(BaseModel):
+    schema_version: int = SCHEMA_VERSION
+    id: str
+    rig: str
+    image: str
+    image_config: dict[str, Any]
+    rigs_file: str
+    canary: str
+    waves_option: str
+    rollback_to: str | None = None  # None: the image each node ran at the start; "previous": the history's
+    on_inconclusive: Literal["stop", "rollback"] = "stop"
+    reports_dir: str
+    lease_store: str | None = None
+    lease_ttl_s: float = 60.0
+    lease_wait_s: float = 0.0
+    lease_id: str | None = None
+    suites: str | None = None
+    pytest_args: list[str] = Field(default_factory=list)
+    created_at: str
+    updated_at: str | None = None
+    controller: Controller | None = None
+    status: RolloutStatus = "running"
+    exit_code: int | None = None
+    reason: str | None = None
+    nodes: dict[str, RolloutNode] = Field(default_factory=dict)
+    waves: list[Wave] = Field(default_factory=list)
+    rollback: Rollback | None = None
+    events: list[Event] = Field(default_factory=list)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+    def event(self, what: str) -> None:
+        self.events.append(Event(at=utc_now(), what=what))
+
+    def nodes_on_new(self) -> list[str]:
+        """Nodes that got the new image or may have (a boot that was started counts: a rollback must cover it)."""
+        return [n.name for n in self.nodes.values() if n.status in ("booting", "new", "rolling_back",
+                                                                    "rollback_failed")]
+
+
+class StateStore:
+    """The rollouts directory: one subdirectory per rollout, holding its state.json."""
+
+    def __init__(self, root: Path | None = None):
+        self.root = Path(root) if root is not None else rollouts_dir()
+
+    def directory(self, rollout_id: str) -> Path:
+        return self.root / check_id(rollout_id)
+
+    def path(self, rollout_id: str) -> Path:
+        return self.directory(rollout_id) / "state.json"
+
+    def save(self, state: RolloutState) -> Path:
+        """Atomically replace the state file (write, fsync, rename, fsync the directory)."""
+        state.updated_at = utc_now()
+        directory = self.directory(state.id)
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / "state.json"
+        tmp = directory / f".state.json.{os.getpid()}.tmp"
+        with tmp.open("w", encoding="utf-8") as fh:
+            fh.write(state.model_dump_json(indent=2))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return path
+
+    def load(self, rollout_id: str) -> RolloutState:
+        path = self.path(rollout_id)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            known = ", ".join(self.ids()[-5:]) or "none"
+            raise ConfigError(f"{path}: no rollout {rollout_id!r} in {self.root} (recent: {known}; "
+                              "set HILT_ROLLOUTS if it ran with another rollouts directory)") from None
+        try:
+            return RolloutState.model_validate(json.loads(text))
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}: line {exc.lineno}: not JSON ({exc.msg})") from None
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ConfigError(f"{path}: {where}: {first['msg']} (a rollout state file written by hilt "
+                              f"schema {SCHEMA_VERSION})") from None
+
+    def ids(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if (p / "state.json").is_file())

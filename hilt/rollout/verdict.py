@@ -1,0 +1,140 @@
+"""A wave's verdict, from its gate run's record alone: each gated metric of each new node judged against the
+stored baseline (the run's own verdict) and against the control group (the nodes still on the old image,
+measured in the same run); the wave passes only when both pass everywhere.
+
+Pure: the record in, checks and one outcome out, so the rules are tested without a rack. The order of the rules
+is the gate's (hilt/gate/verdict.py): a regression or a product failure on a new node decides ``regression``
+even when something else broke; anything that leaves a comparison without evidence makes it ``inconclusive``.
+Lease-wide metrics are not judged: a lease that mixes the old and the new image measures neither.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from hilt.gate.judge import Baseline, Verdict
+from hilt.rollout.state import Check
+from hilt.run_record import MetricRecord, RunRecord
+
+ControlJudge = Callable[[Baseline, Sequence[float], Sequence[float]], Verdict]
+
+
+@dataclass(frozen=True)
+class WaveVerdict:
+    outcome: str  # pass | regression | inconclusive
+    reason: str
+    checks: list[Check]
+
+
+def series_key(metric: MetricRecord) -> str:
+    inner = ",".join(f"{k}={v}" for k, v in sorted(metric.labels.items()))
+    return f"{metric.name}{{{inner}}}" if inner else metric.name
+
+
+def _baseline(metric: MetricRecord) -> Baseline | None:
+    b = metric.baseline
+    if b is None:
+        return None
+    return Baseline(metric=metric.name, value=b.value, tolerance=b.tolerance, higher_is_better=b.higher_is_better,
+                    samples=b.samples, labels=dict(metric.labels), unit=metric.unit)
+
+
+def _first(items: Sequence[str], limit: int = 3) -> str:
+    shown = "; ".join(items[:limit])
+    return shown + (f"; and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def _default_control_judge() -> ControlJudge:
+    from hilt.gate.canary import judge_against_control
+
+    return judge_against_control
+
+
+def wave_verdict(record: RunRecord, nodes: Sequence[str], control: Sequence[str], *,
+                 judge_control: ControlJudge | None = None, run_exit: int = 0) -> WaveVerdict:
+    """Judge the wave whose new nodes are ``nodes``; ``control`` may be empty (the last wave has no node left
+    on the old image: it is judged against the baseline only, and says so)."""
+    new, old = set(nodes), set(control)
+    gated = [m for m in record.metrics if m.verdict is not None and m.verdict.gated and m.node is not None]
+    checks: list[Check] = []
+    regressions: list[str] = []
+    unsure: list[str] = []
+
+    for m in gated:
+        if m.node in new:
+            assert m.verdict is not None
+            outcome = m.verdict.outcome
+            checks.append(Check(metric=series_key(m), node=m.node, against="baseline", outcome=outcome,
+                                reason=m.verdict.reason))
+            if outcome == "regression":
+                regressions.append(f"node {m.node}: vs baseline: {m.verdict.reason}")
+            elif outcome == "inconclusive" or (outcome == "unbaselined" and m.verdict.failed):
+                unsure.append(f"node {m.node}: vs baseline: {m.verdict.reason}")
+
+    if old:
+        judge = judge_control or _default_control_judge()
+        pooled: dict[str, list[float]] = {}
+        for m in gated:
+            if m.node in old:
+                pooled.setdefault(series_key(m), []).extend(m.samples)
+        for m in gated:
+            if m.node not in new:
+                continue
+            key = series_key(m)
+            baseline = _baseline(m)
+            if baseline is None:
+                continue  # unbaselined: the baseline check says so; there is no tolerance to compare with
+            samples = pooled.get(key, [])
+            if not samples:
+                check = Check(metric=key, node=m.node, against="control", outcome="inconclusive",
+                              reason=f"{key}: not measured on the control group ({', '.join(sorted(old))})")
+            else:
+                v = judge(baseline, m.samples, samples)
+                check = Check(metric=key, node=m.node, against="control", outcome=v.outcome,
+                              reason=f"{v.reason} (control: {', '.join(sorted(old))})")
+            checks.append(check)
+            if check.outcome == "regression":
+                regressions.append(f"node {m.node}: vs control: {check.reason}")
+            elif check.outcome == "inconclusive":
+                unsure.append(f"node {m.node}: vs control: {check.reason}")
+
+    product = [t for t in record.tests if t.outcome == "failed" and t.kind in ("product", "none")
+               and t.node in new]
+    failures = [f"{t.nodeid.split('::')[-1]} on node {t.node}: "
+                f"{(t.message or 'failed').splitlines()[0] if t.message else 'failed'}" for t in product]
+    if regressions or failures:
+        parts = []
+        if regressions:
+            parts.append(f"{len(regressions)} regressed: " + _first(regressions))
+        if failures:
+            parts.append(f"{len(failures)} product failure{'s' * (len(failures) != 1)}: " + _first(failures))
+        return WaveVerdict("regression", "; ".join(parts), checks)
+
+    problems = []
+    involved = new | old
+    down = [n.name for n in record.nodes if n.name in involved and not n.booted]
+    if down:
+        problems.append("not booted: " + ", ".join(down))
+    infra = [t for t in record.tests if t.outcome == "error" and (t.node in involved or t.node is None)]
+    if infra:
+        problems.append(f"{len(infra)} infrastructure error(s): " + _first(
+            [f"{t.nodeid.split('::')[-1]}: {(t.message or '').splitlines()[0] if t.message else ''}" for t in infra],
+            2))
+    missing = [e for e in (record.coverage.entries if record.coverage else [])
+               if e.scope == "node" and e.node in involved and not e.measured]
+    if missing:
+        problems.append("not measured: " + _first([f"{e.key} ({e.why})" for e in missing]))
+    if unsure:
+        problems.append(f"{len(unsure)} undecided: " + _first(unsure, 2))
+    if not any(c.against == "baseline" for c in checks):
+        problems.append("no gated metric measured on the new nodes: nothing to judge (select the probes)")
+    if run_exit not in (0, 1, 6):
+        problems.append(f"the gate run ended with exit {run_exit}")
+    if problems:
+        return WaveVerdict("inconclusive", "; ".join(problems), checks)
+    n_base = sum(c.against == "baseline" for c in checks)
+    n_ctrl = sum(c.against == "control" for c in checks)
+    vs = (f"and {n_ctrl} against the control group ({', '.join(sorted(old))})" if old
+          else "(no control group: every other node already runs the image)")
+    return WaveVerdict("pass", f"{n_base} checks against the baseline {vs}, all within tolerance", checks)

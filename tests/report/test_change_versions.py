@@ -1,0 +1,89 @@
+"""At each change point, what else changed between the two runs around it (image, driver, NCCL, ...)."""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import replace
+from pathlib import Path
+
+from hilt.history import SeriesKey
+from hilt.report.changes import changes_in_runs, with_versions
+from hilt.report.html import build_report
+from hilt.report.versions import VersionChange, version_diff, versions_html
+from hilt.run_record import MetricRecord, RunRecord
+from tests.report.conftest import GOOD_IMAGE, REGRESSED_IMAGE, make_night
+from tests.report.test_html_report import chromium, needs_chromium
+
+BUSBW = SeriesKey("sim", "nccl.all_reduce.busbw{nodes=2,size=1G}")
+OLD, NEW = "550.54.15", "555.42.02"
+
+
+def _driver_upgrade_nights(n: int = 30, at: int = 20, seed: int = 7) -> list[RunRecord]:
+    """30 nights; from night ``at`` both nodes run driver 555.42.02 (and busbw steps down with the image)."""
+    rng = random.Random(seed)
+    runs = []
+    for i in range(1, n + 1):
+        run = make_night(i, rng, regress_at=at)
+        driver = NEW if i >= at else OLD
+        for node in run.nodes:
+            node.driver = driver
+        run.versions["driver"] = driver
+        runs.append(run)
+    return runs
+
+
+def test_change_point_lists_the_driver_change_that_came_with_it() -> None:
+    (change,) = changes_in_runs(_driver_upgrade_nights())[BUSBW]
+    assert change.run_id == "sim-night-20"
+    assert change.versions == (
+        VersionChange("image", GOOD_IMAGE, REGRESSED_IMAGE, ("node1", "node2")),
+        VersionChange("driver", OLD, NEW, ("node1", "node2")),
+    )
+    assert change.versions[1].text() == f"driver {OLD} → {NEW} (node1, node2)"
+
+
+def test_versions_come_from_the_previous_run_not_the_previous_point() -> None:
+    """A series has a point per node: the point before a change can be the same run's other node."""
+    runs = _driver_upgrade_nights()
+    (change,) = changes_in_runs(runs)[BUSBW]
+    same_run = replace(change, previous_run_id=change.run_id, versions=())
+    (found,) = with_versions({BUSBW: [same_run]}, runs)[BUSBW]
+    assert [v.what for v in found.versions] == ["image", "driver"]
+
+
+def test_diff_per_node_nccl_bios_and_firmware() -> None:
+    rng = random.Random(1)
+    a, b = make_night(1, rng), make_night(2, rng)
+    b.nodes[1].bios_version = "1.7.2"
+    a.nodes[1].bios_version = "1.6.9"
+    b.nodes[0].bmc_firmware = "7.10"  # not recorded the night before
+    a.metrics.append(MetricRecord(name="nccl.busbw", unit="GB/s", samples=[1.0], node="node1+node2",
+                                  labels={"nccl_version": "2.21.5"}))
+    b.metrics.append(MetricRecord(name="nccl.busbw", unit="GB/s", samples=[1.0], node="node1+node2",
+                                  labels={"nccl_version": "2.23.4"}))
+    assert [c.text() for c in version_diff(a, b)] == [
+        "NCCL 2.21.5 → 2.23.4 (node1, node2)",
+        "BIOS 1.6.9 → 1.7.2 (node2)",
+        "BMC firmware not recorded → 7.10 (node1)",
+    ]
+    b.nodes.pop()  # a node gone is not a version change
+    assert [c.what for c in version_diff(a, b)] == ["nccl", "bmc_firmware"]
+    assert version_diff(a, a) == []
+
+
+def test_version_strings_are_escaped() -> None:
+    html = versions_html([VersionChange("driver", "<b>1", '"><script>alert(1)</script>', ("n<1>",))])
+    assert "<script>" not in html and "<b>1" not in html and "n<1>" not in html
+    assert "&lt;script&gt;" in html and "n&lt;1&gt;" in html
+
+
+@needs_chromium
+def test_changes_table_shows_the_driver_change(tmp_path: Path) -> None:
+    page = build_report(_driver_upgrade_nights(), tmp_path / "report.html")
+    dom = chromium(page, tmp_path / "profile", "--dump-dom")
+    (row,) = re.findall(r'<tr class="change".*?</tr>', dom, re.S)
+    assert 'data-run="sim-night-20"' in row
+    text = re.sub(r"<[^>]+>", "", row)
+    assert f"driver {OLD} → {NEW} (node1, node2)" in text
+    assert f"image {GOOD_IMAGE} → {REGRESSED_IMAGE}" in text
