@@ -21,6 +21,7 @@ import pytest
 
 from hilt.ci_env import ci_job_url
 from hilt.pytestplugin.hooks import METRIC_PROPERTY, NODE_PROPERTY, PROBE_PROPERTY
+from hilt.pytestplugin.topology import topology_from_report
 from hilt.report.links import run_artifacts
 from hilt.run_record import (
     BaselineRecord,
@@ -29,6 +30,7 @@ from hilt.run_record import (
     NodeRecord,
     RunRecord,
     TestRecord,
+    TopologyRecord,
     VerdictRecord,
 )
 
@@ -148,6 +150,7 @@ class RunCollector:
             for name, value in report.user_properties:
                 if name == METRIC_PROPERTY:
                     self._add_metric(report.nodeid, json.loads(value))
+            self._add_topology(props.get(NODE_PROPERTY), topology_from_report(props))
         outcome = None
         if report.when == "call" or (report.when == "setup" and not report.passed):
             outcome = "passed" if report.passed else ("skipped" if report.skipped else
@@ -162,6 +165,14 @@ class RunCollector:
         message = _message(report) if outcome in ("failed", "error", "skipped") else None
         self.record.tests.append(TestRecord(nodeid=report.nodeid, outcome=outcome, kind=kind, message=message,
                                             duration_s=round(report.duration, 3), node=props.get(NODE_PROPERTY)))
+
+    def _add_topology(self, node: str | None, topology: TopologyRecord | None) -> None:
+        """test_topology's found and expected matrix, onto its node's record (the report's fabric picture)."""
+        if self.record is None or topology is None:
+            return
+        for record in self.record.nodes:
+            if record.name == node:
+                record.topology = topology
 
     def _add_metric(self, nodeid: str, data: dict) -> None:
         assert self.record is not None

@@ -20,6 +20,7 @@ from typing import Literal
 
 from hilt.history import SeriesKey, parse_time, series_from_runs
 from hilt.report.changes import Change, ChangeOptions, run_anchor, with_versions
+from hilt.report.fabric import fabric_section
 from hilt.report.links import run_links
 from hilt.report.nodes import node_changes, nodes_section
 from hilt.report.order import rank_series
@@ -270,9 +271,10 @@ def build_report(runs: list[RunRecord], out: Path, title: str = "hilt nightly re
         f' · <a href="#tests">tests</a> · <a href="#trends">trends</a> · <a href="#runs">runs</a></p>',
         _tonight(latest, out.parent) if latest else "<p>No runs in this window.</p>",
         _changes_table(all_changes),
-        rollouts_section(ordered),
         nodes_section(ordered, histories),
         tests_section(ordered, histories),
+        fabric_section(ordered),
+        rollouts_section(ordered),
         "".join(charts),
         '<section id="runs"><h2>Runs</h2>',
         "".join(_run_details(r, out.parent) for r in reversed(ordered)),
