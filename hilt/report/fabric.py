@@ -86,7 +86,7 @@ def _cell(topology: TopologyRecord, i: int, j: int) -> str:
                f"{escape(found)} ≠ {escape(expected)}")
 
 
-def fabric_grid(node: str, topology: TopologyRecord, rig: str = "") -> str:
+def fabric_grid(node: str, topology: TopologyRecord, rig: str = "", run_id: str = "") -> str:
     """One node's grid and, under it, its differences in words."""
     size = len(topology.devices)
     checked = sum(1 for i in range(size) for j in range(i + 1, size) if topology.expected[i][j] is not None)
@@ -104,29 +104,30 @@ def fabric_grid(node: str, topology: TopologyRecord, rig: str = "") -> str:
         verdict = (f'<p class="fabric-verdict">Matches profile {profile}: {checked} links checked; '
                    "cells the profile does not describe are shown grey.</p>")
     return (f'<div class="fabric-node" data-node="{escape(node, quote=True)}" data-rig="{escape(rig, quote=True)}" '
-            f'data-diffs="{len(found)}"><h3>{escape(node)} <span class="muted">{escape(rig)} · profile '
-            f'{profile}</span></h3><table class="fabric"><tr><th></th>{head}</tr>{rows}</table>{verdict}</div>')
+            f'data-diffs="{len(found)}"><h3>{escape(node)} <span class="muted">{escape(rig)} · '
+            f'{"run " + escape(run_id) + " · " if run_id else ""}profile {profile}</span></h3>'
+            f'<table class="fabric"><tr><th></th>{head}</tr>{rows}</table>{verdict}</div>')
 
 
 def fabric_section(runs: Iterable[RunRecord]) -> str:
     """The report's Fabric section: each rig's latest run that recorded a topology, each node in it, the nodes
-    with differences first."""
+    with differences first; nothing when no run recorded one."""
     latest: dict[str, RunRecord] = {}
     for run in runs:  # oldest first: the last one with a topology wins
         if any(n.topology for n in run.nodes):
             latest[run.rig] = run
-    out = ['<section id="fabric"><h2>Fabric</h2>']
     if not latest:
-        out.append('<p class="muted">No run recorded a topology matrix (test_topology records it).</p>')
+        return ""  # older histories, or suites without test_topology: no empty section to scroll past
+    out = ['<section id="fabric"><h2>Fabric</h2>']
     grids = []
     for rig in sorted(latest):
         run = latest[rig]
         for node in run.nodes:
             if node.topology is not None:
-                grids.append((not problems(node.topology), rig, node.name, fabric_grid(node.name, node.topology, rig)))
-    if latest:
-        out.append('<p class="muted">Per node, <code>nvidia-smi topo -m</code> of the rig\'s latest run against '
-                   "its profile; a cell reads found ≠ expected where they differ.</p>")
+                grid = fabric_grid(node.name, node.topology, rig, run.run_id)
+                grids.append((not problems(node.topology), rig, node.name, grid))
+    out.append('<p class="muted">Per node, <code>nvidia-smi topo -m</code> of the rig\'s latest run against '
+               "its profile; a cell reads found ≠ expected where they differ.</p>")
     grids.sort(key=lambda g: g[:3])
     out.extend(g[-1] for g in grids if not g[0])
     matching = [g for g in grids if g[0]]
