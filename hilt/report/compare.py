@@ -343,7 +343,8 @@ def comparison_html(c: RunComparison, min_magnitude: float = MIN_MAGNITUDE) -> s
         f"<title>{_e(title)}</title><style>{_STYLE}{_EXTRA_STYLE}{FABRIC_STYLE}</style><script>{_SCRIPT}</script></head><body>",
         f"<h1>Compare {_e(c.run_a.run_id)} (A) with {_e(c.run_b.run_id)} (B)</h1>",
         f'<p class="summary">{len(c.version_changes)} version changes · {worse} metrics worse, {better} better · '
-        f'{tests} tests changed outcome' + (f" · {links} fabric link{'s' if links != 1 else ''} changed" if links else "")
+        f'{tests} tests changed outcome'
+        + (f" · {links} fabric link{'s' if links != 1 else ''} changed" if links else "")
         + f' <span class="muted">· generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC · '
         '<a href="#versions">versions</a> · <a href="#metrics">metrics</a> · <a href="#tests">tests</a></span></p>',
         _runs_table(c),
