@@ -185,6 +185,10 @@ class RunRecord(BaseModel):
     exit_code: int | None = None
     versions: dict[str, str] = Field(default_factory=dict)
     ci_url: str | None = None  # the CI job of this run (hilt/ci_env.py); the report links it
+    junit_path: str | None = None  # the JUnit XML this run wrote (pytest --junitxml, absolute)
+    allure_results: str | None = None  # this run's Allure results directory (--alluredir, absolute)
+    junit_url: str | None = None  # the published JUnit file (HILT_JUNIT_URL; http(s) only)
+    allure_url: str | None = None  # the published Allure report (HILT_ALLURE_URL; http(s) only)
     rollout: dict[str, Any] | None = None
     """Set on a rollout's wave run: {"id", "wave", "nodes", "control", "outcome", "reason"} (docs/rollout.md)."""
 

@@ -22,6 +22,7 @@ import pytest
 from hilt.ci_env import ci_job_url
 from hilt.pytestplugin.hooks import METRIC_PROPERTY, NODE_PROPERTY, PROBE_PROPERTY
 from hilt.pytestplugin.topology import topology_from_report
+from hilt.report.links import run_artifacts
 from hilt.run_record import (
     BaselineRecord,
     CoverageRecord,
@@ -91,7 +92,8 @@ class RunCollector:
             run_id=state.run_id, started_at=state.started_at, rig=state.rig, image=state.image_name,
             image_url=image.get("url"), profile=next(iter(shared)) if len(shared) == 1 else None, nodes=nodes,
             node_profiles=node_profiles, versions={"hilt": _hilt_version(), "python": platform.python_version()},
-            ci_url=ci_job_url(),
+            ci_url=ci_job_url(), **run_artifacts(getattr(self.config.option, "xmlpath", None),
+                                                 getattr(self.config.option, "allure_report_dir", None)),
         )
         self.record.coverage = self._expected(node_profiles)
 
