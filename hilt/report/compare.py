@@ -331,6 +331,10 @@ def _fabric_section(c: RunComparison) -> str:
     return "".join(out)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def comparison_html(c: RunComparison, min_magnitude: float = MIN_MAGNITUDE) -> str:
     worse = sum(1 for m in c.metrics if m.change == "worse")
     better = sum(1 for m in c.metrics if m.change == "better")
@@ -342,11 +346,12 @@ def comparison_html(c: RunComparison, min_magnitude: float = MIN_MAGNITUDE) -> s
         f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">',
         f"<title>{_e(title)}</title><style>{_STYLE}{_EXTRA_STYLE}{FABRIC_STYLE}</style><script>{_SCRIPT}</script></head><body>",
         f"<h1>Compare {_e(c.run_a.run_id)} (A) with {_e(c.run_b.run_id)} (B)</h1>",
-        f'<p class="summary">{len(c.version_changes)} version changes · {worse} metrics worse, {better} better · '
-        f'{tests} tests changed outcome'
-        + (f" · {links} fabric link{'s' if links != 1 else ''} changed" if links else "")
+        f'<p class="summary">{_count(len(c.version_changes), "version change")} · '
+        f'{_count(worse, "metric")} worse, {better} better · {_count(tests, "test")} changed outcome'
+        + (f" · {_count(links, 'fabric link')} changed" if links else "")
         + f' <span class="muted">· generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC · '
-        '<a href="#versions">versions</a> · <a href="#metrics">metrics</a> · <a href="#tests">tests</a></span></p>',
+        '<a href="#versions">versions</a> · ' + ('<a href="#fabric">fabric</a> · ' if c.fabric else "")
+        + '<a href="#metrics">metrics</a> · <a href="#tests">tests</a></span></p>',
         _runs_table(c),
         _versions_section(c),
         _fabric_section(c),
