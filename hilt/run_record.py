@@ -52,14 +52,15 @@ class TopologyRecord(BaseModel):
             ia, ib = index[f"GPU{a}"], index[f"GPU{b}"]
             expected[ia][ib] = expected[ib][ia] = profile.expected_link(a, b)
         by_device = {device: column for column, device in topo.nic_names.items()}
-        notes: list[str] = []
+        notes = [f"{g}: found, but the profile expects {profile.gpu_count} GPUs" for g in topo.gpus
+                 if g not in expected_gpus]
         for gpu, nics in (profile.nic_locality or {}).items():
             for nic, cell in nics.items():
                 column = nic if nic in index else by_device.get(nic)
                 if gpu in index and column in index:
                     expected[index[gpu]][index[column]] = expected[index[column]][index[gpu]] = cell
                 else:
-                    notes.append(f"{gpu}-{nic}: expected {cell}, found no such device in the matrix")
+                    notes.append(f"{gpu}–{nic}: expected {cell}, found no such device in the matrix")
         return cls(profile=profile.name, devices=devices, found=found, expected=expected,
                    nic_names=dict(topo.nic_names), notes=notes)
 
