@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
+
+if TYPE_CHECKING:  # the record stays importable without the fabric layer's parsers
+    from hilt.fabric.profile import Profile
+    from hilt.fabric.topo import Topology
 
 SCHEMA_VERSION = 1
 
@@ -37,7 +41,7 @@ class TopologyRecord(BaseModel):
     notes: list[str] = Field(default_factory=list)  # what no cell can show: a NIC the profile places, not found
 
     @classmethod
-    def from_parsed(cls, profile: Any, topo: Any) -> TopologyRecord:
+    def from_parsed(cls, profile: Profile, topo: Topology) -> TopologyRecord:
         """From a :class:`hilt.fabric.profile.Profile` and a parsed :class:`hilt.fabric.topo.Topology`."""
         expected_gpus = [f"GPU{i}" for i in range(profile.gpu_count)]
         devices = list(topo.gpus) + [g for g in expected_gpus if g not in topo.gpus] + list(topo.nics)
