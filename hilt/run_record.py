@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
+
+if TYPE_CHECKING:  # the record stays importable without the fabric layer's parsers
+    from hilt.fabric.profile import Profile
+    from hilt.fabric.topo import Topology
 
 SCHEMA_VERSION = 1
 
@@ -37,7 +41,7 @@ class TopologyRecord(BaseModel):
     notes: list[str] = Field(default_factory=list)  # what no cell can show: a NIC the profile places, not found
 
     @classmethod
-    def from_parsed(cls, profile: Any, topo: Any) -> TopologyRecord:
+    def from_parsed(cls, profile: Profile, topo: Topology) -> TopologyRecord:
         """From a :class:`hilt.fabric.profile.Profile` and a parsed :class:`hilt.fabric.topo.Topology`."""
         expected_gpus = [f"GPU{i}" for i in range(profile.gpu_count)]
         devices = list(topo.gpus) + [g for g in expected_gpus if g not in topo.gpus] + list(topo.nics)
@@ -52,14 +56,15 @@ class TopologyRecord(BaseModel):
             ia, ib = index[f"GPU{a}"], index[f"GPU{b}"]
             expected[ia][ib] = expected[ib][ia] = profile.expected_link(a, b)
         by_device = {device: column for column, device in topo.nic_names.items()}
-        notes: list[str] = []
+        notes = [f"{g}: found, but the profile expects {profile.gpu_count} GPUs" for g in topo.gpus
+                 if g not in expected_gpus]
         for gpu, nics in (profile.nic_locality or {}).items():
             for nic, cell in nics.items():
                 column = nic if nic in index else by_device.get(nic)
                 if gpu in index and column in index:
                     expected[index[gpu]][index[column]] = expected[index[column]][index[gpu]] = cell
                 else:
-                    notes.append(f"{gpu}-{nic}: expected {cell}, found no such device in the matrix")
+                    notes.append(f"{gpu}–{nic}: expected {cell}, found no such device in the matrix")
         return cls(profile=profile.name, devices=devices, found=found, expected=expected,
                    nic_names=dict(topo.nic_names), notes=notes)
 

@@ -134,3 +134,35 @@ def test_report_draws_the_fabric_in_chromium(tmp_path: Path) -> None:
     shot = tmp_path / "fabric.png"
     chromium(page, tmp_path / "profile", f"--screenshot={shot}", "--window-size=1200,1600")
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("capture", sorted(p.name for p in TOPO.glob("*.txt")))
+def test_the_picture_agrees_with_the_topology_check_for_every_capture_and_profile(capture: str) -> None:
+    """What the grid marks is what test_topology fails on (hilt.fabric.compare), for every real capture read
+    under every shipped profile: same links, same expected and found values."""
+    from hilt.fabric.compare import compare_topology
+    from hilt.fabric.profile import known_profiles
+
+    topo = parse_topology((TOPO / capture).read_text())
+    for name in known_profiles():
+        profile = load_profile(name)
+        record = TopologyRecord.from_parsed(profile, topo)
+        check = [d.replace("-", "–", 1) for d in compare_topology(profile, topo) if not d.startswith("GPU count")]
+        drawn = [p for p in problems(record) if not p.endswith(("not in the output", " GPUs"))]
+        # GPU pairs: the same sentences; GPU-NIC: the check names the NIC as the profile does (mlx5_0), the
+        # grid by its column (NIC0), so those agree in number and in expected/found values
+        assert sorted(d for d in drawn if _gpu_pair(d)) == sorted(d for d in check if _gpu_pair(d)), (capture, name)
+        assert sorted(_values(d) for d in drawn if not _gpu_pair(d)) == sorted(
+            _values(d) for d in check if not _gpu_pair(d)), (capture, name)
+        missing = [p for p in problems(record) if p.endswith("not in the output")]
+        assert len(missing) == max(0, profile.gpu_count - len(topo.gpus)), (capture, name)
+        extra = [p for p in problems(record) if p.endswith(f"the profile expects {profile.gpu_count} GPUs")]
+        assert len(extra) == max(0, len(topo.gpus) - profile.gpu_count), (capture, name)
+
+
+def _gpu_pair(sentence: str) -> bool:
+    return re.match(r"GPU\d+–GPU\d+:", sentence) is not None
+
+
+def _values(sentence: str) -> tuple[str, str]:
+    return sentence.split(": ", 1)[1], sentence.split("–", 1)[0]
