@@ -21,14 +21,16 @@ import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import get_args
 
 from prometheus_client import CollectorRegistry, write_to_textfile
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from hilt.history import parse_time
-from hilt.run_record import MetricRecord, RunRecord
+from hilt.run_record import GateOutcome, MetricRecord, RunRecord
 
-_OUTCOMES = ("pass", "regression", "improvement", "inconclusive", "unbaselined")
+# every outcome a run record can hold, so exactly one `_verdict` series is 1 (an alert on `== 1` never misses one)
+_OUTCOMES: tuple[str, ...] = get_args(GateOutcome)
 _SUFFIXES = {"mean": "mean of the run's samples", "min": "lowest sample", "max": "highest sample",
              "samples": "number of samples taken"}
 

@@ -24,10 +24,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hilt.errors import ConfigError
-from hilt.sim.safe_tar import extract_inside
+from pydantic import ValidationError
 
-BUILDER_VERSION = "2"
+from hilt.errors import ConfigError
+from hilt.fabric.profile import FirmwareSpec
+from hilt.sim.fabric_view import INFOROM, VBIOS
+from hilt.sim.safe_tar import extract_inside
+from hilt.sim.trust_view import trust_spec, write_device_nodes, write_trust_root
+
+BUILDER_VERSION = "3"
 DEFAULT_KERNEL = "6.1.0-hilt-sim-amd64"
 DEFAULT_DRIVER = "550.54.15"
 DEFAULT_PROFILE = "sim-4gpu"
@@ -48,6 +53,8 @@ MANIFEST_DEFAULTS: dict[str, Any] = {
     "nccl": {},
     "dcgm": {},  # hilt.sim.dcgm_view: dcgmi's declared results ({} ships no dcgmi)
     "nvbandwidth": {},  # hilt.sim.dcgm_view: nvbandwidth's declared bandwidths ({} ships no nvbandwidth)
+    "trust": {},  # hilt.sim.trust_view: Secure Boot, lockdown, taint, module signatures ({}: a good node's)
+    "compatible_firmware": {},  # the firmware the image's identity declares compatible ({}: none declared)
 }
 
 #: DCGM and nvbandwidth as the good image ships them; the images below that do not name them ship the same.
@@ -73,11 +80,22 @@ STANDARD_IMAGES: dict[str, dict[str, Any]] = {
                                                                      "during the memory test"}}}},
     # GPU-to-GPU copies at half speed (e.g. a P2P/IOMMU setting gone wrong): the nvbandwidth gate fails
     "slow-copy": {"nccl": {"nccl_busbw_gbps": 180.0}, "nvbandwidth": {**_NVBANDWIDTH_OK, "d2d_gbps": 75.0}},
+    # Trust (docs/trust.md), one check each. The OS boots with Secure Boot off while the BMC reports it on
+    # (lockdown and sig_enforce come from the kernel command line, so only test_secure_boot fails):
+    "secureboot-off": {"nccl": {"nccl_busbw_gbps": 180.0}, "trust": {"secure_boot": False}},
+    # nvidia_uvm ships unsigned. It loads on first CUDA use, not at boot, so the kernel is not tainted E
+    # yet (and sig_enforce would refuse it then): only test_module_signatures fails, before any job does.
+    "unsigned-module": {"nccl": {"nccl_busbw_gbps": 180.0}, "trust": {"unsigned": ["nvidia_uvm"]}},
+    # GPU 2 carries an older VBIOS (e.g. an RMA replacement never flashed): only test_firmware_matrix fails
+    "firmware-mismatch": {"nccl": {"nccl_busbw_gbps": 180.0}, "fabric": {"vbios_by_gpu": {"2": "96.00.74.00.1C"}}},
 }
+#: What every bootable standard image's driver build declares compatible (its identity's firmware matrix).
+_COMPATIBLE_FIRMWARE: dict[str, Any] = {"vbios": [VBIOS], "inforom": [INFOROM]}
 for _spec in STANDARD_IMAGES.values():
     if _spec.get("boot") != "never":
         _spec.setdefault("dcgm", dict(_DCGM_OK))
         _spec.setdefault("nvbandwidth", dict(_NVBANDWIDTH_OK))
+        _spec.setdefault("compatible_firmware", dict(_COMPATIBLE_FIRMWARE))
 
 
 @dataclass(frozen=True)
@@ -89,14 +107,17 @@ class Image:
     sha256: str
     manifest: dict[str, Any]
 
-    def identity(self) -> dict[str, str]:
-        """What rigs.yaml expects a node booted with this image to show."""
+    def identity(self) -> dict[str, Any]:
+        """What rigs.yaml expects a node booted with this image to show (and the firmware it declares compatible)."""
         m = self.manifest
-        return {
+        identity: dict[str, Any] = {
             "image_id": m["image_id"],
             "kernel": m["kernel"],
             "driver": m.get("identity_driver") or m["driver"],
         }
+        if m.get("compatible_firmware"):
+            identity["firmware"] = m["compatible_firmware"]
+        return identity
 
 
 def make_manifest(name: str, **overrides: Any) -> dict[str, Any]:
@@ -114,6 +135,17 @@ def make_manifest(name: str, **overrides: Any) -> dict[str, Any]:
         raise ConfigError(f"sim image {name!r}: boot={manifest['boot']!r}; valid: {list(BOOT_MODES)}")
     if not isinstance(manifest["link_rate_mbit"], int | float) or manifest["link_rate_mbit"] <= 0:
         raise ConfigError(f"sim image {name!r}: link_rate_mbit must be a positive number")
+    try:
+        FirmwareSpec.model_validate(manifest["compatible_firmware"] or {})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"sim image {name!r}: compatible_firmware.{where}: {first['msg']} "
+                          f"(valid: {', '.join(FirmwareSpec.model_fields)}, each a list of versions)") from None
+    try:
+        trust_spec(manifest["trust"])
+    except ValueError as exc:
+        raise ConfigError(f"sim image {name!r}: {exc}") from None
     return manifest
 
 
@@ -175,6 +207,7 @@ def write_base_root(root: Path, manifest: dict[str, Any]) -> None:
         f"[    4.330000] NVRM: loading NVIDIA UNIX Open Kernel Module for x86_64  {driver}\n",
     )
     (root / "opt/hilt-sim/python").mkdir(parents=True, exist_ok=True)
+    write_trust_root(root, manifest)
     _write(root / "opt/hilt-sim/manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 
@@ -204,6 +237,7 @@ def _populate(stage: Path, manifest: dict[str, Any]) -> None:
         if manifest["nccl"]:
             write_nccl_tests(view, nccl_spec_for(manifest, profile))
         _write_dcgm_views(view, manifest, profile)
+        write_device_nodes(view, profile.gpu_count)
 
 
 def _write_dcgm_views(view: Path, manifest: dict[str, Any], profile: Any) -> None:
@@ -264,6 +298,7 @@ def _content_key(manifest: dict[str, Any]) -> str:
         *(_profile_digest(p) for p in manifest["profiles"]),
         _module_digest("hilt.sim.nccl_tests_view"),
         _module_digest("hilt.sim.dcgm_view"),
+        _module_digest("hilt.sim.trust_view"),
     ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 

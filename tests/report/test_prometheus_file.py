@@ -4,11 +4,12 @@ and label set (issue 20 item 16), written by prometheus_client."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
 from hilt.report.prometheus import label_names, metric_name, write_metrics_prom
-from hilt.run_record import MetricRecord
+from hilt.run_record import GateOutcome, MetricRecord, VerdictRecord
 
 from .textfile_rules import Rejected, parse, unquote
 
@@ -28,11 +29,25 @@ def test_file_shape_and_values(tmp_path: Path, nightly) -> None:
     assert _series(families, "hilt_nccl_all_reduce_busbw_mean") == [(identity, pytest.approx(mean))]
     assert _series(families, "hilt_nccl_all_reduce_busbw_samples") == [(identity, 5.0)]
     verdicts = {labels["outcome"]: v for labels, v in _series(families, "hilt_gate_verdict")}
-    assert verdicts == {"pass": 0, "regression": 1, "improvement": 0, "inconclusive": 0, "unbaselined": 0}
+    assert verdicts == {"pass": 0, "regression": 1, "improvement": 0, "inconclusive": 0, "unbaselined": 0,
+                        "not_run": 0}
     ((labels, value),) = _series(families, "hilt_fabric_nvlink_errors_s_max")
     assert value == 2.0 and labels["gpu_index"] == "0" and labels["link"] == 'a"b\\c\nd'
     (info,) = _series(families, "hilt_run_info")
     assert info[0]["run_id"] == run.run_id and info[0]["nccl"] == run.versions["nccl"] and info[1] == 1
+
+
+@pytest.mark.parametrize("outcome", get_args(GateOutcome))
+def test_every_outcome_a_run_record_holds_is_one_verdict_series_at_1(tmp_path: Path, nightly, outcome) -> None:
+    """An alert is `hilt_gate_verdict{outcome="x"} == 1`: a gate that ran no gated probe (not_run) used to write
+    every series 0, so no alert and no dashboard saw it."""
+    run = nightly(3)[-1]
+    run.gate = VerdictRecord(outcome=outcome, reason="as the gate decided")
+    run.metrics.append(MetricRecord(name="probe.busbw", unit="GB/s", samples=[1.0], verdict=run.gate))
+    families = parse(write_metrics_prom(run, tmp_path / "metrics.prom").read_text())
+    for family in ("hilt_gate_verdict", "hilt_probe_busbw_verdict"):
+        verdicts = {labels["outcome"]: v for labels, v in _series(families, family)}
+        assert verdicts == {o: (1 if o == outcome else 0) for o in get_args(GateOutcome)}, family
 
 
 def test_node_exporter_textfile_collector_accepts_it(tmp_path: Path, nightly) -> None:
