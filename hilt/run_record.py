@@ -19,6 +19,51 @@ FailureKind = Literal["product", "infrastructure", "regression", "undecided", "n
 GateOutcome = Literal["pass", "regression", "improvement", "inconclusive", "unbaselined", "not_run"]
 
 
+class TopologyRecord(BaseModel):
+    """A node's ``nvidia-smi topo -m`` matrix as found, next to the one its profile expects.
+
+    Kept as two square matrices over one device list so that the report can draw them without the
+    profile (which may have changed since) or the parser. ``found[i][j]`` is the printed cell between
+    ``devices[i]`` and ``devices[j]`` (``"X"`` on the diagonal); None where the device was not in the
+    output (a GPU the profile expects but the node did not show). ``expected[i][j]`` is the profile's cell,
+    None where the profile says nothing (NIC to NIC, NICs it does not place).
+    """
+
+    profile: str | None = None
+    devices: list[str]
+    found: list[list[str | None]]
+    expected: list[list[str | None]]
+    nic_names: dict[str, str] = Field(default_factory=dict)  # NIC column -> device (NIC0 -> mlx5_0)
+    notes: list[str] = Field(default_factory=list)  # what no cell can show: a NIC the profile places, not found
+
+    @classmethod
+    def from_parsed(cls, profile: Any, topo: Any) -> TopologyRecord:
+        """From a :class:`hilt.fabric.profile.Profile` and a parsed :class:`hilt.fabric.topo.Topology`."""
+        expected_gpus = [f"GPU{i}" for i in range(profile.gpu_count)]
+        devices = list(topo.gpus) + [g for g in expected_gpus if g not in topo.gpus] + list(topo.nics)
+        index = {d: i for i, d in enumerate(devices)}
+        size = len(devices)
+        found: list[list[str | None]] = [[topo.cells.get((a, b)) for b in devices] for a in devices]
+        expected: list[list[str | None]] = [[None] * size for _ in range(size)]
+        for d in devices:
+            if d in expected_gpus:
+                expected[index[d]][index[d]] = "X"
+        for a, b in profile.gpu_pairs():
+            ia, ib = index[f"GPU{a}"], index[f"GPU{b}"]
+            expected[ia][ib] = expected[ib][ia] = profile.expected_link(a, b)
+        by_device = {device: column for column, device in topo.nic_names.items()}
+        notes: list[str] = []
+        for gpu, nics in (profile.nic_locality or {}).items():
+            for nic, cell in nics.items():
+                column = nic if nic in index else by_device.get(nic)
+                if gpu in index and column in index:
+                    expected[index[gpu]][index[column]] = expected[index[column]][index[gpu]] = cell
+                else:
+                    notes.append(f"{gpu}-{nic}: expected {cell}, found no such device in the matrix")
+        return cls(profile=profile.name, devices=devices, found=found, expected=expected,
+                   nic_names=dict(topo.nic_names), notes=notes)
+
+
 class NodeRecord(BaseModel):
     """What a node ran and how it got there."""
 
@@ -34,6 +79,8 @@ class NodeRecord(BaseModel):
     health: str | None = None
     identity: dict[str, Any] | None = None
     """Host vs BMC identity at provisioning: status, why, both identities, both addresses (docs/trust.md)."""
+    topology: TopologyRecord | None = None
+    """The fabric as ``nvidia-smi topo -m`` showed it, against the profile (recorded by test_topology)."""
 
 
 class TestRecord(BaseModel):
@@ -138,6 +185,10 @@ class RunRecord(BaseModel):
     exit_code: int | None = None
     versions: dict[str, str] = Field(default_factory=dict)
     ci_url: str | None = None  # the CI job of this run (hilt/ci_env.py); the report links it
+    junit_path: str | None = None  # the JUnit XML this run wrote (pytest --junitxml, absolute)
+    allure_results: str | None = None  # this run's Allure results directory (--alluredir, absolute)
+    junit_url: str | None = None  # the published JUnit file (HILT_JUNIT_URL; http(s) only)
+    allure_url: str | None = None  # the published Allure report (HILT_ALLURE_URL; http(s) only)
     rollout: dict[str, Any] | None = None
     """Set on a rollout's wave run: {"id", "wave", "nodes", "control", "outcome", "reason"} (docs/rollout.md)."""
 

@@ -46,6 +46,8 @@ class NvmlGpu(_Model):
     pci_bus_id: str
     driver: str | None = None
     vbios: str | None = None
+    inforom: str | None = None
+    """The InfoROM image version (nvmlDeviceGetInforomImageVersion, e.g. G520.0200.00.05); None: not supported."""
     nvlinks: list[NvmlLink] = Field(default_factory=list)
     ecc: NvmlEcc | None = None
     row_remap: RowRemap | None = None

@@ -110,6 +110,8 @@ class FirmwareSpec(_Strict):
     """BMC firmware (Redfish Manager ``FirmwareVersion``)."""
     vbios: list[str] | None = None
     """GPU VBIOS (NVML), every GPU."""
+    inforom: list[str] | None = None
+    """GPU InfoROM image (NVML ``nvmlDeviceGetInforomImageVersion``), every GPU."""
 
 
 class TrustSpec(_Strict):

@@ -21,6 +21,8 @@ import pytest
 
 from hilt.ci_env import ci_job_url
 from hilt.pytestplugin.hooks import METRIC_PROPERTY, NODE_PROPERTY, PROBE_PROPERTY
+from hilt.pytestplugin.topology import topology_from_report
+from hilt.report.links import run_artifacts
 from hilt.run_record import (
     BaselineRecord,
     CoverageRecord,
@@ -28,6 +30,7 @@ from hilt.run_record import (
     NodeRecord,
     RunRecord,
     TestRecord,
+    TopologyRecord,
     VerdictRecord,
 )
 
@@ -89,7 +92,8 @@ class RunCollector:
             run_id=state.run_id, started_at=state.started_at, rig=state.rig, image=state.image_name,
             image_url=image.get("url"), profile=next(iter(shared)) if len(shared) == 1 else None, nodes=nodes,
             node_profiles=node_profiles, versions={"hilt": _hilt_version(), "python": platform.python_version()},
-            ci_url=ci_job_url(),
+            ci_url=ci_job_url(), **run_artifacts(getattr(self.config.option, "xmlpath", None),
+                                                 getattr(self.config.option, "allure_report_dir", None)),
         )
         self.record.coverage = self._expected(node_profiles)
 
@@ -146,6 +150,7 @@ class RunCollector:
             for name, value in report.user_properties:
                 if name == METRIC_PROPERTY:
                     self._add_metric(report.nodeid, json.loads(value))
+            self._add_topology(props.get(NODE_PROPERTY), topology_from_report(props))
         outcome = None
         if report.when == "call" or (report.when == "setup" and not report.passed):
             outcome = "passed" if report.passed else ("skipped" if report.skipped else
@@ -160,6 +165,14 @@ class RunCollector:
         message = _message(report) if outcome in ("failed", "error", "skipped") else None
         self.record.tests.append(TestRecord(nodeid=report.nodeid, outcome=outcome, kind=kind, message=message,
                                             duration_s=round(report.duration, 3), node=props.get(NODE_PROPERTY)))
+
+    def _add_topology(self, node: str | None, topology: TopologyRecord | None) -> None:
+        """test_topology's found and expected matrix, onto its node's record (the report's fabric picture)."""
+        if self.record is None or topology is None:
+            return
+        for record in self.record.nodes:
+            if record.name == node:
+                record.topology = topology
 
     def _add_metric(self, nodeid: str, data: dict) -> None:
         assert self.record is not None

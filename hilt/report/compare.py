@@ -19,9 +19,11 @@ from typing import Literal
 
 from hilt.errors import ConfigError
 from hilt.history import HistoryStore, metric_key, parse_time, point_node
+from hilt.report.fabric import STYLE as FABRIC_STYLE
+from hilt.report.fabric import fabric_grid
 from hilt.report.html import _CSP, _SCRIPT, _STYLE, run_status
 from hilt.report.versions import RUN, VERSION_LABELS, VersionChange, run_versions, version_diff, versions_html
-from hilt.run_record import RunRecord
+from hilt.run_record import RunRecord, TopologyRecord
 
 MetricChange = Literal["worse", "better", "same", "only_a", "only_b"]
 
@@ -81,6 +83,50 @@ class VersionRow:
 
 
 @dataclass(frozen=True)
+class LinkChange:
+    a: str  # device
+    b: str
+    before: str | None  # the cell in run A (None: the device was not in A's output)
+    after: str | None
+
+
+@dataclass(frozen=True)
+class FabricDiff:
+    """A node's topology matrix in A against B (as found; each run's own grid shows it against the profile)."""
+
+    node: str
+    topology_a: TopologyRecord | None
+    topology_b: TopologyRecord | None
+    links: tuple[LinkChange, ...]
+
+    @property
+    def recorded(self) -> str:
+        return "both" if self.topology_a and self.topology_b else ("a" if self.topology_a else "b")
+
+
+def _cells(t: TopologyRecord) -> dict[tuple[str, str], str | None]:
+    return {(a, b): t.found[i][j] for i, a in enumerate(t.devices) for j, b in enumerate(t.devices) if i < j}
+
+
+def fabric_diffs(a: RunRecord, b: RunRecord) -> list[FabricDiff]:
+    """Per node recorded in either run, the links whose found cell differs between A and B."""
+    ta = {n.name: n.topology for n in a.nodes if n.topology}
+    tb = {n.name: n.topology for n in b.nodes if n.topology}
+    out = []
+    for node in sorted(set(ta) | set(tb)):
+        x, y = ta.get(node), tb.get(node)
+        links: tuple[LinkChange, ...] = ()
+        if x and y:
+            cx, cy = _cells(x), _cells(y)
+            order = {d: i for i, d in enumerate(reversed(y.devices + x.devices))}  # B's order first
+            links = tuple(LinkChange(p, q, cx.get((p, q)), cy.get((p, q)))
+                          for p, q in sorted(set(cx) | set(cy), key=lambda k: (-order[k[0]], -order[k[1]]))
+                          if cx.get((p, q)) != cy.get((p, q)))
+        out.append(FabricDiff(node, x, y, links))
+    return out
+
+
+@dataclass(frozen=True)
 class RunComparison:
     run_a: RunRecord
     run_b: RunRecord
@@ -88,6 +134,7 @@ class RunComparison:
     tests: list[TestDiff]
     versions: list[VersionRow]
     version_changes: list[VersionChange]
+    fabric: list[FabricDiff]
 
 
 def _metric_values(record: RunRecord) -> dict[tuple[str, str], tuple[float, str, bool, str | None]]:
@@ -140,7 +187,7 @@ def compare_runs(a: RunRecord, b: RunRecord, min_magnitude: float = MIN_MAGNITUD
     order = list(VERSION_LABELS)
     versions = [VersionRow(what, node, ra.get((what, node)), rb.get((what, node))) for what, node in set(ra) | set(rb)]
     versions.sort(key=lambda v: (order.index(v.what) if v.what in order else len(order), v.what, v.node))
-    return RunComparison(a, b, metrics, tests, versions, version_diff(a, b))
+    return RunComparison(a, b, metrics, tests, versions, version_diff(a, b), fabric_diffs(a, b))
 
 
 def find_runs(store: HistoryStore, run_ids: Sequence[str]) -> list[RunRecord]:
@@ -174,6 +221,9 @@ def comparison_json(c: RunComparison) -> dict[str, object]:
                      "verdict_a": m.verdict_a, "verdict_b": m.verdict_b, "change": m.change} for m in c.metrics],
         "tests": [{"nodeid": t.nodeid, "node": t.node, "a": t.a, "b": t.b, "changed": t.changed}
                   for t in c.tests],
+        "fabric": [{"node": f.node, "recorded": f.recorded,
+                    "links": [{"a": k.a, "b": k.b, "before": k.before, "after": k.after} for k in f.links]}
+                   for f in c.fabric],
     }
 
 
@@ -258,21 +308,48 @@ def _tests_section(c: RunComparison) -> str:
     return "".join(out)
 
 
+def _fabric_section(c: RunComparison) -> str:
+    if not c.fabric:
+        return ""
+    out = ['<section id="fabric"><h2>Fabric</h2>']
+    same = [f.node for f in c.fabric if f.recorded == "both" and not f.links]
+    for f in c.fabric:
+        if f.recorded != "both":
+            out.append(f'<p class="fabric-change" data-node="{escape(f.node, quote=True)}">{_e(f.node)}: topology '
+                       f'recorded only in run {f.recorded.upper()}.</p>')
+        elif f.links:
+            items = "".join(f"<li>{_e(k.a)}–{_e(k.b)}: {_e(k.before or 'missing')} → {_e(k.after or 'missing')}"
+                            "</li>" for k in f.links)
+            grid = fabric_grid(f.node, f.topology_b, c.run_b.rig, c.run_b.run_id) if f.topology_b else ""
+            out.append(f'<div class="fabric-change" data-node="{escape(f.node, quote=True)}" '
+                       f'data-links="{len(f.links)}"><p><b>{_e(f.node)}: {len(f.links)} link'
+                       f'{"s" if len(f.links) != 1 else ""} changed</b> (A → B):</p><ul>{items}</ul>'
+                       f"<p class=\"muted\">Run B's matrix against the profile:</p>{grid}</div>")
+    if same:
+        out.append(f'<p class="fabric-same">Same topology in both runs: {_e(", ".join(same))}.</p>')
+    out.append("</section>")
+    return "".join(out)
+
+
 def comparison_html(c: RunComparison, min_magnitude: float = MIN_MAGNITUDE) -> str:
     worse = sum(1 for m in c.metrics if m.change == "worse")
     better = sum(1 for m in c.metrics if m.change == "better")
     tests = sum(1 for t in c.tests if t.changed)
+    links = sum(len(f.links) for f in c.fabric)
     title = f"hilt: {c.run_a.run_id} vs {c.run_b.run_id}"
     return "\n".join([
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
         f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">',
-        f"<title>{_e(title)}</title><style>{_STYLE}{_EXTRA_STYLE}</style><script>{_SCRIPT}</script></head><body>",
+        f"<title>{_e(title)}</title><style>{_STYLE}{_EXTRA_STYLE}{FABRIC_STYLE}</style><script>{_SCRIPT}</script></head><body>",
         f"<h1>Compare {_e(c.run_a.run_id)} (A) with {_e(c.run_b.run_id)} (B)</h1>",
         f'<p class="summary">{len(c.version_changes)} version changes · {worse} metrics worse, {better} better · '
-        f'{tests} tests changed outcome <span class="muted">· generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC · '
+        f'{tests} tests changed outcome'
+        + (f" · {links} fabric link{'s' if links != 1 else ''} changed" if links else "")
+        + f' <span class="muted">· generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC · '
         '<a href="#versions">versions</a> · <a href="#metrics">metrics</a> · <a href="#tests">tests</a></span></p>',
         _runs_table(c),
         _versions_section(c),
+        _fabric_section(c),
         _metrics_section(c, min_magnitude),
         _tests_section(c),
         "</body></html>",

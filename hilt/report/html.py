@@ -20,8 +20,11 @@ from typing import Literal
 
 from hilt.history import SeriesKey, parse_time, series_from_runs
 from hilt.report.changes import Change, ChangeOptions, run_anchor, with_versions
-from hilt.report.nodes import node_changes
+from hilt.report.fabric import fabric_section
+from hilt.report.links import run_links
+from hilt.report.nodes import node_changes, nodes_section
 from hilt.report.order import rank_series
+from hilt.report.outcomes import outcome_histories, tests_section
 from hilt.report.rollout_section import rollouts_section
 from hilt.report.svg import labels_text, metric_title, trend_chart, verdict_class
 from hilt.report.versions import versions_html
@@ -56,6 +59,14 @@ details.run{border:1px solid #ddd;border-radius:4px;margin:4px 0;padding:2px 8px
 details.run>summary{cursor:pointer}section.run:target details{outline:2px solid #0969da}
 pre{white-space:pre-wrap;margin:2px 0;font-size:12px}
 ul.versions{margin:0;padding-left:16px}
+.tstate,.outlier-flag{display:inline-block;padding:0 6px;border-radius:9px;font-size:12px;font-weight:600;color:#fff}
+.t-broken,.outlier-flag{background:#cf222e}.t-failing{background:#bc4c00}.t-flaky{background:#8250df}
+.t-passing{background:#1a7f37}.t-skipped{background:#8c959f}.dev-bad{color:#cf222e;font-weight:600}
+.dev-good{color:#0969da}.strip{white-space:nowrap}.strip .o{display:inline-block;width:6px;height:12px;
+margin-right:1px;vertical-align:middle}.o-pass{background:#1a7f37}.o-fail{background:#cf222e}
+.o-skip{background:#8c959f}.o-none{background:#eaeef2}
+details.node,details.tests-ok{border:1px solid #ddd;border-radius:4px;margin:4px 0;padding:2px 8px}
+details.node>summary,details.tests-ok>summary{cursor:pointer}
 """
 
 # Runs first, in <head>: errors and CSP violations anywhere later land in <html data-errors>.
@@ -116,7 +127,7 @@ def _time(value: str) -> str:
     return f"{parse_time(value):%Y-%m-%d %H:%M} UTC"
 
 
-def _tonight(latest: dict[str, RunRecord]) -> str:
+def _tonight(latest: dict[str, RunRecord], report_dir: Path) -> str:
     out = ['<section id="tonight"><h2>Tonight</h2><table class="status"><tr><th>rig</th><th>node</th>'
            '<th>status</th><th>image</th><th>detail</th></tr>']
     for rig in sorted(latest):
@@ -128,7 +139,8 @@ def _tonight(latest: dict[str, RunRecord]) -> str:
         tally = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
         out.append(f'<tr class="rig-row" data-rig="{escape(rig)}" data-status="{run_status(r)}">'
                    f'<td><b>{escape(rig)}</b></td><td><a href="#{run_anchor(r.run_id)}">run '
-                   f'{escape(r.run_id)}</a> {_ci_link(r)}</td><td>{_badge(run_status(r))}</td>'
+                   f'{escape(r.run_id)}</a> {_ci_link(r)} {run_links(r, report_dir)}</td>'
+                   f'<td>{_badge(run_status(r))}</td>'
                    f'<td>{escape(r.image or "?")}</td><td>{escape(gate)}<br><span class="muted">{escape(tally)} · '
                    f'{_time(r.started_at)}</span></td></tr>')
         for node in r.nodes:
@@ -176,7 +188,7 @@ def _ci_link(r: RunRecord) -> str:
     return f'<a class="ci-job" href="{escape(r.ci_url, quote=True)}" rel="noopener noreferrer">CI job</a>'
 
 
-def _run_details(r: RunRecord) -> str:
+def _run_details(r: RunRecord, report_dir: Path) -> str:
     status = run_status(r)
     rows = [f'<section class="run" id="{run_anchor(r.run_id)}"><details class="run"><summary>'
             f'{_badge(status)} <b>{escape(r.run_id)}</b> · {escape(r.rig)} · {escape(r.image or "?")} · '
@@ -185,6 +197,8 @@ def _run_details(r: RunRecord) -> str:
         rows.append(f"<p>gate: <b>{escape(r.gate.outcome)}</b> {escape(r.gate.reason)}</p>")
     if _ci_link(r):
         rows.append(f'<p>{_ci_link(r)} <span class="muted">{escape(r.ci_url or "")}</span></p>')
+    if run_links(r, report_dir):
+        rows.append(f'<p class="run-links">{run_links(r, report_dir)}</p>')
     if r.versions:
         rows.append("<p class=\"muted\">" + " · ".join(f"{escape(k)} {escape(v)}"
                                                       for k, v in sorted(r.versions.items())) + "</p>")
@@ -226,6 +240,7 @@ def build_report(runs: list[RunRecord], out: Path, title: str = "hilt nightly re
     changes_by_key = {key: node_changes(s, options) for key, s in all_series.items()}
     changes_by_key = with_versions(changes_by_key, ordered)
     all_changes = [c for found in changes_by_key.values() for c in found]
+    histories = outcome_histories(ordered)
 
     charts = ['<section id="trends"><h2>Trends</h2>']
     for ranked in rank_series(all_series, changes_by_key):  # what needs action first, not alphabetical
@@ -252,14 +267,17 @@ def build_report(runs: list[RunRecord], out: Path, title: str = "hilt nightly re
         f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">',
         f"<title>{escape(title)}</title><style>{_STYLE}</style><script>{_SCRIPT}</script></head><body>",
         f'<h1>{escape(title)}</h1><p class="muted">{span} · generated '
-        f'{datetime.now(UTC):%Y-%m-%d %H:%M} UTC · <a href="#changes">changes</a> · <a href="#trends">trends</a>'
-        f' · <a href="#runs">runs</a></p>',
-        _tonight(latest) if latest else "<p>No runs in this window.</p>",
+        f'{datetime.now(UTC):%Y-%m-%d %H:%M} UTC · <a href="#changes">changes</a> · <a href="#nodes">nodes</a>'
+        f' · <a href="#tests">tests</a> · <a href="#trends">trends</a> · <a href="#runs">runs</a></p>',
+        _tonight(latest, out.parent) if latest else "<p>No runs in this window.</p>",
         _changes_table(all_changes),
+        nodes_section(ordered, histories),
+        tests_section(ordered, histories),
+        fabric_section(ordered),
         rollouts_section(ordered),
         "".join(charts),
         '<section id="runs"><h2>Runs</h2>',
-        "".join(_run_details(r) for r in reversed(ordered)),
+        "".join(_run_details(r, out.parent) for r in reversed(ordered)),
         "</section></body></html>",
     ]
     out.parent.mkdir(parents=True, exist_ok=True)

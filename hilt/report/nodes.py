@@ -12,9 +12,12 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from html import escape
 
 from hilt.history import Series, metric_key, parse_time, point_node
-from hilt.report.changes import Change, ChangeOptions, detect_changes
+from hilt.report.changes import Change, ChangeOptions, detect_changes, run_anchor
+from hilt.report.outcomes import STATE_ORDER, OutcomeHistory, history_table
+from hilt.report.svg import metric_title
 from hilt.run_record import MetricRecord, RunRecord
 
 OUTLIER_THRESHOLD = 0.10  # a node this far (relative) on the worse side of its peers' median is flagged
@@ -97,17 +100,16 @@ def latest_node_values(runs: Iterable[RunRecord]) -> list[NodeValue]:
     """Each node's latest value of each series it measures (per-node points only; lease-wide ones have no
     single node), each compared with the median of the other nodes of its profile measuring the same series."""
     ordered = sorted(runs, key=lambda r: (parse_time(r.started_at), r.run_id))
-    latest: dict[tuple[str, str, str], tuple[RunRecord, MetricRecord]] = {}
+    latest: dict[tuple[str, str], tuple[str, RunRecord, MetricRecord]] = {}  # (series, node) -> its newest
     for record in ordered:
         for metric in record.metrics:
             node = point_node(metric)
             if not node or "+" in node or not metric.samples:
                 continue
-            profile = _profile_of(record, node, metric.profile)
-            latest[(profile, metric_key(metric), node)] = (record, metric)
+            latest[(metric_key(metric), node)] = (_profile_of(record, node, metric.profile), record, metric)
     groups: dict[tuple[str, str], dict[str, tuple[RunRecord, MetricRecord]]] = defaultdict(dict)
-    for (profile, key, node), entry in latest.items():
-        groups[(profile, key)][node] = entry
+    for (key, node), (profile, record, metric) in latest.items():
+        groups[(profile, key)][node] = (record, metric)
     out: list[NodeValue] = []
     for (profile, key), members in groups.items():
         means = {n: sum(m.samples) / len(m.samples) for n, (_, m) in members.items()}
@@ -138,3 +140,71 @@ def node_views(runs: Sequence[RunRecord], threshold: float = OUTLIER_THRESHOLD) 
         view.values.sort(key=lambda v: (-v.worse_by, v.metric))
     return sorted(views.values(), key=lambda v: (not v.outliers(threshold), -v.worst if v.outliers(threshold)
                                                  else 0.0, v.node))
+
+
+def _node_id(node: str) -> str:
+    return "node-" + "".join(c if c.isalnum() or c in "-_." else "_" for c in node)
+
+
+def _deviation_cell(v: NodeValue, threshold: float) -> str:
+    d = v.deviation
+    if d is None:
+        return f'<td class="muted">{v.peers} peer(s): too few to compare</td>'
+    cls = "dev-bad" if v.outlier(threshold) else ("dev-good" if abs(d) >= threshold else "")
+    return f'<td class="{cls}">{d:+.1%}</td>'
+
+
+def _metrics_table(view: NodeView, threshold: float) -> str:
+    if not view.values:
+        return '<p class="muted">No per-node metrics recorded for this node.</p>'
+    rows = ["<table class=\"node-metrics\"><tr><th>metric</th><th>latest</th><th>peers' median</th>"
+            "<th>vs peers</th><th>gate</th><th>run</th></tr>"]
+    for v in view.values:
+        median = f"{v.peer_median:.4g}" if v.peer_median is not None else "–"
+        flag = '<span class="outlier-flag">outlier</span> ' if v.outlier(threshold) else ""
+        rows.append(f'<tr class="node-metric" data-metric="{escape(v.metric)}" '
+                    f'data-outlier="{int(v.outlier(threshold))}">'
+                    f"<td>{flag}{escape(metric_title(v.metric))}</td><td>{v.value:.4g} {escape(v.unit)}</td>"
+                    f"<td>{median}</td>{_deviation_cell(v, threshold)}<td>{escape(v.verdict or '–')}</td>"
+                    f'<td><a href="#{run_anchor(v.run_id)}">{escape(v.run_id)}</a></td></tr>')
+    rows.append("</table>")
+    return "".join(rows)
+
+
+def nodes_section(runs: Sequence[RunRecord], histories: Sequence[OutcomeHistory],
+                  threshold: float = OUTLIER_THRESHOLD) -> str:
+    """The report's "Nodes" section: a summary line per node (outliers first), then each node's details."""
+    views = node_views(runs, threshold)
+    if not views:
+        return ""
+    by_node: dict[str, list[OutcomeHistory]] = defaultdict(list)
+    for h in histories:
+        if h.node:
+            by_node[h.node].append(h)
+    # outliers first (worst first), then nodes with broken, failing, flaky tests, then the rest by name
+    views.sort(key=lambda v: (not v.outliers(threshold), -v.worst if v.outliers(threshold) else 0.0,
+                              min((STATE_ORDER[h.state] for h in by_node.get(v.node, [])), default=9), v.node))
+    out = [f'<section id="nodes"><h2>Nodes</h2><p class="muted">Each node\'s latest value of each metric against '
+           f"the median of the other nodes of its profile; a node {threshold:.0%} or more on the worse side is an "
+           f"outlier, even when the gate passed.</p><table class=\"nodes\"><tr><th>node</th><th>profile</th>"
+           f"<th>outliers</th><th>tests</th></tr>"]
+    for view in views:
+        outliers = view.outliers(threshold)
+        what = "; ".join(f"{metric_title(v.metric)} {v.deviation:+.1%}" for v in outliers if v.deviation is not None)
+        tests = by_node.get(view.node, [])
+        bad = {s: sum(1 for h in tests if h.state == s) for s in ("broken", "failing", "flaky")}
+        tally = ", ".join(f"{n} {s}" for s, n in bad.items() if n) or f"{len(tests)} passing"
+        out.append(f'<tr class="node-summary" data-node="{escape(view.node)}" data-outlier="{int(bool(outliers))}">'
+                   f'<td><a href="#{_node_id(view.node)}">{escape(view.node)}</a></td><td>{escape(view.profile)}</td>'
+                   f'<td class="{"dev-bad" if outliers else "muted"}">{escape(what) or "none"}</td>'
+                   f"<td>{escape(tally)}</td></tr>")
+    out.append("</table>")
+    for view in views:
+        outliers = view.outliers(threshold)
+        tests = sorted(by_node.get(view.node, []), key=lambda h: (STATE_ORDER[h.state], h.nodeid))
+        out.append(f'<details class="node" id="{_node_id(view.node)}" data-node="{escape(view.node)}"'
+                   f'{" open" if outliers else ""}><summary><b>{escape(view.node)}</b> · {escape(view.profile)} · '
+                   f'{len(outliers)} outlier(s) · {len(tests)} tests</summary>{_metrics_table(view, threshold)}'
+                   f"{history_table(tests, with_node=False) if tests else ''}</details>")
+    out.append("</section>")
+    return "".join(out)

@@ -33,6 +33,7 @@ from hilt.sim import netns, state
 from hilt.sim.forwarder import TcpForwarder
 from hilt.sim.image import STANDARD_IMAGES, Image, build_standard_images, read_image
 from hilt.sim.machine import FAULTS, Machine, generate_ssh_key
+from hilt.sim.trust_view import SYSTEM_FIRMWARE
 
 log = logging.getLogger("hilt.sim.daemon")
 REQUIRED_TOOLS = ("ip", "tc", "unshare", "ssh-keygen")
@@ -144,7 +145,7 @@ class SimDaemon:
             m.create()
             self.machines[node] = m
             self.by_system[system_id] = node
-            systems.append({"uuid": system_id, "name": node, "power_state": "Off",
+            systems.append({"uuid": system_id, "name": node, "power_state": "Off", **SYSTEM_FIRMWARE,
                             "nics": [{"mac": f"02:00:0a:c8:{self.subnet:02x}:{i + 2:02x}", "ip": m.address}]})
 
         from hilt.sim.bmc_emulator import start_sushy_emulator

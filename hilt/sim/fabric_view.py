@@ -17,6 +17,10 @@ from hilt.fabric.profile import Profile
 
 _BUSES = ["18", "2a", "3a", "5d", "9a", "ab", "ba", "db"]
 _DEFAULT_DRIVER = "550.54.15"
+#: The firmware a simulated H100 reports: VBIOS as in tests/data/corpus/proc (an H100 HBM3's
+#: /proc/driver/nvidia/gpus/*/information), InfoROM image as NVML's nvmlDeviceGetInforomImageVersion prints it.
+VBIOS = "96.00.99.00.01"
+INFOROM = "G520.0200.00.05"
 _XID_TEXT = {
     13: "Graphics SM Warp Exception on (GPC 0, TPC 0, SM 0): Out Of Range Address",
     31: "pid=2171, name=python3, Ch 00000008, intr 00000000. MMU Fault: ENGINE GRAPHICS GPCCLIENT_T1_0",
@@ -58,8 +62,16 @@ class _View:
         self.xids = [int(x) for x in spec.get("xids", [])]
         self.dt_missing = set(spec.get("dt_missing", []))
         self.nics = sorted({nic for nics in (profile.nic_locality or {}).values() for nic in nics})
+        self.vbios = [self._per_gpu(spec, "vbios", i, VBIOS) for i in range(self.n)]
+        self.inforom = [self._per_gpu(spec, "inforom", i, INFOROM) for i in range(self.n)]
         if self.n > len(_BUSES):
             raise ValueError(f"the simulator shows at most {len(_BUSES)} GPUs, profile asks {self.n}")
+
+    @staticmethod
+    def _per_gpu(spec: dict[str, Any], key: str, i: int, default: str) -> str:
+        """``<key>_by_gpu: {index: version}`` (one GPU flashed differently), else ``<key>``, else the default."""
+        by_gpu = spec.get(f"{key}_by_gpu") or {}
+        return str(by_gpu.get(str(i)) or by_gpu.get(i) or spec.get(key) or default)
 
     def uuid(self, i: int) -> str:
         return "GPU-" + str(uuid.uuid5(uuid.NAMESPACE_URL, f"hilt-sim/{self.profile.name}/{i}"))
@@ -152,7 +164,7 @@ class _View:
     def information(self, i: int) -> str:
         return (
             f"Model: \t\t {self.gpu_name}\nIRQ:   \t\t {120 + i}\nGPU UUID: \t {self.uuid(i)}\n"
-            "Video BIOS: \t 96.00.99.00.01\nBus Type: \t PCIe\nDMA Size: \t 52 bits\n"
+            f"Video BIOS: \t {self.vbios[i]}\nBus Type: \t PCIe\nDMA Size: \t 52 bits\n"
             f"DMA Mask: \t 0xfffffffffffff\nBus Location: \t {self.bus(i)}\nDevice Minor: \t {i}\n"
             f"GPU Firmware: \t {self.driver}\nGPU Excluded:\t No\n"
         )
@@ -190,7 +202,8 @@ class _View:
                     "name": self.gpu_name,
                     "uuid": self.uuid(i),
                     "pci_bus_id": "0000" + self.bus(i).upper(),
-                    "vbios": "96.00.99.00.01",
+                    "vbios": self.vbios[i],
+                    "inforom": self.inforom[i],
                     "links": links,
                     "ecc": {"volatile": [0, uncorrected], "aggregate": [0, uncorrected]},
                     "row_remap": [0, 0, int(63 in self.xids), int(64 in self.xids)],
@@ -313,6 +326,12 @@ def nvmlDeviceGetPciInfo(handle):
 
 def nvmlDeviceGetVbiosVersion(handle):
     return handle["vbios"]
+
+
+def nvmlDeviceGetInforomImageVersion(handle):
+    if handle.get("inforom") is None:
+        raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
+    return handle["inforom"]
 
 
 def _link(handle, link):

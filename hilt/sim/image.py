@@ -26,8 +26,9 @@ from typing import Any
 
 from hilt.errors import ConfigError
 from hilt.sim.safe_tar import extract_inside
+from hilt.sim.trust_view import trust_spec, write_device_nodes, write_trust_root
 
-BUILDER_VERSION = "2"
+BUILDER_VERSION = "3"
 DEFAULT_KERNEL = "6.1.0-hilt-sim-amd64"
 DEFAULT_DRIVER = "550.54.15"
 DEFAULT_PROFILE = "sim-4gpu"
@@ -48,6 +49,7 @@ MANIFEST_DEFAULTS: dict[str, Any] = {
     "nccl": {},
     "dcgm": {},  # hilt.sim.dcgm_view: dcgmi's declared results ({} ships no dcgmi)
     "nvbandwidth": {},  # hilt.sim.dcgm_view: nvbandwidth's declared bandwidths ({} ships no nvbandwidth)
+    "trust": {},  # hilt.sim.trust_view: Secure Boot, lockdown, taint, module signatures ({}: a good node's)
 }
 
 #: DCGM and nvbandwidth as the good image ships them; the images below that do not name them ship the same.
@@ -73,6 +75,14 @@ STANDARD_IMAGES: dict[str, dict[str, Any]] = {
                                                                      "during the memory test"}}}},
     # GPU-to-GPU copies at half speed (e.g. a P2P/IOMMU setting gone wrong): the nvbandwidth gate fails
     "slow-copy": {"nccl": {"nccl_busbw_gbps": 180.0}, "nvbandwidth": {**_NVBANDWIDTH_OK, "d2d_gbps": 75.0}},
+    # Trust (docs/trust.md), one check each. The OS boots with Secure Boot off while the BMC reports it on
+    # (lockdown and sig_enforce come from the kernel command line, so only test_secure_boot fails):
+    "secureboot-off": {"nccl": {"nccl_busbw_gbps": 180.0}, "trust": {"secure_boot": False}},
+    # nvidia_uvm ships unsigned. It loads on first CUDA use, not at boot, so the kernel is not tainted E
+    # yet (and sig_enforce would refuse it then): only test_module_signatures fails, before any job does.
+    "unsigned-module": {"nccl": {"nccl_busbw_gbps": 180.0}, "trust": {"unsigned": ["nvidia_uvm"]}},
+    # GPU 2 carries an older VBIOS (e.g. an RMA replacement never flashed): only test_firmware_matrix fails
+    "firmware-mismatch": {"nccl": {"nccl_busbw_gbps": 180.0}, "fabric": {"vbios_by_gpu": {"2": "96.00.74.00.1C"}}},
 }
 for _spec in STANDARD_IMAGES.values():
     if _spec.get("boot") != "never":
@@ -114,6 +124,10 @@ def make_manifest(name: str, **overrides: Any) -> dict[str, Any]:
         raise ConfigError(f"sim image {name!r}: boot={manifest['boot']!r}; valid: {list(BOOT_MODES)}")
     if not isinstance(manifest["link_rate_mbit"], int | float) or manifest["link_rate_mbit"] <= 0:
         raise ConfigError(f"sim image {name!r}: link_rate_mbit must be a positive number")
+    try:
+        trust_spec(manifest["trust"])
+    except ValueError as exc:
+        raise ConfigError(f"sim image {name!r}: {exc}") from None
     return manifest
 
 
@@ -175,6 +189,7 @@ def write_base_root(root: Path, manifest: dict[str, Any]) -> None:
         f"[    4.330000] NVRM: loading NVIDIA UNIX Open Kernel Module for x86_64  {driver}\n",
     )
     (root / "opt/hilt-sim/python").mkdir(parents=True, exist_ok=True)
+    write_trust_root(root, manifest)
     _write(root / "opt/hilt-sim/manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 
@@ -204,6 +219,7 @@ def _populate(stage: Path, manifest: dict[str, Any]) -> None:
         if manifest["nccl"]:
             write_nccl_tests(view, nccl_spec_for(manifest, profile))
         _write_dcgm_views(view, manifest, profile)
+        write_device_nodes(view, profile.gpu_count)
 
 
 def _write_dcgm_views(view: Path, manifest: dict[str, Any], profile: Any) -> None:
@@ -264,6 +280,7 @@ def _content_key(manifest: dict[str, Any]) -> str:
         *(_profile_digest(p) for p in manifest["profiles"]),
         _module_digest("hilt.sim.nccl_tests_view"),
         _module_digest("hilt.sim.dcgm_view"),
+        _module_digest("hilt.sim.trust_view"),
     ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from hilt.sim import netns
 from hilt.sim.image import Image, unpack_root
+from hilt.sim.trust_view import apply_device_mode
 
 log = logging.getLogger("hilt.sim.machine")
 
@@ -203,6 +204,7 @@ class Machine:
             from hilt.sim.identity import write_dmi
 
             write_dmi(root, self.system_uuid, f"SIM-{self.name}")
+        apply_device_mode(root, image.manifest)
         # a node resolves its own name without DNS (the host's resolver is not reachable from the namespace)
         (run_dir / "hosts").write_text(f"127.0.0.1 localhost\n{self.address} {self.name}\n")
         (run_dir / "resolv.conf").write_text("# no DNS on a simulated node\noptions timeout:1 attempts:1\n")

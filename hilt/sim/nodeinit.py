@@ -3,7 +3,8 @@
 Run as ``ip netns exec NS unshare --mount --uts --propagation private -- python -m hilt.sim.nodeinit ...``:
 the mounts live only in this node's private mount namespace, so every SSH session of the node sees the
 image's /etc/os-release, boot id, kernel release, /proc/driver, /sys/module, /sys/firmware, /sys/class/nvlink,
-/usr/local/bin and /opt while the host and the other nodes see their own. ``exec`` keeps the process id,
+/usr/local/bin, /opt, the kernel's taint and lockdown state and the GPUs' /dev/nvidia* while the host and
+the other nodes see their own. ``exec`` keeps the process id,
 so the daemon's PID for this process is the sshd listener's PID.
 """
 
@@ -84,6 +85,47 @@ def mount_etc_files(run_dir: Path, names: tuple[str, ...], etc: str = "/etc") ->
         bind(run_dir / name, f"{etc}/{name}")
 
 
+def _submounts(under: str) -> list[str]:
+    """The topmost mount points below ``under`` (e.g. pts, shm below /dev), relative to it."""
+    points = set()
+    with open("/proc/self/mountinfo") as fh:
+        for line in fh:
+            point = line.split()[4].encode().decode("unicode_escape")  # mountinfo escapes spaces as \040
+            if point.startswith(under + "/"):
+                points.add(point[len(under) + 1:])
+    return sorted(p for p in points if not any(p.startswith(q + "/") for q in points))
+
+
+def mount_dev_extra(root: Path, stage: Path) -> None:
+    """Add the image's /dev entries (the GPUs' /dev/nvidia*) next to the host's devices.
+
+    /dev is shared with the host, so the image's entries come in through a read-only overlay (the host's
+    device nodes still open: an overlay passes special files through); the mounts below /dev (pts, shm),
+    which an overlay does not carry, are bound back from a staging bind of the host's /dev.
+    """
+    extra = root / "dev"
+    if not extra.is_dir() or not any(extra.iterdir()):
+        return
+    subs = _submounts("/dev")
+    stage.mkdir(parents=True, exist_ok=True)
+    mount("/dev", str(stage), None, MS_BIND | MS_REC)
+    merge(extra, "/dev")
+    for rel in subs:
+        mount(str(stage / rel), f"/dev/{rel}", None, MS_BIND | MS_REC)
+
+
+def mount_kernel_state(root: Path) -> None:
+    """The booted kernel's trust state the image declares: its taint mask and its securityfs (lockdown).
+
+    /proc/sys/kernel/tainted is one file bound over the host's; /sys/kernel/security a directory bound over
+    the host's mount point (skipped where the host kernel has no securityfs directory to mount on).
+    """
+    if (root / "proc/sys/kernel/tainted").is_file():
+        bind(root / "proc/sys/kernel/tainted", "/proc/sys/kernel/tainted")
+    if (root / "sys/kernel/security").is_dir() and os.path.isdir("/sys/kernel/security"):
+        bind(root / "sys/kernel/security", "/sys/kernel/security")
+
+
 def mount_image(root: Path, run_dir: Path) -> None:
     """Every mount that makes the host look like the booted image."""
     mount_etc_files(run_dir, ("hosts", "resolv.conf"))  # first: it may put an overlay over /etc
@@ -94,6 +136,8 @@ def mount_image(root: Path, run_dir: Path) -> None:
         if (root / rel).is_dir():
             bind(root / rel, f"/{rel}")
     mount_sys_class_extra(root, run_dir / "sysclass-stage")
+    mount_kernel_state(root)
+    mount_dev_extra(root, run_dir / "dev-stage")
     for rel in ("usr/local/bin", "opt"):
         if (root / rel).is_dir():
             merge(root / rel, f"/{rel}")

@@ -3,7 +3,8 @@
 sushy's fake driver applies a power change ``random.randint(1, 11)`` seconds after the request (and only on
 a later read). Real BMCs take seconds too, but a test suite cannot wait 11 s per boot; we replace the
 module's ``random`` with one whose ``randint`` returns ``SUSHY_FAST_POWER_DELAY_S`` (default 1), and teach the
-fake driver UEFI HTTP boot (``_uefi_http_boot``); then call sushy's own ``main``.
+fake driver UEFI HTTP boot (``_uefi_http_boot``), firmware versions (``_firmware_versions``) and serial numbers
+(``_serial_numbers``); then call sushy's own ``main``.
 Usage: ``python -m hilt.sim.sushy_fast --config FILE``.
 """
 
@@ -55,12 +56,51 @@ def _uefi_http_boot(sushy_main: Any, fakedriver: Any) -> None:
     app.view_functions["system_resource"] = system_resource
 
 
+def _firmware_versions(fakedriver: Any) -> None:
+    """The fake driver reports a system's firmware versions (Redfish ``BiosVersion``) from its ``versions``.
+
+    sushy's fake driver has no versions (the System then shows no BiosVersion); its libvirt driver keeps them
+    per domain. The simulated rack declares each system's BIOS version in its fake-system entry, as it does
+    ``secure_boot`` (which the fake driver already serves as the SecureBoot resource).
+    """
+    fakedriver.FakeDriver.get_versions = lambda self, identity: dict(self._get(identity).get("versions") or {})
+
+
+def _serial_numbers(sushy_main: Any) -> None:
+    """A System's ``SerialNumber`` from its fake-system entry's ``serial_number`` (sushy's template has none).
+
+    Real BMCs report the board serial there; the RISC-V rack's boards carry the same serial in their device
+    tree, so provisioning can prove identity on hosts without DMI.
+    """
+    import json
+
+    import flask
+
+    app = sushy_main.app
+    original = app.view_functions["system_resource"]
+
+    def system_resource(identity: str) -> Any:
+        response = original(identity)
+        if flask.request.method != "GET" or not isinstance(response, flask.Response) or response.status_code != 200:
+            return response
+        serial = app.systems._get(identity).get("serial_number") if hasattr(app.systems, "_get") else None
+        if serial:
+            body = json.loads(response.get_data())
+            body["SerialNumber"] = serial
+            response.set_data(json.dumps(body))
+        return response
+
+    app.view_functions["system_resource"] = system_resource
+
+
 def main() -> int:
     from sushy_tools.emulator import main as sushy_main
     from sushy_tools.emulator.resources.systems import fakedriver
 
     fakedriver.random = _FixedDelay(float(os.environ.get("SUSHY_FAST_POWER_DELAY_S", "1")))
     _uefi_http_boot(sushy_main, fakedriver)
+    _firmware_versions(fakedriver)
+    _serial_numbers(sushy_main)
     return sushy_main.main() or 0
 
 

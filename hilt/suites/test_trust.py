@@ -59,8 +59,11 @@ def test_secure_boot(node, trust, trust_facts, bmc_inventory):
     _fail(node, check_secure_boot(trust, trust_facts, bmc_inventory.secure_boot))
 
 
-def test_kernel_lockdown_and_taint(node, trust, trust_facts):
-    _fail(node, check_kernel(trust, trust_facts))
+def test_kernel_lockdown_and_taint(node, trust, trust_facts, record_property):
+    facts = trust_facts
+    record_property("kernel", json.dumps({"taint": facts.taint.mask, "taint_letters": "".join(facts.taint.letters),
+                                          "lockdown": facts.lockdown, "sig_enforce": facts.sig_enforce}))
+    _fail(node, check_kernel(trust, facts))
 
 
 def test_module_signatures(node, trust, trust_facts):
@@ -70,7 +73,7 @@ def test_module_signatures(node, trust, trust_facts):
 def test_firmware_matrix(node, trust, bmc_inventory, fabric_snapshot, record_property):
     gpus = fabric_snapshot.nvml().gpus
     found = {"bios": [bmc_inventory.bios_version], "bmc": [bmc_inventory.bmc_firmware],
-             "vbios": [g.vbios for g in gpus]}
+             "vbios": [g.vbios for g in gpus], "inforom": [g.inforom for g in gpus]}
     record_property("firmware", json.dumps(found))
     allure.attach(json.dumps(found, indent=1), name="firmware versions", attachment_type=allure.attachment_type.JSON)
     _fail(node, check_firmware(trust, found))

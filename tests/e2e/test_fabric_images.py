@@ -7,6 +7,8 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from hilt.exitcodes import ExitCode
+from hilt.report.fabric import problems
+from hilt.run_record import RunRecord
 from tests.e2e.conftest import run_suites
 
 FABRIC = "suites/test_nvlink.py suites/test_topology.py suites/test_devicetree.py suites/test_nvml.py"
@@ -52,3 +54,7 @@ def test_fault_image_fails_exactly_the_right_suite(sim_rig, image, profile, fail
     assert {k.split("::")[0] for k in failed} == {failing}, failed
     assert all(v[0] == "failure" for v in failed.values()), failed
     assert any(message in v[1] for v in failed.values()), failed
+    if image == "wrong-topo":  # the report's fabric picture reads found and expected from the run record
+        (node,) = RunRecord.model_validate_json((session.reports / "summary.json").read_text()).nodes
+        assert node.topology is not None and node.topology.profile == "sim-4gpu"
+        assert "GPU0–GPU1: expected NV4, found SYS" in problems(node.topology)

@@ -121,6 +121,21 @@ def test_firmware_mismatch_names_component_and_versions():
         "firmware bmc: expected one of 1.0, found none reported"]
 
 
+def test_inforom_is_part_of_the_matrix_and_read_by_the_collector():
+    """The profile may list InfoROM images; the collector's JSON carries one per GPU (None: not supported).
+    The collector itself runs against the sim's NVML in tests/sim/test_sim_trust.py."""
+    from hilt.fabric.nvml import parse_nvml_report
+
+    spec = TrustSpec(firmware={"inforom": ["G520.0200.00.05"]})
+    report = parse_nvml_report('{"gpus": [{"index": 0, "name": "H100", "uuid": "GPU-0", "pci_bus_id": "0", '
+                               '"inforom": "G520.0200.00.05"}, {"index": 1, "name": "H100", "uuid": "GPU-1", '
+                               '"pci_bus_id": "1", "inforom": "G520.0200.00.03"}, {"index": 2, "name": "H100", '
+                               '"uuid": "GPU-2", "pci_bus_id": "2", "inforom": null}]}')
+    assert check_firmware(spec, {"inforom": [g.inforom for g in report.gpus]}) == [
+        "firmware inforom[1]: expected one of G520.0200.00.05, found G520.0200.00.03",
+        "firmware inforom[2]: expected one of G520.0200.00.05, found none reported"]
+
+
 def test_device_nodes_missing_and_world_writable():
     f = facts(devnodes="/dev/nvidia0 666\n")
     assert check_device_nodes(f, 2) == ["device nodes: expected /dev/nvidia0..1, missing /dev/nvidia1",

@@ -16,6 +16,7 @@ from hilt.report.allure_env import (
     write_categories,
     write_environment,
 )
+from hilt.report.links import allure_href
 
 SUITE = '''
 import pytest
@@ -83,6 +84,9 @@ def test_allure_report_builds_offline_and_keeps_history(tmp_path: Path, nightly)
 
     env = json.loads((report / "widgets" / "environment.json").read_text())
     assert {"name": "image", "values": ["img-1.4.2"]} in env
+    # the HTML report links this Allure report from the run it was generated for, and only from that one
+    last, first = (r.model_copy(update={"allure_results": str(tmp_path / "results-2")}) for r in nightly(2)[::-1])
+    assert allure_href(last, tmp_path) == "allure-report/index.html" and allure_href(first, tmp_path) is None
 
     html = (report / "index.html").read_text()
     assert "googletagmanager" not in html and "https://" not in html  # no analytics, no CDN: offline

@@ -87,3 +87,15 @@ def test_changes_table_shows_the_driver_change(tmp_path: Path) -> None:
     text = re.sub(r"<[^>]+>", "", row)
     assert f"driver {OLD} → {NEW} (node1, node2)" in text
     assert f"image {GOOD_IMAGE} → {REGRESSED_IMAGE}" in text
+
+
+def test_fleet_change_point_on_one_node_lists_the_driver_change(tmp_path: Path, fleet) -> None:
+    """Issue 19's acceptance: 30 nights, 4 nodes, gpu-03 12% slower from night 20 when the image brought
+    driver 555: that change point (found on gpu-03's own line) lists the driver change beside it."""
+    from tests.report.conftest import NEW_DRIVER, OLD_DRIVER
+
+    html = build_report(fleet(30), tmp_path / "report.html").read_text()
+    rows = re.findall(r'<tr class="change"[^>]*data-metric="nccl.all_reduce.busbw[^"]*"[^>]*>.*?</tr>', html, re.S)
+    (row,) = [r for r in rows if 'data-run="rack-a-night-20"' in r]
+    text = re.sub(r"<[^>]+>", "", row)
+    assert f"driver {OLD_DRIVER} → {NEW_DRIVER} (gpu-01, gpu-02, gpu-03, gpu-04)" in text

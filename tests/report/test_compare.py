@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from hilt.history import open_history
 from hilt.report.cli import report_app
-from hilt.report.compare import compare_runs, comparison_html
+from hilt.report.compare import compare_runs, comparison_html, comparison_json
 from tests.report.conftest import GOOD_IMAGE, REGRESSED_IMAGE
 from tests.report.test_change_versions import NEW, OLD, _driver_upgrade_nights
 from tests.report.test_html_report import chromium, html_attr, needs_chromium
@@ -55,7 +55,7 @@ def test_cli_json_has_the_documented_keys(history: Path) -> None:
                                       "--json"])
     assert done.exit_code == 0, done.output
     doc = json.loads(done.stdout)
-    assert set(doc) == {"run_a", "run_b", "version_changes", "versions", "metrics", "tests"}
+    assert set(doc) == {"run_a", "run_b", "version_changes", "versions", "metrics", "tests", "fabric"}
     assert doc["run_a"] == {"run_id": "sim-night-19", "started_at": doc["run_a"]["started_at"], "rig": "sim",
                             "image": GOOD_IMAGE, "status": "pass", "gate": "pass"}
     assert doc["run_b"]["status"] == "fail"
@@ -106,3 +106,22 @@ def test_compare_page_lists_the_changed_versions(history: Path, tmp_path: Path) 
     assert sorted(changed_rows) == [("driver", ""), ("driver", "node1"), ("driver", "node2"),
                                     ("image", ""), ("image", "node1"), ("image", "node2")]
     assert re.search(r'<tr class="metric changed" data-metric="nccl[^"]*" data-node="" data-change="worse">', dom)
+
+
+def test_fabric_links_that_changed_between_the_runs(history: Path) -> None:
+    from tests.report.test_fabric_picture import H100, _degraded_h100, _record
+
+    runs = {r.run_id: r for r in open_history(history).runs()}
+    a, b = runs["sim-night-19"], runs["sim-night-20"]
+    a.nodes[0].topology = b.nodes[0].topology = _record("hgx-h100-8gpu", H100)
+    a.nodes[1].topology = _record("hgx-h100-8gpu", H100)
+    b.nodes[1].topology = _record("hgx-h100-8gpu", _degraded_h100())
+    c = compare_runs(a, b)
+    assert [(f.node, f.recorded, [(k.a, k.b, k.before, k.after) for k in f.links]) for f in c.fabric] == [
+        ("node1", "both", []), ("node2", "both", [("GPU3", "GPU5", "NV18", "NV12")])]
+    page = comparison_html(c)
+    assert "<li>GPU3–GPU5: NV18 → NV12</li>" in page and "1 fabric link changed" in page
+    assert "Same topology in both runs: node1." in page
+    assert page.count('class="link diff"') == 2  # B's grid against the profile marks the link
+    assert comparison_json(c)["fabric"][1] == {"node": "node2", "recorded": "both", "links": [
+        {"a": "GPU3", "b": "GPU5", "before": "NV18", "after": "NV12"}]}

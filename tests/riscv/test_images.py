@@ -76,10 +76,12 @@ def test_tampered_download_is_refused(images, tmp_path):
 
 def test_firmware_tree_is_qemu_virt_plus_the_named_nvlink_nodes(tmp_path):
     """QEMU virt's dumped DTB plus the /firmware nodes the image names, compiled and read back with dtc."""
-    dtb = firmware_dtb(default_cache_dir() / "firmware", tmp_path / "fw.dtb", ["nvlink-0", "nvlink-2", "nvlink-3"])
+    dtb = firmware_dtb(default_cache_dir() / "firmware", tmp_path / "fw.dtb", ["nvlink-0", "nvlink-2", "nvlink-3"],
+                       serial="SIM-RV-node1")
     dts = subprocess.run(["dtc", "-q", "-I", "dtb", "-O", "dts", str(dtb)], capture_output=True, text=True,
                          check=True).stdout
     assert "riscv-virtio" in dts and "virtio_mmio@" in dts  # QEMU's own tree is kept
     assert "nvlink-1" not in dts
+    assert '\tserial-number = "SIM-RV-node1";' in dts  # the board's identity, in the root node
     for name in ("nvlink-0", "nvlink-2", "nvlink-3"):
         assert f'{name} {{\n\t\t\tcompatible = "nvidia,nvlink-fusion";' in dts

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import time
+import xml.etree.ElementTree as ET
 
 from hilt.bmc import Bmc
 from hilt.inventory import NodeConfig
@@ -14,12 +16,26 @@ from tests.riscv.conftest import run_session
 
 
 def test_two_guests_boot_and_pass_boot_and_devicetree_suites(tmp_path):
-    s = run_session(tmp_path, nodes=2)
+    """...and each guest's identity is proven from its device tree's serial-number against its BMC, and its
+    real kernel's taint and lockdown state are reported."""
+    s = run_session(tmp_path, nodes=2, suites=("suites/test_boot.py", "suites/test_devicetree.py",
+                                               "suites/test_trust.py::test_kernel_lockdown_and_taint"))
     assert s.code == 0, s.output[-4000:]
     for test in ("test_image_identity", "test_fresh_boot", "test_devicetree_nvlink_nodes"):
         for node in ("node1", "node2"):
             assert f"PASSED suites/test_{'devicetree' if 'devicetree' in test else 'boot'}.py::{test}[{node}]" \
                 in s.output, s.output[-4000:]
+    summary = json.loads((s.reports / "summary.json").read_text())
+    for record in summary["nodes"]:
+        identity = record["identity"]
+        assert identity["status"] == "verified", identity
+        assert identity["host"] == {"uuid": None, "serial": f"SIM-RV-{record['name']}", "source": "devicetree"}
+        assert identity["bmc_system"]["serial"] == f"SIM-RV-{record['name']}"
+    kernel = [json.loads(p.get("value")) for p in ET.parse(s.reports / "junit.xml").iter("property")
+              if p.get("name") == "kernel"]
+    # the tinyconfig kernel (hilt/sim/riscv/kernel.config): no securityfs (so no lockdown file), no modules
+    assert len(kernel) == 2 and all(k["lockdown"] is None and k["sig_enforce"] is None for k in kernel), kernel
+    assert all(isinstance(k["taint"], int) for k in kernel), kernel
 
 
 def test_firmware_without_nvlink1_fails_devicetree_naming_it(tmp_path):

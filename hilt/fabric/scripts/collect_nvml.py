@@ -93,6 +93,7 @@ def collect():
                     "pci_bus_id": _text(pynvml.nvmlDeviceGetPciInfo(handle).busId),
                     "driver": driver,
                     "vbios": _text(_maybe(pynvml.nvmlDeviceGetVbiosVersion, handle)),
+                    "inforom": _text(_maybe(pynvml.nvmlDeviceGetInforomImageVersion, handle)),
                     "nvlinks": _links(pynvml, handle),
                     "ecc": _ecc(pynvml, handle),
                     "row_remap": None

@@ -63,11 +63,12 @@ class RiscvDaemon(SimDaemon):
             node = f"node{i + 1}"
             m = QemuMachine(name=node, node_dir=self.state_dir / "nodes" / node, cache_dir=cache / "firmware",
                             record_pid=self.record_pid, memory_mb=self.args.memory_mb,
-                            boot_wait_s=self.args.boot_timeout_s)
+                            boot_wait_s=self.args.boot_timeout_s, serial=f"SIM-RV-{node}")
             self.machines[node] = m  # type: ignore[assignment]
             system_id = str(uuid.uuid4())
             self.by_system[system_id] = node
-            systems.append({"uuid": system_id, "name": node, "power_state": "Off"})
+            # the board's serial: in its firmware's device tree and in its BMC's System (SerialNumber)
+            systems.append({"uuid": system_id, "name": node, "power_state": "Off", "serial_number": m.serial})
 
         from hilt.sim.bmc_emulator import start_sushy_emulator
 

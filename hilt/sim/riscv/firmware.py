@@ -51,9 +51,12 @@ def base_dts(cache_dir: Path, smp: int, memory_mb: int) -> str:
     return dts.stdout
 
 
-def nvlink_fragment(nodes: list[str]) -> str:
-    """The /firmware block: one node per NVLink the firmware exposes (link id and peer GPU as cells)."""
-    lines = ["/ {", "\tfirmware {"]
+def nvlink_fragment(nodes: list[str], serial: str | None = None) -> str:
+    """The /firmware block: one node per NVLink the firmware exposes (link id and peer GPU as cells); with
+    ``serial``, the root's ``serial-number`` (the board's identity, matched against its BMC at provisioning)."""
+    if serial is not None and not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", serial):
+        raise BuildError(f"serial-number {serial!r}: expected letters, digits, '.', '_', '-' (at most 64)")
+    lines = ["/ {"] + ([f'\tserial-number = "{serial}";'] if serial else []) + ["\tfirmware {"]
     for name in nodes:
         match = re.fullmatch(r"nvlink-(\d+)", name)
         if match is None:
@@ -65,13 +68,14 @@ def nvlink_fragment(nodes: list[str]) -> str:
     return "\n".join(lines)
 
 
-def firmware_dtb(cache_dir: Path, out: Path, nvlink: list[str], *, smp: int = 1, memory_mb: int = 256) -> Path:
-    """Compile QEMU virt's tree plus ``nvlink`` nodes into ``out`` (a .dtb for ``-dtb``)."""
+def firmware_dtb(cache_dir: Path, out: Path, nvlink: list[str], *, smp: int = 1, memory_mb: int = 256,
+                 serial: str | None = None) -> Path:
+    """Compile QEMU virt's tree plus ``nvlink`` nodes (and the board's ``serial``) into ``out`` (for ``-dtb``)."""
     dtc = _tool("dtc", "device-tree-compiler")
     # the dumped tree carries the rng-seed QEMU drew for the dump; firmware draws a fresh one every boot
     seed = " ".join(f"0x{secrets.randbits(32):08x}" for _ in range(8))
     base = re.sub(r"rng-seed = <[^>]*>;", f"rng-seed = <{seed}>;", base_dts(cache_dir, smp, memory_mb))
-    source = base + "\n" + nvlink_fragment(nvlink)
+    source = base + "\n" + nvlink_fragment(nvlink, serial)
     dts_path = out.with_suffix(".dts")
     dts_path.write_text(source)
     done = subprocess.run([dtc, "-q", "-I", "dts", "-O", "dtb", "-o", str(out), str(dts_path)],

@@ -59,8 +59,9 @@ class QemuMachine:
     """The interface the sim daemon drives (power_on/power_off/status/shutdown), backed by QEMU."""
 
     def __init__(self, *, name: str, node_dir: Path, cache_dir: Path, record_pid: Callable[[int, bool], None],
-                 smp: int = 1, memory_mb: int = 256, boot_wait_s: float = 600.0):
+                 smp: int = 1, memory_mb: int = 256, boot_wait_s: float = 600.0, serial: str | None = None):
         self.name = name
+        self.serial = serial  # the board's device-tree serial-number: what its BMC reports as SerialNumber
         self.node_dir = node_dir
         self.cache_dir = cache_dir
         self.record_pid = record_pid
@@ -129,7 +130,7 @@ class QemuMachine:
         src = self.image_dirs[image.sha256]
         nvlink = list((image.manifest.get("devicetree") or {}).get("nvlink") or [])
         dtb = firmware_dtb(self.cache_dir, self.node_dir / f"firmware-{self.boots}.dtb", nvlink, smp=self.smp,
-                           memory_mb=self.memory_mb)
+                           memory_mb=self.memory_mb, serial=self.serial)
         argv = qemu_argv(kernel=src / "Image", initrd=src / "initramfs.cpio.gz", dtb=dtb, console=self.console,
                          port=self.port, hostname=self.name, smp=self.smp, memory_mb=self.memory_mb)
         (self.node_dir / "qemu.argv").write_text(" ".join(argv) + "\n")

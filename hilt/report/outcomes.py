@@ -1,0 +1,145 @@
+"""Each test's outcome night by night: passing, flaky (fails now and then), broken (fails every night since one).
+
+Why the distinction matters at 8 am: a flaky test is a ticket for whoever owns the test or the fabric under it,
+and re-running the night proves nothing; a broken test started failing with something that changed that night
+(an image, a driver), and the night it broke is where to look. The last night alone cannot tell them apart.
+
+A test is identified by rig, pytest node id and the node it ran on. Skipped outcomes and nights the test did
+not run are neither passes nor failures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from html import escape
+from typing import Literal
+
+from hilt.history import parse_time
+from hilt.report.changes import run_anchor
+from hilt.run_record import RunRecord
+
+OutcomeState = Literal["broken", "failing", "flaky", "passing", "skipped"]
+#: A failure streak this long, up to the latest night, is "broken"; shorter, with no earlier failure, "failing".
+BROKEN_AFTER = 3
+STATE_ORDER: dict[str, int] = {"broken": 0, "failing": 1, "flaky": 2, "passing": 3, "skipped": 4}
+STRIP_RUNS = 60  # nights drawn in a test's strip; older ones stay in the counts
+_FAILED = ("failed", "error")
+
+
+@dataclass(frozen=True)
+class OutcomeHistory:
+    """One test on one node of one rig, across the rig's runs (oldest first)."""
+
+    rig: str
+    nodeid: str
+    node: str | None
+    outcomes: tuple[tuple[str, str], ...]  # (run_id, outcome); outcome "" for a run the test was not in
+    state: OutcomeState
+    since: str | None  # broken/failing: the first run of the failure streak that reaches the latest run
+    failures: int
+    ran: int  # runs with a pass or a failure (skips and absences not counted)
+
+    @property
+    def label(self) -> str:
+        """What the report prints next to the state: ``fails 5 of 30 nights``, ``since rack-a-night-25``."""
+        if self.state in ("broken", "failing"):
+            return f"every night since {self.since} ({self.failures} of {self.ran} failed)"
+        if self.state == "flaky":
+            return f"fails now and then: {self.failures} of {self.ran} nights"
+        if self.state == "skipped":
+            return "skipped every night"
+        return f"passed {self.ran} of {self.ran} nights"
+
+
+def classify(outcomes: Sequence[str], broken_after: int = BROKEN_AFTER) -> tuple[OutcomeState, int | None]:
+    """The state of one test's outcomes (oldest first) and, when failing now, where its streak starts."""
+    judged = [(i, o in _FAILED) for i, o in enumerate(outcomes) if o in ("passed", *_FAILED)]
+    if not judged:
+        return "skipped", None
+    fails = [i for i, failed in judged if failed]
+    if not fails:
+        return "passing", None
+    streak = 0
+    for _, failed in reversed(judged):
+        if not failed:
+            break
+        streak += 1
+    start = judged[len(judged) - streak][0] if streak else None
+    earlier = len(fails) - streak  # failures before the current streak (with passes after them)
+    if streak >= broken_after:
+        return "broken", start
+    if streak and not earlier:
+        return "failing", start
+    return "flaky", None
+
+
+def outcome_histories(runs: Sequence[RunRecord], broken_after: int = BROKEN_AFTER) -> list[OutcomeHistory]:
+    """Every test's history, most in need of action first: broken, failing, flaky (most failures first),
+    passing; then by rig, node and test id."""
+    by_rig: dict[str, list[RunRecord]] = {}
+    for record in sorted(runs, key=lambda r: (parse_time(r.started_at), r.run_id)):
+        by_rig.setdefault(record.rig, []).append(record)
+    out: list[OutcomeHistory] = []
+    for rig, rig_runs in by_rig.items():
+        seen: dict[tuple[str, str | None], dict[int, str]] = {}
+        for i, record in enumerate(rig_runs):
+            for test in record.tests:
+                outcomes = seen.setdefault((test.nodeid, test.node), {})
+                if outcomes.get(i) not in _FAILED:  # a test reported twice in a run (call + teardown): worst
+                    outcomes[i] = test.outcome
+        for (nodeid, node), by_run in seen.items():
+            first = min(by_run)
+            sequence = [by_run.get(i, "") for i in range(first, len(rig_runs))]
+            state, start = classify(sequence, broken_after)
+            ids = [r.run_id for r in rig_runs[first:]]
+            out.append(OutcomeHistory(
+                rig=rig, nodeid=nodeid, node=node, outcomes=tuple(zip(ids, sequence, strict=True)), state=state,
+                since=ids[start] if start is not None else None,
+                failures=sum(1 for o in sequence if o in _FAILED),
+                ran=sum(1 for o in sequence if o in ("passed", *_FAILED))))
+    return sorted(out, key=lambda t: (STATE_ORDER[t.state], -t.failures, t.rig, t.node or "", t.nodeid))
+
+
+def _strip(history: OutcomeHistory) -> str:
+    """The test's last nights as small squares: green pass, red failure, grey skipped, blank not run."""
+    cells = []
+    for run_id, outcome in history.outcomes[-STRIP_RUNS:]:
+        cls = {"passed": "o-pass", "failed": "o-fail", "error": "o-fail", "skipped": "o-skip"}.get(outcome, "o-none")
+        what = outcome or "not run"
+        cells.append(f'<a class="o {cls}" href="#{run_anchor(run_id)}" title="{escape(run_id)}: {what}"></a>')
+    return f'<span class="strip">{"".join(cells)}</span>'
+
+
+def _row(h: OutcomeHistory, with_node: bool = True) -> str:
+    node = f"<td>{escape(h.node or '')}</td>" if with_node else ""
+    return (f'<tr class="test-history" data-test="{escape(h.nodeid)}" data-node="{escape(h.node or "")}" '
+            f'data-rig="{escape(h.rig)}" data-state="{h.state}"><td><span class="tstate t-{h.state}">{h.state}</span>'
+            f'</td><td>{escape(h.nodeid)}</td>{node}<td>{escape(h.rig)}</td><td>{escape(h.label)}</td>'
+            f'<td>{_strip(h)}</td></tr>')
+
+
+def history_table(histories: Sequence[OutcomeHistory], with_node: bool = True) -> str:
+    """A table of test histories (the order given); passing and skipped tests folded under one line."""
+    head = ("<tr><th>state</th><th>test</th>" + ("<th>node</th>" if with_node else "")
+            + "<th>rig</th><th>nights</th><th>night by night (oldest left)</th></tr>")
+    news = [h for h in histories if h.state in ("broken", "failing", "flaky")]
+    rest = [h for h in histories if h.state not in ("broken", "failing", "flaky")]
+    out = []
+    if news:
+        out.append(f'<table class="tests">{head}{"".join(_row(h, with_node) for h in news)}</table>')
+    if rest:
+        out.append(f'<details class="tests-ok"><summary>{len(rest)} tests passing (or skipped) every night they '
+                   f'ran</summary><table class="tests">{head}{"".join(_row(h, with_node) for h in rest)}</table>'
+                   f'</details>')
+    return "".join(out) or "<p>No tests recorded.</p>"
+
+
+def tests_section(runs: Sequence[RunRecord], histories: Sequence[OutcomeHistory] | None = None) -> str:
+    """The report's "Tests across nights" section."""
+    histories = outcome_histories(runs) if histories is None else histories
+    counts = {s: sum(1 for h in histories if h.state == s) for s in ("broken", "failing", "flaky")}
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "none broken, failing or flaky"
+    return (f'<section id="tests"><h2>Tests across nights</h2><p class="muted">{summary}. Broken: fails every '
+            f'night from one on ({BROKEN_AFTER} or more). Failing: fails since a recent night, no earlier failure. '
+            f'Flaky: failures with passes in between.</p>{history_table(histories)}</section>')

@@ -1,0 +1,136 @@
+"""The fabric picture: per node, `nvidia-smi topo -m` as found (real captures) against the profile's matrix."""
+
+from __future__ import annotations
+
+import random
+import re
+from pathlib import Path
+
+import pytest
+
+from hilt.fabric.profile import load_profile
+from hilt.fabric.topo import parse_topology
+from hilt.pytestplugin.collector import RunCollector
+from hilt.pytestplugin.topology import TOPOLOGY_PROPERTY
+from hilt.report.fabric import LinkDiff, fabric_grid, fabric_section, link_diffs, problems
+from hilt.report.html import build_report
+from hilt.run_record import NodeRecord, RunRecord, TopologyRecord
+from tests.report.conftest import make_night
+from tests.report.test_html_report import chromium, html_attr, needs_chromium
+
+TOPO = Path(__file__).resolve().parents[1] / "data" / "corpus" / "topo"  # provenance: ../data/corpus/PROVENANCE.md
+H100 = (TOPO / "h100-8gpu-nv18-8nic-pix-sglang-check-env.txt").read_text()
+
+
+def _degraded_h100() -> str:
+    """The real H100 capture with one link (GPU3-GPU5) down to NV12, as a node with lost NVLink lanes shows it.
+    Edited here in both rows, not stored, so the file stays as captured."""
+    lines = H100.splitlines()
+    for i, line in enumerate(lines):
+        cells = line.split()
+        if cells and cells[0] in ("GPU3", "GPU5"):
+            other = 5 if cells[0] == "GPU3" else 3
+            cells[1 + other] = "NV12"
+            lines[i] = "\t".join(cells)
+    return "\n".join(lines)
+
+
+def _record(profile: str, text: str) -> TopologyRecord:
+    return TopologyRecord.from_parsed(load_profile(profile), parse_topology(text))
+
+
+def test_h100_capture_matches_its_profile_and_round_trips() -> None:
+    topo = _record("hgx-h100-8gpu", H100)
+    assert topo.devices == [f"GPU{i}" for i in range(8)] + [f"NIC{i}" for i in range(8)]
+    assert topo.nic_names["NIC3"] == "mlx5_3"
+    assert problems(topo) == []
+    assert topo.found[3][5] == "NV18" and topo.found[3][11] == "PIX"  # GPU3-NIC3, as printed
+    assert topo.expected[3][5] == "NV18" and topo.expected[3][11] is None  # the profile places no NIC
+    node = NodeRecord(name="node1", topology=topo)
+    assert NodeRecord.model_validate_json(node.model_dump_json()).topology == topo
+    old = NodeRecord.model_validate({"name": "node1", "driver": "550.54.15"})  # a record from before
+    assert old.topology is None
+
+
+def test_degraded_link_is_marked_and_explained() -> None:
+    topo = _record("hgx-h100-8gpu", _degraded_h100())
+    assert link_diffs(topo) == [LinkDiff("GPU3", "GPU5", "NV18", "NV12")]
+    html = fabric_grid("node3", topo, "staging-a")
+    cells = re.findall(r'<td class="link diff" data-a="([^"]*)" data-b="([^"]*)" title="([^"]*)">([^<]*)</td>', html)
+    assert cells == [("GPU3", "GPU5", "GPU3–GPU5: expected NV18, found NV12", "NV12 ≠ NV18"),
+                     ("GPU5", "GPU3", "GPU5–GPU3: expected NV18, found NV12", "NV12 ≠ NV18")]
+    assert 'data-diffs="1"' in html
+    assert "<li>GPU3–GPU5: expected NV18, found NV12</li>" in html  # in words, not by colour only
+
+
+def test_wrong_board_and_missing_gpus_from_real_captures() -> None:
+    # a DGX-1 (hybrid cube mesh) whose rigs.yaml says dgx1: matches, NIC locality included
+    dgx1 = _record("dgx1-v100-8gpu", (TOPO / "dgx1-v100-8gpu-hybrid-cube-mesh-nv1-nv2-mlx5.txt").read_text())
+    assert problems(dgx1) == [] and dgx1.expected[2][8] == "PIX"  # GPU2-mlx5_0
+    # a 4-GPU GH200 node under the 8-GPU HGX H100 profile: four GPUs missing, every link NV6 not NV18
+    gh200 = _record("hgx-h100-8gpu", (TOPO / "gh200-4gpu-nv6-multi-numa-affinity-gpu-numa-id.txt").read_text())
+    found = problems(gh200)
+    assert found[:4] == [f"GPU{i}: the profile expects it; not in the output" for i in range(4, 8)]
+    assert found[4:] == [f"GPU{a}–GPU{b}: expected NV18, found NV6" for a in range(4) for b in range(a + 1, 4)]
+    html = fabric_grid("gh", gh200)
+    assert html.count('class="link missing"') == 8 * 4 * 2 - 4 * 4  # rows and columns of the missing GPUs
+    # the H100 under the DGX-1 profile: its NIC locality names mlx5_0, found through the NIC legend (NIC0)
+    h100_as_dgx1 = _record("dgx1-v100-8gpu", H100)
+    assert "GPU2–NIC0: expected PIX, found NODE" in problems(h100_as_dgx1)
+
+
+def test_hostile_names_are_escaped() -> None:
+    topo = _record("hgx-h100-8gpu", _degraded_h100())
+    topo.nic_names["NIC0"] = "<script>alert(1)</script>"
+    topo.notes.append('"><img src=x onerror=alert(2)>')
+    html = fabric_grid('<b>node</b>', topo, "rig<i>")
+    assert "<script>" not in html and "<img" not in html and "<b>node" not in html and "rig<i>" not in html
+
+
+def test_collector_puts_the_recorded_matrix_on_its_node() -> None:
+    class _Config:
+        def getoption(self, name, default=None):  # noqa: ANN001, ANN201
+            return default
+
+    topo = _record("hgx-h100-8gpu", _degraded_h100())
+    collector = RunCollector(_Config())
+    collector.record = RunRecord(run_id="r", started_at="2026-11-30T00:00:00Z", rig="x",
+                                 nodes=[NodeRecord(name="node1"), NodeRecord(name="node2")])
+    collector.add_report(pytest.TestReport(
+        nodeid="suites/test_topology.py::test_topology_matrix[node2]", location=("x", 0, "x"), keywords={},
+        outcome="failed", longrepr="topology differs", when="call",
+        user_properties=[("hilt.node", "node2"), (TOPOLOGY_PROPERTY, topo.model_dump_json())]))
+    assert collector.record.nodes[0].topology is None
+    assert collector.record.nodes[1].topology == topo
+
+
+def _four_node_nights() -> list[RunRecord]:
+    good = _record("hgx-h100-8gpu", H100)
+    bad = _record("hgx-h100-8gpu", _degraded_h100())
+    rng = random.Random(3)
+    runs = [make_night(i, rng, regress_at=None) for i in (1, 2)]
+    for run in runs:
+        run.nodes = [NodeRecord(name=f"node{n}", topology=good) for n in range(1, 5)]
+    runs[-1].nodes[2].topology = bad  # node3, last night
+    return runs
+
+
+def test_section_shows_the_latest_run_with_the_differing_node_first() -> None:
+    html = fabric_section(_four_node_nights())
+    order = re.findall(r'<div class="fabric-node" data-node="([^"]*)" data-rig="sim" data-diffs="(\d+)"', html)
+    assert order == [("node3", "1"), ("node1", "0"), ("node2", "0"), ("node4", "0")]
+    assert '<summary>3 nodes match their profile: node1, node2, node4</summary>' in html  # folded
+    assert fabric_section([]) == fabric_section(_four_node_nights()[:0]) == ""  # no topology: no section
+
+
+@needs_chromium
+def test_report_draws_the_fabric_in_chromium(tmp_path: Path) -> None:
+    page = build_report(_four_node_nights(), tmp_path / "report.html")
+    dom = chromium(page, tmp_path / "profile", "--dump-dom")
+    assert html_attr(dom, "data-ready") == "1" and html_attr(dom, "data-errors") == "[]"
+    assert len(re.findall(r'<table class="fabric">', dom)) == 4
+    assert dom.count('class="link diff"') == 2
+    assert "GPU3–GPU5: expected NV18, found NV12" in dom
+    shot = tmp_path / "fabric.png"
+    chromium(page, tmp_path / "profile", f"--screenshot={shot}", "--window-size=1200,1600")
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
