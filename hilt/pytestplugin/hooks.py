@@ -265,6 +265,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):  # noqa: ANN001, AN
     return make_scheduler(config, log, state.node_names)
 
 
+@pytest.hookimpl(optionalhook=True)  # xdist's hook: without xdist (`-p no:xdist`) pytest must not refuse it
 def pytest_configure_node(node) -> None:  # noqa: ANN001 - xdist's WorkerController
     path = node.config.stash.get(STATE_PATH, "")
     node.workerinput["hilt_state"] = path
