@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hilt import safe_yaml
 from hilt.errors import ConfigError
+from hilt.fabric.profile import FirmwareSpec
 from hilt.locations import default_lease_store_url
 from hilt.safe_yaml import YamlDocument
 
@@ -238,6 +239,9 @@ class ImageIdentity(_Model):
     image_id: str | None = None
     kernel: str | None = None
     driver: str | None = None
+    firmware: FirmwareSpec | None = None
+    """Firmware versions this build is compatible with (its driver's compatibility matrix): test_trust checks
+    them as well as the profile's (docs/trust.md)."""
 
 
 class ImageConfig(_Model):

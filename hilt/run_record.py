@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+if TYPE_CHECKING:  # the record stays importable without the fabric layer's parsers
+    from hilt.fabric.profile import Profile
+    from hilt.fabric.topo import Topology
 
 SCHEMA_VERSION = 1
 
@@ -36,8 +40,20 @@ class TopologyRecord(BaseModel):
     nic_names: dict[str, str] = Field(default_factory=dict)  # NIC column -> device (NIC0 -> mlx5_0)
     notes: list[str] = Field(default_factory=list)  # what no cell can show: a NIC the profile places, not found
 
+    @model_validator(mode="after")
+    def _square(self) -> TopologyRecord:
+        """Both matrices are len(devices) square: the report indexes them by device position."""
+        size = len(self.devices)
+        for name in ("found", "expected"):
+            rows = getattr(self, name)
+            bad = next((i for i, row in enumerate(rows) if len(row) != size), None)
+            if len(rows) != size or bad is not None:
+                where = f"row {bad} has {len(rows[bad])} cells" if bad is not None else f"{len(rows)} rows"
+                raise ValueError(f"{name}: {where}; a {size} x {size} matrix over devices is valid")
+        return self
+
     @classmethod
-    def from_parsed(cls, profile: Any, topo: Any) -> TopologyRecord:
+    def from_parsed(cls, profile: Profile, topo: Topology) -> TopologyRecord:
         """From a :class:`hilt.fabric.profile.Profile` and a parsed :class:`hilt.fabric.topo.Topology`."""
         expected_gpus = [f"GPU{i}" for i in range(profile.gpu_count)]
         devices = list(topo.gpus) + [g for g in expected_gpus if g not in topo.gpus] + list(topo.nics)
@@ -52,14 +68,15 @@ class TopologyRecord(BaseModel):
             ia, ib = index[f"GPU{a}"], index[f"GPU{b}"]
             expected[ia][ib] = expected[ib][ia] = profile.expected_link(a, b)
         by_device = {device: column for column, device in topo.nic_names.items()}
-        notes: list[str] = []
+        notes = [f"{g}: found, but the profile expects {profile.gpu_count} GPUs" for g in topo.gpus
+                 if g not in expected_gpus]
         for gpu, nics in (profile.nic_locality or {}).items():
             for nic, cell in nics.items():
                 column = nic if nic in index else by_device.get(nic)
                 if gpu in index and column in index:
                     expected[index[gpu]][index[column]] = expected[index[column]][index[gpu]] = cell
                 else:
-                    notes.append(f"{gpu}-{nic}: expected {cell}, found no such device in the matrix")
+                    notes.append(f"{gpu}–{nic}: expected {cell}, found no such device in the matrix")
         return cls(profile=profile.name, devices=devices, found=found, expected=expected,
                    nic_names=dict(topo.nic_names), notes=notes)
 

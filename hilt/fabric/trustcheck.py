@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from hilt.fabric.profile import TrustSpec
+from hilt.fabric.profile import FirmwareSpec, TrustSpec
 from hilt.fabric.trust import ModuleSignature
 from hilt.fabric.trustread import TrustFacts
 
@@ -78,19 +78,28 @@ def check_modules(spec: TrustSpec, facts: TrustFacts) -> list[str]:
     return problems
 
 
-def check_firmware(spec: TrustSpec, found: Mapping[str, list[str | None]]) -> list[str]:
-    """Each component's versions (one per GPU for vbios) against the versions the profile lists as compatible."""
+def check_firmware(spec: TrustSpec, found: Mapping[str, list[str | None]],
+                   image: tuple[str, FirmwareSpec | None] | None = None) -> list[str]:
+    """Each component's versions (one per GPU for vbios and inforom) against the versions the profile lists as
+    compatible, and against those the image's identity declares (``image``: its name and firmware), where it does."""
+    problems = _versions(spec.firmware, found, "")
+    if image is not None and image[1] is not None:
+        problems += _versions(image[1], found, f" (image {image[0]}'s compatibility matrix)")
+    return problems
+
+
+def _versions(firmware: FirmwareSpec, found: Mapping[str, list[str | None]], whose: str) -> list[str]:
     problems = []
     for component, versions in found.items():
-        allowed = getattr(spec.firmware, component, None)
+        allowed = getattr(firmware, component, None)
         if allowed is None:
             continue
         for i, version in enumerate(versions):
             where = f"{component}[{i}]" if len(versions) > 1 else component
             if version is None:
-                problems.append(f"firmware {where}: expected one of {', '.join(allowed)}, found none reported")
+                problems.append(f"firmware {where}: expected one of {', '.join(allowed)}{whose}, found none reported")
             elif version not in allowed:
-                problems.append(f"firmware {where}: expected one of {', '.join(allowed)}, found {version}")
+                problems.append(f"firmware {where}: expected one of {', '.join(allowed)}{whose}, found {version}")
     return problems
 
 

@@ -192,12 +192,14 @@ def compare_runs(a: RunRecord, b: RunRecord, min_magnitude: float = MIN_MAGNITUD
 
 def find_runs(store: HistoryStore, run_ids: Sequence[str]) -> list[RunRecord]:
     """The runs named, in the order named; an unknown id is a usage error naming it and how to list ids."""
-    by_id = {r.run_id: r for r in store.runs()}
+    found = []
     for run_id in run_ids:
-        if run_id not in by_id:
+        record = store.run(run_id)  # one indexed query, not the whole history
+        if record is None:
             raise ConfigError(f"{store.location}: no run {run_id!r} in the history; `hilt history list` "
                               f"shows the run ids")
-    return [by_id[run_id] for run_id in run_ids]
+        found.append(record)
+    return found
 
 
 # --- JSON ----------------------------------------------------------------------------------------------
@@ -331,6 +333,10 @@ def _fabric_section(c: RunComparison) -> str:
     return "".join(out)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def comparison_html(c: RunComparison, min_magnitude: float = MIN_MAGNITUDE) -> str:
     worse = sum(1 for m in c.metrics if m.change == "worse")
     better = sum(1 for m in c.metrics if m.change == "better")
@@ -342,11 +348,12 @@ def comparison_html(c: RunComparison, min_magnitude: float = MIN_MAGNITUDE) -> s
         f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">',
         f"<title>{_e(title)}</title><style>{_STYLE}{_EXTRA_STYLE}{FABRIC_STYLE}</style><script>{_SCRIPT}</script></head><body>",
         f"<h1>Compare {_e(c.run_a.run_id)} (A) with {_e(c.run_b.run_id)} (B)</h1>",
-        f'<p class="summary">{len(c.version_changes)} version changes · {worse} metrics worse, {better} better · '
-        f'{tests} tests changed outcome'
-        + (f" · {links} fabric link{'s' if links != 1 else ''} changed" if links else "")
+        f'<p class="summary">{_count(len(c.version_changes), "version change")} · '
+        f'{_count(worse, "metric")} worse, {better} better · {_count(tests, "test")} changed outcome'
+        + (f" · {_count(links, 'fabric link')} changed" if links else "")
         + f' <span class="muted">· generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC · '
-        '<a href="#versions">versions</a> · <a href="#metrics">metrics</a> · <a href="#tests">tests</a></span></p>',
+        '<a href="#versions">versions</a> · ' + ('<a href="#fabric">fabric</a> · ' if c.fabric else "")
+        + '<a href="#metrics">metrics</a> · <a href="#tests">tests</a></span></p>',
         _runs_table(c),
         _versions_section(c),
         _fabric_section(c),

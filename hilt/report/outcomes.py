@@ -112,11 +112,13 @@ def _strip(history: OutcomeHistory) -> str:
 
 
 def _row(h: OutcomeHistory, with_node: bool = True) -> str:
+    """One test's row; the night strip only where a night failed (a green strip says no more than its count)."""
     node = f"<td>{escape(h.node or '')}</td>" if with_node else ""
+    strip = _strip(h) if h.failures else ""
     return (f'<tr class="test-history" data-test="{escape(h.nodeid)}" data-node="{escape(h.node or "")}" '
             f'data-rig="{escape(h.rig)}" data-state="{h.state}"><td><span class="tstate t-{h.state}">{h.state}</span>'
             f'</td><td>{escape(h.nodeid)}</td>{node}<td>{escape(h.rig)}</td><td>{escape(h.label)}</td>'
-            f'<td>{_strip(h)}</td></tr>')
+            f'<td>{strip}</td></tr>')
 
 
 def history_table(histories: Sequence[OutcomeHistory], with_node: bool = True) -> str:

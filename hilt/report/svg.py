@@ -3,7 +3,8 @@
 Why hand-written SVG: the report must open from disk with no network, and a chart library embedded in
 the file would weigh more than all the charts of a month. Sizes stay bounded at any history length:
 each node's line is min/max-downsampled to ``max_path`` vertices and only the newest ``max_markers`` runs
-(plus every change point) get a hoverable marker; older runs remain in the line and in the tables.
+(plus every change point) get a hoverable marker, fewer runs when more than 4 nodes share a chart (the
+markers stay at ``4 * max_markers``); older runs remain in the line and in the tables.
 
 Why one line per node: a series is one measurement on one rig (issue 13), and each run adds one point per
 node that measured it. Drawn as one line the nodes zig-zag into each other and a step on one node of four
@@ -268,7 +269,9 @@ def trend_chart(series: Series, changes: Sequence[Change], chart_id: str,
         if drawn:
             path = "M" + " L".join(f"{x(col[i]):.1f} {y(values[i]):.1f}" for i in drawn)
             parts.append(f'<path class="line" data-node="{escape(node)}" stroke="{colours[node]}" d="{path}"/>')
-    marked_runs = set(range(max(0, n_runs - max_markers), n_runs))
+    # markers for the newest runs: max_markers runs for up to 4 nodes, fewer runs for more nodes (size bound)
+    marker_runs = min(max_markers, max(1, max_markers * 4 // max(len(nodes), 1)))
+    marked_runs = set(range(max(0, n_runs - marker_runs), n_runs))
     marked = {i for i in range(n) if col[i] in marked_runs} | {c.index for c in changes if 0 <= c.index < n}
     verdicts_shown: set[str] = set()
     for i in sorted(marked):

@@ -24,7 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from hilt.errors import ConfigError
+from hilt.fabric.profile import FirmwareSpec
+from hilt.sim.fabric_view import INFOROM, VBIOS
 from hilt.sim.safe_tar import extract_inside
 from hilt.sim.trust_view import trust_spec, write_device_nodes, write_trust_root
 
@@ -50,6 +54,7 @@ MANIFEST_DEFAULTS: dict[str, Any] = {
     "dcgm": {},  # hilt.sim.dcgm_view: dcgmi's declared results ({} ships no dcgmi)
     "nvbandwidth": {},  # hilt.sim.dcgm_view: nvbandwidth's declared bandwidths ({} ships no nvbandwidth)
     "trust": {},  # hilt.sim.trust_view: Secure Boot, lockdown, taint, module signatures ({}: a good node's)
+    "compatible_firmware": {},  # the firmware the image's identity declares compatible ({}: none declared)
 }
 
 #: DCGM and nvbandwidth as the good image ships them; the images below that do not name them ship the same.
@@ -84,10 +89,13 @@ STANDARD_IMAGES: dict[str, dict[str, Any]] = {
     # GPU 2 carries an older VBIOS (e.g. an RMA replacement never flashed): only test_firmware_matrix fails
     "firmware-mismatch": {"nccl": {"nccl_busbw_gbps": 180.0}, "fabric": {"vbios_by_gpu": {"2": "96.00.74.00.1C"}}},
 }
+#: What every bootable standard image's driver build declares compatible (its identity's firmware matrix).
+_COMPATIBLE_FIRMWARE: dict[str, Any] = {"vbios": [VBIOS], "inforom": [INFOROM]}
 for _spec in STANDARD_IMAGES.values():
     if _spec.get("boot") != "never":
         _spec.setdefault("dcgm", dict(_DCGM_OK))
         _spec.setdefault("nvbandwidth", dict(_NVBANDWIDTH_OK))
+        _spec.setdefault("compatible_firmware", dict(_COMPATIBLE_FIRMWARE))
 
 
 @dataclass(frozen=True)
@@ -99,14 +107,17 @@ class Image:
     sha256: str
     manifest: dict[str, Any]
 
-    def identity(self) -> dict[str, str]:
-        """What rigs.yaml expects a node booted with this image to show."""
+    def identity(self) -> dict[str, Any]:
+        """What rigs.yaml expects a node booted with this image to show (and the firmware it declares compatible)."""
         m = self.manifest
-        return {
+        identity: dict[str, Any] = {
             "image_id": m["image_id"],
             "kernel": m["kernel"],
             "driver": m.get("identity_driver") or m["driver"],
         }
+        if m.get("compatible_firmware"):
+            identity["firmware"] = m["compatible_firmware"]
+        return identity
 
 
 def make_manifest(name: str, **overrides: Any) -> dict[str, Any]:
@@ -124,6 +135,13 @@ def make_manifest(name: str, **overrides: Any) -> dict[str, Any]:
         raise ConfigError(f"sim image {name!r}: boot={manifest['boot']!r}; valid: {list(BOOT_MODES)}")
     if not isinstance(manifest["link_rate_mbit"], int | float) or manifest["link_rate_mbit"] <= 0:
         raise ConfigError(f"sim image {name!r}: link_rate_mbit must be a positive number")
+    try:
+        FirmwareSpec.model_validate(manifest["compatible_firmware"] or {})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"sim image {name!r}: compatible_firmware.{where}: {first['msg']} "
+                          f"(valid: {', '.join(FirmwareSpec.model_fields)}, each a list of versions)") from None
     try:
         trust_spec(manifest["trust"])
     except ValueError as exc:

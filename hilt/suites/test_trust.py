@@ -70,13 +70,17 @@ def test_module_signatures(node, trust, trust_facts):
     _fail(node, check_modules(trust, trust_facts))
 
 
-def test_firmware_matrix(node, trust, bmc_inventory, fabric_snapshot, record_property):
+def test_firmware_matrix(node, trust, bmc_inventory, fabric_snapshot, expected_image, hilt_session, record_property):
     gpus = fabric_snapshot.nvml().gpus
     found = {"bios": [bmc_inventory.bios_version], "bmc": [bmc_inventory.bmc_firmware],
              "vbios": [g.vbios for g in gpus], "inforom": [g.inforom for g in gpus]}
     record_property("firmware", json.dumps(found))
     allure.attach(json.dumps(found, indent=1), name="firmware versions", attachment_type=allure.attachment_type.JSON)
-    _fail(node, check_firmware(trust, found))
+    image = None
+    if expected_image is not None:
+        name = expected_image.identity.image_id or hilt_session.image_name or expected_image.url
+        image = (name, expected_image.identity.firmware)
+    _fail(node, check_firmware(trust, found, image))
 
 
 def test_device_nodes(node, profile, trust, trust_facts):

@@ -121,6 +121,18 @@ def test_firmware_mismatch_names_component_and_versions():
         "firmware bmc: expected one of 1.0, found none reported"]
 
 
+def test_image_identity_firmware_is_checked_as_well_as_the_profile():
+    from hilt.fabric.profile import FirmwareSpec
+
+    spec = TrustSpec(firmware={"bios": ["2.2.1"]})
+    found = {"bios": ["2.2.1"], "vbios": ["96.00.99.00.01", "96.00.74.00.1C"]}
+    image = ("img-1.4.2", FirmwareSpec(vbios=["96.00.99.00.01"]))
+    assert check_firmware(spec, found, image) == [
+        "firmware vbios[1]: expected one of 96.00.99.00.01 (image img-1.4.2's compatibility matrix), "
+        "found 96.00.74.00.1C"]
+    assert check_firmware(spec, found, ("img-1.4.2", None)) == check_firmware(spec, found) == []
+
+
 def test_inforom_is_part_of_the_matrix_and_read_by_the_collector():
     """The profile may list InfoROM images; the collector's JSON carries one per GPU (None: not supported).
     The collector itself runs against the sim's NVML in tests/sim/test_sim_trust.py."""

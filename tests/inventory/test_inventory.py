@@ -142,3 +142,12 @@ def test_invalid_yaml_names_the_line(tmp_path):
 def test_hostile_host_is_rejected(tmp_path):
     message = error_of(tmp_path, GOOD.replace("host: 10.0.1.11", "host: '$(reboot)'"))
     assert "ssh.host" in message and "host name or an IP address" in message
+
+
+def test_image_identity_declares_compatible_firmware(tmp_path):
+    """An image's identity may carry its driver build's firmware matrix (docs/trust.md); strict like the rest."""
+    declared = GOOD.replace("driver: 550.54.15}", "driver: 550.54.15, firmware: {vbios: [96.00.99.00.01]}}")
+    firmware = load_inventory(write(tmp_path, declared)).image("img-1.4.2")[1].identity.firmware
+    assert firmware.vbios == ["96.00.99.00.01"] and firmware.inforom is None
+    message = error_of(tmp_path, GOOD.replace("driver: 550.54.15}", "driver: 550.54.15, firmware: {vbois: [1]}}"))
+    assert ":7: images.img-1.4.2.identity.firmware.vbois: unknown field" in message and "vbios" in message

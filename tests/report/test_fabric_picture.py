@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from pathlib import Path
@@ -134,3 +135,49 @@ def test_report_draws_the_fabric_in_chromium(tmp_path: Path) -> None:
     shot = tmp_path / "fabric.png"
     chromium(page, tmp_path / "profile", f"--screenshot={shot}", "--window-size=1200,1600")
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("capture", sorted(p.name for p in TOPO.glob("*.txt")))
+def test_the_picture_agrees_with_the_topology_check_for_every_capture_and_profile(capture: str) -> None:
+    """What the grid marks is what test_topology fails on (hilt.fabric.compare), for every real capture read
+    under every shipped profile: same links, same expected and found values."""
+    from hilt.fabric.compare import compare_topology
+    from hilt.fabric.profile import known_profiles
+
+    topo = parse_topology((TOPO / capture).read_text())
+    for name in known_profiles():
+        profile = load_profile(name)
+        record = TopologyRecord.from_parsed(profile, topo)
+        check = [d.replace("-", "–", 1) for d in compare_topology(profile, topo) if not d.startswith("GPU count")]
+        drawn = [p for p in problems(record) if not p.endswith(("not in the output", " GPUs"))]
+        # GPU pairs: the same sentences; GPU-NIC: the check names the NIC as the profile does (mlx5_0), the
+        # grid by its column (NIC0), so those agree in number and in expected/found values
+        assert sorted(d for d in drawn if _gpu_pair(d)) == sorted(d for d in check if _gpu_pair(d)), (capture, name)
+        assert sorted(_values(d) for d in drawn if not _gpu_pair(d)) == sorted(
+            _values(d) for d in check if not _gpu_pair(d)), (capture, name)
+        missing = [p for p in problems(record) if p.endswith("not in the output")]
+        assert len(missing) == max(0, profile.gpu_count - len(topo.gpus)), (capture, name)
+        extra = [p for p in problems(record) if p.endswith(f"the profile expects {profile.gpu_count} GPUs")]
+        assert len(extra) == max(0, len(topo.gpus) - profile.gpu_count), (capture, name)
+
+
+def _gpu_pair(sentence: str) -> bool:
+    return re.match(r"GPU\d+–GPU\d+:", sentence) is not None
+
+
+def _values(sentence: str) -> tuple[str, str]:
+    return sentence.split(": ", 1)[1], sentence.split("–", 1)[0]
+
+
+def test_a_summary_with_a_malformed_matrix_names_the_field(tmp_path: Path) -> None:
+    from hilt.history import HistoryError, load_summary
+
+    topo = _record("hgx-h100-8gpu", H100).model_dump()
+    topo["found"][3] = topo["found"][3][:-1]
+    run = RunRecord(run_id="r", started_at="2026-11-30T00:00:00Z", rig="x").model_dump()
+    run["nodes"] = [{"name": "node1", "topology": topo}]
+    path = tmp_path / "summary.json"
+    path.write_text(json.dumps(run))
+    with pytest.raises(HistoryError, match=r"summary.json: field nodes.0.topology: found: row 3 has 15 cells; "
+                                           r"a 16 x 16 matrix over devices is valid"):
+        load_summary(path)

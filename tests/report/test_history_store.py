@@ -32,6 +32,14 @@ def test_append_and_read_back_in_time_order(open_store, nightly) -> None:
     assert got[3] == runs[3]  # every field survives, samples included
 
 
+def test_one_run_by_id(open_store, nightly) -> None:
+    store = open_store()
+    for r in nightly(3):
+        store.append(r)
+    assert open_store().run("sim-night-02") == nightly(3)[1]
+    assert store.run("sim-night-99") is None and store.run("") is None
+
+
 def test_runs_filtered_by_since_and_rig(open_store, nightly) -> None:
     store = open_store()
     for r in nightly(10, rig="sim") + nightly(10, rig="staging-a"):

@@ -163,3 +163,21 @@ setTimeout(function(){var open=[].map.call(document.querySelectorAll('details.ru
     clicked = html_attr(dom, "data-clicked")
     assert clicked == "#run-sim-night-20"  # the first regression marker
     assert html_attr(dom, "data-open") == clicked[1:]
+
+
+def test_markers_stay_bounded_when_many_nodes_share_a_chart() -> None:
+    """8 nodes x 100 runs: the newest runs of every node get a marker, at most 4 x max_markers in all."""
+    from datetime import UTC, datetime, timedelta
+
+    from hilt.history import Series, SeriesKey, SeriesPoint
+    from hilt.report.svg import trend_chart
+
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    points = [SeriesPoint(run_id=f"r{i:03d}", started_at=start + timedelta(days=i), rig="a", image="img",
+                          value=100.0 + k, samples=(100.0 + k,), higher_is_better=True, unit="GB/s",
+                          node=f"gpu-{k:02d}") for i in range(100) for k in range(8)]
+    svg = trend_chart(Series(SeriesKey("a", "m{}"), "GB/s", True, points), [], "c", max_markers=60)
+    circles = re.findall(r'<circle class="pt [^"]*" data-node="([^"]*)"', svg)
+    assert len(circles) == 240 and set(circles) == {f"gpu-{k:02d}" for k in range(8)}
+    assert "<title>r070 " in svg and "<title>r069 " not in svg  # the newest 30 runs of each node
+    assert svg.count('<path class="line"') == 8

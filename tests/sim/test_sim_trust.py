@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from hilt.fabric.nvml import parse_nvml_report
-from hilt.fabric.profile import load_profile
+from hilt.fabric.profile import FirmwareSpec, load_profile
 from hilt.fabric.snapshot import split_sections
 from hilt.fabric.trustcheck import check_device_nodes, check_firmware, check_kernel, check_modules, check_secure_boot
 from hilt.fabric.trustread import parse_trust_sections, trust_script
@@ -49,7 +49,7 @@ def _as_node(root: Path, run_dir: Path, *argv: str, stdin: str = "") -> str:
 
 @pytest.fixture(scope="module")
 def booted(tmp_path_factory):
-    """image name -> what the sim-4gpu node booted with it shows: (trust facts, NVML report)."""
+    """image name -> what the sim-4gpu node booted with it shows: (trust facts, NVML report, image identity)."""
     if os.geteuid() != 0:
         pytest.fail("mounting an image as a sim node does needs root (mount namespaces); run the tests as root")
     tmp = tmp_path_factory.mktemp("trust-images")
@@ -66,26 +66,28 @@ def booted(tmp_path_factory):
         facts = parse_trust_sections(split_sections(out), "gpu-03", profile.trust.modules)
         nvml = parse_nvml_report(_as_node(root, run_dir, "env", "PYTHONPATH=/opt/hilt-sim/python", sys.executable,
                                           str(COLLECTOR)))
-        shown[image.name] = (facts, nvml)
+        shown[image.name] = (facts, nvml, image.identity())
     return shown
 
 
-def _problems(profile, facts, nvml) -> dict[str, list[str]]:
+def _problems(profile, facts, nvml, identity) -> dict[str, list[str]]:
     """The five checks of suites/test_trust.py, as the suite runs them on a sim node."""
     spec = profile.trust
+    image = (identity["image_id"], FirmwareSpec.model_validate(identity["firmware"]))
     firmware = {"bios": [SYSTEM_FIRMWARE["versions"]["BiosVersion"]], "bmc": [BMC_FIRMWARE],
                 "vbios": [g.vbios for g in nvml.gpus], "inforom": [g.inforom for g in nvml.gpus]}
     return {
         "test_secure_boot": check_secure_boot(spec, facts, BMC_SECURE_BOOT),
         "test_kernel_lockdown_and_taint": check_kernel(spec, facts),
         "test_module_signatures": check_modules(spec, facts),
-        "test_firmware_matrix": check_firmware(spec, firmware),
+        "test_firmware_matrix": check_firmware(spec, firmware, image),
         "test_device_nodes": check_device_nodes(facts, profile.gpu_count),
     }
 
 
 def test_good_image_shows_a_trusted_node(booted):
-    facts, nvml = booted["good"]
+    facts, nvml, identity = booted["good"]
+    assert identity["firmware"] == {"vbios": ["96.00.99.00.01"], "inforom": ["G520.0200.00.05"]}
     assert facts.efi and facts.secure_boot_efivar is True and facts.mokutil is True
     assert facts.lockdown == "integrity" and facts.sig_enforce is True
     assert facts.taint.mask == 4096 and facts.taint.letters == ("O",)
@@ -93,7 +95,7 @@ def test_good_image_shows_a_trusted_node(booted):
     assert {m: s.signer for m, s in facts.modules.items()} == dict.fromkeys(modules, SIGNER)
     assert facts.device_nodes == {f"/dev/nvidia{i}": 0o660 for i in range(4)}
     assert [(g.vbios, g.inforom) for g in nvml.gpus] == [("96.00.99.00.01", "G520.0200.00.05")] * 4
-    assert _problems(load_profile("sim-4gpu"), facts, nvml) == {
+    assert _problems(load_profile("sim-4gpu"), facts, nvml, identity) == {
         "test_secure_boot": [], "test_kernel_lockdown_and_taint": [], "test_module_signatures": [],
         "test_firmware_matrix": [], "test_device_nodes": []}
 
@@ -109,6 +111,9 @@ def test_each_trust_image_fails_exactly_its_check(booted, image, failing, messag
     problems = _problems(load_profile("sim-4gpu"), *booted[image])
     assert {test for test, found in problems.items() if found} == {failing}, problems
     assert message in problems[failing]
+    if image == "firmware-mismatch":  # the image's own matrix (its identity) says the same
+        assert ("firmware vbios[2]: expected one of 96.00.99.00.01 (image hilt-sim-firmware-mismatch's "
+                "compatibility matrix), found 96.00.74.00.1C") in problems[failing]
 
 
 def test_world_writable_device_nodes_and_bad_trust_fields(tmp_path):
@@ -125,5 +130,7 @@ def test_world_writable_device_nodes_and_bad_trust_fields(tmp_path):
         build_image("x", tmp_path, trust={"secureboot": False})
     with pytest.raises(ConfigError, match="trust.lockdown: 'strict'; valid: none, integrity, confidentiality"):
         build_image("x", tmp_path, trust={"lockdown": "strict"})
+    with pytest.raises(ConfigError, match=r"compatible_firmware.vbois: Extra inputs are not permitted \(valid: bios"):
+        build_image("x", tmp_path, compatible_firmware={"vbois": ["1"]})
     assert trust_spec(STANDARD_IMAGES["secureboot-off"]["trust"])["secure_boot"] is False
     assert json.loads((root / "opt/hilt-sim/manifest.json").read_text())["trust"] == {"device_mode": "0666"}
