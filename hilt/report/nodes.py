@@ -142,8 +142,19 @@ def node_views(runs: Sequence[RunRecord], threshold: float = OUTLIER_THRESHOLD) 
                                                  else 0.0, v.node))
 
 
-def _node_id(node: str) -> str:
+def node_anchor(node: str) -> str:
     return "node-" + "".join(c if c.isalnum() or c in "-_." else "_" for c in node)
+
+
+def outlier_notes(runs: Sequence[RunRecord], threshold: float = OUTLIER_THRESHOLD) -> dict[str, str]:
+    """A line per node with an outlier, for the Tonight table (``outlier: <metric> -11.5% vs peers``)."""
+    notes = {}
+    for view in node_views(runs, threshold):
+        worst = view.outliers(threshold)
+        if worst and worst[0].deviation is not None:
+            more = f" (+{len(worst) - 1} more)" if len(worst) > 1 else ""
+            notes[view.node] = f"outlier: {metric_title(worst[0].metric)} {worst[0].deviation:+.1%} vs peers{more}"
+    return notes
 
 
 def _deviation_cell(v: NodeValue, threshold: float) -> str:
@@ -195,14 +206,15 @@ def nodes_section(runs: Sequence[RunRecord], histories: Sequence[OutcomeHistory]
         bad = {s: sum(1 for h in tests if h.state == s) for s in ("broken", "failing", "flaky")}
         tally = ", ".join(f"{n} {s}" for s, n in bad.items() if n) or f"{len(tests)} passing"
         out.append(f'<tr class="node-summary" data-node="{escape(view.node)}" data-outlier="{int(bool(outliers))}">'
-                   f'<td><a href="#{_node_id(view.node)}">{escape(view.node)}</a></td><td>{escape(view.profile)}</td>'
+                   f'<td><a href="#{node_anchor(view.node)}">{escape(view.node)}</a></td>'
+                   f'<td>{escape(view.profile)}</td>'
                    f'<td class="{"dev-bad" if outliers else "muted"}">{escape(what) or "none"}</td>'
                    f"<td>{escape(tally)}</td></tr>")
     out.append("</table>")
     for view in views:
         outliers = view.outliers(threshold)
         tests = sorted(by_node.get(view.node, []), key=lambda h: (STATE_ORDER[h.state], h.nodeid))
-        out.append(f'<details class="node" id="{_node_id(view.node)}" data-node="{escape(view.node)}"'
+        out.append(f'<details class="node" id="{node_anchor(view.node)}" data-node="{escape(view.node)}"'
                    f'{" open" if outliers else ""}><summary><b>{escape(view.node)}</b> · {escape(view.profile)} · '
                    f'{len(outliers)} outlier(s) · {len(tests)} tests</summary>{_metrics_table(view, threshold)}'
                    f"{history_table(tests, with_node=False) if tests else ''}</details>")

@@ -43,6 +43,7 @@ def test_the_regression_night_reads_top_down(tmp_path: Path, fleet) -> None:
     # the change point names the run, gpu-03's step and the driver change that came with it
     (row,) = re.findall(r'<tr class="change".*?</tr>', dom, flags=re.S)
     assert 'data-run="rack-a-night-20"' in row and 'data-kind="regression"' in row
+    assert '<span class="change-node" data-node="gpu-03">on <b>gpu-03</b></span>' in row  # the node that moved
     assert re.search(rf'data-what="driver">driver <b>{re.escape(OLD_DRIVER)} → {re.escape(NEW_DRIVER)}</b>', row)
 
     # the regressed node is an outlier and listed first in the per-node view, though the gate passed
