@@ -24,7 +24,7 @@ from hilt.report.fabric import fabric_section
 from hilt.report.links import run_links
 from hilt.report.nodes import node_anchor, node_changes, nodes_section, outlier_notes
 from hilt.report.order import rank_series
-from hilt.report.outcomes import outcome_histories, tests_section
+from hilt.report.outcomes import outcome_histories, state_notes, tests_section
 from hilt.report.rollout_section import rollouts_section
 from hilt.report.svg import labels_text, metric_title, trend_chart, verdict_class
 from hilt.report.versions import versions_html
@@ -127,8 +127,10 @@ def _time(value: str) -> str:
     return f"{parse_time(value):%Y-%m-%d %H:%M} UTC"
 
 
-def _tonight(latest: dict[str, RunRecord], report_dir: Path, notes: dict[str, str] | None = None) -> str:
-    """``notes``: a line per node worth reading though its tests passed (an outlier against its peers)."""
+def _tonight(latest: dict[str, RunRecord], report_dir: Path, notes: dict[str, str] | None = None,
+             test_notes: dict[tuple[str, str, str | None], str] | None = None) -> str:
+    """``notes``: a line per node worth reading though its tests passed (an outlier against its peers);
+    ``test_notes``: a failed test's history (broken since, flaky), by (rig, test id, node)."""
     out = ['<section id="tonight"><h2>Tonight</h2><table class="status"><tr><th>rig</th><th>node</th>'
            '<th>status</th><th>image</th><th>detail</th></tr>']
     for rig in sorted(latest):
@@ -146,7 +148,7 @@ def _tonight(latest: dict[str, RunRecord], report_dir: Path, notes: dict[str, st
                    f'{_time(r.started_at)}</span></td></tr>')
         for node in r.nodes:
             status = node_status(r, node)
-            why = node.error or "; ".join(f"{t.nodeid}: {t.outcome}" for t in r.tests
+            why = node.error or "; ".join(f"{t.nodeid}: {t.outcome}{_test_note(rig, t, test_notes)}" for t in r.tests
                                           if t.node == node.name and _failed(t))
             out.append(f'<tr class="node-row" data-rig="{escape(rig)}" data-node="{escape(node.name)}" '
                        f'data-status="{status}"><td></td><td>{escape(node.name)}</td><td>{_badge(status)}</td>'
@@ -154,6 +156,11 @@ def _tonight(latest: dict[str, RunRecord], report_dir: Path, notes: dict[str, st
                        f'{_node_note(node.name, (notes or {}).get(node.name))}</td></tr>')
     out.append("</table></section>")
     return "".join(out)
+
+
+def _test_note(rig: str, test: TestRecord, notes: dict[tuple[str, str, str | None], str] | None) -> str:
+    note = (notes or {}).get((rig, test.nodeid, test.node))
+    return f" ({note})" if note else ""
 
 
 def _node_note(node: str, note: str | None) -> str:
@@ -178,7 +185,8 @@ def _changes_table(changes: list[Change], node_of: dict[tuple[SeriesKey, int], s
             f'<td><a href="#{c.anchor}">{escape(c.run_id)}</a><br><span class="muted">'
             f'{c.started_at:%Y-%m-%d %H:%M}</span></td><td>{escape(c.image or "?")}<br><span class="muted">'
             f'was {escape(c.previous_image or "?")}</span></td><td>{c.mean_before:.4g} → {c.mean_after:.4g} '
-            f'{escape(c.unit)}</td><td>{c.pvalue:.2g}</td><td>{versions_html(c.versions)}</td></tr>')
+            f'{escape(c.unit)}</td><td>{c.pvalue:.2g}</td>'
+            f'<td>{versions_html(c.versions, (c.previous_run_id, c.run_id))}</td></tr>')
     out.append("</table></section>")
     return "".join(out)
 
@@ -281,7 +289,8 @@ def build_report(runs: list[RunRecord], out: Path, title: str = "hilt nightly re
         f'<h1>{escape(title)}</h1><p class="muted">{span} · generated '
         f'{datetime.now(UTC):%Y-%m-%d %H:%M} UTC · <a href="#changes">changes</a> · <a href="#nodes">nodes</a>'
         f' · <a href="#tests">tests</a> · <a href="#trends">trends</a> · <a href="#runs">runs</a></p>',
-        _tonight(latest, out.parent, outlier_notes(ordered)) if latest else "<p>No runs in this window.</p>",
+        (_tonight(latest, out.parent, outlier_notes(ordered), state_notes(histories)) if latest
+         else "<p>No runs in this window.</p>"),
         _changes_table(all_changes, {(c.key, c.index): all_series[c.key].points[c.index].node for c in all_changes}),
         nodes_section(ordered, histories),
         tests_section(ordered, histories),

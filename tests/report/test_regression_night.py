@@ -57,6 +57,9 @@ def test_the_regression_night_reads_top_down(tmp_path: Path, fleet) -> None:
                             r'data-state="([a-z]+)">', dom))
     assert tests[f"{FLAKY_TEST}[gpu-02]"] == "flaky" and tests[f"{BROKEN_TEST}[gpu-04]"] == "broken"
     assert "every night since rack-a-night-25" in dom
+    # Tonight says whether gpu-04's red is new or the usual: broken since night 25
+    assert re.search(rf'data-node="gpu-04" data-status="fail">.*?{re.escape(BROKEN_TEST)}\[gpu-04\]: failed '
+                     r'\(broken since rack-a-night-25\)</td>', dom)
 
     # the screenshot a person looks at (path in the notes): Tonight, the change with the driver, gpu-03 flagged
     # first, the broken and the flaky test, then the regressed series' chart
