@@ -127,7 +127,7 @@ def _time(value: str) -> str:
     return f"{parse_time(value):%Y-%m-%d %H:%M} UTC"
 
 
-def _tonight(latest: dict[str, RunRecord], report_dir: Path, notes: dict[str, str] | None = None,
+def _tonight(latest: dict[str, RunRecord], report_dir: Path, notes: dict[tuple[str, str], str] | None = None,
              test_notes: dict[tuple[str, str, str | None], str] | None = None) -> str:
     """``notes``: a line per node worth reading though its tests passed (an outlier against its peers);
     ``test_notes``: a failed test's history (broken since, flaky), by (rig, test id, node)."""
@@ -153,7 +153,7 @@ def _tonight(latest: dict[str, RunRecord], report_dir: Path, notes: dict[str, st
             out.append(f'<tr class="node-row" data-rig="{escape(rig)}" data-node="{escape(node.name)}" '
                        f'data-status="{status}"><td></td><td>{escape(node.name)}</td><td>{_badge(status)}</td>'
                        f'<td>{escape(node.image_id or r.image or "?")}</td><td>{escape(why)}'
-                       f'{_node_note(node.name, (notes or {}).get(node.name))}</td></tr>')
+                       f'{_node_note(rig, node.name, (notes or {}).get((rig, node.name)))}</td></tr>')
     out.append("</table></section>")
     return "".join(out)
 
@@ -163,8 +163,8 @@ def _test_note(rig: str, test: TestRecord, notes: dict[tuple[str, str, str | Non
     return f" ({note})" if note else ""
 
 
-def _node_note(node: str, note: str | None) -> str:
-    return f'<br><a class="node-note" href="#{node_anchor(node)}">{escape(note)}</a>' if note else ""
+def _node_note(rig: str, node: str, note: str | None) -> str:
+    return f'<br><a class="node-note" href="#{node_anchor(rig, node)}">{escape(note)}</a>' if note else ""
 
 
 def _changes_table(changes: list[Change], node_of: dict[tuple[SeriesKey, int], str] | None = None) -> str:
