@@ -185,7 +185,8 @@ def _changes_table(changes: list[Change], node_of: dict[tuple[SeriesKey, int], s
             f'<td><a href="#{c.anchor}">{escape(c.run_id)}</a><br><span class="muted">'
             f'{c.started_at:%Y-%m-%d %H:%M}</span></td><td>{escape(c.image or "?")}<br><span class="muted">'
             f'was {escape(c.previous_image or "?")}</span></td><td>{c.mean_before:.4g} → {c.mean_after:.4g} '
-            f'{escape(c.unit)}</td><td>{c.pvalue:.2g}</td><td>{versions_html(c.versions)}</td></tr>')
+            f'{escape(c.unit)}</td><td>{c.pvalue:.2g}</td>'
+            f'<td>{versions_html(c.versions, (c.previous_run_id, c.run_id))}</td></tr>')
     out.append("</table></section>")
     return "".join(out)
 
