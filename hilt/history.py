@@ -282,6 +282,8 @@ class HistoryStore(Protocol):
 
     def runs(self, since: datetime | None = None, rig: str | None = None) -> list[RunRecord]: ...
 
+    def run(self, run_id: str) -> RunRecord | None: ...
+
     def series_keys(self) -> list[SeriesKey]: ...
 
     def series(self, metric_key: str, rig: str | None = None,
@@ -384,6 +386,12 @@ class _SqlHistoryStore(ABC):
         with self._transaction(write=False) as db:
             rows = db.execute(query, args)
         return [record for record in (self._decode(text) for (text,) in rows) if record is not None]
+
+    def run(self, run_id: str) -> RunRecord | None:
+        """One run by its id (``hilt report --compare``), None when the history has no such run."""
+        with self._transaction(write=False) as db:
+            rows = db.execute("SELECT record FROM runs WHERE run_id = ?", (run_id,))
+        return self._decode(rows[0][0]) if rows else None
 
     def series_keys(self) -> list[SeriesKey]:
         with self._transaction(write=False) as db:

@@ -11,7 +11,7 @@ import math
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 if TYPE_CHECKING:  # the record stays importable without the fabric layer's parsers
     from hilt.fabric.profile import Profile
@@ -40,6 +40,18 @@ class TopologyRecord(BaseModel):
     expected: list[list[str | None]]
     nic_names: dict[str, str] = Field(default_factory=dict)  # NIC column -> device (NIC0 -> mlx5_0)
     notes: list[str] = Field(default_factory=list)  # what no cell can show: a NIC the profile places, not found
+
+    @model_validator(mode="after")
+    def _square(self) -> TopologyRecord:
+        """Both matrices are len(devices) square: the report indexes them by device position."""
+        size = len(self.devices)
+        for name in ("found", "expected"):
+            rows = getattr(self, name)
+            bad = next((i for i, row in enumerate(rows) if len(row) != size), None)
+            if len(rows) != size or bad is not None:
+                where = f"row {bad} has {len(rows[bad])} cells" if bad is not None else f"{len(rows)} rows"
+                raise ValueError(f"{name}: {where}; a {size} x {size} matrix over devices is valid")
+        return self
 
     @classmethod
     def from_parsed(cls, profile: Profile, topo: Topology) -> TopologyRecord:

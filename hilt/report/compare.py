@@ -192,12 +192,14 @@ def compare_runs(a: RunRecord, b: RunRecord, min_magnitude: float = MIN_MAGNITUD
 
 def find_runs(store: HistoryStore, run_ids: Sequence[str]) -> list[RunRecord]:
     """The runs named, in the order named; an unknown id is a usage error naming it and how to list ids."""
-    by_id = {r.run_id: r for r in store.runs()}
+    found = []
     for run_id in run_ids:
-        if run_id not in by_id:
+        record = store.run(run_id)  # one indexed query, not the whole history
+        if record is None:
             raise ConfigError(f"{store.location}: no run {run_id!r} in the history; `hilt history list` "
                               f"shows the run ids")
-    return [by_id[run_id] for run_id in run_ids]
+        found.append(record)
+    return found
 
 
 # --- JSON ----------------------------------------------------------------------------------------------

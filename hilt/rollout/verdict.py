@@ -27,9 +27,23 @@ class WaveVerdict:
     checks: list[Check]
 
 
-def series_key(metric: MetricRecord) -> str:
-    inner = ",".join(f"{k}={v}" for k, v in sorted(metric.labels.items()))
-    return f"{metric.name}{{{inner}}}" if inner else metric.name
+def _key(name: str, labels: dict[str, str]) -> str:
+    inner = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+    return f"{name}{{{inner}}}" if inner else name
+
+
+def series_labels(record: RunRecord, metric: MetricRecord) -> dict[str, str]:
+    """The labels that name the gated series: those of the baseline entry the metric was judged by (coverage),
+    never the node's own (``node``, and versions that differ between the old and the new image)."""
+    for entry in record.coverage.entries if record.coverage else []:
+        if (entry.scope == "node" and entry.node == metric.node and entry.metric == metric.name
+                and all(metric.labels.get(k) == v for k, v in entry.labels.items())):
+            return dict(entry.labels)
+    return {k: v for k, v in metric.labels.items() if k != "node"}
+
+
+def _covers(labels: dict[str, str], metric: MetricRecord) -> bool:
+    return all(metric.labels.get(k) == v for k, v in labels.items())
 
 
 def _baseline(metric: MetricRecord) -> Baseline | None:
@@ -65,7 +79,8 @@ def wave_verdict(record: RunRecord, nodes: Sequence[str], control: Sequence[str]
         if m.node in new:
             assert m.verdict is not None
             outcome = m.verdict.outcome
-            checks.append(Check(metric=series_key(m), node=m.node, against="baseline", outcome=outcome,
+            checks.append(Check(metric=_key(m.name, series_labels(record, m)), node=m.node, against="baseline",
+                                outcome=outcome,
                                 reason=m.verdict.reason))
             if outcome == "regression":
                 regressions.append(f"node {m.node}: vs baseline: {m.verdict.reason}")
@@ -74,18 +89,16 @@ def wave_verdict(record: RunRecord, nodes: Sequence[str], control: Sequence[str]
 
     if old:
         judge = judge_control or _default_control_judge()
-        pooled: dict[str, list[float]] = {}
-        for m in gated:
-            if m.node in old:
-                pooled.setdefault(series_key(m), []).extend(m.samples)
+        controls = [m for m in gated if m.node in old]
         for m in gated:
             if m.node not in new:
                 continue
-            key = series_key(m)
+            labels = series_labels(record, m)
+            key = _key(m.name, labels)
             baseline = _baseline(m)
             if baseline is None:
                 continue  # unbaselined: the baseline check says so; there is no tolerance to compare with
-            samples = pooled.get(key, [])
+            samples = [s for c in controls if c.name == m.name and _covers(labels, c) for s in c.samples]
             if not samples:
                 check = Check(metric=key, node=m.node, against="control", outcome="inconclusive",
                               reason=f"{key}: not measured on the control group ({', '.join(sorted(old))})")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from pathlib import Path
@@ -166,3 +167,17 @@ def _gpu_pair(sentence: str) -> bool:
 
 def _values(sentence: str) -> tuple[str, str]:
     return sentence.split(": ", 1)[1], sentence.split("–", 1)[0]
+
+
+def test_a_summary_with_a_malformed_matrix_names_the_field(tmp_path: Path) -> None:
+    from hilt.history import HistoryError, load_summary
+
+    topo = _record("hgx-h100-8gpu", H100).model_dump()
+    topo["found"][3] = topo["found"][3][:-1]
+    run = RunRecord(run_id="r", started_at="2026-11-30T00:00:00Z", rig="x").model_dump()
+    run["nodes"] = [{"name": "node1", "topology": topo}]
+    path = tmp_path / "summary.json"
+    path.write_text(json.dumps(run))
+    with pytest.raises(HistoryError, match=r"summary.json: field nodes.0.topology: found: row 3 has 15 cells; "
+                                           r"a 16 x 16 matrix over devices is valid"):
+        load_summary(path)

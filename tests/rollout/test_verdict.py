@@ -19,7 +19,9 @@ KEY = "torch.all_reduce.busbw{backend=gloo,nodes=1,size=16777216}"
 
 
 def _metric(node: str, samples: list[float], outcome: str) -> MetricRecord:
-    return MetricRecord(name="torch.all_reduce.busbw", unit="GB/s", labels=LABELS, samples=samples, node=node,
+    # as the probes label them: the node's name, and versions that differ between the old and the new image
+    labels = LABELS | {"node": node, "nccl_version": "2.21.5" if node == "node1" else "2.19.3"}
+    return MetricRecord(name="torch.all_reduce.busbw", unit="GB/s", labels=labels, samples=samples, node=node,
                         baseline=BaselineRecord(value=1.0, tolerance=0.15),
                         verdict=VerdictRecord(outcome=outcome, reason=f"{KEY}: {outcome}: on {node}"))
 
