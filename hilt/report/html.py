@@ -22,7 +22,7 @@ from hilt.history import SeriesKey, parse_time, series_from_runs
 from hilt.report.changes import Change, ChangeOptions, run_anchor, with_versions
 from hilt.report.fabric import fabric_section
 from hilt.report.links import run_links
-from hilt.report.nodes import node_anchor, node_changes, nodes_section, outlier_notes
+from hilt.report.nodes import OUTLIER_THRESHOLD, node_anchor, node_changes, nodes_section, outlier_notes
 from hilt.report.order import rank_series
 from hilt.report.outcomes import outcome_histories, state_notes, tests_section
 from hilt.report.rollout_section import rollouts_section
@@ -127,7 +127,7 @@ def _time(value: str) -> str:
     return f"{parse_time(value):%Y-%m-%d %H:%M} UTC"
 
 
-def _tonight(latest: dict[str, RunRecord], report_dir: Path, notes: dict[str, str] | None = None,
+def _tonight(latest: dict[str, RunRecord], report_dir: Path, notes: dict[tuple[str, str], str] | None = None,
              test_notes: dict[tuple[str, str, str | None], str] | None = None) -> str:
     """``notes``: a line per node worth reading though its tests passed (an outlier against its peers);
     ``test_notes``: a failed test's history (broken since, flaky), by (rig, test id, node)."""
@@ -153,7 +153,7 @@ def _tonight(latest: dict[str, RunRecord], report_dir: Path, notes: dict[str, st
             out.append(f'<tr class="node-row" data-rig="{escape(rig)}" data-node="{escape(node.name)}" '
                        f'data-status="{status}"><td></td><td>{escape(node.name)}</td><td>{_badge(status)}</td>'
                        f'<td>{escape(node.image_id or r.image or "?")}</td><td>{escape(why)}'
-                       f'{_node_note(node.name, (notes or {}).get(node.name))}</td></tr>')
+                       f'{_node_note(rig, node.name, (notes or {}).get((rig, node.name)))}</td></tr>')
     out.append("</table></section>")
     return "".join(out)
 
@@ -163,8 +163,8 @@ def _test_note(rig: str, test: TestRecord, notes: dict[tuple[str, str, str | Non
     return f" ({note})" if note else ""
 
 
-def _node_note(node: str, note: str | None) -> str:
-    return f'<br><a class="node-note" href="#{node_anchor(node)}">{escape(note)}</a>' if note else ""
+def _node_note(rig: str, node: str, note: str | None) -> str:
+    return f'<br><a class="node-note" href="#{node_anchor(rig, node)}">{escape(note)}</a>' if note else ""
 
 
 def _changes_table(changes: list[Change], node_of: dict[tuple[SeriesKey, int], str] | None = None) -> str:
@@ -249,8 +249,10 @@ def _run_details(r: RunRecord, report_dir: Path) -> str:
 
 
 def build_report(runs: list[RunRecord], out: Path, title: str = "hilt nightly report",
-                 options: ChangeOptions = ChangeOptions(), max_markers: int = 60) -> Path:
-    """Write the report for ``runs`` (any order) to ``out`` and return its path."""
+                 options: ChangeOptions = ChangeOptions(), max_markers: int = 60,
+                 outlier: float = OUTLIER_THRESHOLD) -> Path:
+    """Write the report for ``runs`` (any order) to ``out`` and return its path. ``outlier``: how far (relative)
+    on the worse side of its peers a node is flagged."""
     out = Path(out)
     ordered = sorted(runs, key=lambda r: (parse_time(r.started_at), r.run_id))
     latest: dict[str, RunRecord] = {}
@@ -289,10 +291,10 @@ def build_report(runs: list[RunRecord], out: Path, title: str = "hilt nightly re
         f'<h1>{escape(title)}</h1><p class="muted">{span} · generated '
         f'{datetime.now(UTC):%Y-%m-%d %H:%M} UTC · <a href="#changes">changes</a> · <a href="#nodes">nodes</a>'
         f' · <a href="#tests">tests</a> · <a href="#trends">trends</a> · <a href="#runs">runs</a></p>',
-        (_tonight(latest, out.parent, outlier_notes(ordered), state_notes(histories)) if latest
+        (_tonight(latest, out.parent, outlier_notes(ordered, outlier), state_notes(histories)) if latest
          else "<p>No runs in this window.</p>"),
         _changes_table(all_changes, {(c.key, c.index): all_series[c.key].points[c.index].node for c in all_changes}),
-        nodes_section(ordered, histories),
+        nodes_section(ordered, histories, outlier),
         tests_section(ordered, histories),
         fabric_section(ordered),
         rollouts_section(ordered),
