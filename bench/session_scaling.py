@@ -5,7 +5,8 @@ Each session reserves, boots, runs per-node tests and gates: the reference boot 
 probe (the simulated image's nccl-tests output, gated against baselines/sim-4gpu.yaml) and a probe window that
 keeps each node busy for ``--probe-s`` seconds without using this machine's CPU (a real probe runs minutes on
 the node, not on the controller), then writes every report. Target: 8 nodes take at most 1.5 times 1 node.
-Needs root (the simulated rack).
+Needs root (the simulated rack). The machine's load average is printed with each line: on a shared 2-core machine
+the simulated nodes' sshd and tools run on the same cores as the controller, so the numbers mean little under load.
 """
 
 from __future__ import annotations
@@ -78,10 +79,12 @@ def main() -> None:
     args = parser.parse_args()
     times = {}
     for count in [int(c) for c in args.counts.split(",")]:
+        load = os.getloadavg()[0]
         with tempfile.TemporaryDirectory(prefix="hilt-scaling-") as tmp:
             times[count], verdict = session(count, args.probe_s, Path(tmp))
         print(f"gated session, {count} node(s), probe window {args.probe_s:.0f} s per node: "
-              f"{times[count]:.1f} s wall ({verdict})")
+              f"{times[count]:.1f} s wall ({verdict}; load average {load:.1f} before, "
+              f"{os.getloadavg()[0]:.1f} after)", flush=True)
     if 1 in times and max(times) > 1:
         ratio = times[max(times)] / times[1]
         print(f"ratio {max(times)}-node / 1-node: {ratio:.2f} (target <= 1.5; sequential nodes would be "

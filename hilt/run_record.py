@@ -6,6 +6,7 @@ imported from an old summary.json is the same thing as a run recorded live.
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -98,6 +99,25 @@ class NodeRecord(BaseModel):
     """Host vs BMC identity at provisioning: status, why, both identities, both addresses (docs/trust.md)."""
     topology: TopologyRecord | None = None
     """The fabric as ``nvidia-smi topo -m`` showed it, against the profile (recorded by test_topology)."""
+    firmware: dict[str, list[str | None]] | None = None
+    """Firmware versions test_firmware_matrix found: bios, bmc, and vbios/inforom per GPU (docs/trust.md)."""
+
+
+#: The test property test_firmware_matrix records the versions it found in (JSON), read back by the collector.
+FIRMWARE_PROPERTY = "hilt.firmware"
+
+
+def firmware_from_report(props: dict[str, str]) -> dict[str, list[str | None]] | None:
+    """The versions a test recorded, or None (no such property, or a value that is not one)."""
+    try:
+        data = json.loads(props.get(FIRMWARE_PROPERTY) or "null")
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, list) and
+                                             all(x is None or isinstance(x, str) for x in v)
+                                             for k, v in data.items()):
+        return None
+    return data
 
 
 class TestRecord(BaseModel):

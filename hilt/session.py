@@ -139,17 +139,34 @@ class RigSession:
         if self.progress is not None:
             self.progress(node, what)
 
+    def plan(self) -> int | None:
+        """Read rigs.yaml (start() uses what it read: the file is read once) and return how many nodes this session
+        will lease at most, so that workers can start while the nodes boot; None where only a running provider
+        or an adopted session knows. Bad input is a ConfigError here, before anything starts."""
+        if os.environ.get(HANDOFF_ENV):
+            return None
+        self.inventory = load_inventory(self.rigs_file)
+        rig_name = self.rig_name or self.inventory.default_rig
+        rig = self.inventory.rig(rig_name)
+        if rig.provider is None:
+            return len(rig.nodes)
+        self.provider = load_provider(rig.provider)
+        planned = getattr(self.provider, "planned", None)
+        if planned is None:
+            return None
+        return len(set(rig.nodes) | set(planned(rig_name, dict(rig.provider.options))["nodes"]))
+
     def start(self) -> SessionState:
         handed = os.environ.get(HANDOFF_ENV)
         if handed:
             return self._adopt(Path(handed))
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        inventory = load_inventory(self.rigs_file)
+        inventory = self.inventory or load_inventory(self.rigs_file)
         rig_name = self.rig_name or inventory.default_rig
         rig = inventory.rig(rig_name)
         if rig.provider is not None:
             self._say(rig_name, "starting the rig's provider")
-            self.provider = load_provider(rig.provider)
+            self.provider = self.provider or load_provider(rig.provider)
             provided = self.provider.start(rig_name, dict(rig.provider.options), self.work_dir / "provider")
             inventory = materialize(inventory, rig_name, provided)
             rig = inventory.rig(rig_name)
@@ -206,7 +223,8 @@ class RigSession:
         assert self.state is not None
         url = self.lease_store_url or inventory.lease_store
         self.store = open_store(url)
-        usable: dict[str, NodeConfig] = {}
+        candidates: dict[str, NodeConfig] = {}
+        unknown: dict[str, NodeConfig] = {}
         for name, cfg in nodes.items():
             record = self.store.health(self.lease_key(name))
             if record.state in ("bad", "maintenance"):
@@ -216,7 +234,17 @@ class RigSession:
                 )
                 self._say(name, f"skipped: health {record.state}")
                 continue
-            if record.state == "unknown" and not self._quick_health_check(name, cfg):
+            candidates[name] = cfg
+            if record.state == "unknown":
+                unknown[name] = cfg
+        problems = self._health_checks(unknown)
+        usable: dict[str, NodeConfig] = {}
+        for name, cfg in candidates.items():
+            if name in problems:
+                record = self.store.record_infra_failure(self.lease_key(name), f"health check: {problems[name]}",
+                                                         self.run_id, bad_after=self._bad_after())
+                self.state.excluded[name] = (f"node {name} failed its health check: {problems[name]} "
+                                             f"(now {record.state})")
                 continue
             usable[name] = cfg
         if not usable:
@@ -240,21 +268,28 @@ class RigSession:
         self._watch_lease()
         return usable
 
-    def _quick_health_check(self, name: str, cfg: NodeConfig) -> bool:
-        """A node left `unknown` by an earlier infrastructure failure must answer its BMC first."""
+    def _health_checks(self, nodes: dict[str, NodeConfig]) -> dict[str, HiltError]:
+        """Nodes left `unknown` by an earlier infrastructure failure must answer their BMC first; they are asked at
+        once (a BMC that does not answer costs its retries, seconds: one after another, that grew with the node
+        count). Returns the nodes that failed, with why."""
+        from concurrent.futures import ThreadPoolExecutor
+
         from hilt.bmc import Bmc
 
-        assert self.state is not None and self.store is not None
-        self._say(name, "health check (was unknown)")
-        try:
-            with Bmc.from_config(cfg, name=name) as bmc:
-                bmc.power_state()
-        except HiltError as exc:
-            record = self.store.record_infra_failure(self.lease_key(name), f"health check: {exc}", self.run_id,
-                                                     bad_after=self._bad_after())
-            self.state.excluded[name] = f"node {name} failed its health check: {exc} (now {record.state})"
-            return False
-        return True
+        def check(name: str, cfg: NodeConfig) -> HiltError | None:
+            self._say(name, "health check (was unknown)")
+            try:
+                with Bmc.from_config(cfg, name=name) as bmc:
+                    bmc.power_state()
+            except HiltError as exc:
+                return exc
+            return None
+
+        if not nodes:
+            return {}
+        with ThreadPoolExecutor(max_workers=min(len(nodes), 32), thread_name_prefix="health-check") as pool:
+            outcomes = dict(zip(nodes, pool.map(lambda item: check(*item), nodes.items()), strict=True))
+        return {name: problem for name, problem in outcomes.items() if problem is not None}
 
     def _bad_after(self) -> int:
         return self.inventory.health.bad_after if self.inventory else 3

@@ -32,6 +32,7 @@ from hilt.run_record import (
     TestRecord,
     TopologyRecord,
     VerdictRecord,
+    firmware_from_report,
 )
 
 log = logging.getLogger(__name__)
@@ -151,6 +152,7 @@ class RunCollector:
                 if name == METRIC_PROPERTY:
                     self._add_metric(report.nodeid, json.loads(value))
             self._add_topology(props.get(NODE_PROPERTY), topology_from_report(props))
+            self._add_firmware(props.get(NODE_PROPERTY), firmware_from_report(props))
         outcome = None
         if report.when == "call" or (report.when == "setup" and not report.passed):
             outcome = "passed" if report.passed else ("skipped" if report.skipped else
@@ -173,6 +175,14 @@ class RunCollector:
         for record in self.record.nodes:
             if record.name == node:
                 record.topology = topology
+
+    def _add_firmware(self, node: str | None, firmware: dict[str, list[str | None]] | None) -> None:
+        """test_firmware_matrix's versions, onto its node's record (summary.json, summary.md)."""
+        if self.record is None or firmware is None:
+            return
+        for record in self.record.nodes:
+            if record.name == node:
+                record.firmware = firmware
 
     def _add_metric(self, nodeid: str, data: dict) -> None:
         assert self.record is not None

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,9 @@ SESSION = pytest.StashKey[object]()
 STATE_PATH = pytest.StashKey[str]()
 RUN = pytest.StashKey[object]()
 STATE_CACHE = pytest.StashKey[object]()
+STARTING = pytest.StashKey[threading.Thread]()  # the rig session's start, while it runs beside xdist's workers
+STARTED = pytest.StashKey[object]()  # its outcome: the SessionState, or the exception to raise in the controller
+WORKERS_SET = pytest.StashKey[bool]()
 
 METRIC_PROPERTY = "hilt.metric"
 KIND_PROPERTY = "hilt.kind"
@@ -128,6 +132,9 @@ def want_rig(config: pytest.Config) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
+    """Reserve and boot the rig. Under xdist the nodes boot in a thread while xdist starts its workers (each
+    imports pytest, hilt and the suites: a second of CPU apiece); the workers wait for the state file, and the
+    controller joins the boot before it schedules a test (pytest_runtestloop)."""
     config = session.config
     if not _is_controller(config):
         config.stash[STATE_PATH] = config.workerinput["hilt_state"]
@@ -158,38 +165,93 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     )
     config.stash[SESSION] = rig_session
     try:
-        state = rig_session.start()
+        planned = rig_session.plan()
     except ConfigError as exc:
         rig_session.finish()
         raise pytest.UsageError(str(exc)) from None
-    except HiltError as exc:
-        rig_session.finish()
-        rig_session.work_dir.mkdir(parents=True, exist_ok=True)
-        from hilt.session import SessionState, utc_now
+    if planned and config.pluginmanager.get_plugin("dsession") is not None:
+        config.stash[STATE_PATH] = str(rig_session.state_path)
+        if config.getoption("workers_from_lease") and getattr(config.option, "numprocesses", None):
+            _set_workers(config, planned)  # at most one per node; a node found unusable leaves its worker idle
+        starting = threading.Thread(target=_start_rig_session, args=(config, rig_session, progress),
+                                    name="hilt-session-start", daemon=True)
+        config.stash[STARTING] = starting
+        starting.start()
+        return
+    _start_rig_session(config, rig_session, progress)
+    _session_started(config)
 
+
+def _start_rig_session(config: pytest.Config, rig_session, progress) -> None:  # noqa: ANN001
+    """Reserve and boot; the outcome goes to config.stash[STARTED]. A state file is written whatever happens, so
+    that workers waiting for it never wait for nothing."""
+    from hilt.session import SessionState, utc_now
+
+    def failed_state(why: str) -> SessionState:
+        rig_session.work_dir.mkdir(parents=True, exist_ok=True)
         state = rig_session.state or SessionState(
             run_id=rig_session.run_id, rig=_option_or_env(config, "rig", "HILT_RIG") or "?", rigs_file="",
             image_name=None,
             image=None, boot=False, started_at=utc_now(),  # a run record needs a real start time
         )
-        state.error = f"{type(exc).__name__}: {exc}"
+        state.error = why
         state.save(rig_session.state_path)
-        progress("session", f"infrastructure error: {exc}")
-    except BaseException:
+        return state
+
+    try:
+        config.stash[STARTED] = rig_session.start()
+    except ConfigError as exc:
         rig_session.finish()
-        raise
-    config.stash[STATE_PATH] = str(rig_session.state_path)
-    config.stash[RUN].start(state)
-    _workers_from_lease(config, state)
+        failed_state(f"{type(exc).__name__}: {exc}")
+        config.stash[STARTED] = pytest.UsageError(str(exc))
+    except HiltError as exc:
+        rig_session.finish()
+        config.stash[STARTED] = failed_state(f"{type(exc).__name__}: {exc}")
+        progress("session", f"infrastructure error: {exc}")
+    except BaseException as exc:
+        rig_session.finish()
+        failed_state(f"{type(exc).__name__}: {exc}")
+        config.stash[STARTED] = exc
+
+
+def _session_started(config: pytest.Config) -> None:
+    """Wait for the rig session's start (a thread under xdist), then hand its state to the run collector."""
+    starting = config.stash.get(STARTING, None)
+    if starting is not None:
+        starting.join()
+        del config.stash[STARTING]
+    outcome = config.stash.get(STARTED, None)
+    if outcome is None:
+        return
+    del config.stash[STARTED]
+    if isinstance(outcome, BaseException):
+        raise outcome
+    rig_session = config.stash[SESSION]
+    config.stash[STATE_PATH] = str(rig_session.state_path)  # an adopted session (hilt rollout) has its own
+    config.stash[RUN].start(outcome)
+    _workers_from_lease(config, outcome)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtestloop(session: pytest.Session):  # noqa: ANN201 - pluggy's wrapper protocol
+    if _is_controller(session.config):
+        _session_started(session.config)
+    return (yield)
 
 
 def _workers_from_lease(config: pytest.Config, state) -> None:  # noqa: ANN001 - SessionState
     """One xdist worker per usable node: xdist reads the count when it starts its workers, right after this."""
     if not config.getoption("workers_from_lease") or not getattr(config.option, "numprocesses", None):
         return
-    usable = max(1, len([name for name in state.node_names if name not in state.excluded]))
-    config.option.numprocesses = usable
-    config.option.tx = ["popen"] * usable
+    if config.stash.get(WORKERS_SET, False):
+        return  # sized from the plan before the boot: the workers already run
+    _set_workers(config, max(1, len([name for name in state.node_names if name not in state.excluded])))
+
+
+def _set_workers(config: pytest.Config, count: int) -> None:
+    config.option.numprocesses = count
+    config.option.tx = ["popen"] * count
+    config.stash[WORKERS_SET] = True
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -203,6 +265,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):  # noqa: ANN001, AN
     return make_scheduler(config, log, state.node_names)
 
 
+@pytest.hookimpl(optionalhook=True)  # xdist's hook: without xdist (`-p no:xdist`) pytest must not refuse it
 def pytest_configure_node(node) -> None:  # noqa: ANN001 - xdist's WorkerController
     path = node.config.stash.get(STATE_PATH, "")
     node.workerinput["hilt_state"] = path
@@ -222,9 +285,21 @@ def session_state(config: pytest.Config):  # noqa: ANN201 - SessionState | None
         return None
     cache = config.stash.get(STATE_CACHE, None)
     if cache is None:
+        _wait_for_state(Path(path))
         cache = SessionState.load(Path(path))
         config.stash[STATE_CACHE] = cache
     return cache
+
+
+def _wait_for_state(path: Path) -> None:
+    """A worker starts while the controller boots the nodes; the state file appears (written whole, by rename)
+    when the boot is done or has failed, never later. A real rack's boot may take many minutes: no deadline,
+    but a worker whose controller is gone stops waiting."""
+    controller = os.getppid()
+    while not path.exists():
+        if os.getppid() != controller:
+            raise RuntimeError(f"the controlling pytest process ended before writing {path}")
+        time.sleep(0.1)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

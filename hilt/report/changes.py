@@ -117,7 +117,7 @@ def with_versions(changes: dict[SeriesKey, list[Change]], runs: Iterable[RunReco
     around it: the rig's run just before the first changed run, and that run.
 
     The previous *run* is looked up, not the previous point: a series holds one point per node, so the point
-    before a change may be another node of the same run.
+    before a change may be another node of the same run. ``previous_run_id``/``previous_image`` are set to it.
     """
     by_rig: dict[str, list[RunRecord]] = {}
     for record in sorted(runs, key=lambda r: (parse_time(r.started_at), r.run_id)):
@@ -130,7 +130,9 @@ def with_versions(changes: dict[SeriesKey, list[Change]], runs: Iterable[RunReco
             at = index.get((key.rig, change.run_id))
             if at:  # neither unknown (None) nor the rig's first run (0)
                 rs = by_rig[key.rig]
-                change = replace(change, versions=tuple(version_diff(rs[at - 1], rs[at])))
+                before = rs[at - 1]
+                change = replace(change, versions=tuple(version_diff(before, rs[at])),
+                                 previous_run_id=before.run_id, previous_image=before.image)
             out[key].append(change)
     return out
 

@@ -22,9 +22,9 @@ from hilt.history import SeriesKey, parse_time, series_from_runs
 from hilt.report.changes import Change, ChangeOptions, run_anchor, with_versions
 from hilt.report.fabric import fabric_section
 from hilt.report.links import run_links
-from hilt.report.nodes import node_changes, nodes_section
+from hilt.report.nodes import OUTLIER_THRESHOLD, node_anchor, node_changes, nodes_section, outlier_notes
 from hilt.report.order import rank_series
-from hilt.report.outcomes import outcome_histories, tests_section
+from hilt.report.outcomes import outcome_histories, state_notes, tests_section
 from hilt.report.rollout_section import rollouts_section
 from hilt.report.svg import labels_text, metric_title, trend_chart, verdict_class
 from hilt.report.versions import versions_html
@@ -127,7 +127,10 @@ def _time(value: str) -> str:
     return f"{parse_time(value):%Y-%m-%d %H:%M} UTC"
 
 
-def _tonight(latest: dict[str, RunRecord], report_dir: Path) -> str:
+def _tonight(latest: dict[str, RunRecord], report_dir: Path, notes: dict[tuple[str, str], str] | None = None,
+             test_notes: dict[tuple[str, str, str | None], str] | None = None) -> str:
+    """``notes``: a line per node worth reading though its tests passed (an outlier against its peers);
+    ``test_notes``: a failed test's history (broken since, flaky), by (rig, test id, node)."""
     out = ['<section id="tonight"><h2>Tonight</h2><table class="status"><tr><th>rig</th><th>node</th>'
            '<th>status</th><th>image</th><th>detail</th></tr>']
     for rig in sorted(latest):
@@ -145,16 +148,27 @@ def _tonight(latest: dict[str, RunRecord], report_dir: Path) -> str:
                    f'{_time(r.started_at)}</span></td></tr>')
         for node in r.nodes:
             status = node_status(r, node)
-            why = node.error or "; ".join(f"{t.nodeid}: {t.outcome}" for t in r.tests
+            why = node.error or "; ".join(f"{t.nodeid}: {t.outcome}{_test_note(rig, t, test_notes)}" for t in r.tests
                                           if t.node == node.name and _failed(t))
             out.append(f'<tr class="node-row" data-rig="{escape(rig)}" data-node="{escape(node.name)}" '
                        f'data-status="{status}"><td></td><td>{escape(node.name)}</td><td>{_badge(status)}</td>'
-                       f'<td>{escape(node.image_id or r.image or "?")}</td><td>{escape(why)}</td></tr>')
+                       f'<td>{escape(node.image_id or r.image or "?")}</td><td>{escape(why)}'
+                       f'{_node_note(rig, node.name, (notes or {}).get((rig, node.name)))}</td></tr>')
     out.append("</table></section>")
     return "".join(out)
 
 
-def _changes_table(changes: list[Change]) -> str:
+def _test_note(rig: str, test: TestRecord, notes: dict[tuple[str, str, str | None], str] | None) -> str:
+    note = (notes or {}).get((rig, test.nodeid, test.node))
+    return f" ({note})" if note else ""
+
+
+def _node_note(rig: str, node: str, note: str | None) -> str:
+    return f'<br><a class="node-note" href="#{node_anchor(rig, node)}">{escape(note)}</a>' if note else ""
+
+
+def _changes_table(changes: list[Change], node_of: dict[tuple[SeriesKey, int], str] | None = None) -> str:
+    """``node_of``: the node each change was found on ((series, point index) -> node; changes are per node)."""
     if not changes:
         return ('<section id="changes"><h2>Detected changes</h2><p class="no-changes">No change point in '
                 'any metric.</p></section>')
@@ -165,15 +179,21 @@ def _changes_table(changes: list[Change]) -> str:
         out.append(
             f'<tr class="change" data-metric="{escape(c.key.metric)}" data-run="{escape(c.run_id)}" '
             f'data-image="{escape(c.image or "")}" data-kind="{c.kind}">'
-            f'<td><a href="#{_chart_id(c.key)}">{escape(metric_title(c.key.metric))}</a></td>'
+            f'<td><a href="#{_chart_id(c.key)}">{escape(metric_title(c.key.metric))}</a>{_on_node(c, node_of)}</td>'
             f'<td>{escape(c.key.rig)}</td>'
             f'<td class="k-{c.kind}">{c.kind}</td><td>{c.rel_change:+.1%}</td>'
             f'<td><a href="#{c.anchor}">{escape(c.run_id)}</a><br><span class="muted">'
             f'{c.started_at:%Y-%m-%d %H:%M}</span></td><td>{escape(c.image or "?")}<br><span class="muted">'
             f'was {escape(c.previous_image or "?")}</span></td><td>{c.mean_before:.4g} → {c.mean_after:.4g} '
-            f'{escape(c.unit)}</td><td>{c.pvalue:.2g}</td><td>{versions_html(c.versions)}</td></tr>')
+            f'{escape(c.unit)}</td><td>{c.pvalue:.2g}</td>'
+            f'<td>{versions_html(c.versions, (c.previous_run_id, c.run_id))}</td></tr>')
     out.append("</table></section>")
     return "".join(out)
+
+
+def _on_node(change: Change, node_of: dict[tuple[SeriesKey, int], str] | None) -> str:
+    node = (node_of or {}).get((change.key, change.index), "")
+    return f' <span class="change-node" data-node="{escape(node)}">on <b>{escape(node)}</b></span>' if node else ""
 
 
 def _chart_id(key: SeriesKey) -> str:
@@ -229,8 +249,10 @@ def _run_details(r: RunRecord, report_dir: Path) -> str:
 
 
 def build_report(runs: list[RunRecord], out: Path, title: str = "hilt nightly report",
-                 options: ChangeOptions = ChangeOptions(), max_markers: int = 60) -> Path:
-    """Write the report for ``runs`` (any order) to ``out`` and return its path."""
+                 options: ChangeOptions = ChangeOptions(), max_markers: int = 60,
+                 outlier: float = OUTLIER_THRESHOLD) -> Path:
+    """Write the report for ``runs`` (any order) to ``out`` and return its path. ``outlier``: how far (relative)
+    on the worse side of its peers a node is flagged."""
     out = Path(out)
     ordered = sorted(runs, key=lambda r: (parse_time(r.started_at), r.run_id))
     latest: dict[str, RunRecord] = {}
@@ -269,9 +291,10 @@ def build_report(runs: list[RunRecord], out: Path, title: str = "hilt nightly re
         f'<h1>{escape(title)}</h1><p class="muted">{span} · generated '
         f'{datetime.now(UTC):%Y-%m-%d %H:%M} UTC · <a href="#changes">changes</a> · <a href="#nodes">nodes</a>'
         f' · <a href="#tests">tests</a> · <a href="#trends">trends</a> · <a href="#runs">runs</a></p>',
-        _tonight(latest, out.parent) if latest else "<p>No runs in this window.</p>",
-        _changes_table(all_changes),
-        nodes_section(ordered, histories),
+        (_tonight(latest, out.parent, outlier_notes(ordered, outlier), state_notes(histories)) if latest
+         else "<p>No runs in this window.</p>"),
+        _changes_table(all_changes, {(c.key, c.index): all_series[c.key].points[c.index].node for c in all_changes}),
+        nodes_section(ordered, histories, outlier),
         tests_section(ordered, histories),
         fabric_section(ordered),
         rollouts_section(ordered),

@@ -80,7 +80,7 @@ class NodeView:
 
     node: str
     profile: str
-    rigs: set[str]
+    rig: str
     values: list[NodeValue]
     last_run: str = ""
 
@@ -100,24 +100,27 @@ def latest_node_values(runs: Iterable[RunRecord]) -> list[NodeValue]:
     """Each node's latest value of each series it measures (per-node points only; lease-wide ones have no
     single node), each compared with the median of the other nodes of its profile measuring the same series."""
     ordered = sorted(runs, key=lambda r: (parse_time(r.started_at), r.run_id))
-    latest: dict[tuple[str, str], tuple[str, RunRecord, MetricRecord]] = {}  # (series, node) -> its newest
+    # a node is (rig, node name): two rigs may both have a "node1"
+    latest: dict[tuple[str, str, str], tuple[str, RunRecord, MetricRecord]] = {}  # (series, rig, node) -> newest
     for record in ordered:
         for metric in record.metrics:
             node = point_node(metric)
             if not node or "+" in node or not metric.samples:
                 continue
-            latest[(metric_key(metric), node)] = (_profile_of(record, node, metric.profile), record, metric)
-    groups: dict[tuple[str, str], dict[str, tuple[RunRecord, MetricRecord]]] = defaultdict(dict)
-    for (key, node), (profile, record, metric) in latest.items():
-        groups[(profile, key)][node] = (record, metric)
+            latest[(metric_key(metric), record.rig, node)] = (_profile_of(record, node, metric.profile), record,
+                                                              metric)
+    groups: dict[tuple[str, str], dict[tuple[str, str], tuple[RunRecord, MetricRecord]]] = defaultdict(dict)
+    for (key, rig, node), (profile, record, metric) in latest.items():
+        groups[(profile, key)][(rig, node)] = (record, metric)
     out: list[NodeValue] = []
     for (profile, key), members in groups.items():
-        means = {n: sum(m.samples) / len(m.samples) for n, (_, m) in members.items()}
-        for node, (record, metric) in members.items():
-            peers = [v for n, v in means.items() if n != node]
+        means = {who: sum(m.samples) / len(m.samples) for who, (_, m) in members.items()}
+        for (rig, node), (record, metric) in members.items():
+            peers = [v for who, v in means.items() if who != (rig, node)]
             median = statistics.median(peers) if len(peers) >= MIN_PEERS else None
-            out.append(NodeValue(node=node, profile=profile, rig=record.rig, metric=key, unit=metric.unit,
-                                 higher_is_better=metric.higher_is_better, value=means[node], run_id=record.run_id,
+            out.append(NodeValue(node=node, profile=profile, rig=rig, metric=key, unit=metric.unit,
+                                 higher_is_better=metric.higher_is_better, value=means[(rig, node)],
+                                 run_id=record.run_id,
                                  verdict=metric.verdict.outcome if metric.verdict else None, peer_median=median,
                                  peers=len(peers)))
     return out
@@ -126,24 +129,36 @@ def latest_node_values(runs: Iterable[RunRecord]) -> list[NodeValue]:
 def node_views(runs: Sequence[RunRecord], threshold: float = OUTLIER_THRESHOLD) -> list[NodeView]:
     """One view per node (every node of every run), most off first: by worst deviation beyond ``threshold``,
     then nodes with no outlier by name."""
-    views: dict[str, NodeView] = {}
+    views: dict[tuple[str, str], NodeView] = {}
     for record in sorted(runs, key=lambda r: (parse_time(r.started_at), r.run_id)):
         for node in record.nodes:
-            view = views.setdefault(node.name, NodeView(node.name, _profile_of(record, node.name, None), set(), []))
-            view.rigs.add(record.rig)
+            view = views.setdefault((record.rig, node.name), NodeView(node.name, "", record.rig, []))
             view.profile = _profile_of(record, node.name, None)
             view.last_run = record.run_id
     for value in latest_node_values(runs):
-        view = views.setdefault(value.node, NodeView(value.node, value.profile, {value.rig}, []))
+        view = views.setdefault((value.rig, value.node), NodeView(value.node, value.profile, value.rig, []))
         view.values.append(value)
     for view in views.values():
         view.values.sort(key=lambda v: (-v.worse_by, v.metric))
     return sorted(views.values(), key=lambda v: (not v.outliers(threshold), -v.worst if v.outliers(threshold)
-                                                 else 0.0, v.node))
+                                                 else 0.0, v.node, v.rig))
 
 
-def _node_id(node: str) -> str:
-    return "node-" + "".join(c if c.isalnum() or c in "-_." else "_" for c in node)
+def node_anchor(rig: str, node: str) -> str:
+    """The HTML id of a node's details (ids may hold only a safe subset of characters)."""
+    return "node-" + "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{rig}-{node}")
+
+
+def outlier_notes(runs: Sequence[RunRecord], threshold: float = OUTLIER_THRESHOLD) -> dict[tuple[str, str], str]:
+    """A line per node with an outlier, for the Tonight table (``outlier: <metric> -11.5% vs peers``)."""
+    notes = {}
+    for view in node_views(runs, threshold):
+        worst = view.outliers(threshold)
+        if worst and worst[0].deviation is not None:
+            more = f" (+{len(worst) - 1} more)" if len(worst) > 1 else ""
+            notes[(view.rig, view.node)] = (f"outlier: {metric_title(worst[0].metric)} {worst[0].deviation:+.1%} "
+                                            f"vs peers{more}")
+    return notes
 
 
 def _deviation_cell(v: NodeValue, threshold: float) -> str:
@@ -177,13 +192,15 @@ def nodes_section(runs: Sequence[RunRecord], histories: Sequence[OutcomeHistory]
     views = node_views(runs, threshold)
     if not views:
         return ""
-    by_node: dict[str, list[OutcomeHistory]] = defaultdict(list)
+    by_node: dict[tuple[str, str], list[OutcomeHistory]] = defaultdict(list)
     for h in histories:
         if h.node:
-            by_node[h.node].append(h)
+            by_node[(h.rig, h.node)].append(h)
+    rigs = {v.rig for v in views}
     # outliers first (worst first), then nodes with broken, failing, flaky tests, then the rest by name
     views.sort(key=lambda v: (not v.outliers(threshold), -v.worst if v.outliers(threshold) else 0.0,
-                              min((STATE_ORDER[h.state] for h in by_node.get(v.node, [])), default=9), v.node))
+                              min((STATE_ORDER[h.state] for h in by_node.get((v.rig, v.node), [])), default=9),
+                              v.node, v.rig))
     out = [f'<section id="nodes"><h2>Nodes</h2><p class="muted">Each node\'s latest value of each metric against '
            f"the median of the other nodes of its profile; a node {threshold:.0%} or more on the worse side is an "
            f"outlier, even when the gate passed.</p><table class=\"nodes\"><tr><th>node</th><th>profile</th>"
@@ -191,19 +208,23 @@ def nodes_section(runs: Sequence[RunRecord], histories: Sequence[OutcomeHistory]
     for view in views:
         outliers = view.outliers(threshold)
         what = "; ".join(f"{metric_title(v.metric)} {v.deviation:+.1%}" for v in outliers if v.deviation is not None)
-        tests = by_node.get(view.node, [])
+        tests = by_node.get((view.rig, view.node), [])
         bad = {s: sum(1 for h in tests if h.state == s) for s in ("broken", "failing", "flaky")}
         tally = ", ".join(f"{n} {s}" for s, n in bad.items() if n) or f"{len(tests)} passing"
-        out.append(f'<tr class="node-summary" data-node="{escape(view.node)}" data-outlier="{int(bool(outliers))}">'
-                   f'<td><a href="#{_node_id(view.node)}">{escape(view.node)}</a></td><td>{escape(view.profile)}</td>'
+        on_rig = f' <span class="muted">on {escape(view.rig)}</span>' if len(rigs) > 1 else ""
+        out.append(f'<tr class="node-summary" data-node="{escape(view.node)}" data-rig="{escape(view.rig)}" '
+                   f'data-outlier="{int(bool(outliers))}"><td><a href="#{node_anchor(view.rig, view.node)}">'
+                   f'{escape(view.node)}</a>{on_rig}</td>'
+                   f'<td>{escape(view.profile)}</td>'
                    f'<td class="{"dev-bad" if outliers else "muted"}">{escape(what) or "none"}</td>'
                    f"<td>{escape(tally)}</td></tr>")
     out.append("</table>")
     for view in views:
         outliers = view.outliers(threshold)
-        tests = sorted(by_node.get(view.node, []), key=lambda h: (STATE_ORDER[h.state], h.nodeid))
-        out.append(f'<details class="node" id="{_node_id(view.node)}" data-node="{escape(view.node)}"'
-                   f'{" open" if outliers else ""}><summary><b>{escape(view.node)}</b> · {escape(view.profile)} · '
+        tests = sorted(by_node.get((view.rig, view.node), []), key=lambda h: (STATE_ORDER[h.state], h.nodeid))
+        out.append(f'<details class="node" id="{node_anchor(view.rig, view.node)}" data-node="{escape(view.node)}"'
+                   f'{" open" if outliers else ""}><summary><b>{escape(view.node)}</b> · {escape(view.rig)} · '
+                   f'{escape(view.profile)} · '
                    f'{len(outliers)} outlier(s) · {len(tests)} tests</summary>{_metrics_table(view, threshold)}'
                    f"{history_table(tests, with_node=False) if tests else ''}</details>")
     out.append("</section>")

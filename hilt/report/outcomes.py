@@ -101,6 +101,18 @@ def outcome_histories(runs: Sequence[RunRecord], broken_after: int = BROKEN_AFTE
     return sorted(out, key=lambda t: (STATE_ORDER[t.state], -t.failures, t.rig, t.node or "", t.nodeid))
 
 
+def state_notes(histories: Sequence[OutcomeHistory]) -> dict[tuple[str, str, str | None], str]:
+    """(rig, test id, node) -> ``broken since <run>`` / ``flaky, 5 of 30 nights`` / ``failing since <run>``,
+    for a failed test in the Tonight table: is last night's red a new break or the usual noise?"""
+    out = {}
+    for h in histories:
+        if h.state in ("broken", "failing"):
+            out[(h.rig, h.nodeid, h.node)] = f"{h.state} since {h.since}"
+        elif h.state == "flaky":
+            out[(h.rig, h.nodeid, h.node)] = f"flaky, {h.failures} of {h.ran} nights"
+    return out
+
+
 def _strip(history: OutcomeHistory) -> str:
     """The test's last nights as small squares: green pass, red failure, grey skipped, blank not run."""
     cells = []

@@ -95,6 +95,25 @@ def _coverage_lines(record: RunRecord) -> list[str]:
     return lines + ([""] if missing or cov.ungated else [])
 
 
+def _firmware_lines(record: RunRecord) -> list[str]:
+    """The firmware each node ran (test_firmware_matrix's versions), folded: one row per node."""
+    nodes = [n for n in record.nodes if n.firmware]
+    if not nodes:
+        return []
+    components = list(dict.fromkeys(c for n in nodes for c in (n.firmware or {})))
+
+    def cell(values: list[str | None]) -> str:
+        distinct = list(dict.fromkeys(v or "?" for v in values))
+        return ", ".join(f"`{v}`" for v in distinct) if len(distinct) == 1 else \
+            ", ".join(f"[{i}] `{v or '?'}`" for i, v in enumerate(values))
+
+    lines = [f"<details><summary>firmware of {len(nodes)} node(s)</summary>", "",
+             "| node | " + " | ".join(components) + " |", "|---|" + "---|" * len(components)]
+    for n in nodes:
+        lines.append(f"| `{n.name}` | " + " | ".join(cell((n.firmware or {}).get(c, [])) for c in components) + " |")
+    return lines + ["", "</details>", ""]
+
+
 def render_markdown(record: RunRecord) -> str:
     """summary.md: the verdict, the run, one row per metric, then failures and infrastructure errors."""
     outcome, reason = _headline(record)
@@ -122,6 +141,7 @@ def render_markdown(record: RunRecord) -> str:
         # measured for the record, not gated: folded away so that the verdict stays a ten-second read
         lines += [f"<details><summary>{len(informational)} more metric(s), measured but not gated</summary>", ""]
         lines += _metric_table(informational) + ["</details>", ""]
+    lines += _firmware_lines(record)
     failures, infra = _problems(record)
     if failures:
         lines += [f"**Failures ({len(failures)})**", ""] + [f"- {f}" for f in failures] + [""]

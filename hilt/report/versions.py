@@ -12,6 +12,8 @@ are per node (:class:`hilt.run_record.NodeRecord`, from the BMC and the booted O
 
 from __future__ import annotations
 
+import re
+import shlex
 from collections import defaultdict
 from dataclasses import dataclass
 from html import escape
@@ -107,13 +109,24 @@ def version_diff(before: RunRecord, after: RunRecord) -> list[VersionChange]:
     return sorted(changes, key=lambda c: (_order(c.what), c.nodes, c.before or "", c.after or ""))
 
 
-def versions_html(changes: tuple[VersionChange, ...] | list[VersionChange]) -> str:
-    """The version changes as an HTML list (every value escaped: versions come from the nodes and BMCs)."""
+def versions_html(changes: tuple[VersionChange, ...] | list[VersionChange],
+                  compare: tuple[str, str] | None = None) -> str:
+    """The version changes as an HTML list (every value escaped: versions come from the nodes and BMCs), and
+    with ``compare`` (run before, run after) the command that shows everything else that differs."""
+    hint = ""
+    if compare and compare[0] != compare[1]:
+        hint = (f'<div class="muted compare-hint">all differences: <code>hilt report --compare '
+                f"{escape(_shell_word(compare[0]))} {escape(_shell_word(compare[1]))}</code></div>")
     if not changes:
-        return '<span class="muted no-version-change">no recorded version changed</span>'
+        return '<span class="muted no-version-change">no recorded version changed</span>' + hint
     items = "".join(
         f'<li class="version-change" data-what="{escape(c.what, quote=True)}">{escape(c.label)} '
         f'<b>{escape(c.before or "not recorded")} → {escape(c.after or "not recorded")}</b>'
         + (f' <span class="muted">({escape(", ".join(c.nodes))})</span>' if c.nodes else "") + "</li>"
         for c in changes)
-    return f'<ul class="versions">{items}</ul>'
+    return f'<ul class="versions">{items}</ul>' + hint
+
+
+def _shell_word(text: str) -> str:
+    """A run id as one shell word, quoted only when it needs it (ids are usually plain)."""
+    return text if re.fullmatch(r"[A-Za-z0-9._:+@%/=-]+", text) else shlex.quote(text)

@@ -145,7 +145,9 @@ class SimDaemon:
             m.create()
             self.machines[node] = m
             self.by_system[system_id] = node
+            # the BMC reports the board serial the node's SMBIOS shows (hilt.sim.identity.write_dmi)
             systems.append({"uuid": system_id, "name": node, "power_state": "Off", **SYSTEM_FIRMWARE,
+                            "serial_number": f"SIM-{node}",
                             "nics": [{"mac": f"02:00:0a:c8:{self.subnet:02x}:{i + 2:02x}", "ip": m.address}]})
 
         from hilt.sim.bmc_emulator import start_sushy_emulator

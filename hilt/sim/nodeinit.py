@@ -65,6 +65,26 @@ def mount_sys_class_extra(root: Path, stage: Path) -> None:
         bind(extra / entry, f"/sys/class/{entry}")
 
 
+def mount_etc_files(run_dir: Path, names: tuple[str, ...], etc: str = "/etc") -> None:
+    """The node's own ``etc/<name>`` files (hosts, resolv.conf) over the host's.
+
+    A bind needs a file to mount on, and a host may lack one (a debootstrap root or a container image has no
+    /etc/hosts); creating it would change the host. Files the host has are bound; the missing ones come from a
+    writable overlay of /etc, in this node's private mount namespace, whose top layer holds them and takes the
+    node's writes, so the host's /etc is never written."""
+    present = [n for n in names if (run_dir / n).exists() and os.path.exists(f"{etc}/{n}")]
+    missing = [n for n in names if (run_dir / n).exists() and not os.path.exists(f"{etc}/{n}")]
+    if missing:
+        top = run_dir / "etc-overlay"
+        (top / "upper").mkdir(parents=True, exist_ok=True)
+        (top / "work").mkdir(exist_ok=True)
+        for name in missing:
+            (top / "upper" / name).write_bytes((run_dir / name).read_bytes())
+        mount("overlay", etc, "overlay", 0, f"lowerdir={etc},upperdir={top / 'upper'},workdir={top / 'work'}")
+    for name in present:
+        bind(run_dir / name, f"{etc}/{name}")
+
+
 def _submounts(under: str) -> list[str]:
     """The topmost mount points below ``under`` (e.g. pts, shm below /dev), relative to it."""
     points = set()
@@ -108,12 +128,10 @@ def mount_kernel_state(root: Path) -> None:
 
 def mount_image(root: Path, run_dir: Path) -> None:
     """Every mount that makes the host look like the booted image."""
+    mount_etc_files(run_dir, ("hosts", "resolv.conf"))  # first: it may put an overlay over /etc
     bind(root / "etc/os-release", "/etc/os-release")
     bind(run_dir / "boot_id", "/proc/sys/kernel/random/boot_id")
     bind(run_dir / "osrelease", "/proc/sys/kernel/osrelease")
-    for name in ("hosts", "resolv.conf"):
-        if (run_dir / name).exists():
-            bind(run_dir / name, f"/etc/{name}")
     for rel in ("proc/driver", "sys/firmware", "sys/module"):
         if (root / rel).is_dir():
             bind(root / rel, f"/{rel}")

@@ -16,6 +16,7 @@ from hilt.fabric.trustcheck import (
     check_secure_boot,
 )
 from hilt.fabric.trustread import read_trust_facts
+from hilt.run_record import FIRMWARE_PROPERTY
 
 _FACTS: dict[str, object] = {}
 _BMC: dict[str, object] = {}
@@ -61,7 +62,7 @@ def test_secure_boot(node, trust, trust_facts, bmc_inventory):
 
 def test_kernel_lockdown_and_taint(node, trust, trust_facts, record_property):
     facts = trust_facts
-    record_property("kernel", json.dumps({"taint": facts.taint.mask, "taint_letters": "".join(facts.taint.letters),
+    record_property("hilt.kernel", json.dumps({"taint": facts.taint.mask, "taint_letters": "".join(facts.taint.letters),
                                           "lockdown": facts.lockdown, "sig_enforce": facts.sig_enforce}))
     _fail(node, check_kernel(trust, facts))
 
@@ -74,7 +75,7 @@ def test_firmware_matrix(node, trust, bmc_inventory, fabric_snapshot, expected_i
     gpus = fabric_snapshot.nvml().gpus
     found = {"bios": [bmc_inventory.bios_version], "bmc": [bmc_inventory.bmc_firmware],
              "vbios": [g.vbios for g in gpus], "inforom": [g.inforom for g in gpus]}
-    record_property("firmware", json.dumps(found))
+    record_property(FIRMWARE_PROPERTY, json.dumps(found))
     allure.attach(json.dumps(found, indent=1), name="firmware versions", attachment_type=allure.attachment_type.JSON)
     image = None
     if expected_image is not None:

@@ -55,8 +55,13 @@ def test_good_image_passes_test_trust_and_records_the_firmware(rigs):
     assert session.code == ExitCode.PASS, session.output[-4000:]
     assert all(kind == "passed" for kind, _ in results.values()), results
     props = {p.get("name"): p.get("value") for p in ET.parse(session.reports / "junit.xml").iter("property")}
-    assert json.loads(props["firmware"]) == {"bios": ["2.2.1"], "bmc": ["1.00"], "vbios": ["96.00.99.00.01"] * 4,
-                                             "inforom": ["G520.0200.00.05"] * 4}
+    found = {"bios": ["2.2.1"], "bmc": ["1.00"], "vbios": ["96.00.99.00.01"] * 4, "inforom": ["G520.0200.00.05"] * 4}
+    assert json.loads(props["hilt.firmware"]) == found
+    # in the run record, and shown in the summary
+    summary = json.loads((session.reports / "summary.json").read_text())
+    assert [n["firmware"] for n in summary["nodes"]] == [found]
+    assert f"| `{NODE}` | `2.2.1` | `1.00` | `96.00.99.00.01` | `G520.0200.00.05` |" in \
+        (session.reports / "summary.md").read_text()
 
 
 @pytest.mark.parametrize(("image", "failing", "message"), [

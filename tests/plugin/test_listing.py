@@ -33,6 +33,13 @@ def test_a_real_run_does_start_the_rig(outside_dir):
     assert "hilt gate: INCONCLUSIVE" in run.output  # the rich summary, through the terminal reporter
 
 
+def test_a_run_without_xdist_is_a_run(outside_dir):
+    """`-p no:xdist` used to stop every run with an internal error: pluggy refused hilt's xdist-only hook."""
+    run = run_pytest(outside_dir, "-p", "no:xdist", "--rig", "lab")
+    assert "INTERNALERROR" not in run.output and "pytest_configure_node" not in run.output, run.output
+    assert (outside_dir / "provider-started").read_text() == "lab", run.output
+
+
 def test_junit_testsuite_carries_the_run_provenance(outside_dir):
     run_pytest(outside_dir, "--rig", "lab")
     suite = ElementTree.parse(outside_dir / "reports" / "junit.xml").getroot().find("testsuite")

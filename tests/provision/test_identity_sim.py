@@ -23,11 +23,13 @@ def test_swapped_bmcs_fail_both_nodes_with_identity_and_the_rest_runs(swapped):
     assert third.ok and third.state == NodeState.VERIFIED, third.error
     assert third.identity["status"] == "verified" and third.identity["host"]["source"] == "dmi"
     assert third.identity["host"]["uuid"] == third.identity["bmc_system"]["uuid"]
+    assert third.identity["why"] == "UUID and serial match"
+    assert third.identity["host"]["serial"] == third.identity["bmc_system"]["serial"] == "SIM-node3"
     for node, other in (("node1", "node2"), ("node2", "node1")):
         r = results[node]
         assert not r.ok and r.state == NodeState.UNKNOWN
         cfg = swapped.nodes[node]
-        assert f"node {node}: identity mismatch (UUID differs)" in r.error
+        assert f"node {node}: identity mismatch (UUID and serial differ)" in r.error
         assert f"ssh {cfg.ssh.host}:{cfg.ssh.port}" in r.error and cfg.bmc.url in r.error
         # both identities recorded: the host's is what the other node's BMC manages
         assert r.identity["host"]["uuid"] == results[other].identity["bmc_system"]["uuid"]

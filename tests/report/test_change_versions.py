@@ -50,6 +50,7 @@ def test_versions_come_from_the_previous_run_not_the_previous_point() -> None:
     same_run = replace(change, previous_run_id=change.run_id, versions=())
     (found,) = with_versions({BUSBW: [same_run]}, runs)[BUSBW]
     assert [v.what for v in found.versions] == ["image", "driver"]
+    assert found.previous_run_id == "sim-night-19"  # the run before, not the same run's other node
 
 
 def test_diff_per_node_nccl_bios_and_firmware() -> None:
@@ -75,6 +76,8 @@ def test_diff_per_node_nccl_bios_and_firmware() -> None:
 def test_version_strings_are_escaped() -> None:
     html = versions_html([VersionChange("driver", "<b>1", '"><script>alert(1)</script>', ("n<1>",))])
     assert "<script>" not in html and "<b>1" not in html and "n<1>" not in html
+    hint = versions_html([], ("night-1", "x'; rm -rf / #<i>"))
+    assert "hilt report --compare night-1 &#x27;x&#x27;&quot;&#x27;&quot;&#x27;; rm -rf / #&lt;i&gt;&#x27;" in hint
     assert "&lt;script&gt;" in html and "n&lt;1&gt;" in html
 
 
@@ -87,6 +90,7 @@ def test_changes_table_shows_the_driver_change(tmp_path: Path) -> None:
     text = re.sub(r"<[^>]+>", "", row)
     assert f"driver {OLD} → {NEW} (node1, node2)" in text
     assert f"image {GOOD_IMAGE} → {REGRESSED_IMAGE}" in text
+    assert "all differences: hilt report --compare sim-night-19 sim-night-20" in text
 
 
 def test_fleet_change_point_on_one_node_lists_the_driver_change(tmp_path: Path, fleet) -> None:

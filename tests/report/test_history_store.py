@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import queue
 import sqlite3
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from hilt.history import SCHEMA, HistoryError, SeriesKey, load_summary, open_history
+from hilt.history import BUSY_TIMEOUT_S, SCHEMA, HistoryError, SeriesKey, load_summary, open_history
 from hilt.inventory import Secret
 from hilt.run_record import RunRecord
 
@@ -72,25 +75,56 @@ def test_reappending_a_run_replaces_it(open_store, nightly) -> None:
     assert len(store.series(BUSBW)) == 1
 
 
-def _append_many(location: str, ref: str | None, worker: int, count: int, payload: str, go) -> None:
-    go.wait(60)  # all 8 runners released together: first opens (which migrate) and appends overlap
+def _append_many(location: str, ref: str | None, worker: int, count: int, payload: str, events, go) -> None:
+    events.put(("ready", worker))  # imported and started: under load that alone takes a spawned runner many seconds
+    go.wait()  # all 8 runners released together: first opens (which migrate) and appends overlap
     store = open_history(location, Secret(ref) if ref else None)  # each runner opens (and may migrate) itself
     base = RunRecord.model_validate_json(payload)
     store.append(base.model_copy(update={"run_id": "shared-night"}))  # one summary imported by every runner
+    events.put(("appended", worker))
     for k in range(count):
         store.append(base.model_copy(update={"run_id": f"w{worker}-{k}"}))
+        events.put(("appended", worker))
+
+
+# A runner that has not moved for this long is stuck, not slow: twice the time a writer may wait for the lock.
+STALLED_S = 2 * BUSY_TIMEOUT_S
+
+
+def _await(events, procs: list, until: Callable[[], bool]) -> None:
+    """Wait for ``until()`` while the runners make progress; fail on a runner that died or on a stall.
+
+    No deadline on the whole: on a loaded 2-core machine eight spawned interpreters take a minute or more to
+    start, and a fixed barrier/join timeout (60 s, 120 s) made this test fail there with nothing lost."""
+    quiet_since = time.monotonic()
+    while not until():
+        try:
+            events.get(timeout=0.5)
+            quiet_since = time.monotonic()
+        except queue.Empty:
+            dead = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+            assert not dead, f"a runner died (exit codes {[p.exitcode for p in procs]})"
+            if time.monotonic() - quiet_since > STALLED_S:
+                for p in procs:
+                    p.kill()
+                raise AssertionError(f"no runner moved for {STALLED_S:.0f} s: stuck (lock never granted?)") from None
 
 
 def test_concurrent_appends_from_processes_lose_nothing(store_location, open_store, nightly) -> None:
     """8 runners finishing at once on one history none of them opened before: every run is kept, once."""
     payload = nightly(1)[0].model_dump_json()
     ctx = multiprocessing.get_context("spawn")
-    go = ctx.Barrier(8)
-    procs = [ctx.Process(target=_append_many, args=(*store_location, w, 25, payload, go)) for w in range(8)]
+    events, go = ctx.Queue(), ctx.Event()
+    procs = [ctx.Process(target=_append_many, args=(*store_location, w, 25, payload, events, go), daemon=True)
+             for w in range(8)]
     for p in procs:
         p.start()
+    ready: set[int] = set()
+    _await(_Recorder(events, ready), procs, lambda: len(ready) == 8)
+    go.set()
+    _await(events, procs, lambda: all(p.exitcode is not None for p in procs))
     for p in procs:
-        p.join(120)
+        p.join()
     assert [p.exitcode for p in procs] == [0] * 8
     store = open_store()
     assert len(store) == 201
@@ -98,6 +132,19 @@ def test_concurrent_appends_from_processes_lose_nothing(store_location, open_sto
         ["shared-night"] + [f"w{w}-{k}" for w in range(8) for k in range(25)])
     assert len(store.series(BUSBW)) == 201
     assert store.schema_version == SCHEMA
+
+
+class _Recorder:
+    """The events queue, noting which runners said they are ready."""
+
+    def __init__(self, events, ready: set[int]) -> None:
+        self.events, self.ready = events, ready
+
+    def get(self, timeout: float):  # noqa: ANN201
+        kind, worker = self.events.get(timeout=timeout)
+        if kind == "ready":
+            self.ready.add(worker)
+        return kind, worker
 
 
 def test_v1_file_is_migrated_and_backfilled(tmp_path: Path, nightly) -> None:

@@ -47,11 +47,47 @@ def test_lower_is_better_flags_the_slow_one_and_peers_are_per_profile(fleet) -> 
 def test_the_report_lists_the_outlier_node_first_with_its_tests(fleet, tmp_path: Path) -> None:
     html = build_report(fleet(30), tmp_path / "r.html").read_text()
     section = html.split('<section id="nodes">', 1)[1].split("</section>", 1)[0]
-    rows = re.findall(r'<tr class="node-summary" data-node="([^"]+)" data-outlier="(\d)">', section)
+    rows = re.findall(r'<tr class="node-summary" data-node="([^"]+)" data-rig="rack-a" data-outlier="(\d)">', section)
     # the outlier first, then the node with a broken test, the one with a flaky test, the rest
     assert rows == [("gpu-03", "1"), ("gpu-04", "0"), ("gpu-02", "0"), ("gpu-01", "0")]
-    assert re.search(r'<details class="node" id="node-gpu-03" data-node="gpu-03" open>', section)
-    assert re.search(r'<details class="node" id="node-gpu-04" data-node="gpu-04">', section)  # folded
-    gpu04 = section.split('id="node-gpu-04"', 1)[1].split("</details>", 1)[0]
+    assert re.search(r'<details class="node" id="node-rack-a-gpu-03" data-node="gpu-03" open>', section)
+    assert re.search(r'<details class="node" id="node-rack-a-gpu-04" data-node="gpu-04">', section)  # folded
+    gpu04 = section.split('id="node-rack-a-gpu-04"', 1)[1].split("</details>", 1)[0]
     assert 'data-state="broken"' in gpu04  # each node's test history
     assert "nccl.all_reduce.busbw nodes=1, size=8G" in section and "{" not in re.sub(r"<[^>]*>", "", section)
+
+
+def test_two_rigs_with_the_same_node_names_are_different_nodes(fleet, tmp_path: Path) -> None:
+    """rack-a and rack-b both name their nodes gpu-01..04 on one profile: eight nodes, each its own latest values,
+    each judged against the seven others; only rack-a's gpu-03 stepped down."""
+    runs = fleet(30, rig="rack-a") + fleet(30, seed=12, rig="rack-b", regress_at=None, broken_from=None)
+    views = node_views(runs)
+    assert len(views) == 8 and (views[0].rig, views[0].node) == ("rack-a", "gpu-03")
+    assert [v.metric for v in views[0].outliers()] == [BUSBW] and not any(v.outliers() for v in views[1:])
+    assert {v.peers for view in views for v in view.values} == {7}
+    html = build_report(runs, tmp_path / "r.html").read_text()
+    assert 'id="node-rack-a-gpu-03"' in html and 'id="node-rack-b-gpu-03"' in html
+    assert '<a class="node-note" href="#node-rack-a-gpu-03">' in html and "#node-rack-b-gpu-03\">outlier" not in html
+
+
+def test_hilt_report_outlier_sets_how_far_off_is_news(fleet, tmp_path: Path) -> None:
+    """gpu-03 is 11.5% under its peers: flagged at the default 10%, not with --outlier 0.15."""
+    from typer.testing import CliRunner
+
+    from hilt.history import open_history
+    from hilt.report.cli import report_app
+
+    db = tmp_path / "h.sqlite"
+    store = open_history(db)
+    for run in fleet(30):
+        store.append(run)
+    for threshold, flagged in ((None, "1"), ("0.15", "0")):
+        out = tmp_path / f"r-{threshold}.html"
+        args = ["--since", "all", "--history", str(db), "-o", str(out), "--no-prom"]
+        done = CliRunner().invoke(report_app, args + (["--outlier", threshold] if threshold else []))
+        assert done.exit_code == 0, done.output
+        row = re.search(r'<tr class="node-summary" data-node="gpu-03" data-rig="rack-a" data-outlier="(\d)">',
+                        out.read_text())
+        assert row.group(1) == flagged
+    done = CliRunner().invoke(report_app, ["--history", str(db), "--outlier", "-1"])
+    assert done.exit_code == 2 and "--outlier" in done.output

@@ -62,3 +62,11 @@ def test_the_report_lists_flaky_and_broken_tests_with_their_nights(fleet, tmp_pa
     row = section.split(f'data-test="{FLAKY_TEST}[gpu-02]"', 1)[1].split("</tr>", 1)[0]
     assert row.count('class="o ') == 30 and row.count("o-fail") == len(FLAKY_NIGHTS)
     assert 'href="#run-rack-a-night-04" title="rack-a-night-04: failed"' in row
+
+
+def test_tonight_says_whether_a_red_test_is_flaky_or_broken(fleet, tmp_path: Path) -> None:
+    """Night 27: the flaky test failed again on gpu-02 (its 5th failure), gpu-04's test for the 3rd night running."""
+    html = build_report(fleet(27), tmp_path / "r.html").read_text()
+    tonight = html.split('<section id="tonight">', 1)[1].split("</section>", 1)[0]
+    assert f"{FLAKY_TEST}[gpu-02]: failed (flaky, 5 of 27 nights)" in tonight
+    assert f"{BROKEN_TEST}[gpu-04]: failed (broken since rack-a-night-25)" in tonight

@@ -82,3 +82,23 @@ def test_ungated_metrics_are_folded_below_the_gated_ones():
     folded = text.index("<details>")
     assert text.index("torch.all_reduce.busbw") < folded < text.index("ddp.samples_per_s")
     assert "1 more metric(s), measured but not gated" in text
+
+
+def test_firmware_each_node_ran_is_kept_and_shown_folded():
+    """test_firmware_matrix's versions reach the run record and summary.md; a GPU that differs is shown by index."""
+    import json
+
+    from hilt.run_record import FIRMWARE_PROPERTY, firmware_from_report
+
+    found = {"bios": ["2.2.1"], "bmc": ["1.00"], "vbios": ["96.00.99.00.01", "96.00.74.00.1C"]}
+    assert firmware_from_report({FIRMWARE_PROPERTY: json.dumps(found)}) == found
+    assert firmware_from_report({FIRMWARE_PROPERTY: "{not json"}) is None
+    assert firmware_from_report({FIRMWARE_PROPERTY: '{"vbios": "96.00.99.00.01"}'}) is None  # not a list
+    assert firmware_from_report({}) is None
+    run = record(gate="pass")
+    run.nodes[0].firmware = found
+    md = render_markdown(run)
+    assert "<details><summary>firmware of 1 node(s)</summary>" in md
+    assert "| `sim-node-1` | `2.2.1` | `1.00` | [0] `96.00.99.00.01`, [1] `96.00.74.00.1C` |" in md
+    assert RunRecord.model_validate_json(run.model_dump_json()).nodes[0].firmware == found
+    assert "firmware of" not in render_markdown(record(gate="pass"))

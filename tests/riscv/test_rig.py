@@ -32,7 +32,7 @@ def test_two_guests_boot_and_pass_boot_and_devicetree_suites(tmp_path):
         assert identity["host"] == {"uuid": None, "serial": f"SIM-RV-{record['name']}", "source": "devicetree"}
         assert identity["bmc_system"]["serial"] == f"SIM-RV-{record['name']}"
     kernel = [json.loads(p.get("value")) for p in ET.parse(s.reports / "junit.xml").iter("property")
-              if p.get("name") == "kernel"]
+              if p.get("name") == "hilt.kernel"]
     # the tinyconfig kernel (hilt/sim/riscv/kernel.config): no securityfs (so no lockdown file), no modules
     assert len(kernel) == 2 and all(k["lockdown"] is None and k["sig_enforce"] is None for k in kernel), kernel
     assert all(isinstance(k["taint"], int) for k in kernel), kernel
