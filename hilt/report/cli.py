@@ -85,6 +85,8 @@ def report(
     title: str = typer.Option("hilt nightly report", "--title"),
     max_pvalue: float = typer.Option(0.001, "--max-pvalue", help="Change-point significance (Otava)."),
     min_magnitude: float = typer.Option(0.02, "--min-magnitude", help="Smallest relative change (0.05 = 5%)."),
+    outlier: float = typer.Option(0.10, "--outlier", min=0.0,
+                                  help="Flag a node this far on the worse side of its peers' median (0.10 = 10%)."),
     prom: bool = typer.Option(True, "--prom/--no-prom", help="Also write metrics.prom for the latest run."),
     allure: bool = typer.Option(False, "--allure", help="Also build the Allure report (offline)."),
     allure_results: Path = typer.Option(Path("reports/allure-results"), "--allure-results"),
@@ -103,7 +105,7 @@ def report(
     try:
         runs = _runs(_store(history), since, rig)
         options = ChangeOptions(max_pvalue=max_pvalue, min_magnitude=min_magnitude)
-        path = build_report(runs, output, title=title, options=options)
+        path = build_report(runs, output, title=title, options=options, outlier=outlier)
         say(f"report: {path} ({len(runs)} runs)")
         if prom and runs:
             prom_path = write_metrics_prom(runs[-1], output.parent / "metrics.prom")

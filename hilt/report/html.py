@@ -22,7 +22,7 @@ from hilt.history import SeriesKey, parse_time, series_from_runs
 from hilt.report.changes import Change, ChangeOptions, run_anchor, with_versions
 from hilt.report.fabric import fabric_section
 from hilt.report.links import run_links
-from hilt.report.nodes import node_anchor, node_changes, nodes_section, outlier_notes
+from hilt.report.nodes import OUTLIER_THRESHOLD, node_anchor, node_changes, nodes_section, outlier_notes
 from hilt.report.order import rank_series
 from hilt.report.outcomes import outcome_histories, state_notes, tests_section
 from hilt.report.rollout_section import rollouts_section
@@ -249,8 +249,10 @@ def _run_details(r: RunRecord, report_dir: Path) -> str:
 
 
 def build_report(runs: list[RunRecord], out: Path, title: str = "hilt nightly report",
-                 options: ChangeOptions = ChangeOptions(), max_markers: int = 60) -> Path:
-    """Write the report for ``runs`` (any order) to ``out`` and return its path."""
+                 options: ChangeOptions = ChangeOptions(), max_markers: int = 60,
+                 outlier: float = OUTLIER_THRESHOLD) -> Path:
+    """Write the report for ``runs`` (any order) to ``out`` and return its path. ``outlier``: how far (relative)
+    on the worse side of its peers a node is flagged."""
     out = Path(out)
     ordered = sorted(runs, key=lambda r: (parse_time(r.started_at), r.run_id))
     latest: dict[str, RunRecord] = {}
@@ -289,10 +291,10 @@ def build_report(runs: list[RunRecord], out: Path, title: str = "hilt nightly re
         f'<h1>{escape(title)}</h1><p class="muted">{span} · generated '
         f'{datetime.now(UTC):%Y-%m-%d %H:%M} UTC · <a href="#changes">changes</a> · <a href="#nodes">nodes</a>'
         f' · <a href="#tests">tests</a> · <a href="#trends">trends</a> · <a href="#runs">runs</a></p>',
-        (_tonight(latest, out.parent, outlier_notes(ordered), state_notes(histories)) if latest
+        (_tonight(latest, out.parent, outlier_notes(ordered, outlier), state_notes(histories)) if latest
          else "<p>No runs in this window.</p>"),
         _changes_table(all_changes, {(c.key, c.index): all_series[c.key].points[c.index].node for c in all_changes}),
-        nodes_section(ordered, histories),
+        nodes_section(ordered, histories, outlier),
         tests_section(ordered, histories),
         fabric_section(ordered),
         rollouts_section(ordered),

@@ -35,15 +35,28 @@ def _latest_failing(series: Series) -> list[str]:
     return sorted({p.node for p in series.points if p.run_id == last_run and p.verdict in FAILING_VERDICTS})
 
 
+def _node_of(series: Series, change: Change) -> str:
+    return series.points[change.index].node if 0 <= change.index < len(series.points) else ""
+
+
+def _standing_regressions(series: Series, changes: Sequence[Change]) -> list[Change]:
+    """Regressions not since undone: each node's newest change, where that is a regression. A drop that a later
+    step brought back is history (the series is "changed"), not something to act on tonight."""
+    newest: dict[str, Change] = {}
+    for c in sorted(changes, key=lambda c: (c.started_at, c.index)):
+        newest[_node_of(series, c)] = c
+    return [c for c in newest.values() if c.kind == "regression"]
+
+
 def _on(series: Series, change: Change) -> str:
-    node = series.points[change.index].node if 0 <= change.index < len(series.points) else ""
+    node = _node_of(series, change)
     return f" on {node}" if node else ""
 
 
 def attention(series: Series, changes: Sequence[Change]) -> Ranked:
     """How urgently a reader needs this series, and a one-line why."""
     failing = _latest_failing(series)
-    regressions = [c for c in changes if c.kind == "regression"]
+    regressions = _standing_regressions(series, changes)
     if failing:
         where = f" on {', '.join(n for n in failing if n)}" if any(failing) else ""
         return Ranked(series.key, "failing", f"failing the gate in the latest run{where}")
@@ -60,12 +73,12 @@ def attention(series: Series, changes: Sequence[Change]) -> Ranked:
 
 def rank_series(all_series: Mapping[SeriesKey, Series], changes: Mapping[SeriesKey, Sequence[Change]]
                 ) -> list[Ranked]:
-    """Every series, most urgent first: failing and regressed (newest, largest move first), then changed
-    (newest first), then steady ones by rig and metric."""
+    """Every series, most urgent first: failing and regressed (a regression not since undone; newest, largest
+    move first), then changed (newest first), then steady ones by rig and metric."""
 
     def sort_key(r: Ranked) -> tuple:
         found = changes.get(r.key, ())
-        bad = [c for c in found if c.kind == "regression"] or list(found)
+        bad = _standing_regressions(all_series[r.key], found) or list(found)
         newest = max((c.started_at.timestamp() for c in bad), default=0.0)
         size = max((c.magnitude for c in bad), default=0.0)
         return (_RANK[r.attention], r.attention != "failing", -newest, -size, r.key.rig, r.key.metric)

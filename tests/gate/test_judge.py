@@ -124,3 +124,11 @@ def test_the_judge_compares_with_value_not_the_samples_mean():
     drifted = Baseline(metric=BW.metric, value=480.0, samples=[100.0, 101.0, 100.5, 99.5])
     verdict = judge(drifted, [100.0, 100.4, 99.8, 100.2])
     assert verdict.outcome == "regression" and "expected 480" in verdict.reason
+
+
+def test_the_kept_calibration_is_what_the_monte_carlo_gives():
+    """sequential.CALIBRATED spares each judging process the Monte Carlo; it must be exactly its result."""
+    from hilt.gate.sequential import CALIBRATED, calibrate
+
+    for (max_samples, alpha), level in CALIBRATED.items():
+        assert calibrate(max_samples, alpha) == pytest.approx(level, rel=1e-12)

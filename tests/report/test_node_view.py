@@ -68,3 +68,26 @@ def test_two_rigs_with_the_same_node_names_are_different_nodes(fleet, tmp_path: 
     html = build_report(runs, tmp_path / "r.html").read_text()
     assert 'id="node-rack-a-gpu-03"' in html and 'id="node-rack-b-gpu-03"' in html
     assert '<a class="node-note" href="#node-rack-a-gpu-03">' in html and "#node-rack-b-gpu-03\">outlier" not in html
+
+
+def test_hilt_report_outlier_sets_how_far_off_is_news(fleet, tmp_path: Path) -> None:
+    """gpu-03 is 11.5% under its peers: flagged at the default 10%, not with --outlier 0.15."""
+    from typer.testing import CliRunner
+
+    from hilt.history import open_history
+    from hilt.report.cli import report_app
+
+    db = tmp_path / "h.sqlite"
+    store = open_history(db)
+    for run in fleet(30):
+        store.append(run)
+    for threshold, flagged in ((None, "1"), ("0.15", "0")):
+        out = tmp_path / f"r-{threshold}.html"
+        args = ["--since", "all", "--history", str(db), "-o", str(out), "--no-prom"]
+        done = CliRunner().invoke(report_app, args + (["--outlier", threshold] if threshold else []))
+        assert done.exit_code == 0, done.output
+        row = re.search(r'<tr class="node-summary" data-node="gpu-03" data-rig="rack-a" data-outlier="(\d)">',
+                        out.read_text())
+        assert row.group(1) == flagged
+    done = CliRunner().invoke(report_app, ["--history", str(db), "--outlier", "-1"])
+    assert done.exit_code == 2 and "--outlier" in done.output

@@ -181,3 +181,19 @@ def test_markers_stay_bounded_when_many_nodes_share_a_chart() -> None:
     assert len(circles) == 240 and set(circles) == {f"gpu-{k:02d}" for k in range(8)}
     assert "<title>r070 " in svg and "<title>r069 " not in svg  # the newest 30 runs of each node
     assert svg.count('<path class="line"') == 8
+
+
+def test_a_regression_since_undone_is_a_change_not_a_standing_regression(nightly) -> None:
+    """ddp dropped 20% at night 10 and came back at night 20: after busbw (still regressed), before the steady."""
+    runs = nightly(30)
+    dipped = [r.model_copy(update={"metrics": [m.model_copy(update={"samples": [s * (0.8 if 9 <= i < 19 else 1.0)
+                                                                                for s in m.samples]})
+                                               if m.name == "ddp.samples_per_s" else m for m in r.metrics]})
+              for i, r in enumerate(runs)]
+    series = series_from_runs(dipped)
+    changes = {k: node_changes(s) for k, s in series.items()}
+    ddp = next(k for k in series if k.name == "ddp.samples_per_s")
+    assert [c.kind for c in changes[ddp]] == ["regression", "improvement"]
+    ranked = rank_series(series, changes)
+    assert [(r.key.name, r.attention) for r in ranked] == [
+        ("nccl.all_reduce.busbw", "failing"), ("ddp.samples_per_s", "changed"), ("boot.seconds", "steady")]
