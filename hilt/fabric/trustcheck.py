@@ -21,7 +21,8 @@ def check_secure_boot(spec: TrustSpec, facts: TrustFacts, bmc_secure_boot: str |
     """The BMC's view, the EFI variable and mokutil must agree with each other and with the profile."""
     problems = []
     if not facts.efi:
-        problems.append("Secure Boot: this host has no EFI (/sys/firmware/efi is absent): it booted legacy BIOS"
+        problems.append("Secure Boot: this host has no EFI (/sys/firmware/efi is absent): it booted without UEFI "
+                        "(legacy BIOS, or firmware without EFI such as OpenSBI)"
                         + (", and the profile requires Secure Boot" if spec.secure_boot else ""))
         return problems
     os_view = facts.secure_boot_efivar

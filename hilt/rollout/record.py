@@ -59,7 +59,8 @@ def summary_markdown(state: RolloutState) -> str:
     if state.rollback is not None:
         r = state.rollback
         result = {True: "done, verified", False: "FAILED", None: "in progress"}[r.ok]
-        lines += ["", f"**Rollback** ({result}): {_cell(r.why)}; nodes: {', '.join(r.nodes) or 'none'}"]
+        back = ", ".join(f"{n} -> {state.nodes[n].rollback_image}" for n in r.nodes) or "no node had the new image"
+        lines += ["", f"**Rollback** ({result}): {back}"]
     lines += ["", f"State: `hilt rollout status {state.id}`"]
     return "\n".join(lines) + "\n"
 

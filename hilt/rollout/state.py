@@ -89,6 +89,7 @@ class Check(BaseModel):
     against: Literal["baseline", "control"]
     outcome: str
     reason: str
+    ratio: float | None = None  # measured / baseline, or canary / control
 
 
 class Wave(BaseModel):

@@ -46,17 +46,34 @@ def _covers(labels: dict[str, str], metric: MetricRecord) -> bool:
     return all(metric.labels.get(k) == v for k, v in labels.items())
 
 
-def _baseline(metric: MetricRecord) -> Baseline | None:
+def _baseline(metric: MetricRecord, labels: dict[str, str]) -> Baseline | None:
     b = metric.baseline
     if b is None:
         return None
     return Baseline(metric=metric.name, value=b.value, tolerance=b.tolerance, higher_is_better=b.higher_is_better,
-                    samples=b.samples, labels=dict(metric.labels), unit=metric.unit)
+                    samples=b.samples, labels=labels, unit=metric.unit)
+
+
+def _ratio(metric: MetricRecord) -> float | None:
+    if metric.baseline is None or not metric.samples:
+        return None
+    return sum(metric.samples) / len(metric.samples) / metric.baseline.value
 
 
 def _first(items: Sequence[str], limit: int = 3) -> str:
     shown = "; ".join(items[:limit])
     return shown + (f"; and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def _regression_lines(regressions: Sequence[Check], control: Sequence[str]) -> list[str]:
+    """One short line per series and node: ``nccl.all_reduce.busbw{size=67108864} on node1: -38.8% vs baseline,
+    -39.0% vs control (node2, node3, node4)``; the full reasons stay in the checks."""
+    by: dict[tuple[str, str], list[str]] = {}
+    for c in regressions:
+        change = f"{(c.ratio - 1) * 100:+.1f}% " if c.ratio is not None and c.ratio == c.ratio else ""
+        where = f"control ({', '.join(control)})" if c.against == "control" else "baseline"
+        by.setdefault((c.metric, c.node), []).append(f"{change}vs {where}")
+    return [f"{metric} on {node}: {', '.join(parts)}" for (metric, node), parts in by.items()]
 
 
 def _default_control_judge() -> ControlJudge:
@@ -72,18 +89,18 @@ def wave_verdict(record: RunRecord, nodes: Sequence[str], control: Sequence[str]
     new, old = set(nodes), set(control)
     gated = [m for m in record.metrics if m.verdict is not None and m.verdict.gated and m.node is not None]
     checks: list[Check] = []
-    regressions: list[str] = []
+    regressions: list[Check] = []
     unsure: list[str] = []
 
     for m in gated:
         if m.node in new:
             assert m.verdict is not None
             outcome = m.verdict.outcome
-            checks.append(Check(metric=_key(m.name, series_labels(record, m)), node=m.node, against="baseline",
-                                outcome=outcome,
-                                reason=m.verdict.reason))
+            check = Check(metric=_key(m.name, series_labels(record, m)), node=m.node, against="baseline",
+                          outcome=outcome, reason=m.verdict.reason, ratio=_ratio(m))
+            checks.append(check)
             if outcome == "regression":
-                regressions.append(f"node {m.node}: vs baseline: {m.verdict.reason}")
+                regressions.append(check)
             elif outcome == "inconclusive" or (outcome == "unbaselined" and m.verdict.failed):
                 unsure.append(f"node {m.node}: vs baseline: {m.verdict.reason}")
 
@@ -95,7 +112,7 @@ def wave_verdict(record: RunRecord, nodes: Sequence[str], control: Sequence[str]
                 continue
             labels = series_labels(record, m)
             key = _key(m.name, labels)
-            baseline = _baseline(m)
+            baseline = _baseline(m, labels)
             if baseline is None:
                 continue  # unbaselined: the baseline check says so; there is no tolerance to compare with
             samples = [s for c in controls if c.name == m.name and _covers(labels, c) for s in c.samples]
@@ -105,10 +122,10 @@ def wave_verdict(record: RunRecord, nodes: Sequence[str], control: Sequence[str]
             else:
                 v = judge(baseline, m.samples, samples)
                 check = Check(metric=key, node=m.node, against="control", outcome=v.outcome,
-                              reason=f"{v.reason} (control: {', '.join(sorted(old))})")
+                              reason=f"{v.reason} (control: {', '.join(sorted(old))})", ratio=v.ratio)
             checks.append(check)
             if check.outcome == "regression":
-                regressions.append(f"node {m.node}: vs control: {check.reason}")
+                regressions.append(check)
             elif check.outcome == "inconclusive":
                 unsure.append(f"node {m.node}: vs control: {check.reason}")
 
@@ -119,9 +136,9 @@ def wave_verdict(record: RunRecord, nodes: Sequence[str], control: Sequence[str]
     if regressions or failures:
         parts = []
         if regressions:
-            parts.append(f"{len(regressions)} regressed: " + _first(regressions))
+            parts.append(_first(_regression_lines(regressions, sorted(old))))
         if failures:
-            parts.append(f"{len(failures)} product failure{'s' * (len(failures) != 1)}: " + _first(failures))
+            parts.append("failed: " + _first(failures))
         return WaveVerdict("regression", "; ".join(parts), checks)
 
     problems = []

@@ -81,7 +81,7 @@ STANDARD_IMAGES: dict[str, dict[str, Any]] = {
     # GPU-to-GPU copies at half speed (e.g. a P2P/IOMMU setting gone wrong): the nvbandwidth gate fails
     "slow-copy": {"nccl": {"nccl_busbw_gbps": 180.0}, "nvbandwidth": {**_NVBANDWIDTH_OK, "d2d_gbps": 75.0}},
     # Trust (docs/trust.md), one check each. The OS boots with Secure Boot off while the BMC reports it on
-    # (lockdown and sig_enforce come from the kernel command line, so only test_secure_boot fails):
+    # (lockdown and sig_enforce stay on, as with lockdown=integrity module.sig_enforce=1: only test_secure_boot fails):
     "secureboot-off": {"nccl": {"nccl_busbw_gbps": 180.0}, "trust": {"secure_boot": False}},
     # nvidia_uvm ships unsigned. It loads on first CUDA use, not at boot, so the kernel is not tainted E
     # yet (and sig_enforce would refuse it then): only test_module_signatures fails, before any job does.
