@@ -197,6 +197,9 @@ def nodes_section(runs: Sequence[RunRecord], histories: Sequence[OutcomeHistory]
         if h.node:
             by_node[(h.rig, h.node)].append(h)
     rigs = {v.rig for v in views}
+    if not any(v.values or by_node.get((v.rig, v.node)) for v in views):
+        return ('<section id="nodes"><h2>Nodes</h2><p class="muted no-node-data">No per-node metrics or tests in '
+                'these runs (every metric and test is lease-wide).</p></section>')
     # outliers first (worst first), then nodes with broken, failing, flaky tests, then the rest by name
     views.sort(key=lambda v: (not v.outliers(threshold), -v.worst if v.outliers(threshold) else 0.0,
                               min((STATE_ORDER[h.state] for h in by_node.get((v.rig, v.node), [])), default=9),
@@ -210,7 +213,7 @@ def nodes_section(runs: Sequence[RunRecord], histories: Sequence[OutcomeHistory]
         what = "; ".join(f"{metric_title(v.metric)} {v.deviation:+.1%}" for v in outliers if v.deviation is not None)
         tests = by_node.get((view.rig, view.node), [])
         bad = {s: sum(1 for h in tests if h.state == s) for s in ("broken", "failing", "flaky")}
-        tally = ", ".join(f"{n} {s}" for s, n in bad.items() if n) or f"{len(tests)} passing"
+        tally = ", ".join(f"{n} {s}" for s, n in bad.items() if n) or (f"{len(tests)} passing" if tests else "–")
         on_rig = f' <span class="muted">on {escape(view.rig)}</span>' if len(rigs) > 1 else ""
         out.append(f'<tr class="node-summary" data-node="{escape(view.node)}" data-rig="{escape(view.rig)}" '
                    f'data-outlier="{int(bool(outliers))}"><td><a href="#{node_anchor(view.rig, view.node)}">'
@@ -222,6 +225,8 @@ def nodes_section(runs: Sequence[RunRecord], histories: Sequence[OutcomeHistory]
     for view in views:
         outliers = view.outliers(threshold)
         tests = sorted(by_node.get((view.rig, view.node), []), key=lambda h: (STATE_ORDER[h.state], h.nodeid))
+        if not (view.values or tests):
+            continue  # nothing recorded on this node alone: its summary row says so
         out.append(f'<details class="node" id="{node_anchor(view.rig, view.node)}" data-node="{escape(view.node)}"'
                    f'{" open" if outliers else ""}><summary><b>{escape(view.node)}</b> · {escape(view.rig)} · '
                    f'{escape(view.profile)} · '

@@ -91,3 +91,9 @@ def test_hilt_report_outlier_sets_how_far_off_is_news(fleet, tmp_path: Path) -> 
         assert row.group(1) == flagged
     done = CliRunner().invoke(report_app, ["--history", str(db), "--outlier", "-1"])
     assert done.exit_code == 2 and "--outlier" in done.output
+
+
+def test_lease_wide_runs_get_one_line_not_empty_node_blocks(nightly, tmp_path: Path) -> None:
+    html = build_report(nightly(5), tmp_path / "r.html").read_text()
+    section = html.split('<section id="nodes">', 1)[1].split("</section>", 1)[0]
+    assert "No per-node metrics or tests in these runs" in section and "<details" not in section

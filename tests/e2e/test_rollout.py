@@ -1,0 +1,212 @@
+"""`hilt rollout` on the simulated 4-node rack (issue 18's acceptance): one rack for the module, nodes on `good`
+at the start; the regressed image is caught on the canary and rolled back; the good image reaches every node; a
+controller killed in the second wave is resumed without booting the canary again.
+
+The gate runs select the cheap probes (nccl-tests and nvbandwidth of the sim images, plus the identity check) and
+use the sim baselines without the torch entry, whose real gloo traffic would cost minutes per wave.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hilt.exitcodes import ExitCode
+
+ROOT = Path(__file__).resolve().parents[2]
+SIM = "rollout-e2e"
+PYTEST_ARGS = "-n 0 -k 'test_image_identity or (test_nccl_tests and not across) or test_nvbandwidth'"
+
+RIGS = """\
+default_rig: sim
+lease_store: sqlite://{tmp}/leases.sqlite
+history: {tmp}/history.sqlite
+baselines_dir: {tmp}/baselines
+rigs:
+  sim:
+    provider:
+      factory: hilt.sim.provider:SimProvider
+      options: {{nodes: 4, name: {sim}, subnet: 57, boot_delay_s: 1.0, boot_timeout_s: 20, profile: sim-4gpu}}
+"""
+
+
+@dataclass
+class Rack:
+    tmp: Path
+    rigs: Path
+
+    def configs(self):  # noqa: ANN201 - name -> NodeConfig of the running sim
+        from hilt.inventory import load_inventory
+        from hilt.rollout.engine import _live_rig
+
+        return _live_rig(load_inventory(self.rigs), "sim").rig("sim").nodes
+
+    def running(self) -> dict[str, dict]:
+        from hilt.provision import read_running_images
+
+        return read_running_images(self.configs())
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "HILT_ROLLOUTS": str(self.tmp / "rollouts")}
+
+    def command(self, *args: str, reports: str) -> list[str]:
+        return [sys.executable, "-m", "hilt.cli", "rollout", *args, "--rigs-file", str(self.rigs),
+                "--reports", str(self.tmp / reports)] if not args or args[0] not in ("status", "resume", "abort") \
+            else [sys.executable, "-m", "hilt.cli", "rollout", *args]
+
+    def rollout(self, *args: str, reports: str = "reports") -> subprocess.CompletedProcess:
+        return subprocess.run(self.command(*args, reports=reports), cwd=ROOT, env=self.env(), capture_output=True,
+                              text=True, timeout=900)
+
+    def state(self, rollout_id: str) -> dict:
+        return json.loads((self.tmp / "rollouts" / rollout_id / "state.json").read_text())
+
+
+def _rollout_id(output: str) -> str:
+    return next(word for line in output.splitlines() for word in line.split() if word.startswith("ro-")).rstrip(":")
+
+
+@pytest.fixture(scope="module")
+def rack(tmp_path_factory):
+    if os.geteuid() != 0:
+        pytest.fail("the simulated rack needs root (network namespaces); run the tests as root")
+    from hilt.provision import provision
+    from hilt.sim.lifecycle import sim_down, sim_up
+
+    tmp = tmp_path_factory.mktemp("rollout")
+    baselines = yaml.safe_load((ROOT / "baselines" / "sim-4gpu.yaml").read_text())
+    baselines["gated"] = [g for g in baselines["gated"] if g["metric"] != "torch.all_reduce.busbw"]
+    (tmp / "baselines").mkdir()
+    (tmp / "baselines" / "sim-4gpu.yaml").write_text(yaml.safe_dump(baselines, sort_keys=False))
+    rigs = tmp / "rigs.yaml"
+    rigs.write_text(RIGS.format(tmp=tmp, sim=SIM))
+    sim_up(SIM, nodes=4, boot_delay_s=1.0, subnet=57, owner_pid=os.getpid(), boot_timeout_s=20.0)
+    try:
+        rack = Rack(tmp, rigs)
+        from hilt.inventory import load_inventory
+        from hilt.rollout.engine import _live_rig
+
+        inventory = _live_rig(load_inventory(rigs), "sim")
+        booted = provision(inventory.rig("sim").nodes, "good", inventory.images["good"], boot=True)
+        assert all(r.ok for r in booted.values()), {n: r.error for n, r in booted.items()}
+        yield rack
+    finally:
+        sim_down(SIM)
+
+
+def test_regressed_canary_is_caught_against_baseline_and_control_and_rolled_back(rack):
+    before = rack.running()
+    proc = rack.rollout("--image", "regressed", "--canary", "1", "--pytest-args", PYTEST_ARGS, reports="regressed")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == ExitCode.FAILED, out[-6000:]
+    state = rack.state(_rollout_id(out))
+    assert state["status"] == "regression"
+    canary, wave2 = state["waves"]
+    assert canary["status"] == "regression" and wave2["status"] == "pending"
+    failing = {(c["metric"].split("{")[0], c["node"], c["against"]) for c in canary["checks"]
+               if c["outcome"] == "regression"}
+    assert {("nccl.all_reduce.busbw", "node1", "baseline"), ("nccl.all_reduce.busbw", "node1", "control")} <= failing, \
+        json.dumps(canary["checks"], indent=1)
+    # the canary got its previous image back, verified as a boot; the other three were never touched
+    after = rack.running()
+    assert after["node1"]["image_id"] == before["node1"]["image_id"] == "hilt-sim-good"
+    assert after["node1"]["boot_id"] not in (before["node1"]["boot_id"], state["nodes"]["node1"]["new_boot_id"])
+    assert state["nodes"]["node1"]["status"] == "rolled_back"
+    assert state["nodes"]["node1"]["rollback_boot_id"] == after["node1"]["boot_id"]
+    assert "identity verified" in state["nodes"]["node1"]["rollback_proof"]
+    assert {n: after[n]["boot_id"] for n in ("node2", "node3", "node4")} == \
+        {n: before[n]["boot_id"] for n in ("node2", "node3", "node4")}
+    assert state["rollback"]["ok"] is True and state["rollback"]["nodes"] == ["node1"]
+    summary = (rack.tmp / "regressed" / "rollout.md").read_text()
+    assert "REGRESSION" in summary and "nccl.all_reduce.busbw" in summary and "node1 -> good" in summary
+    # the canary wave is a run in the history, tagged with the rollout and the wave
+    from hilt.history import open_history
+
+    runs = [r for r in open_history(rack.tmp / "history.sqlite").runs() if r.rollout]
+    assert [(r.rollout["id"], r.rollout["wave"]) for r in runs] == [(state["id"], 1)]
+
+
+def test_good_image_reaches_every_node_in_two_waves(rack):
+    before = rack.running()
+    proc = rack.rollout("--image", "good", "--canary", "1", "--waves", "100%", "--pytest-args", PYTEST_ARGS,
+                        reports="good")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == ExitCode.PASS, out[-6000:]
+    state = rack.state(_rollout_id(out))
+    assert state["status"] == "passed"
+    assert [(w["nodes"], w["status"]) for w in state["waves"]] == [(["node1"], "passed"),
+                                                                  (["node2", "node3", "node4"], "passed")]
+    assert any(c["against"] == "control" and c["outcome"] == "pass" for c in state["waves"][0]["checks"])
+    after = rack.running()
+    assert all(after[n]["image_id"] == "hilt-sim-good" and after[n]["boot_id"] != before[n]["boot_id"]
+               for n in after), after
+    record = json.loads((rack.tmp / "good" / "rollout.json").read_text())
+    assert record["id"] == state["id"] and record["exit_code"] == 0
+
+
+def test_killed_controller_is_resumed_without_booting_the_canary_again(rack):
+    command = rack.command("--image", "good", "--canary", "1", "--pytest-args", PYTEST_ARGS, reports="resumed")
+    log = (rack.tmp / "killed.log").open("w")
+    proc = subprocess.Popen(command, cwd=ROOT, env=rack.env(), stdout=log, stderr=subprocess.STDOUT)
+    rollouts = rack.tmp / "rollouts"
+    known = set(os.listdir(rollouts))
+    deadline = time.monotonic() + 600
+    state = None
+    while time.monotonic() < deadline and proc.poll() is None:
+        new = [d for d in os.listdir(rollouts) if d not in known and (rollouts / d / "state.json").exists()]
+        if new:
+            state = rack.state(new[0])
+            if state["waves"][1]["status"] == "gating":
+                break
+        time.sleep(0.2)
+    assert proc.poll() is None and state is not None, (rack.tmp / "killed.log").read_text()[-4000:]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    rollout_id = state["id"]
+    booted = {n: state["nodes"][n]["new_boot_id"] for n in state["nodes"]}
+    assert all(booted.values()), state["nodes"]
+
+    status = rack.rollout("status", rollout_id, "--json")
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["controller_alive"] is False
+
+    proc = rack.rollout("resume", rollout_id)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == ExitCode.PASS, out[-6000:]
+    state = rack.state(rollout_id)
+    assert state["status"] == "passed" and [w["status"] for w in state["waves"]] == ["passed", "passed"]
+    after = rack.running()
+    assert after["node1"]["boot_id"] == booted["node1"]  # the canary was not booted again
+    assert {n: a["boot_id"] for n, a in after.items()} == booted  # nor the wave-2 nodes that were done
+    assert "resumed" in [e["what"] for e in state["events"]]
+
+
+def test_an_image_that_does_not_boot_stops_the_rollout_and_abort_rolls_it_back(rack):
+    before = rack.running()
+    proc = rack.rollout("--image", "broken", "--canary", "1", "--pytest-args", PYTEST_ARGS, reports="broken")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == ExitCode.INCONCLUSIVE, out[-6000:]
+    rollout_id = _rollout_id(out)
+    state = rack.state(rollout_id)
+    assert state["status"] == "inconclusive" and state["rollback"] is None
+    assert "broken did not boot: node node1" in state["waves"][0]["reason"]
+    assert state["nodes"]["node1"]["status"] == "booting"  # it may run anything now: a rollback covers it
+
+    proc = rack.rollout("abort", rollout_id, "--why", "image does not boot")
+    assert proc.returncode == ExitCode.PASS, (proc.stdout + proc.stderr)[-6000:]
+    state = rack.state(rollout_id)
+    assert state["status"] == "aborted" and state["rollback"]["ok"] is True
+    assert state["rollback"]["why"] == "aborted: image does not boot"
+    after = rack.running()
+    assert after["node1"]["image_id"] == "hilt-sim-good" and after["node1"]["boot_id"] != before["node1"]["boot_id"]
+    assert {n: after[n]["boot_id"] for n in ("node2", "node3", "node4")} == \
+        {n: before[n]["boot_id"] for n in ("node2", "node3", "node4")}
