@@ -386,6 +386,16 @@ def _defaults_from_inventory(argv: list[str] | None = None) -> None:
     gate_cli.baselines_dir = Path(inventory.baselines_dir)
     report_cli.default_history_path = inventory.history
     report_cli.default_history_password = inventory.history_password
+    _note_old_history(inventory.history_note, argv or [])
+
+
+def _note_old_history(note: str | None, argv: list[str]) -> None:
+    """The history is still at its old default place: say so where it is used (report, history, run)."""
+    from hilt.cli_output import warning_line
+
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    if note and command in ("report", "history") and "--history" not in argv:
+        warning_line(note)
 
 
 def _static_nodes(inventory: Any) -> list[str]:

@@ -14,12 +14,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from hilt import safe_yaml
 from hilt.errors import ConfigError
 from hilt.fabric.profile import FirmwareSpec
-from hilt.locations import default_lease_store_url
+from hilt.locations import default_history, default_history_path, default_lease_store_url
 from hilt.safe_yaml import YamlDocument
 
 _ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
@@ -279,14 +279,21 @@ class Inventory(_Model):
     lease_store: str = Field(default_factory=default_lease_store_url,
                              description="default: the state directory, out of reach of clean-ups")
     baselines_dir: str = "baselines"
-    history: str = Field("reports/history.sqlite",
-                         description="run history: a SQLite file, or postgresql://[user@]host[:port]/database")
+    history: str = Field(default_factory=lambda: str(default_history_path()),
+                         description="run history: a SQLite file, or postgresql://[user@]host[:port]/database; "
+                                     "default: history.sqlite in the state directory")
     history_password: Secret | None = Field(None, description="the PostgreSQL history's password: ${ENV} or file:")
     health: HealthPolicy = Field(default_factory=HealthPolicy)
     images: dict[str, ImageConfig] = Field(default_factory=dict)
     rigs: dict[str, RigConfig]
 
     source: str = Field("rigs.yaml", exclude=True)
+    _history_note: str | None = PrivateAttr(None)  # set when the default history is still the old location
+
+    @property
+    def history_note(self) -> str | None:
+        """A message for the user when the history read is the old default location (reports/history.sqlite)."""
+        return self._history_note
 
     @field_validator("history")
     @classmethod
@@ -423,10 +430,13 @@ def _absolutize(inv: Inventory, base: Path) -> Inventory:
         store = "sqlite:///" + path(store.removeprefix("sqlite://")).lstrip("/")
     rigs = {name: rig.model_copy(update={"nodes": {n: node(c) for n, c in rig.nodes.items()}})
             for name, rig in inv.rigs.items()}
-    return inv.model_copy(
-        update={"baselines_dir": path(inv.baselines_dir), "history": path(inv.history), "lease_store": store,
+    history, note = (path(inv.history), None) if "history" in inv.model_fields_set else default_history(base)
+    absolute = inv.model_copy(
+        update={"baselines_dir": path(inv.baselines_dir), "history": str(history), "lease_store": store,
                 "history_password": secret(inv.history_password), "rigs": rigs}
     )
+    absolute._history_note = note
+    return absolute
 
 
 def load_inventory(path: str | Path) -> Inventory:

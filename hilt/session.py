@@ -162,6 +162,8 @@ class RigSession:
             return self._adopt(Path(handed))
         self.work_dir.mkdir(parents=True, exist_ok=True)
         inventory = self.inventory or load_inventory(self.rigs_file)
+        if inventory.history_note:
+            self._say("session", inventory.history_note)
         rig_name = self.rig_name or inventory.default_rig
         rig = inventory.rig(rig_name)
         if rig.provider is not None:

@@ -21,13 +21,14 @@ from hilt.errors import ConfigError, HiltError
 from hilt.exitcodes import exit_code_for
 from hilt.history import HistoryStore, open_history, parse_time
 from hilt.inventory import Secret
+from hilt.locations import default_history
 from hilt.report.allure_env import build_allure_report
 from hilt.report.changes import ChangeOptions
 from hilt.report.compare import compare_runs, comparison_json, find_runs, unmatched_metrics, write_comparison
 from hilt.report.html import build_report, run_status
 from hilt.report.prometheus import write_metrics_prom
 
-default_history_path: Path | str = Path("reports/history.sqlite")
+default_history_path: Path | str = default_history(Path("."))[0]  # no rigs.yaml: the state directory's
 default_history_password: Secret | None = None
 
 report_app = typer.Typer(help="Build the nightly regression report from the run history.",

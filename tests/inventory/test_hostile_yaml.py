@@ -167,3 +167,41 @@ def test_broken_rigs_yaml_does_not_stop_a_history_named_on_the_command_line(tmp_
     write(tmp_path, b"rigs: {}\nrigs: {}\n")
     result = _hilt(tmp_path, "history", "list", "--history", str(tmp_path / "mine.sqlite"))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# ---------------------------------------------------------------- the history's default place
+
+
+def _history_list(cwd: Path) -> subprocess.CompletedProcess:
+    return _hilt(cwd, "history", "list", "--since", "all", "--json")
+
+
+def test_the_default_history_outlives_make_clean(tmp_path):
+    """Not reports/history.sqlite (deleted by `make clean` and by CI clean-ups of reports/): the state directory."""
+    from hilt.inventory import load_inventory
+    from hilt.run_record import RunRecord
+
+    write(tmp_path, b"default_rig: lab\nrigs: {lab: {}}\n")
+    summary = tmp_path / "summary.json"
+    summary.write_text(RunRecord(run_id="night-1", started_at="2026-03-01T02:00:00Z", rig="lab").model_dump_json())
+    imported = _hilt(tmp_path, "history", "import", str(summary))
+    assert imported.returncode == 0, imported.stderr
+    assert (tmp_path / "state" / "hilt" / "history.sqlite").is_file()
+    assert not (tmp_path / "reports").exists()
+    listed = _history_list(tmp_path)
+    assert listed.returncode == 0 and "night-1" in listed.stdout and listed.stderr == "", listed.stderr
+    assert load_inventory(tmp_path / "rigs.yaml").history_note is None
+
+
+def test_a_history_at_the_old_default_place_is_still_read_with_a_message(tmp_path):
+    from hilt.history import open_history
+    from hilt.run_record import RunRecord
+
+    write(tmp_path, b"default_rig: lab\nrigs: {lab: {}}\n")
+    old = tmp_path / "reports" / "history.sqlite"
+    open_history(old).append(RunRecord(run_id="night-0", started_at="2026-02-01T02:00:00Z", rig="lab"))
+    listed = _history_list(tmp_path)
+    assert listed.returncode == 0 and "night-0" in listed.stdout, listed.stdout + listed.stderr
+    (line,) = listed.stderr.strip().splitlines()
+    assert "old default location" in line and str(old) in line and str(tmp_path / "state" / "hilt") in line
+    assert not (tmp_path / "state" / "hilt" / "history.sqlite").exists()  # read where it is, nothing moved

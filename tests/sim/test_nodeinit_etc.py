@@ -64,6 +64,20 @@ def test_a_host_without_etc_hosts_still_gives_the_node_its_own(tmp_path: Path, r
     assert (etc / "resolv.conf").read_text() == "nameserver 192.0.2.53\n"
 
 
+def test_a_node_gets_its_own_empty_home_not_the_hosts(tmp_path: Path, run_dir: Path) -> None:
+    host_home = tmp_path / "root"
+    host_home.mkdir()
+    (host_home / ".bashrc").write_text('eval "$(pyenv init -)"\n')
+    script = ("import os, sys; from pathlib import Path; from hilt.sim.nodeinit import mount_home; "
+              "mount_home(Path(sys.argv[1]), sys.argv[2]); print(sorted(os.listdir(sys.argv[2])))")
+    done = subprocess.run(["unshare", "--mount", "--propagation", "private", "--", sys.executable, "-c", script,
+                           str(run_dir), str(host_home)], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"  # the node's home: none of the host's dotfiles
+    assert (host_home / ".bashrc").is_file()  # the host's home is as it was
+
+
 def test_a_host_with_both_files_gets_them_bound_as_before(tmp_path: Path, run_dir: Path) -> None:
     etc = tmp_path / "etc"
     etc.mkdir()
@@ -92,6 +106,11 @@ SUITE = """\
 def test_node_resolves_its_own_name(node):
     found = node.run(["getent", "hosts", node.name]).stdout.split()
     assert found[1:] == [node.name], found
+
+
+def test_node_has_a_home_of_its_own(node):
+    home = node.run(["sh", "-c", 'cd && pwd && ls -A']).stdout.split()
+    assert home == ["/root"], home  # empty: not the host's /root with its shell profile
 """
 
 # the host's /etc seen through a writable overlay, in this mount namespace only, with hosts removed from it
@@ -118,5 +137,5 @@ def test_a_sim_session_boots_on_a_host_without_etc_hosts(tmp_path: Path) -> None
                            *pytest_argv], cwd=tmp_path, capture_output=True, text=True, timeout=240,
                           env={**os.environ, "PYTHONPATH": str(ROOT), "HILT_NO_HISTORY": "1"})
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
-    assert "1 passed" in done.stdout
+    assert "2 passed" in done.stdout
     assert Path("/etc/hosts").exists()  # the host's own file was never touched
