@@ -227,7 +227,7 @@ class RunRecord(BaseModel):
     junit_url: str | None = None  # the published JUnit file (HILT_JUNIT_URL; http(s) only)
     allure_url: str | None = None  # the published Allure report (HILT_ALLURE_URL; http(s) only)
     rollout: dict[str, Any] | None = None
-    """Set on a rollout's wave run: {"id", "wave", "nodes", "control", "outcome", "reason"} (docs/rollout.md)."""
+    """Set on a rollout's wave run: {"id", "wave", "look", "nodes", "control", "outcome", "reason"}"""
 
     @field_validator("started_at", "finished_at")
     @classmethod

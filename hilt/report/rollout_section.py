@@ -32,6 +32,8 @@ def rollouts_section(runs: Sequence[RunRecord]) -> str:
             tag = run.rollout or {}
             wave = int(tag.get("wave", 0))
             name = "canary" if wave == 1 else f"wave {wave}"
+            if int(tag.get("look", 1)) > 1:
+                name += f" (look {int(tag['look'])})"
             outcome = str(tag.get("outcome") or (run.gate.outcome if run.gate else "?"))
             out.append(
                 f"<tr><td>{escape(name)}</td><td>{escape(', '.join(tag.get('nodes') or []))}</td>"

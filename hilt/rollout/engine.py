@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 
 Say = Callable[[str], None]
 
+MAX_LOOKS = 3
+"""Gate runs per wave while only the canary-versus-control comparison is undecided (docs/rollout.md)."""
+
 
 def _pid_alive(pid: int) -> bool:
     try:
@@ -356,44 +359,54 @@ class Rollout:
         return results
 
     def _gate(self, wave: Wave, results: dict[str, ProvisionResult], image_name: str, image: ImageConfig) -> str:
+        """Gate runs of the wave's nodes next to the control group: one, and up to MAX_LOOKS when only the canary
+        versus control comparison is undecided (each look measures both groups again, in its own window; the
+        comparison pools the looks, as the sequential test it is)."""
+        from hilt.run_record import RunRecord
         from hilt.session import subset_state
 
         assert self.inventory is not None
         state = self.state
         wave.status = "gating"
-        run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + os.urandom(3).hex()
-        wave.run_id = run_id
-        reports = Path(state.reports_dir) / "rollouts" / state.id / f"wave-{wave.index}"
-        wave.reports = str(reports)
-        self.save()
-        self._check_lease()
         node_images = {}
         for name in wave.control:
             before = state.nodes[name].before.image
             if before:
                 node_images[name] = self.inventory.images[before]
-        session = subset_state(run_id, state.rig, self.rigs_path, self.inventory, image_name, image, results,
-                               lease_id=state.lease_id, lease_lost_file=self.dir / "lease-lost",
-                               node_images=node_images)
-        handoff = self.dir / f"wave-{wave.index}-session.json"
-        session.save(handoff)
-        _clear(reports)
-        self.note(f"{wave.name}: gating {', '.join(wave.nodes)} ({image_name})"
-                  + (f" next to the control group {', '.join(wave.control)}" if wave.control else
-                     " (no control group left)") + f"; run {run_id}, reports in {reports}")
-        code = self._pytest(reports, handoff)
-        summary = reports / "summary.json"
-        if not summary.is_file():
-            return self._decided(wave, "inconclusive", f"the gate run wrote no {summary} (exit {code})")
-        from hilt.run_record import RunRecord
-
-        run = RunRecord.model_validate_json(summary.read_text())
-        verdict = wave_verdict(run, wave.nodes, wave.control, run_exit=code)
-        run.rollout = {"id": state.id, "wave": wave.index, "nodes": list(wave.nodes), "control": list(wave.control),
-                       "outcome": verdict.outcome, "reason": verdict.reason}
-        summary.write_text(run.model_dump_json(indent=2))
-        self._append_history(run)
-        wave.checks = verdict.checks
+        looks: list[RunRecord] = []
+        for look in range(1, MAX_LOOKS + 1):
+            run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + os.urandom(3).hex()
+            wave.run_id = run_id
+            wave.runs = [*wave.runs[: look - 1], run_id]
+            suffix = "" if look == 1 else f"-look-{look}"
+            reports = Path(state.reports_dir) / "rollouts" / state.id / f"wave-{wave.index}{suffix}"
+            wave.reports = str(reports)
+            self.save()
+            self._check_lease()
+            session = subset_state(run_id, state.rig, self.rigs_path, self.inventory, image_name, image, results,
+                                   lease_id=state.lease_id, lease_lost_file=self.dir / "lease-lost",
+                                   node_images=node_images)
+            handoff = self.dir / f"wave-{wave.index}-session.json"
+            session.save(handoff)
+            _clear(reports)
+            self.note(f"{wave.name}: gating {', '.join(wave.nodes)} ({image_name})"
+                      + (f" next to the control group {', '.join(wave.control)}" if wave.control else
+                         " (no control group left)") + f"; look {look}, run {run_id}, reports in {reports}")
+            code = self._pytest(reports, handoff)
+            summary = reports / "summary.json"
+            if not summary.is_file():
+                return self._decided(wave, "inconclusive", f"the gate run wrote no {summary} (exit {code})")
+            run = RunRecord.model_validate_json(summary.read_text())
+            verdict = wave_verdict(run, wave.nodes, wave.control, run_exit=code, earlier=looks)
+            run.rollout = {"id": state.id, "wave": wave.index, "look": look, "nodes": list(wave.nodes),
+                           "control": list(wave.control), "outcome": verdict.outcome, "reason": verdict.reason}
+            summary.write_text(run.model_dump_json(indent=2))
+            self._append_history(run)
+            looks.append(run)
+            wave.checks = verdict.checks
+            if not verdict.look_again or look == MAX_LOOKS:
+                break
+            self.note(f"{wave.name}: canary vs control undecided after look {look}: measuring both groups again")
         return self._decided(wave, verdict.outcome, verdict.reason)
 
     def _pytest(self, reports: Path, handoff: Path) -> int:

@@ -41,7 +41,7 @@ def summary_markdown(state: RolloutState) -> str:
               "| --- | --- | --- | --- | --- | --- |"]
     for w in state.waves:
         lines.append(f"| {w.name} | {', '.join(w.nodes)} | {', '.join(w.control) or '-'} | {w.status} | "
-                     f"{w.run_id or '-'} | {_cell(w.reason or '')[:300]} |")
+                     f"{', '.join(w.runs) or w.run_id or '-'} | {_cell(w.reason or '')[:300]} |")
     lines += ["", "## Nodes", "", "| node | wave | before | now | rollback |", "| --- | --- | --- | --- | --- |"]
     for n in state.nodes.values():
         before = n.before.image or n.before.image_id or "?"

@@ -97,7 +97,8 @@ class Wave(BaseModel):
     nodes: list[str]
     control: list[str]
     status: WaveStatus = "pending"
-    run_id: str | None = None
+    run_id: str | None = None  # the last gate run (look) of the wave
+    runs: list[str] = Field(default_factory=list)  # every look's run id
     reports: str | None = None
     started_at: str | None = None
     finished_at: str | None = None

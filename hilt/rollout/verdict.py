@@ -25,6 +25,7 @@ class WaveVerdict:
     outcome: str  # pass | regression | inconclusive
     reason: str
     checks: list[Check]
+    look_again: bool = False  # inconclusive only because canary vs control needs more samples: measure again
 
 
 def _key(name: str, labels: dict[str, str]) -> str:
@@ -82,15 +83,26 @@ def _default_control_judge() -> ControlJudge:
     return judge_against_control
 
 
+def _gated(record: RunRecord) -> list[MetricRecord]:
+    return [m for m in record.metrics if m.verdict is not None and m.verdict.gated and m.node is not None]
+
+
 def wave_verdict(record: RunRecord, nodes: Sequence[str], control: Sequence[str], *,
-                 judge_control: ControlJudge | None = None, run_exit: int = 0) -> WaveVerdict:
+                 judge_control: ControlJudge | None = None, run_exit: int = 0,
+                 earlier: Sequence[RunRecord] = ()) -> WaveVerdict:
     """Judge the wave whose new nodes are ``nodes``; ``control`` may be empty (the last wave has no node left
-    on the old image: it is judged against the baseline only, and says so)."""
+    on the old image: it is judged against the baseline only, and says so).
+
+    ``earlier``: the wave's previous gate runs (looks), whose samples join this run's in the comparison with the
+    control group (each look measures both groups in its own window); the baseline verdicts are this run's.
+    """
     new, old = set(nodes), set(control)
-    gated = [m for m in record.metrics if m.verdict is not None and m.verdict.gated and m.node is not None]
+    gated = _gated(record)
+    past = [(r, m) for r in earlier for m in _gated(r)]
     checks: list[Check] = []
     regressions: list[Check] = []
     unsure: list[str] = []
+    control_unsure = 0
 
     for m in gated:
         if m.node in new:
@@ -106,7 +118,8 @@ def wave_verdict(record: RunRecord, nodes: Sequence[str], control: Sequence[str]
 
     if old:
         judge = judge_control or _default_control_judge()
-        controls = [m for m in gated if m.node in old]
+        every = [(record, m) for m in gated] + past
+        controls = [m for _r, m in every if m.node in old]
         for m in gated:
             if m.node not in new:
                 continue
@@ -115,12 +128,14 @@ def wave_verdict(record: RunRecord, nodes: Sequence[str], control: Sequence[str]
             baseline = _baseline(m, labels)
             if baseline is None:
                 continue  # unbaselined: the baseline check says so; there is no tolerance to compare with
+            canary = [s for r, c in every if c.node == m.node and c.name == m.name
+                      and series_labels(r, c) == labels for s in c.samples]
             samples = [s for c in controls if c.name == m.name and _covers(labels, c) for s in c.samples]
             if not samples:
                 check = Check(metric=key, node=m.node, against="control", outcome="inconclusive",
                               reason=f"{key}: not measured on the control group ({', '.join(sorted(old))})")
             else:
-                v = judge(baseline, m.samples, samples)
+                v = judge(baseline, canary, samples)
                 check = Check(metric=key, node=m.node, against="control", outcome=v.outcome,
                               reason=f"{v.reason} (control: {', '.join(sorted(old))})", ratio=v.ratio)
             checks.append(check)
@@ -128,6 +143,7 @@ def wave_verdict(record: RunRecord, nodes: Sequence[str], control: Sequence[str]
                 regressions.append(check)
             elif check.outcome == "inconclusive":
                 unsure.append(f"node {m.node}: vs control: {check.reason}")
+                control_unsure += bool(samples)
 
     product = [t for t in record.tests if t.outcome == "failed" and t.kind in ("product", "none")
                and t.node in new]
@@ -162,7 +178,8 @@ def wave_verdict(record: RunRecord, nodes: Sequence[str], control: Sequence[str]
     if run_exit not in (0, 1, 6):
         problems.append(f"the gate run ended with exit {run_exit}")
     if problems:
-        return WaveVerdict("inconclusive", "; ".join(problems), checks)
+        only_control = len(problems) == 1 and bool(unsure) and control_unsure == len(unsure)
+        return WaveVerdict("inconclusive", "; ".join(problems), checks, look_again=only_control)
     n_base = sum(c.against == "baseline" for c in checks)
     n_ctrl = sum(c.against == "control" for c in checks)
     vs = (f"and {n_ctrl} against the control group ({', '.join(sorted(old))})" if old

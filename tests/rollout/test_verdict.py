@@ -101,3 +101,25 @@ def test_missing_evidence_is_inconclusive():
     # nothing gated measured at all
     v = wave_verdict(_record([], nodes=("node1", "node2")), ["node1"], ["node2"])
     assert v.outcome == "inconclusive" and "nothing to judge" in v.reason
+
+
+def test_an_undecided_comparison_with_the_control_group_looks_again_and_pools_the_looks():
+    first = _record([_metric("node1", [1.0], "pass"), _metric("node2", [1.01], "pass")], nodes=("node1", "node2"))
+    v = wave_verdict(first, ["node1"], ["node2"])
+    assert v.outcome == "inconclusive" and v.look_again, v.reason  # one sample per group shows no spread
+    second = _record([_metric("node1", [0.99, 1.0, 1.01], "pass"), _metric("node2", [1.0, 0.99, 1.01], "pass")],
+                     nodes=("node1", "node2"))
+    v = wave_verdict(second, ["node1"], ["node2"], earlier=[first])
+    control = next(c for c in v.checks if c.against == "control")
+    assert "4 canary and 4 control samples" in control.reason
+
+
+def test_missing_evidence_is_not_fixed_by_looking_again():
+    not_on_control = _record([_metric("node1", GOOD, "pass")], nodes=("node1", "node2"))
+    assert not wave_verdict(not_on_control, ["node1"], ["node2"]).look_again
+    error = RunTest(nodeid="t::test_x[node2]", outcome="error", kind="infrastructure", message="ssh down",
+                    node="node2")
+    record = _record([_metric("node1", [1.0], "pass"), _metric("node2", [1.0], "pass")], [error],
+                     nodes=("node1", "node2"))
+    v = wave_verdict(record, ["node1"], ["node2"])
+    assert v.outcome == "inconclusive" and not v.look_again
