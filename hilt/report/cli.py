@@ -134,6 +134,15 @@ def report(
         fail(f"cannot write {exc.filename or output}: {exc.strerror or exc}")
 
 
+def _existing_history(history: str | None) -> None:
+    """A comparison only reads: a mistyped ``--history`` must not create an empty SQLite file (and its
+    directories) and then report the runs as unknown."""
+    location = str(default_history_path) if history is None else history
+    if "://" not in location and not Path(location).exists():
+        raise ConfigError(f"--history {location}: no such history file; give the SQLite file (or postgresql:// "
+                          "URL) that the runs were recorded in (default: rigs.yaml's history)")
+
+
 def _compare(history: str | None, run_ids: tuple[str, str] | None, output: Path | None, as_json: bool,
              min_magnitude: float) -> None:
     """``hilt report --compare RUN_A RUN_B [--json]``: one HTML page, or JSON on stdout."""
@@ -141,6 +150,7 @@ def _compare(history: str | None, run_ids: tuple[str, str] | None, output: Path 
         fail("--json needs --compare RUN_A RUN_B (the nightly report is HTML only)")
     output = output or Path("reports/compare.html")
     try:
+        _existing_history(history)
         run_a, run_b = find_runs(_store(history), run_ids)
         comparison = compare_runs(run_a, run_b, min_magnitude=min_magnitude)
         if (unmatched := unmatched_metrics(comparison)) is not None:

@@ -55,6 +55,7 @@ def rollout(
         raise ConfigError("hilt rollout: --image is required (the new image, a name from rigs.yaml)")
     _check_seconds(lease_ttl, "--lease-ttl", zero=False)
     _check_seconds(lease_wait, "--lease-wait", zero=True)
+    _check_paths(reports, suites)
     from hilt.rollout.engine import Rollout
 
     try:
@@ -77,6 +78,17 @@ def _check_seconds(value: float, option: str, zero: bool) -> None:
     """Before anything is planned: a NaN TTL reached the lease store as NULL and read as a damaged store."""
     if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
         raise ConfigError(f"{option} {value}: seconds, a finite number {'0 or more' if zero else 'above 0'}")
+
+
+def _check_paths(reports: Path, suites: str | None) -> None:
+    """Before the canary boots: a wave's gate run writes under ``--reports`` and runs ``--suites``; either
+    failing there would leave the canary on the new image with nothing judged."""
+    existing = next((p for p in (reports, *reports.absolute().parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ConfigError(f"--reports {reports}: {existing} is not a directory; give a directory (default reports)")
+    if suites is not None and not Path(suites.split("::")[0]).exists():
+        raise ConfigError(f"--suites {suites}: no such file or directory; give a suites directory or test file "
+                          "(default: hilt's reference suites)")
 
 
 @rollout_app.command("status")

@@ -36,6 +36,9 @@ def _count(text: str, total: int, option: str) -> int:
     if not match:
         raise ConfigError(f"{option} {text!r}: expected a node count (1) or a share of the rig (25%)")
     value, percent = float(match.group(1)), match.group(2) == "%"
+    if not math.isfinite(value):  # 400 digits read as inf, and int(inf) raises
+        raise ConfigError(f"{option} {text[:40]!r}...: too large; expected a node count (1) or a share of the rig "
+                          "(25%)")
     if percent:
         if not 0 < value <= 100:
             raise ConfigError(f"{option} {text!r}: a share must be above 0% and at most 100%")

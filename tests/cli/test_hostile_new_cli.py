@@ -104,6 +104,14 @@ def test_compare_of_an_unknown_id_is_one_short_line(hilt: Hilt, history: Path, r
         assert "(5000 characters)" in line
 
 
+def test_compare_against_a_missing_history_creates_nothing(hilt: Hilt, tmp_path: Path) -> None:
+    # a mistyped --history used to create an empty SQLite file (and its directories), then "no run 'a'"
+    missing = tmp_path / "typo" / "history.sqlite"
+    _one_error_line(hilt("report", "--history", str(missing), "--compare", "a", "b"),
+                    f"--history {missing}: no such history file", "postgresql://")
+    assert not (tmp_path / "typo").exists()
+
+
 # --- hilt report --outlier, --min-magnitude, --max-pvalue -------------------------------------------------
 
 
@@ -169,6 +177,8 @@ def rollout(hilt: Hilt, tmp_path: Path) -> Callable[..., Result]:
     (["--lease-ttl", "0"], ["--lease-ttl 0.0", "above 0"]),  # refused only after the plan was saved
     (["--lease-wait", "-5"], ["--lease-wait -5.0", "0 or more"]),
     (["--lease-wait", "inf"], ["--lease-wait inf", "finite"]),
+    (["--canary", "9" * 400], ["--canary '9999", "too large"]),  # float() gives inf: int(inf) raised
+    (["--suites", "/nonexistent/suites"], ["--suites /nonexistent/suites", "no such file or directory"]),
 ])
 def test_rollout_refuses_bad_options_before_planning(rollout: Callable[..., Result], tmp_path: Path,
                                                      args: list[str], needles: list[str]) -> None:
@@ -180,6 +190,15 @@ def test_rollout_waves_that_do_not_grow_name_the_offending_wave(rollout: Callabl
     # main said "the last wave reaches 2 of 4 nodes; end with 100%", about a wave that was never the problem
     _one_error_line(rollout("--waves", "50%,30%"), "--waves 50%,30%", "30% is not above the 50% before it",
                     "e.g. 50%,100%")
+
+
+def test_rollout_reports_that_is_a_file_is_refused_before_planning(rollout: Callable[..., Result],
+                                                                   tmp_path: Path) -> None:
+    # main planned the rollout and would have booted the canary before its gate run failed to write there
+    blocker = tmp_path / "reports"
+    blocker.write_text("")
+    _one_error_line(rollout("--reports", str(blocker / "nightly")), f"{blocker} is not a directory")
+    assert not (tmp_path / "rollouts").exists()
 
 
 def test_rollout_state_dir_that_is_a_file_is_an_error_line(rollout: Callable[..., Result], tmp_path: Path) -> None:
