@@ -258,6 +258,14 @@ def _damage(rollouts: Path, content: bytes | None = None, **fields: object) -> P
     return path
 
 
+def _edit(rollouts: Path, change: Callable[[dict], object]) -> Path:
+    path = rollouts / ID / "state.json"
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+    return path
+
+
 @pytest.mark.parametrize(("damage", "needles"), [
     # already one line on main
     (lambda r: _damage(r, b'{"schema_version": 1, "id": "ro-'), ["line 1: not JSON"]),
@@ -273,6 +281,19 @@ def _damage(rollouts: Path, content: bytes | None = None, **fields: object) -> P
     (lambda r: _damage(r, schema_version=99), ["schema_version: 99 is newer than this hilt reads (1)"]),
     (lambda r: _damage(r, id="ro-other"), ["id: 'ro-other' is not", "rollouts/<its id>/"]),
     (lambda r: _damage(r, id="../../elsewhere"), ["id: '../../elsewhere' is not"]),
+    # a controller pid that is no pid: 10**20 overflowed kill() (traceback), -1/0 read as "alive" for ever
+    (lambda r: _damage(r, controller={"host": "h", "pid": 10**20}), ["controller.pid: Input should be less than"]),
+    (lambda r: _damage(r, controller={"host": "h", "pid": -1}), ["controller.pid: Input should be greater than 0"]),
+    # hand-edited plans the engine would index into and fail on half-way through a resume
+    (lambda r: _edit(r, lambda d: d["waves"][1]["nodes"].append("ghost")), ["waves.1.nodes: 'ghost' is not in nodes"]),
+    (lambda r: _edit(r, lambda d: d["waves"][0]["control"].append("ghost")),
+     ["waves.0.control: 'ghost' is not in nodes"]),
+    (lambda r: _edit(r, lambda d: d["nodes"]["node2"].update(name="other")), ["nodes.node2.name: 'other'"]),
+    (lambda r: _edit(r, lambda d: d["nodes"]["node2"].update(wave=7)), ["nodes.node2.wave: 7, but waves.1"]),
+    (lambda r: _edit(r, lambda d: d["waves"][0].update(index=0)), ["waves.0.index: 0, expected 1"]),
+    (lambda r: _damage(r, waves=[]), ["nodes.node1: in no wave's nodes"]),
+    (lambda r: _damage(r, rollback={"why": "x", "outcome": "aborted", "exit_code": 0, "started_at": utc_now(),
+                                    "nodes": ["ghost"]}), ["rollback.nodes: 'ghost' is not in nodes"]),
 ])
 def test_a_damaged_state_file_is_one_line_naming_the_file(hilt: Hilt, rollouts: Path, damage, needles) -> None:
     path = damage(rollouts)
