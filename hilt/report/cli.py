@@ -7,6 +7,7 @@ dispatching, and ``--history`` overrides the location per call.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from hilt.cli_output import cell, error_line, fail, print_json, say
+from hilt.cli_output import cell, error_line, fail, print_json, say, warning_line
 from hilt.cli_output import stdout as console
 from hilt.errors import ConfigError, HiltError
 from hilt.exitcodes import exit_code_for
@@ -23,7 +24,7 @@ from hilt.inventory import Secret
 from hilt.locations import default_history
 from hilt.report.allure_env import build_allure_report
 from hilt.report.changes import ChangeOptions
-from hilt.report.compare import compare_runs, comparison_json, find_runs, write_comparison
+from hilt.report.compare import compare_runs, comparison_json, find_runs, unmatched_metrics, write_comparison
 from hilt.report.html import build_report, run_status
 from hilt.report.prometheus import write_metrics_prom
 
@@ -57,6 +58,17 @@ def parse_since(text: str | None, now: datetime | None = None) -> datetime | Non
                                  f"like 2026-03-01", param_hint="--since") from None
 
 
+def _fraction(value: float, option: str, example: str, zero: bool = False, one: bool = False) -> float:
+    """A relative amount (0.10 = 10%): finite and within (0, 1); ``nan`` or ``10`` (meant as 10%) would
+    otherwise be accepted and silently flag nothing, ``0`` flag every node."""
+    low_ok = value >= 0 if zero else value > 0
+    high_ok = value <= 1 if one else value < 1
+    if not (math.isfinite(value) and low_ok and high_ok):
+        bounds = f"{'0 or more' if zero else 'above 0'} and {'at most 1' if one else 'below 1'}"
+        raise typer.BadParameter(f"{value}: a fraction {bounds}, e.g. {example}", param_hint=option)
+    return value
+
+
 def _store(history: str | None) -> HistoryStore:
     """The history asked for; rigs.yaml's password reference goes with rigs.yaml's location only."""
     if history is None or history == str(default_history_path):
@@ -86,7 +98,7 @@ def report(
     title: str = typer.Option("hilt nightly report", "--title"),
     max_pvalue: float = typer.Option(0.001, "--max-pvalue", help="Change-point significance (Otava)."),
     min_magnitude: float = typer.Option(0.02, "--min-magnitude", help="Smallest relative change (0.05 = 5%)."),
-    outlier: float = typer.Option(0.10, "--outlier", min=0.0,
+    outlier: float = typer.Option(0.10, "--outlier",
                                   help="Flag a node this far on the worse side of its peers' median (0.10 = 10%)."),
     prom: bool = typer.Option(True, "--prom/--no-prom", help="Also write metrics.prom for the latest run."),
     allure: bool = typer.Option(False, "--allure", help="Also build the Allure report (offline)."),
@@ -99,6 +111,9 @@ def report(
                                                        "docs/reports.md) instead of writing HTML."),
 ) -> None:
     """Write the HTML regression report (and optionally metrics.prom and the Allure report)."""
+    _fraction(outlier, "--outlier", "0.10 for 10%")
+    _fraction(min_magnitude, "--min-magnitude", "0.02 for 2%", zero=True)
+    _fraction(max_pvalue, "--max-pvalue", "0.001", one=True)
     if compare is not None or as_json:
         _compare(history, compare, output, as_json, min_magnitude)
         return
@@ -119,6 +134,15 @@ def report(
         fail(f"cannot write {exc.filename or output}: {exc.strerror or exc}")
 
 
+def _existing_history(history: str | None) -> None:
+    """A comparison only reads: a mistyped ``--history`` must not create an empty SQLite file (and its
+    directories) and then report the runs as unknown."""
+    location = str(default_history_path) if history is None else history
+    if "://" not in location and not Path(location).exists():
+        raise ConfigError(f"--history {location}: no such history file; give the SQLite file (or postgresql:// "
+                          "URL) that the runs were recorded in (default: rigs.yaml's history)")
+
+
 def _compare(history: str | None, run_ids: tuple[str, str] | None, output: Path | None, as_json: bool,
              min_magnitude: float) -> None:
     """``hilt report --compare RUN_A RUN_B [--json]``: one HTML page, or JSON on stdout."""
@@ -126,8 +150,11 @@ def _compare(history: str | None, run_ids: tuple[str, str] | None, output: Path 
         fail("--json needs --compare RUN_A RUN_B (the nightly report is HTML only)")
     output = output or Path("reports/compare.html")
     try:
+        _existing_history(history)
         run_a, run_b = find_runs(_store(history), run_ids)
         comparison = compare_runs(run_a, run_b, min_magnitude=min_magnitude)
+        if (unmatched := unmatched_metrics(comparison)) is not None:
+            warning_line(unmatched)
         if as_json:
             print_json(comparison_json(comparison))
             return

@@ -55,7 +55,8 @@ class MetricDiff:
         """B over A (0.83 = B is 17% lower); None when one is missing or A is zero."""
         if self.a is None or self.b is None or self.a == 0:
             return None
-        return self.b / self.a
+        ratio = self.b / self.a  # a tiny A gives inf: JSON has no infinity, so "no ratio"
+        return ratio if math.isfinite(ratio) else None
 
 
 @dataclass(frozen=True)
@@ -137,11 +138,17 @@ class RunComparison:
     fabric: list[FabricDiff]
 
 
+def _mean(samples: Sequence[float]) -> float:
+    """The mean of finite samples, finite too: ``sum()`` of two samples near the float maximum is inf."""
+    n = len(samples)
+    return math.fsum(x / n for x in samples)
+
+
 def _metric_values(record: RunRecord) -> dict[tuple[str, str], tuple[float, str, bool, str | None]]:
     out = {}
     for m in record.metrics:
         if m.samples:
-            out[(metric_key(m), point_node(m))] = (sum(m.samples) / len(m.samples), m.unit, m.higher_is_better,
+            out[(metric_key(m), point_node(m))] = (_mean(m.samples), m.unit, m.higher_is_better,
                                                    m.verdict.outcome if m.verdict else None)
     return out
 
@@ -190,13 +197,37 @@ def compare_runs(a: RunRecord, b: RunRecord, min_magnitude: float = MIN_MAGNITUD
     return RunComparison(a, b, metrics, tests, versions, version_diff(a, b), fabric_diffs(a, b))
 
 
+def unmatched_metrics(c: RunComparison) -> str | None:
+    """A warning when both runs measured metrics but no series point (metric and node) is in both: every row
+    is only_a/only_b, "0 metrics worse" would read as good news (e.g. runs of two rigs, whose nodes differ)."""
+    if not c.metrics or any(m.a is not None and m.b is not None for m in c.metrics):
+        return None
+    if not any(m.a is not None for m in c.metrics) or not any(m.b is not None for m in c.metrics):
+        return None
+    rigs = (f"A is of rig {c.run_a.rig!r}, B of rig {c.run_b.rig!r}" if c.run_a.rig != c.run_b.rig
+            else f"both of rig {c.run_a.rig!r}")
+    return (f"--compare: no metric was measured on the same node in both runs ({rigs}; metrics are compared "
+            "per metric and node), so none can be worse or better")
+
+
+def _shown(run_id: str, limit: int = 100) -> str:
+    """A run id as an error shows it: quoted (a newline in it stays on the line), cut when very long."""
+    if len(run_id) <= limit:
+        return repr(run_id)
+    return f"{run_id[:limit]!r}... ({len(run_id)} characters)"
+
+
 def find_runs(store: HistoryStore, run_ids: Sequence[str]) -> list[RunRecord]:
-    """The runs named, in the order named; an unknown id is a usage error naming it and how to list ids."""
+    """The runs named, in the order named; an unknown id is a usage error naming it and how to list ids,
+    and so is the same id twice (a run against itself shows "nothing changed", whatever the run)."""
+    if len(set(run_ids)) < len(run_ids):
+        raise ConfigError(f"--compare: RUN_A and RUN_B are the same run {_shown(run_ids[0])}; give two different "
+                          "run ids (`hilt history list` shows them)")
     found = []
     for run_id in run_ids:
         record = store.run(run_id)  # one indexed query, not the whole history
         if record is None:
-            raise ConfigError(f"{store.location}: no run {run_id!r} in the history; `hilt history list` "
+            raise ConfigError(f"{store.location}: no run {_shown(run_id)} in the history; `hilt history list` "
                               f"shows the run ids")
         found.append(record)
     return found

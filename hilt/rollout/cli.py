@@ -6,6 +6,7 @@ were rolled back), 6 inconclusive (stopped; rolled back only with --on-inconclus
 
 from __future__ import annotations
 
+import math
 import shlex
 from pathlib import Path
 
@@ -52,18 +53,42 @@ def rollout(
         return
     if not image:
         raise ConfigError("hilt rollout: --image is required (the new image, a name from rigs.yaml)")
+    _check_seconds(lease_ttl, "--lease-ttl", zero=False)
+    _check_seconds(lease_wait, "--lease-wait", zero=True)
+    _check_paths(reports, suites)
     from hilt.rollout.engine import Rollout
 
     try:
         args = shlex.split(pytest_args)
     except ValueError as exc:
         raise ConfigError(f"--pytest-args {pytest_args!r}: {exc}") from None
-    engine = Rollout.create(
-        _store(), rigs_file=rigs_file, rig=rig, image=image, canary=canary, waves=waves, rollback_to=rollback_to,
-        on_inconclusive=on_inconclusive, reports_dir=reports, lease_store=lease_store, lease_wait_s=lease_wait,
-        lease_ttl_s=lease_ttl, suites=suites, pytest_args=args, say=say)
+    try:
+        engine = Rollout.create(
+            _store(), rigs_file=rigs_file, rig=rig, image=image, canary=canary, waves=waves, rollback_to=rollback_to,
+            on_inconclusive=on_inconclusive, reports_dir=reports, lease_store=lease_store, lease_wait_s=lease_wait,
+            lease_ttl_s=lease_ttl, suites=suites, pytest_args=args, say=say)
+    except OSError as exc:  # the plan's first save: HILT_ROLLOUTS is a file, read-only, or the disk is full
+        raise ConfigError(f"{exc.filename or _store().root}: cannot write the rollout state "
+                          f"({exc.strerror or exc}); set HILT_ROLLOUTS to a writable directory") from None
     say(f"rollout {engine.state.id}: state in {engine.dir}")
     raise typer.Exit(engine.run())
+
+
+def _check_seconds(value: float, option: str, zero: bool) -> None:
+    """Before anything is planned: a NaN TTL reached the lease store as NULL and read as a damaged store."""
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+        raise ConfigError(f"{option} {value}: seconds, a finite number {'0 or more' if zero else 'above 0'}")
+
+
+def _check_paths(reports: Path, suites: str | None) -> None:
+    """Before the canary boots: a wave's gate run writes under ``--reports`` and runs ``--suites``; either
+    failing there would leave the canary on the new image with nothing judged."""
+    existing = next((p for p in (reports, *reports.absolute().parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ConfigError(f"--reports {reports}: {existing} is not a directory; give a directory (default reports)")
+    if suites is not None and not Path(suites.split("::")[0]).exists():
+        raise ConfigError(f"--suites {suites}: no such file or directory; give a suites directory or test file "
+                          "(default: hilt's reference suites)")
 
 
 @rollout_app.command("status")
@@ -113,6 +138,8 @@ def abort(rollout_id: str = typer.Argument(..., metavar="ID", help="the rollout 
     """Roll back every node that got the new image to the image recorded for it; the rollout ends aborted."""
     from hilt.rollout.engine import Rollout, controller_alive
 
+    if not why.strip() or not why.isprintable():
+        raise ConfigError(f"--why {why!r}: say why in one line of text (kept in the state and rollout.md)")
     store = _store()
     state = store.load(rollout_id)
     if controller_alive(state):

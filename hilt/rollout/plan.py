@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from hilt.errors import ConfigError
 
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$")
+_SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(%?)\s*", re.ASCII)  # ASCII: \d takes "١" (Arabic one)
 
 
 @dataclass(frozen=True)
@@ -32,10 +32,13 @@ class WavePlan:
 
 def _count(text: str, total: int, option: str) -> int:
     """``3`` or ``25%`` of ``total`` nodes (a share is rounded up: 25% of 3 nodes is 1 node, never 0)."""
-    match = _SIZE.match(text)
+    match = _SIZE.fullmatch(text)
     if not match:
         raise ConfigError(f"{option} {text!r}: expected a node count (1) or a share of the rig (25%)")
     value, percent = float(match.group(1)), match.group(2) == "%"
+    if not math.isfinite(value):  # 400 digits read as inf, and int(inf) raises
+        raise ConfigError(f"{option} {text[:40]!r}...: too large; expected a node count (1) or a share of the rig "
+                          "(25%)")
     if percent:
         if not 0 < value <= 100:
             raise ConfigError(f"{option} {text!r}: a share must be above 0% and at most 100%")
@@ -43,6 +46,29 @@ def _count(text: str, total: int, option: str) -> int:
     if value != int(value) or value < 1:
         raise ConfigError(f"{option} {text!r}: a node count must be a whole number of at least 1")
     return int(value)
+
+
+def _check_waves_grow(waves: str, parts: Sequence[str], total: int) -> None:
+    """What the option itself says, whatever the rig: no empty wave (``50%,,100%``), each share above the one
+    before (``50%,30%``, ``100%,100%``) and each count too, and no count beyond the rig (``--waves 50`` meant
+    as 50% would put every node in one wave). Two shares that round to the same nodes on a small rig merge."""
+    last: dict[bool, float] = {}
+    for part in parts:
+        match = _SIZE.fullmatch(part)
+        if not part.strip():
+            raise ConfigError(f"--waves {waves!r}: an empty wave between commas; expected cumulative shares "
+                              "such as 50%,100%")
+        if not match:
+            continue  # _count names it
+        value, percent = float(match.group(1)), match.group(2) == "%"
+        if percent in last and value <= last[percent]:
+            unit = "%" if percent else ""
+            raise ConfigError(f"--waves {waves}: {part.strip()} is not above the {last[percent]:g}{unit} before it;"
+                              " waves are cumulative and must grow, e.g. 50%,100%")
+        if not percent and value > total:
+            raise ConfigError(f"--waves {waves}: {part.strip()} nodes, but the rig has {total}; a count is at "
+                              f"most {total} (for a share write {part.strip()}%)")
+        last[percent] = value
 
 
 def plan_waves(nodes: Sequence[str], canary: str = "1", waves: str = "100%") -> list[WavePlan]:
@@ -59,9 +85,10 @@ def plan_waves(nodes: Sequence[str], canary: str = "1", waves: str = "100%") -> 
     if first >= total:
         raise ConfigError(f"--canary {canary}: that is {first} of the rig's {total} nodes; the canary must leave "
                           "at least one node on the old image as the control group")
-    parts = [p for p in waves.split(",") if p.strip()]
-    if not parts:
+    parts = waves.split(",")
+    if not any(p.strip() for p in parts):
         raise ConfigError(f"--waves {waves!r}: expected cumulative shares such as 50%,100%")
+    _check_waves_grow(waves, parts, total)
     cumulative = [first]
     for part in parts:
         reach = min(total, _count(part, total, "--waves"))

@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field, ValidationError
 from hilt.errors import ConfigError
 
 SCHEMA_VERSION = 1
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,80}$")
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,80}", re.ASCII)  # fullmatch: `$` would let "id\n" through
 
 NodeStatus = Literal["old", "booting", "new", "rolling_back", "rolled_back", "rollback_failed"]
 WaveStatus = Literal["pending", "booting", "gating", "passed", "regression", "inconclusive"]
@@ -51,7 +51,7 @@ def rollouts_dir(env: Mapping[str, str] | None = None) -> Path:
 
 def check_id(rollout_id: str) -> str:
     """A rollout id names a directory: no slashes, no dots in front (nothing outside the rollouts dir)."""
-    if not _ID.match(rollout_id):
+    if not _ID.fullmatch(rollout_id):
         raise ConfigError(f"rollout id {rollout_id!r}: expected letters, digits, '.', '_', '-' "
                           "(as `hilt rollout` printed it, e.g. ro-20260301T020000-1a2b3c)")
     return rollout_id
@@ -127,7 +127,7 @@ class Event(BaseModel):
 
 class Controller(BaseModel):
     host: str
-    pid: int
+    pid: int = Field(gt=0, lt=2**31)  # a pid_t: -1 or 0 read as "alive" (kill(-1, 0)), 10**20 overflowed kill()
 
 
 class RolloutState(BaseModel):
@@ -172,6 +172,39 @@ class RolloutState(BaseModel):
                                                                     "rollback_failed")]
 
 
+def _inconsistency(state: RolloutState) -> str | None:
+    """What makes a loaded state one that no plan produced (``field: what``), or None: the engine indexes
+    ``nodes`` by the waves' and the rollback's node names, so a hand-edited file would fail mid-resume."""
+    for key, node in state.nodes.items():
+        if node.name != key:
+            return f"nodes.{key}.name: {node.name!r}, expected {key!r}"
+    for position, wave in enumerate(state.waves, start=1):
+        if wave.index != position:
+            return f"waves.{position - 1}.index: {wave.index}, expected {position} (waves in order from 1)"
+        for field in ("nodes", "control"):
+            unknown = [n for n in getattr(wave, field) if n not in state.nodes]
+            if unknown:
+                return f"waves.{position - 1}.{field}: {unknown[0]!r} is not in nodes"
+        for name in wave.nodes:
+            if state.nodes[name].wave != wave.index:
+                return f"nodes.{name}.wave: {state.nodes[name].wave}, but waves.{position - 1} (wave {wave.index}) " \
+                       "holds it"
+    placed = {n for w in state.waves for n in w.nodes}
+    for name in state.nodes:
+        if name not in placed:
+            return f"nodes.{name}: in no wave's nodes"
+    if state.rollback is not None:
+        unknown = [n for n in state.rollback.nodes if n not in state.nodes]
+        if unknown:
+            return f"rollback.nodes: {unknown[0]!r} is not in nodes"
+    return None
+
+
+def _no_constant(name: str) -> float:
+    """json.loads would read ``NaN``/``Infinity``: a NaN lease TTL then reaches the lease store as NULL."""
+    raise ValueError(f"{name}: not valid JSON (JSON numbers are finite; hilt never writes {name})")
+
+
 class StateStore:
     """The rollouts directory: one subdirectory per rollout, holding its state.json."""
 
@@ -204,6 +237,8 @@ class StateStore:
         return path
 
     def load(self, rollout_id: str) -> RolloutState:
+        """The state of ``rollout_id``; a missing, unreadable or damaged file is one ConfigError naming the file,
+        the field and what is wrong (a resume on a half-understood state could boot the wrong nodes)."""
         path = self.path(rollout_id)
         try:
             text = path.read_text(encoding="utf-8")
@@ -211,15 +246,39 @@ class StateStore:
             known = ", ".join(self.ids()[-5:]) or "none"
             raise ConfigError(f"{path}: no rollout {rollout_id!r} in {self.root} (recent: {known}; "
                               "set HILT_ROLLOUTS if it ran with another rollouts directory)") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: byte {exc.start}: not UTF-8 text; a rollout state file is the JSON "
+                              "hilt wrote") from None
+        except OSError as exc:  # a directory in its place, no permission, a file where the rollouts dir should be
+            raise ConfigError(f"{path}: cannot read the rollout state ({exc.strerror or exc})") from None
         try:
-            return RolloutState.model_validate(json.loads(text))
+            data = json.loads(text, parse_constant=_no_constant)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{path}: line {exc.lineno}: not JSON ({exc.msg})") from None
+        except ValueError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        except RecursionError:
+            raise ConfigError(f"{path}: nested too deep to be a rollout state file") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: (top level): expected a JSON object (a rollout state), "
+                              f"got {type(data).__name__}")
+        version = data.get("schema_version")
+        if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
+            raise ConfigError(f"{path}: schema_version: {version} is newer than this hilt reads ({SCHEMA_VERSION});"
+                              " use the hilt that started the rollout")
+        try:
+            state = RolloutState.model_validate(data)
         except ValidationError as exc:
             first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
+            where = ".".join(str(p) for p in first["loc"]) or "(top level)"
             raise ConfigError(f"{path}: {where}: {first['msg']} (a rollout state file written by hilt "
                               f"schema {SCHEMA_VERSION})") from None
+        if (wrong := _inconsistency(state)) is not None:
+            raise ConfigError(f"{path}: {wrong} (a rollout state file written by hilt schema {SCHEMA_VERSION})")
+        if state.id != rollout_id:  # resume and abort save by state.id: they would write another rollout's state
+            raise ConfigError(f"{path}: id: {state.id!r} is not {rollout_id!r}, the rollout whose directory holds "
+                              "it; a state file lives in rollouts/<its id>/")
+        return state
 
     def ids(self) -> list[str]:
         if not self.root.is_dir():
