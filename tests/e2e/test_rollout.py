@@ -210,3 +210,18 @@ def test_an_image_that_does_not_boot_stops_the_rollout_and_abort_rolls_it_back(r
     assert after["node1"]["image_id"] == "hilt-sim-good" and after["node1"]["boot_id"] != before["node1"]["boot_id"]
     assert {n: after[n]["boot_id"] for n in ("node2", "node3", "node4")} == \
         {n: before[n]["boot_id"] for n in ("node2", "node3", "node4")}
+
+
+def test_on_inconclusive_rollback_rolls_the_canary_back_and_exits_6(rack):
+    before = rack.running()
+    proc = rack.rollout("--image", "broken", "--on-inconclusive", "rollback", "--pytest-args", PYTEST_ARGS,
+                        reports="broken-rollback")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == ExitCode.INCONCLUSIVE, out[-6000:]
+    state = rack.state(_rollout_id(out))
+    assert state["status"] == "inconclusive" and state["rollback"]["ok"] is True
+    assert state["rollback"]["nodes"] == ["node1"] and state["nodes"]["node1"]["status"] == "rolled_back"
+    after = rack.running()
+    assert after["node1"]["image_id"] == "hilt-sim-good" and after["node1"]["boot_id"] != before["node1"]["boot_id"]
+    assert {n: after[n]["boot_id"] for n in ("node2", "node3", "node4")} == \
+        {n: before[n]["boot_id"] for n in ("node2", "node3", "node4")}
