@@ -154,6 +154,8 @@ class Rollout:
 
         assert self.inventory is not None
         self.lease_store = open_store(self.state.lease_store or self.inventory.lease_store)
+        if all(w.status == "pending" for w in self.state.waves) and self.state.rollback is None:
+            self._refuse_sick_nodes()
         if self.state.lease_id:
             self._drop_dead_lease(self.state.lease_id)
         holder = Holder.current(purpose=f"hilt rollout {self.state.id}: {self.state.image} on rig {self.state.rig}")
@@ -187,6 +189,35 @@ class Rollout:
                 and not _pid_alive(holder.pid)):
             self.lease_store.release(lease_id, by=f"hilt rollout resume (pid {os.getpid()})",
                                      why=f"the controller of rollout {self.state.id} (pid {holder.pid}) died")
+
+    def _refuse_sick_nodes(self) -> None:
+        """A node marked bad or in maintenance is not given a new image: the rollout would have to skip it and
+        could not end with every node on the image, so it does not start."""
+        assert self.lease_store is not None
+        sick = []
+        for name in self.state.nodes:
+            record = self.lease_store.health(f"{self.state.rig}/{name}")
+            if record.state in ("bad", "maintenance"):
+                sick.append(f"node {name} is {record.state} ({record.reason})")
+        if sick:
+            raise ConfigError(f"rig {self.state.rig}: " + "; ".join(sick) + ": a rollout needs every node of the rig; "
+                              f"after repairing it, `hilt nodes set-health {self.state.rig}/NODE good --why ...`")
+
+    def _record_health(self, results: dict[str, ProvisionResult]) -> None:
+        """Boots count for node health as a run's do (docs/leases.md): a success clears, a failure counts."""
+        assert self.inventory is not None
+        if self.lease_store is None:
+            return
+        for name, result in results.items():
+            key = f"{self.state.rig}/{name}"
+            try:
+                if result.ok:
+                    self.lease_store.record_success(key, self.state.id)
+                else:
+                    self.lease_store.record_infra_failure(key, result.error or "boot failed", self.state.id,
+                                                          bad_after=self.inventory.health.bad_after)
+            except HiltError as exc:
+                log.warning("node %s: health not recorded: %s", name, exc)
 
     def _check_lease(self) -> None:
         if self.keeper is not None and self.keeper.lost:
@@ -245,12 +276,18 @@ class Rollout:
     def run(self) -> int:
         """Lease, record, walk the waves; returns the exit code (docs/ci.md) and leaves the records written."""
         try:
-            self._load_inventory()
-            write_materialised(self.inventory, self.state.rig, self.rigs_path)
-            self._hold_lease()
-            if self.state.rollback is not None and self.state.rollback.ok is None:
-                return self._finish_rollback()
-            self._record_before()
+            try:
+                self._load_inventory()
+                write_materialised(self.inventory, self.state.rig, self.rigs_path)
+                self._hold_lease()
+                if self.state.rollback is not None and self.state.rollback.ok is None:
+                    return self._finish_rollback()
+                self._record_before()
+            except ConfigError as exc:
+                if any(n.status != "old" for n in self.state.nodes.values()):
+                    raise
+                self._finish("aborted", ExitCode.USAGE_ERROR, f"not started: {exc}")  # no node was touched
+                raise
             for wave in self.state.waves:
                 if wave.status == "passed":
                     continue
@@ -308,6 +345,7 @@ class Rollout:
             self.note(f"{wave.name}: booting {image_name} on {', '.join(to_boot)}")
             results = provision({n: configs[n] for n in to_boot}, image_name, image, boot=True,
                                 progress=self._progress)
+            self._record_health(results)
             for name, result in results.items():
                 node = state.nodes[name]
                 if result.ok:
@@ -472,6 +510,7 @@ class Rollout:
             name, image = self.inventory.image(image_name)
             self.note(f"rolling back {', '.join(names)} to {name}")
             results = provision({n: configs[n] for n in names}, name, image, boot=True, progress=self._progress)
+            self._record_health(results)
             for node_name, result in results.items():
                 node = self.state.nodes[node_name]
                 if result.ok:

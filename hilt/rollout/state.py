@@ -127,7 +127,7 @@ class Event(BaseModel):
 
 class Controller(BaseModel):
     host: str
-    pid: int
+    pid: int = Field(gt=0, lt=2**31)  # a pid_t: -1 or 0 read as "alive" (kill(-1, 0)), 10**20 overflowed kill()
 
 
 class RolloutState(BaseModel):
@@ -170,6 +170,34 @@ class RolloutState(BaseModel):
         """Nodes that got the new image or may have (a boot that was started counts: a rollback must cover it)."""
         return [n.name for n in self.nodes.values() if n.status in ("booting", "new", "rolling_back",
                                                                     "rollback_failed")]
+
+
+def _inconsistency(state: RolloutState) -> str | None:
+    """What makes a loaded state one that no plan produced (``field: what``), or None: the engine indexes
+    ``nodes`` by the waves' and the rollback's node names, so a hand-edited file would fail mid-resume."""
+    for key, node in state.nodes.items():
+        if node.name != key:
+            return f"nodes.{key}.name: {node.name!r}, expected {key!r}"
+    for position, wave in enumerate(state.waves, start=1):
+        if wave.index != position:
+            return f"waves.{position - 1}.index: {wave.index}, expected {position} (waves in order from 1)"
+        for field in ("nodes", "control"):
+            unknown = [n for n in getattr(wave, field) if n not in state.nodes]
+            if unknown:
+                return f"waves.{position - 1}.{field}: {unknown[0]!r} is not in nodes"
+        for name in wave.nodes:
+            if state.nodes[name].wave != wave.index:
+                return f"nodes.{name}.wave: {state.nodes[name].wave}, but waves.{position - 1} (wave {wave.index}) " \
+                       "holds it"
+    placed = {n for w in state.waves for n in w.nodes}
+    for name in state.nodes:
+        if name not in placed:
+            return f"nodes.{name}: in no wave's nodes"
+    if state.rollback is not None:
+        unknown = [n for n in state.rollback.nodes if n not in state.nodes]
+        if unknown:
+            return f"rollback.nodes: {unknown[0]!r} is not in nodes"
+    return None
 
 
 def _no_constant(name: str) -> float:
@@ -245,6 +273,8 @@ class StateStore:
             where = ".".join(str(p) for p in first["loc"]) or "(top level)"
             raise ConfigError(f"{path}: {where}: {first['msg']} (a rollout state file written by hilt "
                               f"schema {SCHEMA_VERSION})") from None
+        if (wrong := _inconsistency(state)) is not None:
+            raise ConfigError(f"{path}: {wrong} (a rollout state file written by hilt schema {SCHEMA_VERSION})")
         if state.id != rollout_id:  # resume and abort save by state.id: they would write another rollout's state
             raise ConfigError(f"{path}: id: {state.id!r} is not {rollout_id!r}, the rollout whose directory holds "
                               "it; a state file lives in rollouts/<its id>/")

@@ -178,6 +178,12 @@ def rollout(hilt: Hilt, tmp_path: Path) -> Callable[..., Result]:
     (["--lease-wait", "-5"], ["--lease-wait -5.0", "0 or more"]),
     (["--lease-wait", "inf"], ["--lease-wait inf", "finite"]),
     (["--canary", "9" * 400], ["--canary '9999", "too large"]),  # float() gives inf: int(inf) raised
+    # pytest's last option wins: the gate would judge another rig/image, or write where the rollout never reads
+    (["--pytest-args", "-k nccl --rig other"], ["--pytest-args: --rig is set by the rollout", "hilt rollout --rig"]),
+    (["--pytest-args", "--image=old"], ["--pytest-args: --image is set by the rollout"]),
+    (["--pytest-args", "--hilt-reports /tmp/x"], ["--hilt-reports is set by the rollout", "hilt rollout --reports"]),
+    (["--pytest-args", "--rigs-file other.yaml"], ["--rigs-file is set by the rollout"]),
+    (["--pytest-args", "--lease-store sqlite:///tmp/l.sqlite"], ["--lease-store is set by the rollout"]),
     (["--suites", "/nonexistent/suites"], ["--suites /nonexistent/suites", "no such file or directory"]),
 ])
 def test_rollout_refuses_bad_options_before_planning(rollout: Callable[..., Result], tmp_path: Path,
@@ -258,6 +264,14 @@ def _damage(rollouts: Path, content: bytes | None = None, **fields: object) -> P
     return path
 
 
+def _edit(rollouts: Path, change: Callable[[dict], object]) -> Path:
+    path = rollouts / ID / "state.json"
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+    return path
+
+
 @pytest.mark.parametrize(("damage", "needles"), [
     # already one line on main
     (lambda r: _damage(r, b'{"schema_version": 1, "id": "ro-'), ["line 1: not JSON"]),
@@ -273,6 +287,19 @@ def _damage(rollouts: Path, content: bytes | None = None, **fields: object) -> P
     (lambda r: _damage(r, schema_version=99), ["schema_version: 99 is newer than this hilt reads (1)"]),
     (lambda r: _damage(r, id="ro-other"), ["id: 'ro-other' is not", "rollouts/<its id>/"]),
     (lambda r: _damage(r, id="../../elsewhere"), ["id: '../../elsewhere' is not"]),
+    # a controller pid that is no pid: 10**20 overflowed kill() (traceback), -1/0 read as "alive" for ever
+    (lambda r: _damage(r, controller={"host": "h", "pid": 10**20}), ["controller.pid: Input should be less than"]),
+    (lambda r: _damage(r, controller={"host": "h", "pid": -1}), ["controller.pid: Input should be greater than 0"]),
+    # hand-edited plans the engine would index into and fail on half-way through a resume
+    (lambda r: _edit(r, lambda d: d["waves"][1]["nodes"].append("ghost")), ["waves.1.nodes: 'ghost' is not in nodes"]),
+    (lambda r: _edit(r, lambda d: d["waves"][0]["control"].append("ghost")),
+     ["waves.0.control: 'ghost' is not in nodes"]),
+    (lambda r: _edit(r, lambda d: d["nodes"]["node2"].update(name="other")), ["nodes.node2.name: 'other'"]),
+    (lambda r: _edit(r, lambda d: d["nodes"]["node2"].update(wave=7)), ["nodes.node2.wave: 7, but waves.1"]),
+    (lambda r: _edit(r, lambda d: d["waves"][0].update(index=0)), ["waves.0.index: 0, expected 1"]),
+    (lambda r: _damage(r, waves=[]), ["nodes.node1: in no wave's nodes"]),
+    (lambda r: _damage(r, rollback={"why": "x", "outcome": "aborted", "exit_code": 0, "started_at": utc_now(),
+                                    "nodes": ["ghost"]}), ["rollback.nodes: 'ghost' is not in nodes"]),
 ])
 def test_a_damaged_state_file_is_one_line_naming_the_file(hilt: Hilt, rollouts: Path, damage, needles) -> None:
     path = damage(rollouts)

@@ -89,3 +89,25 @@ def test_start_refuses_bad_options_before_touching_anything(hilt, tmp_path):
         assert result.exit_code == 4, (args, result.output)
         assert message in result.output, (args, result.output)
     assert not (tmp_path / "rollouts").exists()  # nothing planned, nothing leased
+
+
+def test_a_node_in_maintenance_stops_the_rollout_before_anything_is_touched(hilt, tmp_path):
+    from hilt.lease import open_store
+
+    node = {"bmc": {"url": "http://127.0.0.1:9", "username": "admin", "password": "${HILT_TEST_NO_SUCH_VAR}"},
+            "ssh": {"host": "127.0.0.1", "port": 9}, "profile": "sim-4gpu"}
+    url = f"sqlite://{tmp_path}/leases.sqlite"
+    rigs = tmp_path / "rigs.yaml"
+    rigs.write_text(yaml.safe_dump({"default_rig": "lab", "lease_store": url,
+                                    "images": {"new": {"url": "http://x/new.tar"}},
+                                    "rigs": {"lab": {"nodes": {"a": node, "b": node}}}}))
+    with open_store(url) as store:
+        store.set_health("lab/b", "maintenance", why="psu swap", by="ops")
+    result = hilt("rollout", "--rigs-file", str(rigs), "--image", "new", "--reports", str(tmp_path / "reports"))
+    assert result.exit_code == 4, result.output
+    assert "node b is maintenance (psu swap): a rollout needs every node of the rig" in result.output
+    (rollout_id,) = StateStore(tmp_path / "rollouts").ids()
+    state = StateStore(tmp_path / "rollouts").load(rollout_id)
+    assert state.status == "aborted" and state.reason.startswith("not started: ")
+    with open_store(url) as store:
+        assert store.list_leases() == []  # nothing held
