@@ -62,6 +62,7 @@ def rollout(
         args = shlex.split(pytest_args)
     except ValueError as exc:
         raise ConfigError(f"--pytest-args {pytest_args!r}: {exc}") from None
+    _check_pytest_args(args)
     try:
         engine = Rollout.create(
             _store(), rigs_file=rigs_file, rig=rig, image=image, canary=canary, waves=waves, rollback_to=rollback_to,
@@ -78,6 +79,20 @@ def _check_seconds(value: float, option: str, zero: bool) -> None:
     """Before anything is planned: a NaN TTL reached the lease store as NULL and read as a damaged store."""
     if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
         raise ConfigError(f"{option} {value}: seconds, a finite number {'0 or more' if zero else 'above 0'}")
+
+
+#: Options each wave's gate run gets from the rollout; given again in --pytest-args, pytest's last one wins: the
+#: gate would judge another rig or image than the one booted, or write its summary where the rollout never reads.
+_SET_BY_ROLLOUT = {"--rigs-file": "--rigs-file", "--rig": "--rig", "--image": "--image", "--hilt-reports": "--reports",
+                   "--lease-store": "--lease-store", "--lease-ttl": "--lease-ttl", "--lease-wait": "--lease-wait"}
+
+
+def _check_pytest_args(args: list[str]) -> None:
+    for arg in args:
+        name = arg.split("=", 1)[0]
+        if name in _SET_BY_ROLLOUT:
+            raise ConfigError(f"--pytest-args: {name} is set by the rollout for each wave's gate run; give "
+                              f"`hilt rollout {_SET_BY_ROLLOUT[name]}` instead")
 
 
 def _check_paths(reports: Path, suites: str | None) -> None:

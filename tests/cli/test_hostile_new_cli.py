@@ -178,6 +178,12 @@ def rollout(hilt: Hilt, tmp_path: Path) -> Callable[..., Result]:
     (["--lease-wait", "-5"], ["--lease-wait -5.0", "0 or more"]),
     (["--lease-wait", "inf"], ["--lease-wait inf", "finite"]),
     (["--canary", "9" * 400], ["--canary '9999", "too large"]),  # float() gives inf: int(inf) raised
+    # pytest's last option wins: the gate would judge another rig/image, or write where the rollout never reads
+    (["--pytest-args", "-k nccl --rig other"], ["--pytest-args: --rig is set by the rollout", "hilt rollout --rig"]),
+    (["--pytest-args", "--image=old"], ["--pytest-args: --image is set by the rollout"]),
+    (["--pytest-args", "--hilt-reports /tmp/x"], ["--hilt-reports is set by the rollout", "hilt rollout --reports"]),
+    (["--pytest-args", "--rigs-file other.yaml"], ["--rigs-file is set by the rollout"]),
+    (["--pytest-args", "--lease-store sqlite:///tmp/l.sqlite"], ["--lease-store is set by the rollout"]),
     (["--suites", "/nonexistent/suites"], ["--suites /nonexistent/suites", "no such file or directory"]),
 ])
 def test_rollout_refuses_bad_options_before_planning(rollout: Callable[..., Result], tmp_path: Path,
