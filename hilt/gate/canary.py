@@ -18,7 +18,6 @@ from hilt.gate.judge import (
     DEFAULT_ALPHA,
     DEFAULT_MAX_SAMPLES,
     Baseline,
-    Outcome,
     Verdict,
     _critical,
     _fieller,
@@ -26,6 +25,7 @@ from hilt.gate.judge import (
     _mean_var,
     _pct,
     _welch_df,
+    classify,
 )
 from hilt.gate.sequential import FIRST_LOOK, nominal_level
 
@@ -71,20 +71,7 @@ def judge_against_control(baseline: Baseline, canary: Sequence[float], control: 
     low, high = _fieller(mx, vx, my, vy, _critical(p_star, _welch_df(vx, nx, vy, ny)))
     confidence = 1.0 - 2.0 * p_star
 
-    d = baseline.tolerance
-    if baseline.higher_is_better:
-        worse, better, inside = high < 1.0 - d, low > 1.0 + d, low >= 1.0 - d
-    else:
-        worse, better, inside = low > 1.0 + d, high < 1.0 - d, high <= 1.0 + d
-    outcome: Outcome
-    if worse:
-        outcome, verdict = "regression", f"worse than the {d:.0%} tolerance"
-    elif better:
-        outcome, verdict = "improvement", f"better by more than the {d:.0%} tolerance"
-    elif inside:
-        outcome, verdict = "pass", f"within the {d:.0%} tolerance"
-    else:
-        outcome, verdict = "inconclusive", f"cannot tell yet whether within the {d:.0%} tolerance"
+    outcome, verdict = classify(low, high, baseline.tolerance, baseline.higher_is_better)
     reason = (f"{baseline.key}: {outcome}: canary {_fmt(mx)}{unit} vs control {_fmt(my)}{unit} ({_pct(ratio)}), "
               f"{verdict} (ratio {ratio:.3f}, CI [{low:.3f}, {high:.3f}] at {confidence:.1%}; {counts})")
     return Verdict(outcome, reason, ratio, low, high, nx, confidence)

@@ -103,6 +103,25 @@ def _fmt(value: float) -> str:
     return f"{value:.4g}"
 
 
+def classify(low: float, high: float, tolerance: float, higher_is_better: bool) -> tuple[Outcome, str]:
+    """The outcome of a confidence interval [low, high] for a ratio against the tolerance edges, and why.
+
+    One rule for every judgement (against a baseline, canary against control), so they cannot drift apart.
+    """
+    d = tolerance
+    if higher_is_better:
+        worse, better, inside = high < 1.0 - d, low > 1.0 + d, low >= 1.0 - d
+    else:
+        worse, better, inside = low > 1.0 + d, high < 1.0 - d, high <= 1.0 + d
+    if worse:
+        return "regression", f"worse than the {d:.0%} tolerance"
+    if better:
+        return "improvement", f"better by more than the {d:.0%} tolerance"
+    if inside:
+        return "pass", f"within the {d:.0%} tolerance"
+    return "inconclusive", f"cannot tell yet whether within the {d:.0%} tolerance"
+
+
 def judge(baseline: Baseline, samples: Sequence[float], *, max_samples: int = DEFAULT_MAX_SAMPLES,
           alpha: float = DEFAULT_ALPHA) -> Verdict:
     """Judge ``samples`` against ``baseline`` as one look of a sequential test of at most ``max_samples``.
@@ -142,24 +161,7 @@ def judge(baseline: Baseline, samples: Sequence[float], *, max_samples: int = DE
     ratio = mx / my
     confidence = 1.0 - 2.0 * p_star
 
-    d = baseline.tolerance
-    if baseline.higher_is_better:
-        worse = high < 1.0 - d
-        better = low > 1.0 + d
-        inside = low >= 1.0 - d
-    else:
-        worse = low > 1.0 + d
-        better = high < 1.0 - d
-        inside = high <= 1.0 + d
-    outcome: Outcome
-    if worse:
-        outcome, verdict = "regression", f"worse than the {d:.0%} tolerance"
-    elif better:
-        outcome, verdict = "improvement", f"better by more than the {d:.0%} tolerance"
-    elif inside:
-        outcome, verdict = "pass", f"within the {d:.0%} tolerance"
-    else:
-        outcome, verdict = "inconclusive", f"cannot tell yet whether within the {d:.0%} tolerance"
+    outcome, verdict = classify(low, high, baseline.tolerance, baseline.higher_is_better)
     spread = "" if len(base) < 2 else f", baseline spread from {len(base)} samples"
     reason = (f"{baseline.key}: {outcome}: {measured} vs expected {_fmt(my)}{unit}, {verdict} "
               f"(ratio {ratio:.3f}, CI [{low:.3f}, {high:.3f}] at {confidence:.1%}{spread})")
