@@ -7,6 +7,7 @@ both stores wait, queue and report in exactly the same way.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from abc import ABC, abstractmethod
@@ -72,10 +73,10 @@ class LeaseStore(ABC):
 
     def _acquire(self, request: Request, holder: Holder, ttl_s: float, wait_s: float,
                  on_wait: OnWait | None) -> Lease:
-        if ttl_s <= 0:
-            raise ConfigError(f"lease TTL must be positive, got {ttl_s} s")
-        if wait_s < 0:
-            raise ConfigError(f"lease wait must be zero or positive, got {wait_s} s")
+        if not (math.isfinite(ttl_s) and ttl_s > 0):  # nan/inf would make a lease that never expires
+            raise ConfigError(f"lease TTL must be a positive number of seconds, got {ttl_s} s")
+        if math.isnan(wait_s) or wait_s < 0:
+            raise ConfigError(f"lease wait must be zero or positive (inf waits for ever), got {wait_s} s")
         start = time.monotonic()
         deadline = start + wait_s
         ticket: str | None = None

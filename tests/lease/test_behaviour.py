@@ -222,5 +222,9 @@ def test_bad_requests_are_config_errors(store):
         store.acquire([], ALICE)
     with pytest.raises(ConfigError, match="named twice"):
         store.acquire(["a", "a"], ALICE)
-    with pytest.raises(ConfigError, match="TTL must be positive"):
-        store.acquire(["a"], ALICE, ttl_s=0)
+    for ttl in (0, -1, float("nan"), float("inf")):  # nan slipped past `<= 0`: a lease that never expired
+        with pytest.raises(ConfigError, match="TTL must be a positive number"):
+            store.acquire(["a"], ALICE, ttl_s=ttl)
+    with pytest.raises(ConfigError, match="lease wait must be zero or positive"):
+        store.acquire(["a"], ALICE, wait_s=float("nan"))
+    assert store.list_leases() == [], "a refused request holds nothing"
