@@ -48,6 +48,15 @@ MAX_LOOKS = 3
 """Gate runs per wave while only the canary-versus-control comparison is undecided (docs/rollout.md)."""
 
 
+def _absolute_suites(suites: str | None) -> str | None:
+    """``--suites`` as an absolute path (keeping a ``::test`` selector), so ``resume`` from another directory
+    runs the same suites."""
+    if suites is None:
+        return None
+    path, sep, selector = suites.partition("::")
+    return f"{Path(path).resolve()}{sep}{selector}"
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -110,8 +119,8 @@ class Rollout:
             id=new_rollout_id(), rig=rig_name, image=image_name, image_config=image_cfg.model_dump(mode="json"),
             rigs_file=str(Path(rigs_file).resolve()), canary=canary, waves_option=waves, rollback_to=rollback_to,
             on_inconclusive=on_inconclusive, reports_dir=str(Path(reports_dir).resolve()),
-            lease_store=lease_store, lease_wait_s=lease_wait_s, lease_ttl_s=lease_ttl_s, suites=suites,
-            pytest_args=list(pytest_args), created_at=utc_now(),
+            lease_store=lease_store, lease_wait_s=lease_wait_s, lease_ttl_s=lease_ttl_s,
+            suites=_absolute_suites(suites), pytest_args=list(pytest_args), created_at=utc_now(),
             waves=[Wave(index=p.index, nodes=list(p.nodes), control=list(p.control)) for p in plans],
         )
         for p in plans:

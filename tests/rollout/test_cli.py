@@ -111,3 +111,23 @@ def test_a_node_in_maintenance_stops_the_rollout_before_anything_is_touched(hilt
     assert state.status == "aborted" and state.reason.startswith("not started: ")
     with open_store(url) as store:
         assert store.list_leases() == []  # nothing held
+
+
+def test_the_plan_keeps_suites_as_an_absolute_path_so_resume_works_from_anywhere(hilt, tmp_path, monkeypatch):
+    node = {"bmc": {"url": "http://127.0.0.1:9", "username": "admin", "password": "${HILT_TEST_NO_SUCH_VAR}"},
+            "ssh": {"host": "127.0.0.1", "port": 9}, "profile": "sim-4gpu"}
+    url = f"sqlite://{tmp_path}/leases.sqlite"
+    rigs = tmp_path / "rigs.yaml"
+    rigs.write_text(yaml.safe_dump({"default_rig": "lab", "lease_store": url,
+                                    "images": {"new": {"url": "http://x/new.tar"}},
+                                    "rigs": {"lab": {"nodes": {"a": node, "b": node}}}}))
+    (tmp_path / "team-suites").mkdir()
+    from hilt.lease import open_store
+
+    with open_store(url) as store:  # stops the rollout right after planning: nothing is booted
+        store.set_health("lab/b", "maintenance", why="psu swap", by="ops")
+    monkeypatch.chdir(tmp_path)
+    result = hilt("rollout", "--rigs-file", "rigs.yaml", "--image", "new", "--suites", "team-suites::test_x")
+    assert result.exit_code == 4, result.output
+    (rollout_id,) = StateStore(tmp_path / "rollouts").ids()
+    assert StateStore(tmp_path / "rollouts").load(rollout_id).suites == f"{tmp_path / 'team-suites'}::test_x"
