@@ -72,7 +72,8 @@ def rollout(
         raise ConfigError(f"{exc.filename or _store().root}: cannot write the rollout state "
                           f"({exc.strerror or exc}); set HILT_ROLLOUTS to a writable directory") from None
     say(f"rollout {engine.state.id}: state in {engine.dir}")
-    raise typer.Exit(engine.run())
+    with _store().claim(engine.state.id):
+        raise typer.Exit(engine.run())
 
 
 def _check_seconds(value: float, option: str, zero: bool) -> None:
@@ -136,15 +137,17 @@ def resume(rollout_id: str = typer.Argument(..., metavar="ID", help="the rollout
     from hilt.rollout.engine import Rollout, controller_alive
 
     store = _store()
-    state = store.load(rollout_id)
-    if state.finished:
-        raise ConfigError(f"rollout {rollout_id} is finished ({state.status}); nothing to resume")
-    if controller_alive(state):
-        assert state.controller is not None
-        raise ConfigError(f"rollout {rollout_id} is running (pid {state.controller.pid} on {state.controller.host}); "
-                          "resume it only after that process is gone")
-    state.event("resumed")
-    raise typer.Exit(Rollout(state, store, say).run())
+    store.load(rollout_id)  # a missing or damaged state is named before anything else
+    with store.claim(rollout_id):
+        state = store.load(rollout_id)  # read under the lock: another controller may have just moved it on
+        if state.finished:
+            raise ConfigError(f"rollout {rollout_id} is finished ({state.status}); nothing to resume")
+        if controller_alive(state):
+            assert state.controller is not None
+            raise ConfigError(f"rollout {rollout_id} is running (pid {state.controller.pid} on "
+                              f"{state.controller.host}); resume it only after that process is gone")
+        state.event("resumed")
+        raise typer.Exit(Rollout(state, store, say).run())
 
 
 @rollout_app.command("abort")
@@ -156,11 +159,14 @@ def abort(rollout_id: str = typer.Argument(..., metavar="ID", help="the rollout 
     if not why.strip() or not why.isprintable():
         raise ConfigError(f"--why {why!r}: say why in one line of text (kept in the state and rollout.md)")
     store = _store()
-    state = store.load(rollout_id)
-    if controller_alive(state):
-        assert state.controller is not None
-        raise ConfigError(f"rollout {rollout_id} is running (pid {state.controller.pid} on {state.controller.host}); "
-                          "stop that process first, then abort")
-    if state.status in ("aborted", "regression") or (state.rollback is not None and state.rollback.ok):
-        raise ConfigError(f"rollout {rollout_id} is finished ({state.status}) and was rolled back; nothing to abort")
-    raise typer.Exit(Rollout(state, store, say).abort(why))
+    store.load(rollout_id)
+    with store.claim(rollout_id):
+        state = store.load(rollout_id)
+        if controller_alive(state):
+            assert state.controller is not None
+            raise ConfigError(f"rollout {rollout_id} is running (pid {state.controller.pid} on "
+                              f"{state.controller.host}); stop that process first, then abort")
+        if state.status in ("aborted", "regression") or (state.rollback is not None and state.rollback.ok):
+            raise ConfigError(f"rollout {rollout_id} is finished ({state.status}) and was rolled back; "
+                              "nothing to abort")
+        raise typer.Exit(Rollout(state, store, say).abort(why))

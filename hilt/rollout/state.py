@@ -8,6 +8,7 @@ old one (after fsync), so a controller killed mid-write leaves the previous stat
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -16,7 +17,7 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -216,6 +217,22 @@ class StateStore:
 
     def path(self, rollout_id: str) -> Path:
         return self.directory(rollout_id) / "state.json"
+
+    def claim(self, rollout_id: str) -> IO[str]:
+        """One controller per rollout: an exclusive lock on the rollout's directory, held while the returned file
+        stays open (the process's life). Two `resume`s started at once would otherwise both see the old
+        controller dead and walk the waves from the same state."""
+        directory = self.directory(rollout_id)
+        directory.mkdir(parents=True, exist_ok=True)
+        lock = directory / "controller.lock"
+        handle = lock.open("a", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise ConfigError(f"rollout {rollout_id} is being run by another hilt process on this host ({lock} is "
+                              "locked); wait for it to end or stop it, then resume") from None
+        return handle
 
     def save(self, state: RolloutState) -> Path:
         """Atomically replace the state file (write, fsync, rename, fsync the directory)."""

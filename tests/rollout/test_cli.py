@@ -131,3 +131,15 @@ def test_the_plan_keeps_suites_as_an_absolute_path_so_resume_works_from_anywhere
     assert result.exit_code == 4, result.output
     (rollout_id,) = StateStore(tmp_path / "rollouts").ids()
     assert StateStore(tmp_path / "rollouts").load(rollout_id).suites == f"{tmp_path / 'team-suites'}::test_x"
+
+
+def test_a_second_controller_of_one_rollout_is_refused_while_the_first_runs(hilt, tmp_path):
+    """Two `resume`s at once both saw the old controller dead and would walk the waves from the same state."""
+    state = _saved(tmp_path, status="running")  # its recorded controller pid is long gone
+    store = StateStore(tmp_path / "rollouts")
+    with store.claim(state.id):  # the first resume, running
+        for command in (("resume", state.id), ("abort", state.id, "--why", "x")):
+            result = hilt("rollout", *command)
+            assert result.exit_code == 4, result.output
+            assert f"rollout {state.id} is being run by another hilt process on this host" in result.output
+    assert store.load(state.id).events == state.events  # nothing written by the refused ones
