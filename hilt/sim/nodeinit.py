@@ -127,17 +127,26 @@ def mount_kernel_state(root: Path) -> None:
         bind(root / "sys/kernel/security", "/sys/kernel/security")
 
 
+SHELL_STARTUP_FILES = (".bashrc", ".profile", ".bash_profile", ".bash_login", ".zshrc", ".zshenv")
+
+
 def mount_home(run_dir: Path, home: str | None = None) -> None:
-    """The node's root user gets a home of its own (a real node's /root is its image's), not the host's.
+    """The node's root user does not run the host's shell start-up files (a real node's are its image's).
 
     With the host's, every SSH command into every node ran the host's root shell profile (bash reads ~/.bashrc
     under sshd): on a developer machine that is e.g. `pyenv init`, about a hundred processes and 150 ms of CPU per
-    command, which made the simulated rack slower the more nodes it had."""
+    command, which made the simulated rack slower the more nodes it had. Only those files are covered with empty
+    ones: the rest of the host's home stays visible, since the checkout whose Python the nodes run may live there
+    (a CI clone in /root/project)."""
     home = home or pwd.getpwuid(0).pw_dir
-    own = run_dir / "home"
-    own.mkdir(mode=0o700, exist_ok=True)
-    if os.path.isdir(home):
-        bind(own, home)
+    empty = run_dir / "empty-shell-startup"
+    for name in SHELL_STARTUP_FILES:
+        path = os.path.join(home, name)
+        if os.path.isfile(path):
+            if not empty.exists():
+                empty.write_text("")
+                empty.chmod(0o444)
+            bind(empty, path)
 
 
 def mount_image(root: Path, run_dir: Path) -> None:

@@ -64,18 +64,21 @@ def test_a_host_without_etc_hosts_still_gives_the_node_its_own(tmp_path: Path, r
     assert (etc / "resolv.conf").read_text() == "nameserver 192.0.2.53\n"
 
 
-def test_a_node_gets_its_own_empty_home_not_the_hosts(tmp_path: Path, run_dir: Path) -> None:
+def test_a_node_runs_none_of_the_hosts_shell_startup_but_sees_the_rest_of_its_home(tmp_path: Path,
+                                                                                  run_dir: Path) -> None:
     host_home = tmp_path / "root"
-    host_home.mkdir()
+    (host_home / "project" / ".venv").mkdir(parents=True)  # a CI clone under /root: the nodes run its Python
     (host_home / ".bashrc").write_text('eval "$(pyenv init -)"\n')
+    (host_home / ".profile").write_text("echo hello\n")
     script = ("import os, sys; from pathlib import Path; from hilt.sim.nodeinit import mount_home; "
-              "mount_home(Path(sys.argv[1]), sys.argv[2]); print(sorted(os.listdir(sys.argv[2])))")
+              "mount_home(Path(sys.argv[1]), sys.argv[2]); h = Path(sys.argv[2]); "
+              "print(sorted(os.listdir(h)), repr((h / '.bashrc').read_text()), repr((h / '.profile').read_text()))")
     done = subprocess.run(["unshare", "--mount", "--propagation", "private", "--", sys.executable, "-c", script,
                            str(run_dir), str(host_home)], capture_output=True, text=True, timeout=60,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"  # the node's home: none of the host's dotfiles
-    assert (host_home / ".bashrc").is_file()  # the host's home is as it was
+    assert done.stdout.strip() == "['.bashrc', '.profile', 'project'] '' ''"  # start-up files empty, checkout there
+    assert (host_home / ".bashrc").read_text().startswith("eval")  # the host's home is as it was
 
 
 def test_a_host_with_both_files_gets_them_bound_as_before(tmp_path: Path, run_dir: Path) -> None:
@@ -108,9 +111,9 @@ def test_node_resolves_its_own_name(node):
     assert found[1:] == [node.name], found
 
 
-def test_node_has_a_home_of_its_own(node):
-    home = node.run(["sh", "-c", 'cd && pwd && ls -A']).stdout.split()
-    assert home == ["/root"], home  # empty: not the host's /root with its shell profile
+def test_node_runs_no_shell_startup_of_the_host(node):
+    found = node.run(["sh", "-c", 'cat ~/.bashrc ~/.profile 2>/dev/null; echo end']).stdout.split()
+    assert found == ["end"], found  # empty (or absent): not the host's /root shell profile
 """
 
 # the host's /etc seen through a writable overlay, in this mount namespace only, with hosts removed from it
