@@ -27,7 +27,9 @@ import contextlib
 import json
 import logging
 import math
+import random
 import sqlite3
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -449,6 +451,12 @@ class _SqliteDb:
         self.conn.executemany(sql, rows)
 
 
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    """Another connection holds the lock: a wait, not a damaged file."""
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
 class SqliteHistoryStore(_SqlHistoryStore):
     """The history in one SQLite file (created, and migrated, on open): the default, for one machine."""
 
@@ -469,14 +477,29 @@ class SqliteHistoryStore(_SqlHistoryStore):
             conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         except sqlite3.Error as exc:
             raise self._unusable(exc) from None
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            raise self._unusable(exc) from None
-        return conn
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":  # persistent: once
+                    conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA foreign_keys=ON")
+                return conn
+            except sqlite3.OperationalError as exc:
+                if _busy(exc) and time.monotonic() < deadline:
+                    # SQLite answers "database is locked" here without its busy handler while another runner
+                    # switches a new file to WAL or recovers it: wait and retry, as the busy timeout would
+                    time.sleep(0.02 + random.random() * 0.08)
+                    continue
+                conn.close()
+                raise (self._busy_error(exc) if _busy(exc) else self._unusable(exc)) from None
+            except sqlite3.DatabaseError as exc:
+                conn.close()
+                raise self._unusable(exc) from None
+
+    def _busy_error(self, exc: BaseException) -> HistoryError:
+        return HistoryError(f"{self.location}: still locked by another writer after {BUSY_TIMEOUT_S:.0f} s ({exc}); "
+                            "is a process stuck holding it?")
 
     @contextmanager
     def _transaction(self, write: bool) -> Iterator[Db]:
@@ -493,6 +516,8 @@ class SqliteHistoryStore(_SqlHistoryStore):
                     conn.execute("ROLLBACK")
             except sqlite3.Error:
                 pass
+            if isinstance(exc, sqlite3.OperationalError) and _busy(exc):
+                raise self._busy_error(exc) from None
             if isinstance(exc, sqlite3.Error):
                 raise self._unusable(exc) from None
             raise

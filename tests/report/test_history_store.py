@@ -182,6 +182,24 @@ def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
         open_history(path)
 
 
+def test_a_history_held_by_another_writer_is_waited_for_then_named_busy_not_damaged(tmp_path: Path, nightly,
+                                                                                   monkeypatch) -> None:
+    path = tmp_path / "busy.sqlite"
+    store = open_history(path)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another runner, stuck mid-write
+    monkeypatch.setattr("hilt.history.BUSY_TIMEOUT_S", 0.3)
+    try:
+        with pytest.raises(HistoryError, match="busy.sqlite: still locked by another writer") as caught:
+            store.append(nightly(1)[0])
+        assert "not a usable history database" not in str(caught.value)  # nothing tells the user to move it aside
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    store.append(nightly(1)[0])  # once the lock is gone the same store writes
+    assert len(store.runs()) == 1
+
+
 def test_import_summary(tmp_path: Path, open_store, nightly) -> None:
     run = nightly(3)[2]
     summary = tmp_path / "summary.json"
