@@ -212,7 +212,8 @@ class _View:
         return {"driver": self.driver, "nvml_version": "12." + self.driver, "gpus": gpus}
 
 
-def _write(path: Path, data: str | bytes, mode: int = 0o644) -> None:
+def write_file(path: Path, data: str | bytes, mode: int = 0o644) -> None:
+    """A file of a node's view, its directories made, with the mode the real file has."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(data, str):
         path.write_text(data)
@@ -370,32 +371,32 @@ def write_fabric_view(root: Path, profile: Profile, spec: dict[str, Any]) -> Non
     """Write the fabric files of a node booted from an image with this profile and fault spec under root."""
     view = _View(profile, spec or {})
     root = Path(root)
-    _write(root / "usr/local/bin/nvidia-smi", _nvidia_smi(view), 0o755)
-    _write(root / "usr/local/bin/dmesg", "#!/bin/sh\n" + _heredoc(view.kernel_log()), 0o755)
-    _write(root / "proc/driver/nvidia/version", view.proc_version())
+    write_file(root / "usr/local/bin/nvidia-smi", _nvidia_smi(view), 0o755)
+    write_file(root / "usr/local/bin/dmesg", "#!/bin/sh\n" + _heredoc(view.kernel_log()), 0o755)
+    write_file(root / "proc/driver/nvidia/version", view.proc_version())
     for i in range(view.n):
-        _write(root / f"proc/driver/nvidia/gpus/{view.bus(i)}/information", view.information(i))
-    _write(root / "sys/module/nvidia/version", view.driver + "\n")
-    _write(root / "opt/hilt-sim/python/pynvml.py", _PYNVML)
-    _write(root / "opt/hilt-sim/python/nvml.json", json.dumps(view.nvml(), indent=1))
+        write_file(root / f"proc/driver/nvidia/gpus/{view.bus(i)}/information", view.information(i))
+    write_file(root / "sys/module/nvidia/version", view.driver + "\n")
+    write_file(root / "opt/hilt-sim/python/pynvml.py", _PYNVML)
+    write_file(root / "opt/hilt-sim/python/nvml.json", json.dumps(view.nvml(), indent=1))
     for i in range(view.n):
         for lk in range(view.links):
             state = "inactive" if (i, lk) in view.down else "active"
-            _write(root / f"sys/class/nvlink/gpu{i}-link{lk}/state", state + "\n")
+            write_file(root / f"sys/class/nvlink/gpu{i}-link{lk}/state", state + "\n")
     dt = profile.devicetree
     if dt is not None:
         base = root / "sys/firmware/devicetree/base"
-        _write(base / "compatible", encode_property(["hilt,sim-riscv-nvlink-fusion", "riscv-virtio"]))
-        _write(base / "model", encode_property(f"hilt simulated {profile.name}"))
-        _write(base / "name", b"\0")
-        _write(base / "#address-cells", encode_property([2]))
-        _write(base / dt.parent / "name", encode_property(dt.parent.rsplit("/", 1)[-1]))
+        write_file(base / "compatible", encode_property(["hilt,sim-riscv-nvlink-fusion", "riscv-virtio"]))
+        write_file(base / "model", encode_property(f"hilt simulated {profile.name}"))
+        write_file(base / "name", b"\0")
+        write_file(base / "#address-cells", encode_property([2]))
+        write_file(base / dt.parent / "name", encode_property(dt.parent.rsplit("/", 1)[-1]))
         for k, (name, node) in enumerate(sorted(dt.nodes.items())):
             if name in view.dt_missing:
                 continue
-            _write(base / dt.parent / name / "name", encode_property(name))
+            write_file(base / dt.parent / name / "name", encode_property(name))
             if node.compatible:
-                _write(base / dt.parent / name / "compatible", encode_property([node.compatible, "nvidia,nvlink"]))
-            _write(base / dt.parent / name / "reg", encode_property([0, 0x6000_0000 + k * 0x1_0000, 0, 0x1_0000]))
-            _write(base / dt.parent / name / "nvidia,gpu-index", encode_property([k % view.n]))
-            _write(base / dt.parent / name / "status", encode_property("okay"))
+                write_file(base / dt.parent / name / "compatible", encode_property([node.compatible, "nvidia,nvlink"]))
+            write_file(base / dt.parent / name / "reg", encode_property([0, 0x6000_0000 + k * 0x1_0000, 0, 0x1_0000]))
+            write_file(base / dt.parent / name / "nvidia,gpu-index", encode_property([k % view.n]))
+            write_file(base / dt.parent / name / "status", encode_property("okay"))

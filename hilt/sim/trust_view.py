@@ -20,6 +20,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from hilt.sim.fabric_view import write_file
+
 SECUREBOOT_VAR = "SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"
 MODULES = ("nvidia", "nvidia_uvm", "nvidia_modeset", "nvidia_drm")
 SIGNER = "hilt sim: NVIDIA driver module signing key"
@@ -60,15 +62,6 @@ def trust_spec(declared: dict[str, Any] | None) -> dict[str, Any]:
     if not (len(mode) in (3, 4) and all(c in "01234567" for c in mode)):
         raise ValueError(f"trust.device_mode: {mode!r}; expected an octal mode such as 0660")
     return spec
-
-
-def _write(path: Path, data: str | bytes, mode: int = 0o644) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(data, str):
-        path.write_text(data)
-    else:
-        path.write_bytes(data)
-    path.chmod(mode)
 
 
 def _hex(data: bytes) -> str:
@@ -134,16 +127,16 @@ def write_trust_root(root: Path, manifest: dict[str, Any]) -> None:
         efivars.mkdir(parents=True, exist_ok=True)
         if spec["secure_boot"] is not None:
             # EFI_VARIABLE_NON_VOLATILE | BOOTSERVICE_ACCESS | RUNTIME_ACCESS, then the value byte
-            _write(efivars / SECUREBOOT_VAR, bytes([6, 0, 0, 0, 1 if spec["secure_boot"] else 0]))
+            write_file(efivars / SECUREBOOT_VAR, bytes([6, 0, 0, 0, 1 if spec["secure_boot"] else 0]))
         mok = spec["mokutil"] if spec["mokutil"] is not None else bool(spec["secure_boot"])
-        _write(root / "usr/local/bin/mokutil", _mokutil_script(mok), 0o755)
+        write_file(root / "usr/local/bin/mokutil", _mokutil_script(mok), 0o755)
     modes = ["none", "integrity", "confidentiality"]
-    _write(root / "sys/kernel/security/lockdown",
+    write_file(root / "sys/kernel/security/lockdown",
            " ".join(f"[{m}]" if m == spec["lockdown"] else m for m in modes) + "\n", 0o444)
-    _write(root / "sys/module/module/parameters/sig_enforce", "Y\n" if spec["sig_enforce"] else "N\n", 0o444)
-    _write(root / "proc/sys/kernel/tainted", f"{int(spec['taint'])}\n", 0o444)
+    write_file(root / "sys/module/module/parameters/sig_enforce", "Y\n" if spec["sig_enforce"] else "N\n", 0o444)
+    write_file(root / "proc/sys/kernel/tainted", f"{int(spec['taint'])}\n", 0o444)
     texts = {m: modinfo_text(m, manifest["kernel"], manifest["driver"], m not in spec["unsigned"]) for m in MODULES}
-    _write(root / "usr/local/bin/modinfo", _modinfo_script(texts), 0o755)
+    write_file(root / "usr/local/bin/modinfo", _modinfo_script(texts), 0o755)
 
 
 def write_device_nodes(view: Path, gpu_count: int) -> None:
@@ -151,7 +144,7 @@ def write_device_nodes(view: Path, gpu_count: int) -> None:
     only their names and modes matter; the mode is set at boot by :func:`apply_device_mode`, as a tar of the
     image keeps no group/other write bit)."""
     for name in [f"nvidia{i}" for i in range(gpu_count)] + ["nvidiactl", "nvidia-uvm"]:
-        _write(Path(view) / "dev" / name, "")
+        write_file(Path(view) / "dev" / name, "")
 
 
 def apply_device_mode(root: Path, manifest: dict[str, Any]) -> None:
