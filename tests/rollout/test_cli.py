@@ -91,7 +91,8 @@ def test_start_refuses_bad_options_before_touching_anything(hilt, tmp_path):
     assert not (tmp_path / "rollouts").exists()  # nothing planned, nothing leased
 
 
-def test_a_node_in_maintenance_stops_the_rollout_before_anything_is_touched(hilt, tmp_path):
+def _rig_with_node_b_in_maintenance(tmp_path):  # noqa: ANN202
+    """A two-node rig whose node b is in maintenance: a rollout stops right after planning, nothing booted."""
     from hilt.lease import open_store
 
     node = {"bmc": {"url": "http://127.0.0.1:9", "username": "admin", "password": "${HILT_TEST_NO_SUCH_VAR}"},
@@ -103,6 +104,13 @@ def test_a_node_in_maintenance_stops_the_rollout_before_anything_is_touched(hilt
                                     "rigs": {"lab": {"nodes": {"a": node, "b": node}}}}))
     with open_store(url) as store:
         store.set_health("lab/b", "maintenance", why="psu swap", by="ops")
+    return rigs, url
+
+
+def test_a_node_in_maintenance_stops_the_rollout_before_anything_is_touched(hilt, tmp_path):
+    from hilt.lease import open_store
+
+    rigs, url = _rig_with_node_b_in_maintenance(tmp_path)
     result = hilt("rollout", "--rigs-file", str(rigs), "--image", "new", "--reports", str(tmp_path / "reports"))
     assert result.exit_code == 4, result.output
     assert "node b is maintenance (psu swap): a rollout needs every node of the rig" in result.output
@@ -114,18 +122,8 @@ def test_a_node_in_maintenance_stops_the_rollout_before_anything_is_touched(hilt
 
 
 def test_the_plan_keeps_suites_as_an_absolute_path_so_resume_works_from_anywhere(hilt, tmp_path, monkeypatch):
-    node = {"bmc": {"url": "http://127.0.0.1:9", "username": "admin", "password": "${HILT_TEST_NO_SUCH_VAR}"},
-            "ssh": {"host": "127.0.0.1", "port": 9}, "profile": "sim-4gpu"}
-    url = f"sqlite://{tmp_path}/leases.sqlite"
-    rigs = tmp_path / "rigs.yaml"
-    rigs.write_text(yaml.safe_dump({"default_rig": "lab", "lease_store": url,
-                                    "images": {"new": {"url": "http://x/new.tar"}},
-                                    "rigs": {"lab": {"nodes": {"a": node, "b": node}}}}))
+    _rig_with_node_b_in_maintenance(tmp_path)  # stops the rollout right after planning: nothing is booted
     (tmp_path / "team-suites").mkdir()
-    from hilt.lease import open_store
-
-    with open_store(url) as store:  # stops the rollout right after planning: nothing is booted
-        store.set_health("lab/b", "maintenance", why="psu swap", by="ops")
     monkeypatch.chdir(tmp_path)
     result = hilt("rollout", "--rigs-file", "rigs.yaml", "--image", "new", "--suites", "team-suites::test_x")
     assert result.exit_code == 4, result.output
