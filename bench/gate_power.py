@@ -19,8 +19,8 @@ import time
 import numpy as np
 
 from hilt.gate.baselines import BaselineEntry, BaselineSet, GateRule
-from hilt.gate.session import ReleaseGate
-from hilt.metrics import Metric
+from hilt.gate.release_gate import ReleaseGate
+from hilt.record.metrics import Metric
 
 RATIOS = (1.00, 0.97, 0.95, 0.93, 0.90)
 CVS = (0.01, 0.02, 0.05)

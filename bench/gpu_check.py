@@ -20,13 +20,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from hilt.errors import ParseError  # noqa: E402
 from hilt.fabric.nvlink import parse_nvlink_status  # noqa: E402
 from hilt.fabric.nvml import parse_nvml_report  # noqa: E402
-from hilt.fabric.profile import DcgmSpec  # noqa: E402
 from hilt.fabric.topo import parse_topology  # noqa: E402
+from hilt.node.local import LocalNode  # noqa: E402
 from hilt.probes import runner  # noqa: E402
 from hilt.probes.dcgm_probe import DcgmIncomplete, judge_dcgm, run_dcgm_diag  # noqa: E402
 from hilt.probes.errors import ProbeSkipped  # noqa: E402
 from hilt.probes.nvbandwidth import parse_nvbandwidth  # noqa: E402
-from tests.probes.localnode import LocalNode  # noqa: E402
+from hilt.profiles.model import DcgmSpec  # noqa: E402
 
 D2D_CEILING_GBPS = 4300.0
 

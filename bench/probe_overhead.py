@@ -11,14 +11,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "probes"))
-
-from localnode import LocalNode  # noqa: E402
-
-from hilt.probes import runner  # noqa: E402
+from hilt.node.local import LocalNode
+from hilt.probes import runner
 
 
 def main() -> None:

@@ -14,8 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from hilt.inventory import load_inventory, materialize
-from hilt.provision import provision
+from hilt.provision.boot import provision
+from hilt.rig.config import load_inventory, materialize
 from hilt.sim.provider import SimProvider
 
 RIGS = """\

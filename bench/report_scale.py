@@ -20,11 +20,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from hilt.history import open_history, series_from_runs
-from hilt.inventory import Secret
+from hilt.history.sqlite import open_history, series_from_runs
+from hilt.record.run_record import BaselineRecord, MetricRecord, NodeRecord, RunRecord, TestRecord, VerdictRecord
 from hilt.report.html import build_report
 from hilt.report.nodes import node_changes
-from hilt.run_record import BaselineRecord, MetricRecord, NodeRecord, RunRecord, TestRecord, VerdictRecord
+from hilt.rig.config import Secret
 
 
 def synth_runs(n_runs: int, n_metrics: int, seed: int = 1, n_nodes: int = 0) -> list[RunRecord]:

@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hilt.bmc import Bmc  # noqa: E402
-from hilt.inventory import NodeConfig  # noqa: E402
+from hilt.rig.config import NodeConfig  # noqa: E402
 from hilt.sim.riscv.machine import ssh_banner  # noqa: E402
 from hilt.sim.riscv.provider import riscv_down, riscv_up  # noqa: E402
 

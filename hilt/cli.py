@@ -13,10 +13,10 @@ import typer
 from rich.table import Table
 from typer.core import TyperGroup
 
-from hilt.cli_output import cell, error_line, fail, print_json, say
-from hilt.cli_output import stdout as console
 from hilt.errors import ConfigError, HiltError
 from hilt.exitcodes import ExitCode, exit_code_for
+from hilt.util.cli_output import cell, error_line, fail, print_json, say
+from hilt.util.cli_output import stdout as console
 
 
 def _usage_errors() -> tuple[type[BaseException], ...]:
@@ -141,7 +141,7 @@ def run(
 
 
 def _inventory(path: Path):  # noqa: ANN202
-    from hilt.inventory import load_inventory
+    from hilt.rig.config import load_inventory
 
     try:
         return load_inventory(path)
@@ -182,7 +182,7 @@ def rigs(
 def _node_status(rig_name: str, name: str, cfg: Any, holders: dict, store: Any) -> dict[str, Any]:
     """What `hilt rigs` shows of one node (the JSON keys documented in docs/ci.md)."""
     from hilt.bmc import Bmc
-    from hilt.node import probe_ssh
+    from hilt.node.ssh import probe_ssh
 
     power, power_error = None, None
     try:
@@ -233,7 +233,7 @@ def _rigs_table(rigs_file: Path, listing: list[dict[str, Any]]) -> Table:
 
 def _running_rig(inventory, rig_name: str, rig_cfg):  # noqa: ANN001, ANN202
     """A provided rig that is up right now (e.g. `hilt sim up`) shows its live nodes."""
-    from hilt.inventory import load_provider, materialize
+    from hilt.rig.config import load_provider, materialize
 
     if rig_cfg.provider is None:
         return rig_cfg
@@ -248,9 +248,9 @@ def rigs_check(file: Path = typer.Argument(Path("rigs.yaml"), envvar="HILT_RIGS"
                                            help="rigs.yaml to validate (default: rigs.yaml, or $HILT_RIGS)")) -> None:
     """Validate a rigs.yaml and the chain behind it: profiles, images, suites, credentials, and that every
     node's probe plan measures the gated entries of its baselines."""
-    from hilt.cli_output import warning_line
-    from hilt.inventory import check_credentials, check_tls
-    from hilt.rigcheck import check_chain, suite_dirs
+    from hilt.rig.check import check_chain, suite_dirs
+    from hilt.rig.config import check_credentials, check_tls
+    from hilt.util.cli_output import warning_line
 
     inventory = _inventory(file)
     tls_problems, tls_warnings = check_tls(inventory)
@@ -266,7 +266,7 @@ def rigs_check(file: Path = typer.Argument(Path("rigs.yaml"), envvar="HILT_RIGS"
 @rigs_app.command("schema")
 def rigs_schema() -> None:
     """Print the JSON schema of rigs.yaml, for editors (see docs/rigs.md for the yaml-language-server line)."""
-    from hilt.inventory import Inventory
+    from hilt.rig.config import Inventory
 
     schema = Inventory.model_json_schema()
     schema.get("properties", {}).pop("source", None)  # set by the loader, not written in the file
@@ -368,9 +368,9 @@ def _defaults_from_inventory(argv: list[str] | None = None) -> None:
 
     ``argv``: the command line, to refuse at once a command whose defaults a broken rigs.yaml names."""
     from hilt.gate import cli as gate_cli
-    from hilt.inventory import load_inventory
     from hilt.lease import cli as lease_cli
     from hilt.report import cli as report_cli
+    from hilt.rig.config import load_inventory
 
     if not Path(RIGS_FILE).exists() and "HILT_RIGS" not in os.environ:
         return
@@ -391,7 +391,7 @@ def _defaults_from_inventory(argv: list[str] | None = None) -> None:
 
 def _note_old_history(note: str | None, argv: list[str]) -> None:
     """The history is still at its old default place: say so where it is used (report, history, run)."""
-    from hilt.cli_output import warning_line
+    from hilt.util.cli_output import warning_line
 
     command = next((arg for arg in argv if not arg.startswith("-")), None)
     if note and command in ("report", "history") and "--history" not in argv:

@@ -13,7 +13,7 @@ from hilt.bmc.evidence import BmcEvidence, BmcInventory, collect_evidence, read_
 from hilt.bmc.transport import Response, Transport
 
 if TYPE_CHECKING:
-    from hilt.inventory import BmcConfig, NodeConfig
+    from hilt.rig.config import BmcConfig, NodeConfig
 
 log = logging.getLogger("hilt.bmc")
 
@@ -56,7 +56,7 @@ class Bmc:
         at use, so that callers never hold a password. ``config`` is a node (its ``bmc``) or a ``BmcConfig``;
         ``overrides`` are the keyword arguments of ``Bmc`` (timeouts, poll interval) a caller needs to bend.
         """
-        from hilt.inventory import resolve_username
+        from hilt.rig.config import resolve_username
 
         bmc = getattr(config, "bmc", config)
         kw: dict[str, Any] = dict(system_id=bmc.system_id, verify=bmc.verify, auth=bmc.auth,

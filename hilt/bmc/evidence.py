@@ -34,7 +34,7 @@ class BmcInventory:
     serial: str | None
     manufacturer: str | None
     uuid: str | None = None
-    """The System's ``UUID`` (SMBIOS), which node identity is proven against (hilt.identity)."""
+    """The System's ``UUID`` (SMBIOS), which node identity is proven against (hilt.provision.identity)."""
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -12,8 +12,8 @@ from hilt.fabric.devicetree import DeviceTree
 from hilt.fabric.nvlink import GpuErrors, GpuLinks
 from hilt.fabric.nvml import NvmlReport
 from hilt.fabric.procinfo import GpuInformation
-from hilt.fabric.profile import Profile
 from hilt.fabric.topo import Topology
+from hilt.profiles.model import Profile
 
 
 def compare_topology(profile: Profile, topo: Topology) -> list[str]:

@@ -22,7 +22,7 @@ from hilt.fabric.nvml import NvmlReport, parse_nvml_report
 from hilt.fabric.procinfo import GpuInformation, parse_driver_version, parse_gpu_information
 from hilt.fabric.topo import Topology, parse_topology
 from hilt.fabric.xid import XidEvent, parse_xids
-from hilt.nodelike import NodeLike
+from hilt.node.protocol import NodeLike
 
 __all__ = ["FabricSnapshot", "Section", "check_error_delta", "read_fabric_snapshot", "read_nvlink_errors"]
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from hilt.fabric.profile import FirmwareSpec, TrustSpec
 from hilt.fabric.trust import ModuleSignature
 from hilt.fabric.trustread import TrustFacts
+from hilt.profiles.model import FirmwareSpec, TrustSpec
 
 
 def _word(value: bool | None) -> str:

@@ -19,7 +19,7 @@ from hilt.fabric.trust import (
     parse_sig_enforce,
     parse_taint,
 )
-from hilt.nodelike import NodeLike
+from hilt.node.protocol import NodeLike
 
 _MISSING = "@@HILT-MISSING@@"
 

@@ -19,8 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hilt.errors import ConfigError
 from hilt.gate.judge import Baseline
-from hilt.metrics import Metric
-from hilt.safe_yaml import YamlDocument, load_file
+from hilt.record.metrics import Metric
+from hilt.util.safe_yaml import YamlDocument, load_file
 
 
 def _stringify(value: Any) -> Any:

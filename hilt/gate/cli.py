@@ -16,7 +16,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from hilt.cli_output import fail, print_json, say
 from hilt.errors import ConfigError
 from hilt.exitcodes import ExitCode
 from hilt.gate.baselines import (
@@ -26,8 +25,9 @@ from hilt.gate.baselines import (
     available_profiles,
     load_baselines,
 )
-from hilt.metrics import Metric
-from hilt.run_record import MetricRecord, RunRecord
+from hilt.record.metrics import Metric
+from hilt.record.run_record import MetricRecord, RunRecord
+from hilt.util.cli_output import fail, print_json, say
 
 baselines_dir: Path = Path("baselines")  # the lead may point this at rigs.yaml's baselines directory
 
@@ -45,7 +45,7 @@ def _fail(message: str) -> None:
 def load_run(run: Path) -> RunRecord:
     """A run's record from a summary.json or the reports directory holding one (one reader for every
     summary.json: bytes, nesting, types and non-finite samples are checked there)."""
-    from hilt.history import load_summary
+    from hilt.history.sqlite import load_summary
 
     return load_summary(run / "summary.json" if run.is_dir() else run)
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from hilt.gate.baselines import BaselineEntry, BaselineSet
-from hilt.metrics import Metric
 from hilt.probes.plan import PlannedMetric
-from hilt.run_record import CoverageEntry, CoverageRecord, MetricRecord, NodeRecord, TestRecord
+from hilt.record.metrics import Metric
+from hilt.record.run_record import CoverageEntry, CoverageRecord, MetricRecord, NodeRecord, TestRecord
 
 #: The reference suites' probe test for each metric family: where to look for why a series was not measured.
 PROBE_TESTS = {

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from hilt.exitcodes import ExitCode
-from hilt.run_record import CoverageRecord, MetricRecord, RunRecord, TestRecord, VerdictRecord
+from hilt.record.run_record import CoverageRecord, MetricRecord, RunRecord, TestRecord, VerdictRecord
 
 _PASSTHROUGH = (ExitCode.INTERRUPTED, ExitCode.INTERNAL_ERROR, ExitCode.USAGE_ERROR)
 

@@ -14,15 +14,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hilt.cli_output import cell, fail, print_json, say
 from hilt.errors import HiltError
 from hilt.lease.model import HealthRecord, HealthState, Holder
 from hilt.lease.store import LeaseStore
 from hilt.lease.url import open_store
-from hilt.locations import default_lease_store_url
+from hilt.util.cli_output import cell, fail, print_json, say
+from hilt.util.locations import default_lease_store_url
 
 #: the store URL when --lease-store is not given (the lead points it at rigs.yaml's setting); without a
-#: rigs.yaml, the sqlite store in the state directory (hilt.locations), the same default rigs.yaml has
+#: rigs.yaml, the sqlite store in the state directory (hilt.util.locations), the same default rigs.yaml has
 default_store_url: Callable[[], str] = default_lease_store_url
 #: node names to list in `hilt nodes` even without a health record (the lead points it at the inventory)
 known_nodes: Callable[[], list[str]] = lambda: []  # noqa: E731

@@ -90,7 +90,7 @@ def _open_etcd(url: str, tls: bool) -> LeaseStore:
     prefix = query.get("prefix", "/hilt/")
     if not prefix.endswith("/"):
         prefix += "/"
-    from hilt.extras import require
+    from hilt.util.extras import require
 
     require("etcd3gw", "etcd", f"lease store {parts.scheme}://{parts.hostname}")
     from hilt.lease.etcd_store import EtcdLeaseStore

@@ -10,11 +10,11 @@ from collections.abc import Sequence
 
 from hilt.errors import InfrastructureError, ParseError
 from hilt.fabric.dcgm import DcgmDiag, parse_dcgm_diag, parse_dcgm_health
-from hilt.fabric.profile import DcgmSpec
-from hilt.metrics import Metric
 from hilt.probes.errors import ProbeFailed, ProbeSkipped
 from hilt.probes.nvbandwidth import NvbandwidthResult, parse_nvbandwidth
 from hilt.probes.runner import NodeLike, has_command
+from hilt.profiles.model import DcgmSpec
+from hilt.record.metrics import Metric
 
 
 class DcgmIncomplete(InfrastructureError):

@@ -10,7 +10,7 @@ import json
 import statistics
 from collections.abc import Mapping
 
-from hilt.metrics import Metric
+from hilt.record.metrics import Metric
 
 MARK = "HILT_RESULT "
 

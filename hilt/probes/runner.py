@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hilt.metrics import Metric
-from hilt.nodelike import CommandResultLike, NodeLike  # noqa: F401 - the one node protocol, re-exported
+from hilt.node.protocol import CommandResultLike, NodeLike  # noqa: F401 - the one node protocol, re-exported
 from hilt.probes.errors import ProbeDependencyMissing, ProbeFailed, ProbeSkipped, ProbeTimeout, StrayProcesses
 from hilt.probes.nccl import NcclTestsResult, parse_nccl_tests
 from hilt.probes.results import allreduce_metrics, copy_metrics, ddp_metrics, parse_result_lines
+from hilt.record.metrics import Metric
 
 log = logging.getLogger(__name__)
 

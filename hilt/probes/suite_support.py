@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from hilt.metrics import Metric
 from hilt.probes.runner import NodeLike, has_command
+from hilt.record.metrics import Metric
 
 
 class NvlinkWatch:

@@ -19,11 +19,9 @@ from typing import Any
 
 import pytest
 
-from hilt.ci_env import ci_job_url
 from hilt.pytestplugin.hooks import METRIC_PROPERTY, NODE_PROPERTY, PROBE_PROPERTY
 from hilt.pytestplugin.topology import topology_from_report
-from hilt.report.links import run_artifacts
-from hilt.run_record import (
+from hilt.record.run_record import (
     BaselineRecord,
     CoverageRecord,
     MetricRecord,
@@ -34,6 +32,8 @@ from hilt.run_record import (
     VerdictRecord,
     firmware_from_report,
 )
+from hilt.report.links import run_artifacts
+from hilt.util.ci_env import ci_job_url
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class RunCollector:
     def reports_dir(self) -> Path:
         return Path(self.config.getoption("hilt_reports"))
 
-    def start(self, state) -> None:  # noqa: ANN001 - hilt.session.SessionState
+    def start(self, state) -> None:  # noqa: ANN001 - hilt.session.rig_session.SessionState
         self.state = state
         self.started = True
         nodes = []
@@ -81,7 +81,7 @@ class RunCollector:
             ))
         node_profiles: dict[str, str] = {}
         try:
-            from hilt.session import node_configs
+            from hilt.session.rig_session import node_configs
 
             if state.rigs_file:
                 node_profiles = {name: cfg.profile for name, cfg in node_configs(state).items()}
@@ -102,7 +102,7 @@ class RunCollector:
         """The gated entries this run owes a verdict on, and what each node's probe plan measures (for why)."""
         from hilt.gate.baselines import load_run_baselines
         from hilt.gate.coverage import expected_entries
-        from hilt.run_record import CoverageRecord
+        from hilt.record.run_record import CoverageRecord
 
         try:
             directory = self.config.getoption("baselines_dir")
@@ -199,7 +199,7 @@ class RunCollector:
     # -------------------------------------------------------------- the end
 
     def finish(self, pytest_status: int) -> int:
-        from hilt.session import utc_now
+        from hilt.session.rig_session import utc_now
 
         assert self.record is not None
         from hilt.gate.coverage import judge_coverage
@@ -259,8 +259,8 @@ class RunCollector:
 
 def _plans(config: pytest.Config, node_profiles: dict[str, str]) -> dict[str | None, list]:
     """What each node's probe plan (and the lease's, for a shared profile) will measure, --probe-sizes applied."""
-    from hilt.fabric.profile import load_profile
     from hilt.probes.settings import ProbeSettings, parse_sizes, planned_metrics
+    from hilt.profiles.model import load_profile
 
     sizes = config.getoption("probe_sizes", None)
     repeats = config.getoption("probe_repeats", None)
@@ -293,7 +293,7 @@ def _write_summary(record: RunRecord, reports: Path) -> None:
 
 def _history_path(config: pytest.Config, state=None) -> tuple[str | Path, Any]:  # noqa: ANN001 - SessionState
     """rigs.yaml's history (a path or a postgresql:// URL) and its password reference (None: libpq's own)."""
-    from hilt.inventory import Secret, load_inventory
+    from hilt.rig.config import Secret, load_inventory
 
     if state is not None and state.history:  # rigs.yaml as the session read it, not a second reading
         ref = getattr(state, "history_password", None)
@@ -309,7 +309,7 @@ def _history_path(config: pytest.Config, state=None) -> tuple[str | Path, Any]: 
 def _append_history(config: pytest.Config, record: RunRecord, state=None) -> None:  # noqa: ANN001
     if os.environ.get("HILT_NO_HISTORY"):
         return
-    from hilt.history import open_history
+    from hilt.history.sqlite import open_history
 
     open_history(*_history_path(config, state)).append(record)
 

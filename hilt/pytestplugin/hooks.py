@@ -18,7 +18,7 @@ import pytest
 
 from hilt.errors import ConfigError, GateUndecided, HiltError, InfrastructureError
 from hilt.exitcodes import ExitCode
-from hilt.metrics import Metric
+from hilt.record.metrics import Metric
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return
     if not _rig_wanted(config):
         return
-    from hilt.session import RigSession
+    from hilt.session.rig_session import RigSession
 
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     lock = threading.Lock()
@@ -185,7 +185,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def _start_rig_session(config: pytest.Config, rig_session, progress) -> None:  # noqa: ANN001
     """Reserve and boot; the outcome goes to config.stash[STARTED]. A state file is written whatever happens, so
     that workers waiting for it never wait for nothing."""
-    from hilt.session import SessionState, utc_now
+    from hilt.session.rig_session import SessionState, utc_now
 
     def failed_state(why: str) -> SessionState:
         rig_session.work_dir.mkdir(parents=True, exist_ok=True)
@@ -278,7 +278,7 @@ def session_work_dir(config: pytest.Config) -> Path | None:
 
 
 def session_state(config: pytest.Config):  # noqa: ANN201 - SessionState | None
-    from hilt.session import SessionState
+    from hilt.session.rig_session import SessionState
 
     path = config.stash.get(STATE_PATH, "")
     if not path:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from hilt.run_record import TopologyRecord
+from hilt.record.run_record import TopologyRecord
 
 TOPOLOGY_PROPERTY = "hilt.topology"
 

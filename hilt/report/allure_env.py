@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from hilt.errors import ConfigError
-from hilt.run_record import RunRecord
+from hilt.record.run_record import RunRecord
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,10 +15,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
-from hilt.extras import require
-from hilt.history import Series, SeriesKey, SeriesPoint, parse_time, series_from_runs
+from hilt.history.sqlite import Series, SeriesKey, SeriesPoint, parse_time, series_from_runs
+from hilt.record.run_record import RunRecord
 from hilt.report.versions import VersionChange, version_diff
-from hilt.run_record import RunRecord
+from hilt.util.extras import require
 
 ChangeKind = Literal["regression", "improvement"]
 

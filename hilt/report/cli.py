@@ -15,18 +15,18 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from hilt.cli_output import cell, error_line, fail, print_json, say, warning_line
-from hilt.cli_output import stdout as console
 from hilt.errors import ConfigError, HiltError
 from hilt.exitcodes import exit_code_for
-from hilt.history import HistoryStore, open_history, parse_time
-from hilt.inventory import Secret
-from hilt.locations import default_history
+from hilt.history.sqlite import HistoryStore, open_history, parse_time
 from hilt.report.allure_env import build_allure_report
 from hilt.report.changes import ChangeOptions
 from hilt.report.compare import compare_runs, comparison_json, find_runs, unmatched_metrics, write_comparison
 from hilt.report.html import build_report, run_status
 from hilt.report.prometheus import write_metrics_prom
+from hilt.rig.config import Secret
+from hilt.util.cli_output import cell, error_line, fail, print_json, say, warning_line
+from hilt.util.cli_output import stdout as console
+from hilt.util.locations import default_history
 
 default_history_path: Path | str = default_history(Path("."))[0]  # no rigs.yaml: the state directory's
 default_history_password: Secret | None = None

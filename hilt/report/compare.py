@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Literal
 
 from hilt.errors import ConfigError
-from hilt.history import HistoryStore, metric_key, parse_time, point_node
+from hilt.history.sqlite import HistoryStore, metric_key, parse_time, point_node
+from hilt.record.run_record import RunRecord, TopologyRecord
 from hilt.report.fabric import STYLE as FABRIC_STYLE
 from hilt.report.fabric import fabric_grid
 from hilt.report.html import _CSP, _SCRIPT, _STYLE, run_status
 from hilt.report.versions import RUN, VERSION_LABELS, VersionChange, run_versions, version_diff, versions_html
-from hilt.run_record import RunRecord, TopologyRecord
 
 MetricChange = Literal["worse", "better", "same", "only_a", "only_b"]
 

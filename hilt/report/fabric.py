@@ -3,7 +3,7 @@
 Why a grid and not a graph: the matrix is what an engineer knows from the terminal, every cell is a link,
 and a degraded link (NV12 where NV18 was designed) is one cell to find. Each differing cell says
 ``found ≠ expected`` in its text and is listed below the grid in words, so nothing rests on colour. Drawn
-from :class:`hilt.run_record.TopologyRecord` alone (the profile may have changed since the run).
+from :class:`hilt.record.run_record.TopologyRecord` alone (the profile may have changed since the run).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from html import escape
 
-from hilt.run_record import RunRecord, TopologyRecord
+from hilt.record.run_record import RunRecord, TopologyRecord
 
 STYLE = """
 table.fabric{width:auto;border-collapse:collapse;font:12px ui-monospace,monospace}

@@ -18,7 +18,8 @@ from html import escape
 from pathlib import Path
 from typing import Literal
 
-from hilt.history import SeriesKey, parse_time, series_from_runs
+from hilt.history.sqlite import SeriesKey, parse_time, series_from_runs
+from hilt.record.run_record import NodeRecord, RunRecord, TestRecord
 from hilt.report.changes import Change, ChangeOptions, run_anchor, with_versions
 from hilt.report.fabric import fabric_section
 from hilt.report.links import run_links
@@ -28,7 +29,6 @@ from hilt.report.outcomes import outcome_histories, state_notes, tests_section
 from hilt.report.rollout_section import rollouts_section
 from hilt.report.svg import labels_text, metric_title, trend_chart, verdict_class
 from hilt.report.versions import versions_html
-from hilt.run_record import NodeRecord, RunRecord, TestRecord
 
 Status = Literal["pass", "fail", "broken"]
 

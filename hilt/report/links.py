@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import quote
 from xml.etree import ElementTree
 
-from hilt.run_record import RunRecord
+from hilt.record.run_record import RunRecord
 
 _HTTP = re.compile(r"^https?://[^\s/]+[^\s]*$")
 

@@ -14,11 +14,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from html import escape
 
-from hilt.history import Series, metric_key, parse_time, point_node
+from hilt.history.sqlite import Series, metric_key, parse_time, point_node
+from hilt.record.run_record import MetricRecord, RunRecord
 from hilt.report.changes import Change, ChangeOptions, detect_changes, run_anchor
 from hilt.report.outcomes import STATE_ORDER, OutcomeHistory, history_table
 from hilt.report.svg import metric_title
-from hilt.run_record import MetricRecord, RunRecord
 
 OUTLIER_THRESHOLD = 0.10  # a node this far (relative) on the worse side of its peers' median is flagged
 MIN_PEERS = 2  # with one peer there is no telling which of the two is off

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from html import escape
 from typing import Literal
 
-from hilt.history import parse_time
+from hilt.history.sqlite import parse_time
+from hilt.record.run_record import RunRecord
 from hilt.report.changes import run_anchor
-from hilt.run_record import RunRecord
 
 OutcomeState = Literal["broken", "failing", "flaky", "passing", "skipped"]
 #: A failure streak this long, up to the latest night, is "broken"; shorter, with no earlier failure, "failing".

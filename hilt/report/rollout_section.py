@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
+from hilt.record.run_record import RunRecord
 from hilt.report.changes import run_anchor
-from hilt.run_record import RunRecord
 
 
 def rollouts_section(runs: Sequence[RunRecord]) -> str:

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from hilt.run_record import MetricRecord, RunRecord
+from hilt.record.run_record import MetricRecord, RunRecord
 
 _BADGE = {"pass": "PASS", "improvement": "PASS", "regression": "FAIL", "inconclusive": "INCONCLUSIVE",
           "unbaselined": "UNBASELINED", "not_run": "NOT RUN"}

@@ -21,9 +21,9 @@ import math
 from collections.abc import Sequence
 from html import escape
 
-from hilt.history import Series, SeriesPoint
+from hilt.history.sqlite import Series, SeriesPoint
+from hilt.record.run_record import BaselineRecord
 from hilt.report.changes import Change, run_anchor
-from hilt.run_record import BaselineRecord
 
 WIDTH, HEIGHT = 900, 250
 LEFT, RIGHT, TOP, BOTTOM = 64, 12, 34, 48

@@ -5,7 +5,7 @@ changed between the two runs around it (the driver went 550.54 -> 555.42 on node
 ``hilt report --compare`` needs the same diff. Both read it from the run record, so the two cannot disagree.
 
 Where each version lives in a record: the image is the run's; image id, kernel, driver, BIOS and BMC firmware
-are per node (:class:`hilt.run_record.NodeRecord`, from the BMC and the booted OS); NCCL is per metric
+are per node (:class:`hilt.record.run_record.NodeRecord`, from the BMC and the booted OS); NCCL is per metric
 (``nccl_version`` label, per node where the metric has one); ``RunRecord.versions`` holds run-wide ones
 (hilt, python, and whatever an importer put there).
 """
@@ -18,8 +18,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from html import escape
 
-from hilt.history import point_node
-from hilt.run_record import RunRecord
+from hilt.history.sqlite import point_node
+from hilt.record.run_record import RunRecord
 
 #: Stable keys (``--json``) in reading order, with the words a person reads.
 VERSION_LABELS = {

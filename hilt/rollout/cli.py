@@ -12,8 +12,8 @@ from pathlib import Path
 
 import typer
 
-from hilt.cli_output import print_json, say
 from hilt.errors import ConfigError
+from hilt.util.cli_output import print_json, say
 
 rollout_app = typer.Typer(help="Roll a new image onto a rig wave by wave: canary first, gated against the baseline "
                           "and the nodes still on the old image; roll back on a regression.",

@@ -21,8 +21,8 @@ from pathlib import Path
 
 from hilt.errors import ConfigError, HiltError, LeaseLost, NodeError
 from hilt.exitcodes import ExitCode
-from hilt.inventory import ImageConfig, Inventory, NodeConfig, load_inventory
-from hilt.provision import ProvisionResult, provision, read_running_images
+from hilt.provision.boot import ProvisionResult, provision, read_running_images
+from hilt.rig.config import ImageConfig, Inventory, NodeConfig, load_inventory
 from hilt.rollout import record
 from hilt.rollout.plan import plan_waves
 from hilt.rollout.previous import image_name_of, last_passed_images
@@ -38,7 +38,7 @@ from hilt.rollout.state import (
     utc_now,
 )
 from hilt.rollout.verdict import wave_verdict
-from hilt.session import write_materialised
+from hilt.session.rig_session import write_materialised
 
 log = logging.getLogger(__name__)
 
@@ -409,8 +409,8 @@ class Rollout:
         """Gate runs of the wave's nodes next to the control group: one, and up to MAX_LOOKS when only the canary
         versus control comparison is undecided (each look measures both groups again, in its own window; the
         comparison pools the looks, as the sequential test it is)."""
-        from hilt.run_record import RunRecord
-        from hilt.session import subset_state
+        from hilt.record.run_record import RunRecord
+        from hilt.session.rig_session import subset_state
 
         assert self.inventory is not None
         state = self.state
@@ -457,7 +457,7 @@ class Rollout:
         return self._decided(wave, verdict.outcome, verdict.reason)
 
     def _pytest(self, reports: Path, handoff: Path) -> int:
-        from hilt.session import HANDOFF_ENV
+        from hilt.session.rig_session import HANDOFF_ENV
 
         state = self.state
         target = [state.suites] if state.suites else ["--pyargs", "hilt.suites"]
@@ -475,7 +475,7 @@ class Rollout:
     def _append_history(self, run) -> None:  # noqa: ANN001 - RunRecord
         if os.environ.get("HILT_NO_HISTORY"):
             return
-        from hilt.history import open_history
+        from hilt.history.sqlite import open_history
 
         assert self.inventory is not None
         try:
@@ -563,7 +563,7 @@ def _clear(reports: Path) -> None:
 def _live_rig(inventory: Inventory, rig_name: str) -> Inventory:
     """A rig with static nodes as it is; a provided rig only while it runs (`hilt sim up`): a rollout outlives
     its commands (resume, abort), so it never starts a provider that would stop with it."""
-    from hilt.inventory import load_provider, materialize
+    from hilt.rig.config import load_provider, materialize
 
     rig = inventory.rig(rig_name)
     if rig.provider is None:

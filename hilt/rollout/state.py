@@ -1,6 +1,6 @@
 """A rollout's plan and progress, on disk before every step, so that a crashed controller can be resumed.
 
-Where: ``$HILT_ROLLOUTS/<ID>/state.json``, else ``<state dir>/rollouts/<ID>/state.json`` (hilt.locations: the
+Where: ``$HILT_ROLLOUTS/<ID>/state.json``, else ``<state dir>/rollouts/<ID>/state.json`` (hilt.util.locations: the
 directory that also keeps the lease store). Not under ``reports/``: clean-up steps delete that, and a rollout
 whose state is gone can neither be resumed nor rolled back. Each write goes to a temporary file that replaces the
 old one (after fsync), so a controller killed mid-write leaves the previous state, never half of one.
@@ -41,8 +41,8 @@ def new_rollout_id() -> str:
 
 
 def rollouts_dir(env: Mapping[str, str] | None = None) -> Path:
-    """``$HILT_ROLLOUTS``, else ``rollouts/`` in hilt's state directory (hilt.locations.state_dir)."""
-    from hilt.locations import state_dir
+    """``$HILT_ROLLOUTS``, else ``rollouts/`` in hilt's state directory (hilt.util.locations.state_dir)."""
+    from hilt.util.locations import state_dir
 
     env = os.environ if env is None else env
     if env.get("HILT_ROLLOUTS"):

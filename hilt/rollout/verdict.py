@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from hilt.gate.judge import Baseline, Verdict
+from hilt.record.run_record import MetricRecord, RunRecord
 from hilt.rollout.state import Check
-from hilt.run_record import MetricRecord, RunRecord
 
 ControlJudge = Callable[[Baseline, Sequence[float], Sequence[float]], Verdict]
 

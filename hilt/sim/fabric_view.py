@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hilt.fabric.devicetree import encode_property
-from hilt.fabric.profile import Profile
+from hilt.profiles.model import Profile
 
 _BUSES = ["18", "2a", "3a", "5d", "9a", "ab", "ba", "db"]
 _DEFAULT_DRIVER = "550.54.15"

@@ -27,7 +27,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from hilt.errors import ConfigError
-from hilt.fabric.profile import FirmwareSpec
+from hilt.profiles.model import FirmwareSpec
 from hilt.sim.fabric_view import INFOROM, VBIOS
 from hilt.sim.safe_tar import extract_inside
 from hilt.sim.trust_view import trust_spec, write_device_nodes, write_trust_root
@@ -225,7 +225,7 @@ def nccl_spec_for(manifest: dict[str, Any], profile: Any) -> dict[str, Any]:
 
 def _populate(stage: Path, manifest: dict[str, Any]) -> None:
     write_base_root(stage / "root", manifest)
-    from hilt.fabric.profile import load_profile
+    from hilt.profiles.model import load_profile
     from hilt.sim.fabric_view import write_fabric_view
     from hilt.sim.nccl_tests_view import write_nccl_tests
 

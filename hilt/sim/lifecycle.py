@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from hilt.errors import HiltError
-from hilt.extras import require
 from hilt.sim import state
 from hilt.sim.control import SimControl
+from hilt.util.extras import require
 
 
 class SimError(HiltError):
@@ -39,13 +39,13 @@ def _cleanup_stale(name: str) -> list[str]:
 
 
 def runtime_state_dir(name: str) -> Path:
-    """A fresh state directory for sim ``name`` in the runtime directory (hilt.locations.runtime_dir, 0700).
+    """A fresh state directory for sim ``name`` in the runtime directory (hilt.util.locations.runtime_dir, 0700).
 
     The state holds the sim's secrets: the nodes' SSH host private keys, the client key, the BMC password and
     htpasswd, the BMCs' TLS key. It lives here, never under reports/ (which CI uploads), and is removed when the
     sim stops (a sim started with this directory is ``temporary``).
     """
-    from hilt.locations import runtime_dir
+    from hilt.util.locations import runtime_dir
 
     return Path(tempfile.mkdtemp(prefix=f"sim-{name}-", dir=runtime_dir()))
 

@@ -33,7 +33,7 @@ def node_specs(rig_name: str, options: dict[str, Any]) -> list[tuple[str, str]]:
 
     Real-rack shapes: hyphenated and dotted names, several platforms in one rig.
     """
-    from hilt.fabric.profile import load_profile
+    from hilt.profiles.model import load_profile
 
     where = f"rig {rig_name!r} provider options"
     default = str(options.get("profile", "sim-4gpu"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hilt.provision import read_identity
+from hilt.provision.boot import read_identity
 
 
 def test_image_identity(node, boot_result, expected_image, hilt_session):

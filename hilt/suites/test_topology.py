@@ -7,7 +7,7 @@ import pytest
 
 from hilt.fabric.compare import compare_topology
 from hilt.pytestplugin.topology import record_topology
-from hilt.run_record import TopologyRecord
+from hilt.record.run_record import TopologyRecord
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from hilt.fabric.trustcheck import (
     check_secure_boot,
 )
 from hilt.fabric.trustread import read_trust_facts
-from hilt.run_record import FIRMWARE_PROPERTY
+from hilt.record.run_record import FIRMWARE_PROPERTY
 
 _FACTS: dict[str, object] = {}
 _BMC: dict[str, object] = {}

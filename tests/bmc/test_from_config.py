@@ -6,7 +6,7 @@ import pytest
 
 from hilt.bmc import Bmc
 from hilt.errors import ConfigError
-from hilt.inventory import BmcConfig, NodeConfig
+from hilt.rig.config import BmcConfig, NodeConfig
 from tests.bmc.peer.server import start_peer
 
 

@@ -15,7 +15,7 @@ import yaml
 
 from hilt.exitcodes import ExitCode
 from hilt.lease import Holder, open_store
-from hilt.run_record import MetricRecord, RunRecord
+from hilt.record.run_record import MetricRecord, RunRecord
 
 from .conftest import MARKUP
 

@@ -14,9 +14,9 @@ import pytest
 import yaml
 from typer.testing import Result
 
-from hilt.history import open_history
+from hilt.history.sqlite import open_history
+from hilt.record.run_record import MetricRecord, NodeRecord, RunRecord
 from hilt.rollout.state import NodeImage, RolloutNode, RolloutState, StateStore, Wave, check_id, utc_now
-from hilt.run_record import MetricRecord, NodeRecord, RunRecord
 
 Hilt = Callable[..., Result]
 

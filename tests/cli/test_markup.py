@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from hilt.lease import Holder, open_store
-from hilt.run_record import MetricRecord, RunRecord
+from hilt.record.run_record import MetricRecord, RunRecord
 
 from .conftest import MARKUP
 

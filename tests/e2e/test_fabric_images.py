@@ -7,8 +7,8 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from hilt.exitcodes import ExitCode
+from hilt.record.run_record import RunRecord
 from hilt.report.fabric import problems
-from hilt.run_record import RunRecord
 from tests.e2e.conftest import run_suites
 
 FABRIC = "suites/test_nvlink.py suites/test_topology.py suites/test_devicetree.py suites/test_nvml.py"

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from hilt.exitcodes import ExitCode
-from hilt.locations import runtime_dir
+from hilt.util.locations import runtime_dir
 from tests.e2e.conftest import run_suites
 
 

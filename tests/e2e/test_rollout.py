@@ -45,13 +45,13 @@ class Rack:
     rigs: Path
 
     def configs(self):  # noqa: ANN201 - name -> NodeConfig of the running sim
-        from hilt.inventory import load_inventory
+        from hilt.rig.config import load_inventory
         from hilt.rollout.engine import _live_rig
 
         return _live_rig(load_inventory(self.rigs), "sim").rig("sim").nodes
 
     def running(self) -> dict[str, dict]:
-        from hilt.provision import read_running_images
+        from hilt.provision.boot import read_running_images
 
         return read_running_images(self.configs())
 
@@ -79,7 +79,7 @@ def _rollout_id(output: str) -> str:
 def rack(tmp_path_factory):
     if os.geteuid() != 0:
         pytest.fail("the simulated rack needs root (network namespaces); run the tests as root")
-    from hilt.provision import provision
+    from hilt.provision.boot import provision
     from hilt.sim.lifecycle import sim_down, sim_up
 
     tmp = tmp_path_factory.mktemp("rollout")
@@ -92,7 +92,7 @@ def rack(tmp_path_factory):
     sim_up(SIM, nodes=4, boot_delay_s=1.0, subnet=57, owner_pid=os.getpid(), boot_timeout_s=20.0)
     try:
         rack = Rack(tmp, rigs)
-        from hilt.inventory import load_inventory
+        from hilt.rig.config import load_inventory
         from hilt.rollout.engine import _live_rig
 
         inventory = _live_rig(load_inventory(rigs), "sim")
@@ -129,7 +129,7 @@ def test_regressed_canary_is_caught_against_baseline_and_control_and_rolled_back
     summary = (rack.tmp / "regressed" / "rollout.md").read_text()
     assert "REGRESSION" in summary and "nccl.all_reduce.busbw" in summary and "node1 -> good" in summary
     # the canary wave is a run in the history, tagged with the rollout and the wave
-    from hilt.history import open_history
+    from hilt.history.sqlite import open_history
 
     runs = [r for r in open_history(rack.tmp / "history.sqlite").runs() if r.rollout]
     assert [(r.rollout["id"], r.rollout["wave"]) for r in runs] == [(state["id"], 1)]

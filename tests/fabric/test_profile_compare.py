@@ -4,8 +4,8 @@ from hilt.errors import ConfigError
 from hilt.fabric.compare import check_error_delta, compare_inventory, compare_nvlink, compare_topology
 from hilt.fabric.nvlink import parse_nvlink_errors, parse_nvlink_status
 from hilt.fabric.procinfo import parse_gpu_information
-from hilt.fabric.profile import known_profiles, load_profile
 from hilt.fabric.topo import parse_topology
+from hilt.profiles.model import known_profiles, load_profile
 
 
 def test_all_shipped_profiles_load():

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from hilt.errors import ConfigError
-from hilt.fabric.profile import known_profiles, load_profile
 from hilt.gate.baselines import available_profiles, load_baselines
 from hilt.gate.coverage import plan_gaps
 from hilt.probes.settings import ProbeSettings, planned_for_profile, planned_metrics
+from hilt.profiles.model import known_profiles, load_profile
 
 BASELINES = Path(__file__).resolve().parents[2] / "baselines"
 HEAD = "gpu_count: 8\ntopology: {default_link: NV18}\nnvlink: {active_links_per_gpu: 18}\n"

@@ -18,9 +18,9 @@ from hilt.fabric.compare import (
 )
 from hilt.fabric.devicetree import parse_devicetree
 from hilt.fabric.procinfo import parse_driver_version, parse_gpu_information
-from hilt.fabric.profile import load_profile
 from hilt.fabric.snapshot import FabricSnapshot, snapshot_script, split_sections
 from hilt.fabric.xid import check_xids
+from hilt.profiles.model import load_profile
 from hilt.sim.fabric_view import write_fabric_view
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from hilt.errors import ConfigError, ParseError
-from hilt.fabric.profile import TrustSpec, load_profile
 from hilt.fabric.snapshot import Section
 from hilt.fabric.trustcheck import (
     check_device_nodes,
@@ -17,6 +16,7 @@ from hilt.fabric.trustcheck import (
     check_secure_boot,
 )
 from hilt.fabric.trustread import _MISSING, parse_trust_sections, trust_script
+from hilt.profiles.model import TrustSpec, load_profile
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "trust"
 PROFILE = """\
@@ -122,7 +122,7 @@ def test_firmware_mismatch_names_component_and_versions():
 
 
 def test_image_identity_firmware_is_checked_as_well_as_the_profile():
-    from hilt.fabric.profile import FirmwareSpec
+    from hilt.profiles.model import FirmwareSpec
 
     spec = TrustSpec(firmware={"bios": ["2.2.1"]})
     found = {"bios": ["2.2.1"], "vbios": ["96.00.99.00.01", "96.00.74.00.1C"]}

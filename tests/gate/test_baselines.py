@@ -7,7 +7,7 @@ import pytest
 
 from hilt.errors import ConfigError
 from hilt.gate.baselines import available_profiles, load_baselines
-from hilt.metrics import Metric
+from hilt.record.metrics import Metric
 
 SHIPPED = Path(__file__).resolve().parents[2] / "baselines"
 

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from hilt.exitcodes import ExitCode
 from hilt.gate import cli
 from hilt.gate.baselines import load_baselines
-from hilt.run_record import BaselineRecord, MetricRecord, RunRecord, VerdictRecord
+from hilt.record.run_record import BaselineRecord, MetricRecord, RunRecord, VerdictRecord
 
 runner = CliRunner()
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from hilt.pytestplugin.collector import RunCollector
-from hilt.run_record import RunRecord
+from hilt.record.run_record import RunRecord
 
 NAMES = ["gpu-01", "r3-u17.gpu", "node_7"]
 

@@ -5,8 +5,8 @@ import itertools
 from pathlib import Path
 
 from hilt.gate.baselines import BaselineEntry, BaselineSet, GateRule
-from hilt.gate.session import ReleaseGate
-from hilt.metrics import Metric
+from hilt.gate.release_gate import ReleaseGate
+from hilt.record.metrics import Metric
 
 
 def gate(max_repeats: int = 20, allow_missing: bool = False) -> ReleaseGate:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hilt import run_record as rr
 from hilt.exitcodes import ExitCode
 from hilt.gate.baselines import BaselineEntry, BaselineSet, GateRule
 from hilt.gate.coverage import expected_entries, judge_coverage
 from hilt.probes.plan import NcclTestsPlan, nccl_planned
-from hilt.run_record import MetricRecord, NodeRecord, RunRecord, VerdictRecord
+from hilt.record import run_record as rr
+from hilt.record.run_record import MetricRecord, NodeRecord, RunRecord, VerdictRecord
 
 SIZE = "67108864"
 

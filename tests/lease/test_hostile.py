@@ -14,10 +14,10 @@ from typer.testing import CliRunner
 
 from hilt.errors import LeaseError
 from hilt.exitcodes import ExitCode
-from hilt.inventory import parse_inventory
 from hilt.lease import Holder, LeaseKeeper, cli, open_store
 from hilt.lease.sqlite_store import SqliteLeaseStore
-from hilt.locations import default_lease_store_url, state_dir
+from hilt.rig.config import parse_inventory
+from hilt.util.locations import default_lease_store_url, state_dir
 
 ALICE = Holder(user="alice", host="ci-runner-7", pid=101, purpose="nightly")
 runner = CliRunner()

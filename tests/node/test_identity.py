@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hilt.errors import ParseError
-from hilt.identity import DMI_SERIAL, DMI_UUID, DT_SERIALS, bmc_identity, host_identity, match_identity
+from hilt.provision.identity import DMI_SERIAL, DMI_UUID, DT_SERIALS, bmc_identity, host_identity, match_identity
 
 UUID = "4c4c4544-0042-3510-8052-b3c04f4d4e32"
 

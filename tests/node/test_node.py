@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from hilt.errors import NodeError
-from hilt.inventory import BmcConfig, NodeConfig, SshConfig
-from hilt.node import Node
+from hilt.node.ssh import Node
+from hilt.rig.config import BmcConfig, NodeConfig, SshConfig
 from tests.sshd import keygen, start_sshd
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from hilt.errors import ConfigError, ParseError
 from hilt.fabric.dcgm import parse_dcgm_diag, parse_dcgm_health
-from hilt.fabric.profile import DcgmSpec, load_profile
+from hilt.node.local import LocalNode
 from hilt.probes.dcgm_probe import (
     DcgmHealthWatch,
     DcgmIncomplete,
@@ -20,8 +20,8 @@ from hilt.probes.dcgm_probe import (
 )
 from hilt.probes.errors import ProbeFailed, ProbeSkipped
 from hilt.probes.nvbandwidth import parse_nvbandwidth
+from hilt.profiles.model import DcgmSpec, load_profile
 from hilt.sim.dcgm_view import write_dcgmi, write_nvbandwidth
-from tests.probes.localnode import LocalNode
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
 D2D = "device_to_device_memcpy_read_ce"

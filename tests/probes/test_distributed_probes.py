@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from hilt.node.local import LocalNode
 from hilt.probes import runner
 from hilt.probes.errors import ProbeSkipped, ProbeTimeout
 from hilt.sim.nccl_tests_view import write_nccl_tests
-from tests.probes.localnode import LocalNode
 
 
 def _tagged_processes() -> list[int]:

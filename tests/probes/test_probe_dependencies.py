@@ -16,10 +16,10 @@ from xml.etree import ElementTree
 import pytest
 
 from hilt.errors import InfrastructureError
-from hilt.inventory import BmcConfig, NodeConfig, SshConfig
-from hilt.node import Node
+from hilt.node.ssh import Node
 from hilt.probes import runner
 from hilt.probes.errors import ProbeDependencyMissing
+from hilt.rig.config import BmcConfig, NodeConfig, SshConfig
 from tests.sshd import start_sshd
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,8 +86,8 @@ class _WithGpu:
 PROBE_TEST = """\
 import os
 
-from hilt.inventory import NodeConfig
-from hilt.node import Node
+from hilt.rig.config import NodeConfig
+from hilt.node.ssh import Node
 from hilt.probes import runner
 
 

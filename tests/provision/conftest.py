@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hilt.inventory import ImageConfig, Inventory, NodeConfig, materialize, parse_inventory
+from hilt.rig.config import ImageConfig, Inventory, NodeConfig, materialize, parse_inventory
 from hilt.sim.control import SimControl
 from hilt.sim.provider import SimProvider
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from hilt.cli import app
 from hilt.lease import open_store
-from hilt.session import RigSession
+from hilt.session.rig_session import RigSession
 from tests.provision.conftest import start_sim
 
 pytestmark = pytest.mark.slow

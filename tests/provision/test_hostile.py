@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from hilt.errors import ConfigError
-from hilt.session import RigSession
+from hilt.session.rig_session import RigSession
 
 MARKER = "/tmp/hilt-provision-hostile-marker"  # noqa: S108 - what a hostile value would create
 HOSTILE = [f"root;touch {MARKER}", f"$(touch {MARKER})", f"`touch {MARKER}`"]

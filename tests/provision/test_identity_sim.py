@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from hilt.provision import NodeState, provision
+from hilt.provision.boot import NodeState, provision
 from tests.provision.conftest import start_sim
 
 

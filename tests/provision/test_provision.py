@@ -10,8 +10,8 @@ import pytest
 
 from hilt.bmc import Bmc
 from hilt.errors import NodeError
-from hilt.node import Node, _parse_pinned, fingerprint
-from hilt.provision import NodeState, provision
+from hilt.node.ssh import Node, _parse_pinned, fingerprint
+from hilt.provision.boot import NodeState, provision
 from tests.provision.conftest import Sim, start_sim
 
 pytestmark = pytest.mark.slow

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hilt.run_record import (
+from hilt.record.run_record import (
     BaselineRecord,
     MetricRecord,
     NodeRecord,
@@ -188,8 +188,8 @@ def store_location(request, tmp_path) -> tuple[str, str | None]:
 @pytest.fixture
 def open_store(store_location):
     """``open_store()`` -> the history of ``store_location``, opened afresh (as another runner would)."""
-    from hilt.history import open_history
-    from hilt.inventory import Secret
+    from hilt.history.sqlite import open_history
+    from hilt.rig.config import Secret
 
     location, ref = store_location
     return lambda: open_history(location, Secret(ref) if ref else None)

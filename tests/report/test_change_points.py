@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hilt.history import Series, SeriesKey, SeriesPoint, open_history, series_from_runs
+from hilt.history.sqlite import Series, SeriesKey, SeriesPoint, open_history, series_from_runs
 from hilt.report.changes import ChangeOptions, changes_in_runs, detect_changes
 
 BUSBW = SeriesKey("sim", "nccl.all_reduce.busbw{nodes=2,size=1G}")

@@ -7,11 +7,11 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-from hilt.history import SeriesKey
+from hilt.history.sqlite import SeriesKey
+from hilt.record.run_record import MetricRecord, RunRecord
 from hilt.report.changes import changes_in_runs, with_versions
 from hilt.report.html import build_report
 from hilt.report.versions import VersionChange, version_diff, versions_html
-from hilt.run_record import MetricRecord, RunRecord
 from tests.report.conftest import GOOD_IMAGE, REGRESSED_IMAGE, make_night
 from tests.report.test_html_report import chromium, needs_chromium
 

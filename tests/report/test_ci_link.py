@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hilt.ci_env import ci_job_url
 from hilt.report.html import build_report
+from hilt.util.ci_env import ci_job_url
 
 
 def test_job_url_from_each_ci_system() -> None:

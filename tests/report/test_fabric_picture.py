@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from hilt.fabric.profile import load_profile
 from hilt.fabric.topo import parse_topology
+from hilt.profiles.model import load_profile
 from hilt.pytestplugin.collector import RunCollector
 from hilt.pytestplugin.topology import TOPOLOGY_PROPERTY
+from hilt.record.run_record import NodeRecord, RunRecord, TopologyRecord
 from hilt.report.fabric import LinkDiff, fabric_grid, fabric_section, link_diffs, problems
 from hilt.report.html import build_report
-from hilt.run_record import NodeRecord, RunRecord, TopologyRecord
 from tests.report.conftest import make_night
 from tests.report.test_html_report import chromium, html_attr, needs_chromium
 
@@ -142,7 +142,7 @@ def test_the_picture_agrees_with_the_topology_check_for_every_capture_and_profil
     """What the grid marks is what test_topology fails on (hilt.fabric.compare), for every real capture read
     under every shipped profile: same links, same expected and found values."""
     from hilt.fabric.compare import compare_topology
-    from hilt.fabric.profile import known_profiles
+    from hilt.profiles.model import known_profiles
 
     topo = parse_topology((TOPO / capture).read_text())
     for name in known_profiles():
@@ -170,7 +170,7 @@ def _values(sentence: str) -> tuple[str, str]:
 
 
 def test_a_summary_with_a_malformed_matrix_names_the_field(tmp_path: Path) -> None:
-    from hilt.history import HistoryError, load_summary
+    from hilt.history.sqlite import HistoryError, load_summary
 
     topo = _record("hgx-h100-8gpu", H100).model_dump()
     topo["found"][3] = topo["found"][3][:-1]

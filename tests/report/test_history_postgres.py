@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from hilt.history import HistoryError, open_history
-from hilt.inventory import Secret, load_inventory
+from hilt.history.sqlite import HistoryError, open_history
 from hilt.report import cli
 from hilt.report.cli import history_app, report_app
+from hilt.rig.config import Secret, load_inventory
 from tests.pgserver import PASSWORD_ENV
 
 runner = CliRunner()

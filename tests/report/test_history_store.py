@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from hilt.history import BUSY_TIMEOUT_S, SCHEMA, HistoryError, SeriesKey, load_summary, open_history
-from hilt.inventory import Secret
-from hilt.run_record import RunRecord
+from hilt.history.sqlite import BUSY_TIMEOUT_S, SCHEMA, HistoryError, SeriesKey, load_summary, open_history
+from hilt.record.run_record import RunRecord
+from hilt.rig.config import Secret
 
 BUSBW = "nccl.all_reduce.busbw{nodes=2,size=1G}"
 
@@ -188,7 +188,7 @@ def test_a_history_held_by_another_writer_is_waited_for_then_named_busy_not_dama
     store = open_history(path)
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")  # another runner, stuck mid-write
-    monkeypatch.setattr("hilt.history.BUSY_TIMEOUT_S", 0.3)
+    monkeypatch.setattr("hilt.history.sqlite.BUSY_TIMEOUT_S", 0.3)
     try:
         with pytest.raises(HistoryError, match="busy.sqlite: still locked by another writer") as caught:
             store.append(nightly(1)[0])

@@ -16,11 +16,11 @@ from typer.testing import CliRunner
 
 from hilt.errors import ParseError
 from hilt.gate import cli as gate_cli
-from hilt.history import HistoryError, load_summary, open_history
-from hilt.metrics import Metric
+from hilt.history.sqlite import HistoryError, load_summary, open_history
 from hilt.probes.results import allreduce_metrics, parse_result_lines
+from hilt.record.metrics import Metric
+from hilt.record.run_record import MetricRecord, RunRecord
 from hilt.report.cli import history_app, report_app
-from hilt.run_record import MetricRecord, RunRecord
 
 runner = CliRunner()
 GOOD = {"run_id": "r1", "started_at": "2026-11-01T02:00:00Z", "rig": "sim", "profile": "sim-4gpu",

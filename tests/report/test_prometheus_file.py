@@ -8,8 +8,8 @@ from typing import get_args
 
 import pytest
 
+from hilt.record.run_record import GateOutcome, MetricRecord, VerdictRecord
 from hilt.report.prometheus import label_names, metric_name, write_metrics_prom
-from hilt.run_record import GateOutcome, MetricRecord, VerdictRecord
 
 from .textfile_rules import Rejected, parse, unquote
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from hilt.record.run_record import MetricRecord
 from hilt.report.prometheus import write_metrics_prom
-from hilt.run_record import MetricRecord
 
 BINARY = shutil.which("prometheus-node-exporter") or shutil.which("node_exporter")
 

@@ -10,10 +10,10 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from hilt.pytestplugin.collector import RunCollector, _add_junit_properties
+from hilt.record.run_record import RunRecord
 from hilt.report.html import build_report
 from hilt.report.links import allure_href, junit_href, run_artifacts
-from hilt.run_record import RunRecord
-from hilt.session import SessionState
+from hilt.session.rig_session import SessionState
 
 HOSTILE = '"><script>alert(1)</script>'
 

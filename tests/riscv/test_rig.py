@@ -7,8 +7,8 @@ import time
 import xml.etree.ElementTree as ET
 
 from hilt.bmc import Bmc
-from hilt.inventory import NodeConfig
-from hilt.node import Node
+from hilt.node.ssh import Node
+from hilt.rig.config import NodeConfig
 from hilt.sim import state
 from hilt.sim.riscv.machine import ssh_banner
 from hilt.sim.riscv.provider import riscv_down, riscv_up

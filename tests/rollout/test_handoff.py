@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hilt.session import HANDOFF_ENV, RigSession, SessionState, utc_now
+from hilt.session.rig_session import HANDOFF_ENV, RigSession, SessionState, utc_now
 
 
 def test_a_run_adopts_a_handed_over_session_without_leasing(tmp_path, monkeypatch):

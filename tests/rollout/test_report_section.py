@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from hilt.record.run_record import RunRecord, VerdictRecord
 from hilt.report.html import build_report
-from hilt.run_record import RunRecord, VerdictRecord
 
 
 def _run(run_id: str, at: str, rollout: dict | None) -> RunRecord:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from hilt.rollout.verdict import wave_verdict
-from hilt.run_record import (
+from hilt.record.run_record import (
     BaselineRecord,
     CoverageEntry,
     CoverageRecord,
@@ -12,7 +11,8 @@ from hilt.run_record import (
     RunRecord,
     VerdictRecord,
 )
-from hilt.run_record import TestRecord as RunTest
+from hilt.record.run_record import TestRecord as RunTest
+from hilt.rollout.verdict import wave_verdict
 
 LABELS = {"backend": "gloo", "size": "16777216", "nodes": "1"}
 KEY = "torch.all_reduce.busbw{backend=gloo,nodes=1,size=16777216}"

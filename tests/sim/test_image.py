@@ -55,10 +55,10 @@ def test_one_image_shows_each_node_its_own_profile(tmp_path):
     import subprocess
 
     from hilt.fabric.compare import compare_topology
-    from hilt.fabric.profile import load_profile
     from hilt.fabric.topo import parse_topology
     from hilt.probes.nccl import parse_nccl_tests
     from hilt.probes.settings import ProbeSettings
+    from hilt.profiles.model import load_profile
 
     path = build_image("good", tmp_path, nccl={"nccl_busbw_gbps": 180.0, "busbw_by_profile": {"dgx-a100-8gpu": 90.0}},
                        profiles=["hgx-h100-8gpu", "dgx-a100-8gpu"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hilt.identity import DMI_SERIAL, DMI_UUID, bmc_identity, host_identity, match_identity
+from hilt.provision.identity import DMI_SERIAL, DMI_UUID, bmc_identity, host_identity, match_identity
 from hilt.sim.identity import swap_bmcs, write_dmi
 
 

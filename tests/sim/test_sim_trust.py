@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from hilt.fabric.nvml import parse_nvml_report
-from hilt.fabric.profile import FirmwareSpec, load_profile
 from hilt.fabric.snapshot import split_sections
 from hilt.fabric.trustcheck import check_device_nodes, check_firmware, check_kernel, check_modules, check_secure_boot
 from hilt.fabric.trustread import parse_trust_sections, trust_script
+from hilt.profiles.model import FirmwareSpec, load_profile
 from hilt.sim.image import STANDARD_IMAGES, build_standard_images, read_image, unpack_root
 from hilt.sim.trust_view import BMC_FIRMWARE, SIGNER, SYSTEM_FIRMWARE, apply_device_mode, trust_spec
 

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from hilt.inventory import load_inventory
+from hilt.rig.config import load_inventory
 
 
 def test_break_the_lease_from_the_cli(hilt_session, node):

@@ -8,7 +8,7 @@ import json
 import os
 from pathlib import Path
 
-from hilt.inventory import load_inventory, resolve_username
+from hilt.rig.config import load_inventory, resolve_username
 from hilt.sim import state
 
 

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 if TYPE_CHECKING:  # the record stays importable without the fabric layer's parsers
-    from hilt.fabric.profile import Profile
     from hilt.fabric.topo import Topology
+    from hilt.profiles.model import Profile
 
 SCHEMA_VERSION = 1
 
@@ -55,7 +55,7 @@ class TopologyRecord(BaseModel):
 
     @classmethod
     def from_parsed(cls, profile: Profile, topo: Topology) -> TopologyRecord:
-        """From a :class:`hilt.fabric.profile.Profile` and a parsed :class:`hilt.fabric.topo.Topology`."""
+        """From a :class:`hilt.profiles.model.Profile` and a parsed :class:`hilt.fabric.topo.Topology`."""
         expected_gpus = [f"GPU{i}" for i in range(profile.gpu_count)]
         devices = list(topo.gpus) + [g for g in expected_gpus if g not in topo.gpus] + list(topo.nics)
         index = {d: i for i, d in enumerate(devices)}
@@ -221,7 +221,7 @@ class RunRecord(BaseModel):
     node_profiles: dict[str, str] = Field(default_factory=dict)  # node -> its profile
     exit_code: int | None = None
     versions: dict[str, str] = Field(default_factory=dict)
-    ci_url: str | None = None  # the CI job of this run (hilt/ci_env.py); the report links it
+    ci_url: str | None = None  # the CI job of this run (hilt/util/ci_env.py); the report links it
     junit_path: str | None = None  # the JUnit XML this run wrote (pytest --junitxml, absolute)
     allure_results: str | None = None  # this run's Allure results directory (--alluredir, absolute)
     junit_url: str | None = None  # the published JUnit file (HILT_JUNIT_URL; http(s) only)

@@ -20,7 +20,8 @@ from typing import Any
 import yaml
 
 from hilt.errors import ConfigError, HiltError, LeaseError
-from hilt.inventory import (
+from hilt.provision.boot import ProgressCallback, ProvisionResult, provision
+from hilt.rig.config import (
     ImageConfig,
     Inventory,
     NodeConfig,
@@ -29,7 +30,6 @@ from hilt.inventory import (
     load_provider,
     materialize,
 )
-from hilt.provision import ProgressCallback, ProvisionResult, provision
 
 log = logging.getLogger(__name__)
 

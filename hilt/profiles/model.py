@@ -17,9 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from hilt.errors import ConfigError
 from hilt.fabric.trust import LOCKDOWN_MODES, TAINT_LETTERS
 from hilt.probes.plan import ProbesSpec
-from hilt.safe_yaml import YamlDocument, load_file
+from hilt.util.safe_yaml import YamlDocument, load_file
 
-PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
+PROFILES_DIR = Path(__file__).resolve().parent
 _PAIR = re.compile(r"^GPU(\d+)-GPU(\d+)$")
 _LINK_VALUE = re.compile(r"^(NV\d+|PIX|PXB|PHB|NODE|SYS|SOC|PSB)$")
 

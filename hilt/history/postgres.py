@@ -1,6 +1,6 @@
 """The run history on a PostgreSQL server: one history for every CI runner and rig (psycopg 3).
 
-Same schema, migrations and queries as the SQLite file (:class:`hilt.history._SqlHistoryStore`); this
+Same schema, migrations and queries as the SQLite file (:class:`hilt.history.sqlite._SqlHistoryStore`); this
 module only says how to connect and how writers exclude each other: every writing transaction first takes
 one transaction-scoped advisory lock, so concurrent appends (and a first open that migrates) from many
 runners are serialised by the server instead of failing on a unique key, and a runner that dies mid-append
@@ -21,10 +21,10 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 
 from hilt.errors import ConfigError
-from hilt.history import Db, HistoryError, _SqlHistoryStore
+from hilt.history.sqlite import Db, HistoryError, _SqlHistoryStore
 
 if TYPE_CHECKING:
-    from hilt.inventory import Secret
+    from hilt.rig.config import Secret
 
 #: pg_advisory_xact_lock key of the history's writers ("hilt" in ASCII, then 1).
 WRITERS_LOCK = 0x68696C74_0001

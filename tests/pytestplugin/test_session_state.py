@@ -41,10 +41,10 @@ CONFTEST = '''\
 import os
 from pathlib import Path
 
-import hilt.inventory
-import hilt.session
+import hilt.rig.config
+import hilt.session.rig_session
 
-_real = hilt.inventory.load_inventory
+_real = hilt.rig.config.load_inventory
 
 
 def _counting(path, *args, **kwargs):
@@ -53,8 +53,8 @@ def _counting(path, *args, **kwargs):
     return _real(path, *args, **kwargs)
 
 
-hilt.inventory.load_inventory = _counting
-hilt.session.load_inventory = _counting
+hilt.rig.config.load_inventory = _counting
+hilt.session.rig_session.load_inventory = _counting
 '''
 
 TESTS = '''\

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hilt.fabric.procinfo import parse_driver_version
-from hilt.provision import driver_version
+from hilt.provision.boot import driver_version
 
 PROC = [
     "NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.129.03  Tue Oct 10 21:45:56 UTC 2023\nGCC version: 11\n",

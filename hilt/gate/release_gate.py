@@ -14,8 +14,8 @@ from typing import Literal
 
 from hilt.gate.baselines import BaselineSet
 from hilt.gate.judge import Baseline, Verdict, judge
-from hilt.metrics import Metric
-from hilt.run_record import BaselineRecord, MetricRecord, VerdictRecord
+from hilt.record.metrics import Metric
+from hilt.record.run_record import BaselineRecord, MetricRecord, VerdictRecord
 
 CheckOutcome = Literal["pass", "regression", "improvement", "inconclusive", "unbaselined"]
 

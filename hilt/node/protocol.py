@@ -1,6 +1,6 @@
 """The node protocol: what suites, probes and fabric readers need from a node, in one place.
 
-``hilt.node.Node`` (SSH) implements it; the probes' and fabric readers' functions ask for it, never for
+``hilt.node.ssh.Node`` (SSH) implements it; the probes' and fabric readers' functions ask for it, never for
 ``Node``, so their tests can hand them a local stand-in speaking the same calls, and a second transport
 (a serial console, a BMC shell) is one more class, not a branch.
 """

@@ -4,15 +4,15 @@ import io
 
 from rich.console import Console
 
-from hilt.report.summary import print_summary, render_markdown, write_summary
-from hilt.run_record import (
+from hilt.record.run_record import (
     BaselineRecord,
     MetricRecord,
     NodeRecord,
     RunRecord,
     VerdictRecord,
 )
-from hilt.run_record import TestRecord as RecordedTest  # not a test class
+from hilt.record.run_record import TestRecord as RecordedTest  # not a test class
+from hilt.report.summary import print_summary, render_markdown, write_summary
 
 
 def record(gate="regression") -> RunRecord:
@@ -70,8 +70,8 @@ def test_print_summary_shows_verdict_and_metrics():
 
 
 def test_ungated_metrics_are_folded_below_the_gated_ones():
+    from hilt.record.run_record import MetricRecord, RunRecord, VerdictRecord
     from hilt.report.summary import render_markdown
-    from hilt.run_record import MetricRecord, RunRecord, VerdictRecord
 
     record = RunRecord(run_id="r1", started_at="2026-11-28T00:00:00+00:00", rig="sim", metrics=[
         MetricRecord(name="ddp.samples_per_s", unit="1/s", samples=[38.0]),
@@ -88,7 +88,7 @@ def test_firmware_each_node_ran_is_kept_and_shown_folded():
     """test_firmware_matrix's versions reach the run record and summary.md; a GPU that differs is shown by index."""
     import json
 
-    from hilt.run_record import FIRMWARE_PROPERTY, firmware_from_report
+    from hilt.record.run_record import FIRMWARE_PROPERTY, firmware_from_report
 
     found = {"bios": ["2.2.1"], "bmc": ["1.00"], "vbios": ["96.00.99.00.01", "96.00.74.00.1C"]}
     assert firmware_from_report({FIRMWARE_PROPERTY: json.dumps(found)}) == found

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from hilt import safe_yaml
 from hilt.errors import ConfigError
-from hilt.inventory import load_inventory
-from tests.inventory.test_inventory import GOOD
+from hilt.rig.config import load_inventory
+from hilt.util import safe_yaml
+from tests.rig.test_inventory import GOOD
 
 
 def error_of(path: Path) -> str:
@@ -178,8 +178,8 @@ def _history_list(cwd: Path) -> subprocess.CompletedProcess:
 
 def test_the_default_history_outlives_make_clean(tmp_path):
     """Not reports/history.sqlite (deleted by `make clean` and by CI clean-ups of reports/): the state directory."""
-    from hilt.inventory import load_inventory
-    from hilt.run_record import RunRecord
+    from hilt.record.run_record import RunRecord
+    from hilt.rig.config import load_inventory
 
     write(tmp_path, b"default_rig: lab\nrigs: {lab: {}}\n")
     summary = tmp_path / "summary.json"
@@ -194,8 +194,8 @@ def test_the_default_history_outlives_make_clean(tmp_path):
 
 
 def test_a_history_at_the_old_default_place_is_still_read_with_a_message(tmp_path):
-    from hilt.history import open_history
-    from hilt.run_record import RunRecord
+    from hilt.history.sqlite import open_history
+    from hilt.record.run_record import RunRecord
 
     write(tmp_path, b"default_rig: lab\nrigs: {lab: {}}\n")
     old = tmp_path / "reports" / "history.sqlite"

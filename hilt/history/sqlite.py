@@ -41,12 +41,12 @@ from typing import TYPE_CHECKING, Protocol
 from pydantic import ValidationError
 
 from hilt.errors import ConfigError
-from hilt.run_record import SCHEMA_VERSION as RECORD_SCHEMA_VERSION
-from hilt.run_record import BaselineRecord, MetricRecord, RunRecord
-from hilt.safe_yaml import decode
+from hilt.record.run_record import SCHEMA_VERSION as RECORD_SCHEMA_VERSION
+from hilt.record.run_record import BaselineRecord, MetricRecord, RunRecord
+from hilt.util.safe_yaml import decode
 
 if TYPE_CHECKING:
-    from hilt.inventory import Secret
+    from hilt.rig.config import Secret
 
 BUSY_TIMEOUT_S = 60.0
 log = logging.getLogger(__name__)
@@ -302,7 +302,7 @@ def open_history(location: Path | str, password: Secret | None = None) -> Histor
     text = str(location)
     if text.startswith(("postgresql://", "postgres://")):
         try:
-            from hilt.history_pg import PostgresHistoryStore
+            from hilt.history.postgres import PostgresHistoryStore
         except ImportError as exc:
             raise HistoryError(f"{text}: a PostgreSQL history needs psycopg 3 ({exc}); install hilt[postgres]") \
                 from None

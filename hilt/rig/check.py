@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from hilt.errors import ConfigError
-from hilt.inventory import Inventory, RigConfig, load_provider
+from hilt.rig.config import Inventory, RigConfig, load_provider
 
 
 def _planned_nodes(rig_name: str, rig: RigConfig) -> tuple[dict[str, str], set[str] | None, str | None]:
@@ -48,10 +48,10 @@ def _suite_names(suite_dirs: Iterable[Path]) -> set[str]:
 def check_chain(inventory: Inventory, suite_dirs: Iterable[Path] = (), rig_names: list[str] | None = None
                 ) -> list[str]:
     """Every problem between rigs.yaml and a decidable gate, one line each (empty: the chain holds)."""
-    from hilt.fabric.profile import load_profile
     from hilt.gate.baselines import load_baselines
     from hilt.gate.coverage import plan_gaps
     from hilt.probes.settings import ProbeSettings, planned_for_profile, planned_metrics
+    from hilt.profiles.model import load_profile
 
     problems: list[str] = []
     baselines_dir = Path(inventory.baselines_dir)  # a profile without a baseline file has nothing to gate here

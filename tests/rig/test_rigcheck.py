@@ -9,9 +9,9 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from hilt.cli import app
-from hilt.inventory import load_inventory
-from hilt.rigcheck import check_chain
-from tests.inventory.test_inventory import GOOD
+from hilt.rig.check import check_chain
+from hilt.rig.config import load_inventory
+from tests.rig.test_inventory import GOOD
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE = GOOD[GOOD.index("    nodes:"):]

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hilt.errors import HiltError, InfrastructureError, NodeError
-from hilt.identity import IDENTITY_FILES as IDENTITY_FILES_HOST
-from hilt.identity import IdentityError, bmc_identity, host_identity, identity_record, match_identity
-from hilt.inventory import ImageConfig, NodeConfig
-from hilt.node import HostKeyError, Node, probe_ssh
+from hilt.node.ssh import HostKeyError, Node, probe_ssh
+from hilt.provision.identity import IDENTITY_FILES as IDENTITY_FILES_HOST
+from hilt.provision.identity import IdentityError, bmc_identity, host_identity, identity_record, match_identity
+from hilt.rig.config import ImageConfig, NodeConfig
 
 if TYPE_CHECKING:
     from hilt.bmc.protocols import BootMedia
@@ -71,7 +71,7 @@ class ProvisionResult:
     bios_version: str | None = None
     bmc_firmware: str | None = None
     identity: dict[str, Any] | None = None
-    """Host vs BMC identity (hilt.identity.identity_record): both identities, both addresses, the verdict."""
+    """Host vs BMC identity (hilt.provision.identity.identity_record): both identities, both addresses, the verdict."""
     steps: list[Step] = field(default_factory=list)
     evidence: dict[str, Any] = field(default_factory=dict)
 

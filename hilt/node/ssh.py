@@ -21,7 +21,7 @@ from pathlib import Path
 import paramiko
 
 from hilt.errors import ConfigError, NodeError
-from hilt.inventory import NodeConfig, host_key_problem
+from hilt.rig.config import NodeConfig, host_key_problem
 
 log = logging.getLogger(__name__)
 

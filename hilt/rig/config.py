@@ -16,11 +16,11 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
-from hilt import safe_yaml
 from hilt.errors import ConfigError
-from hilt.fabric.profile import FirmwareSpec
-from hilt.locations import default_history, default_history_path, default_lease_store_url
-from hilt.safe_yaml import YamlDocument
+from hilt.profiles.model import FirmwareSpec
+from hilt.util import safe_yaml
+from hilt.util.locations import default_history, default_history_path, default_lease_store_url
+from hilt.util.safe_yaml import YamlDocument
 
 _ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 
@@ -383,7 +383,7 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
 def parse_inventory(text: str | bytes, source: str = "rigs.yaml", base_dir: Path | None = None) -> Inventory:
     """Parse rigs.yaml text; relative paths in it are taken relative to ``base_dir``.
 
-    The file goes through hilt.safe_yaml: duplicate keys, alias bombs and bytes that are not UTF-8 are
+    The file goes through hilt.util.safe_yaml: duplicate keys, alias bombs and bytes that are not UTF-8 are
     refused with one line naming the file and the line.
     """
     doc = safe_yaml.load(text, source)

@@ -1,0 +1,1 @@
+"""The run history: series of metrics across runs, kept in SQLite or PostgreSQL."""

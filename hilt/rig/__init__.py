@@ -1,0 +1,1 @@
+"""Rigs: rigs.yaml (the inventory's schema and credentials), rig providers, and `hilt rigs check`."""
