@@ -113,7 +113,8 @@ def _plan_gap(entry: CoverageEntry, planned: Sequence[PlannedMetric]) -> str | N
 
 
 def _why(entry: CoverageEntry, nodes: Mapping[str, NodeRecord], tests: Sequence[TestRecord],
-         planned: Sequence[PlannedMetric], measured: Sequence[MetricRecord]) -> str:
+         planned: Sequence[PlannedMetric], measured: Sequence[MetricRecord],
+         unfinished: Mapping[str, str] | None = None) -> str:
     targets = [entry.node] if entry.node else list(nodes)
     for name in targets:
         rec = nodes.get(name)
@@ -127,7 +128,8 @@ def _why(entry: CoverageEntry, nodes: Mapping[str, NodeRecord], tests: Sequence[
     if probe is not None:
         runs = [t for t in tests if _test_name(t.nodeid) == probe and (entry.scope == "lease" or t.node == entry.node)]
         if not runs:
-            return f"probe {probe} did not run (not selected)"
+            stopped = [why for nodeid, why in (unfinished or {}).items() if _test_name(nodeid) == probe]
+            return f"probe {probe} {stopped[0]}" if stopped else f"probe {probe} did not run (not selected)"
         for t in runs:
             if t.outcome == "skipped":
                 return f"probe {probe} skipped: {t.message or 'no reason given'}"
@@ -143,10 +145,12 @@ def _why(entry: CoverageEntry, nodes: Mapping[str, NodeRecord], tests: Sequence[
 
 def judge_coverage(expected: CoverageRecord, metrics: Sequence[MetricRecord], tests: Sequence[TestRecord],
                    nodes: Sequence[NodeRecord],
-                   plans: Mapping[str | None, Sequence[PlannedMetric]] | None = None) -> CoverageRecord:
+                   plans: Mapping[str | None, Sequence[PlannedMetric]] | None = None,
+                   unfinished: Mapping[str, str] | None = None) -> CoverageRecord:
     """Each expected entry judged (with the outcome of the measurement that judged it) or named with why not.
 
     ``plans``: what each node's probe plan yields (key None: the lease's plan), to say "not in the plan".
+    ``unfinished``: tests of an interrupted run that left no result, each with why ("was cut off by SIGINT").
     """
     by_node = {n.name: n for n in nodes}
     plans = plans or {}
@@ -157,7 +161,8 @@ def judge_coverage(expected: CoverageRecord, metrics: Sequence[MetricRecord], te
             worst = _worst([m.verdict.outcome for m in hits if m.verdict is not None])
             out.entries.append(entry.model_copy(update={"measured": True, "outcome": worst, "why": None}))
             continue
-        why = _why(entry, by_node, tests, plans.get(entry.node if entry.scope == "node" else None, ()), metrics)
+        why = _why(entry, by_node, tests, plans.get(entry.node if entry.scope == "node" else None, ()), metrics,
+                   unfinished)
         out.entries.append(entry.model_copy(update={"measured": False, "outcome": None, "why": why}))
     return out
 

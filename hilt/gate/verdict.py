@@ -14,7 +14,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from hilt.exitcodes import ExitCode
-from hilt.record.run_record import CoverageRecord, MetricRecord, RunRecord, TestRecord, VerdictRecord
+from hilt.record.run_record import (
+    CoverageRecord,
+    MetricRecord,
+    RunRecord,
+    TestRecord,
+    VerdictRecord,
+    disk_full_line,
+)
 
 _PASSTHROUGH = (ExitCode.INTERRUPTED, ExitCode.INTERNAL_ERROR, ExitCode.USAGE_ERROR)
 
@@ -46,8 +53,25 @@ def _test_name(t: TestRecord) -> str:
 
 
 def run_verdict(record: RunRecord, pytest_status: int = 0, *, session_error: str | None = None,
-                allow_ungated: bool = False) -> tuple[VerdictRecord, int]:
-    """The run's gate verdict and the process exit code (docs/ci.md), from the record alone."""
+                allow_ungated: bool = False, history_required: bool = False) -> tuple[VerdictRecord, int]:
+    """The run's gate verdict and the process exit code (docs/ci.md, "How a run ends"), from the record alone.
+
+    A run that did not end on its own decides nothing about the image: interrupted by a signal, its lease lost
+    (the nodes were no longer ours), or its reports not written whole (a full disk) is inconclusive (exit 6)
+    whatever its tests said, and says why first. A crash in hilt's own code keeps pytest's exit 3. A history
+    append that failed leaves the verdict alone (the image was judged; summary.json holds the run and the
+    console names the command that recovers it) unless ``history_required`` (a nightly job) makes it exit 6.
+    """
+    cut_short = _cut_short(record, history_required)
+    if cut_short:
+        judged = _decide(record, session_error, allow_ungated)
+        reason = "; ".join(cut_short)
+        if judged.outcome == "regression":
+            reason += f"; before that: {judged.reason}"
+        verdict = VerdictRecord(outcome="inconclusive", reason=reason, gated=judged.gated)
+        if record.internal_error and not (record.interrupted or record.lease_lost or _disk_full(record)):
+            return verdict, int(ExitCode.INTERNAL_ERROR)
+        return verdict, int(ExitCode.INCONCLUSIVE)
     verdict = _decide(record, session_error, allow_ungated)
     if pytest_status in _PASSTHROUGH:
         return verdict, int(pytest_status)
@@ -62,6 +86,28 @@ def run_verdict(record: RunRecord, pytest_status: int = 0, *, session_error: str
     if not record.tests:
         return verdict, int(ExitCode.NO_TESTS)
     return verdict, int(ExitCode.PASS)
+
+
+def _disk_full(record: RunRecord) -> str | None:
+    return disk_full_line(record.output_problems)
+
+
+def _cut_short(record: RunRecord, history_required: bool) -> list[str]:
+    """Why this run's results cannot decide the gate, most telling first; empty when they can."""
+    why = []
+    if record.interrupted is not None:
+        why.append(record.interrupted.line())
+    if record.lease_lost:
+        why.append(f"{record.lease_lost}; the nodes were no longer ours, so nothing measured after it is judged")
+    full = _disk_full(record)
+    if full:
+        why.append(f"reports not written whole: {full}")
+    if history_required:
+        why += [f"history required (--history-required): {p.line()}" for p in record.output_problems
+                if p.output == "history"]
+    if record.internal_error:
+        why.append(f"hilt internal error: {record.internal_error}")
+    return why
 
 
 def _decide(record: RunRecord, session_error: str | None, allow_ungated: bool) -> VerdictRecord:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -74,6 +75,8 @@ class ProvisionResult:
     """Host vs BMC identity (hilt.provision.identity.identity_record): both identities, both addresses, the verdict."""
     steps: list[Step] = field(default_factory=list)
     evidence: dict[str, Any] = field(default_factory=dict)
+    cancelled: bool = False
+    """The run stopped (a signal, its end) while this node booted: not a failure of the node."""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -89,6 +92,10 @@ class ProvisionResult:
 
 
 ProgressCallback = Callable[[str, str], None]
+
+
+class BootCancelled(InfrastructureError):
+    """The run stopped while the node booted: the node is left as it is and its BMC is not asked for evidence."""
 
 
 def parse_os_release(text: str) -> dict[str, str]:
@@ -137,7 +144,9 @@ def phase_durations(steps: list[Step]) -> dict[str, float]:
 
 class _Provisioner:
     def __init__(self, name: str, config: NodeConfig, image_name: str | None, image: ImageConfig | None,
-                 boot: bool, progress: ProgressCallback | None, poll_s: float, max_poll_s: float):
+                 boot: bool, progress: ProgressCallback | None, poll_s: float, max_poll_s: float,
+                 cancel: threading.Event | None = None):
+        self.cancel = cancel or threading.Event()
         self.name = name
         self.config = config
         self.image_name = image_name
@@ -152,7 +161,13 @@ class _Provisioner:
         self.result = ProvisionResult(node=name)
         self.node = Node(name, config)
 
-    def step(self, state: NodeState, detail: str = "") -> None:
+    def _check_cancel(self) -> None:
+        if self.cancel.is_set():
+            raise BootCancelled(f"boot cancelled in state {self.result.state.value}: the run was stopped")
+
+    def step(self, state: NodeState, detail: str = "", check: bool = True) -> None:
+        if check:
+            self._check_cancel()
         self.result.state = state
         self.result.steps.append(Step(state.value, time.time(), detail))
         log.info("node %s: %s %s", self.name, state.value, detail)
@@ -172,13 +187,20 @@ class _Provisioner:
             self.result.ok = True
             self.result.boot_s = round(time.monotonic() - started, 3)
             self.step(NodeState.VERIFIED, f"{self.result.image_id or '?'} in {self.result.boot_s:.1f} s")
+        except BootCancelled as exc:
+            self.result.ok = False
+            self.result.cancelled = True
+            self.result.error = str(exc)
+            self.result.boot_s = round(time.monotonic() - started, 3)
+            self.result.steps.append(Step(NodeState.FAILED.value, time.time(), str(exc)))
         except HiltError as exc:
             self.result.ok = False
             self.result.error = str(exc)
             self.result.boot_s = round(time.monotonic() - started, 3)
             # A node that is not the machine its BMC manages is of unknown state, not a failed boot.
-            self.step(NodeState.UNKNOWN if isinstance(exc, IdentityError) else NodeState.FAILED, str(exc))
-            self._collect_evidence()
+            self.step(NodeState.UNKNOWN if isinstance(exc, IdentityError) else NodeState.FAILED, str(exc), check=False)
+            if not self.cancel.is_set():
+                self._collect_evidence()
         finally:
             self.node.close()
         return self.result
@@ -238,6 +260,7 @@ class _Provisioner:
         self.last_problem = "SSH never answered"
         old_os_seen = False
         while time.monotonic() < deadline:
+            self._check_cancel()
             if not probe_ssh(ssh.host, ssh.port, timeout=min(2.0, max(0.1, deadline - time.monotonic()))):
                 login_delay, next_login = self.poll_s, 0.0  # whoever answers next is a new server
             elif time.monotonic() >= next_login:
@@ -268,7 +291,7 @@ class _Provisioner:
                     self.node.close()
                 next_login = time.monotonic() + login_delay
                 login_delay = min(login_delay * 2, _MAX_LOGIN_BACKOFF_S)
-            time.sleep(min(probe_delay, max(0.0, deadline - time.monotonic())))
+            self.cancel.wait(min(probe_delay, max(0.0, deadline - time.monotonic())))
             probe_delay = min(probe_delay * 1.5, self.max_poll_s)
         raise NodeError(f"node {self.name} did not come up within {timeout:.0f} s: {self.last_problem}")
 
@@ -354,20 +377,29 @@ def provision(
     progress: ProgressCallback | None = None,
     poll_s: float = 0.5,
     max_poll_s: float = 0.5,
+    cancel: threading.Event | None = None,
 ) -> dict[str, ProvisionResult]:
     """Boot (unless ``boot`` is False) and verify every node at once; never raises for one node's failure.
 
     The SSH banner is probed from ``poll_s`` backing off to ``max_poll_s``; logins back off separately
-    (see ``_Provisioner._wait_reachable``); both until the image's ``boot_timeout_s``.
+    (see ``_Provisioner._wait_reachable``); both until the image's ``boot_timeout_s``. ``cancel`` set (the run
+    was stopped) ends every node's walk at its next step, as ``cancelled``; Ctrl-C in the calling thread sets
+    it, so that leaving does not wait for the boot timeout while the nodes are still being booted.
     """
     if not nodes:
         return {}
+    cancel = cancel or threading.Event()
     with ThreadPoolExecutor(max_workers=len(nodes), thread_name_prefix="provision") as pool:
         futures = {
-            name: pool.submit(_Provisioner(name, cfg, image_name, image, boot, progress, poll_s, max_poll_s).run)
+            name: pool.submit(_Provisioner(name, cfg, image_name, image, boot, progress, poll_s, max_poll_s,
+                                           cancel).run)
             for name, cfg in nodes.items()
         }
-        return {name: future.result() for name, future in futures.items()}
+        try:
+            return {name: future.result() for name, future in futures.items()}
+        except BaseException:
+            cancel.set()
+            raise
 
 
 def boot_image(bmc: BootMedia, image: ImageConfig) -> None:

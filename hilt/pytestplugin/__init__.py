@@ -2,9 +2,11 @@
 
 Three parts, as labgrid's plugin has them: options and hooks (``hooks``), the run collector (``collector``,
 a plugin object registered at configure time), and every fixture a suite needs (``rig``: the session, nodes,
-profiles, fabric snapshots; ``measure``: probe settings, metric recording, the release gate), and the node
-scheduling (``schedule``: per-node locks, one xdist scope per node). pytest registers each module below as a
-plugin of its own, so a hook or fixture added to one of them needs nothing here.
+profiles, fabric snapshots; ``measure``: probe settings, metric recording, the release gate), the node
+scheduling (``schedule``: per-node locks, one xdist scope per node), how a run ends (``ending``: signals, the
+lease released, every output written, the exit code) and what a lost lease stops (``lease_watch``: the running
+test, at once). pytest registers each module below as a plugin of its own, so a hook or fixture added to one
+of them needs nothing here.
 """
 
 pytest_plugins = [
@@ -12,6 +14,8 @@ pytest_plugins = [
     "hilt.pytestplugin.rig",
     "hilt.pytestplugin.measure",
     "hilt.pytestplugin.schedule",
+    "hilt.pytestplugin.ending",
+    "hilt.pytestplugin.lease_watch",
 ]
 
 __all__ = ["record_metric_on", "session_state", "want_rig"]

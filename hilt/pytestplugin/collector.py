@@ -1,10 +1,9 @@
-"""The run collector: a plugin object that collects a run as it happens and writes what CI and people read.
+"""The run collector: a plugin object that collects a run as it happens into a RunRecord; it writes nothing.
 
 Created and registered by hilt's ``pytest_configure`` in the controlling process (the only process, or the
-xdist controller, which receives every worker's reports), kept in ``config.stash``.
-
-Everything is written even when the run aborts: the reports of tests that completed are the evidence a
-person needs most when something went wrong.
+xdist controller, which receives every worker's reports), kept in ``config.stash``. Besides each test's report
+it keeps what a record of an interrupted run needs: the tests selected, those running now, and how far the rig
+session got. The outputs are written by hilt.report.outputs, at the end (hilt/pytestplugin/ending.py).
 """
 
 from __future__ import annotations
@@ -12,10 +11,8 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import platform
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -24,6 +21,7 @@ from hilt.pytestplugin.topology import topology_from_report
 from hilt.record.run_record import (
     BaselineRecord,
     CoverageRecord,
+    InterruptRecord,
     MetricRecord,
     NodeRecord,
     RunRecord,
@@ -32,7 +30,9 @@ from hilt.record.run_record import (
     VerdictRecord,
     firmware_from_report,
 )
+from hilt.report.junit import junit_properties
 from hilt.report.links import run_artifacts
+from hilt.report.outputs import problem_lines
 from hilt.util.ci_env import ci_job_url
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def _message(report: pytest.TestReport) -> str | None:
 
 
 class RunCollector:
-    """Records test reports and metrics into a RunRecord; at the end writes summary, history, metrics.prom."""
+    """Records test reports and metrics into a RunRecord, and how the run ended; judging and writing are not its."""
 
     def __init__(self, config: pytest.Config):
         self.config = config
@@ -59,6 +59,14 @@ class RunCollector:
         self.started = False
         self.probe_selected = False  # a test feeding the gate was selected (or reported): the run is a gate
         self.plans: dict[str | None, list] = {}  # node (None: the lease) -> what its probe plan measures
+        self.selected: list[str] = []  # the test ids this run was to run (after deselection), in order
+        self.running: dict[str, None] = {}  # tests started and not finished (an ordered set)
+        self.done: set[str] = set()  # tests that finished (pytest_runtest_logfinish)
+        self.signal: str | None = None  # SIGINT/SIGTERM that stopped the run (hilt/pytestplugin/ending.py)
+        self.phase = "boot"  # boot -> tests -> reports: where a signal finds the run
+        self.boot_steps: dict[str, str] = {}  # node -> its last boot step (the rig session's progress)
+        self.internal_error: str | None = None  # a crash in hilt's or pytest's code during the run
+        self.pytest_status = 0
 
     @property
     def reports_dir(self) -> Path:
@@ -67,6 +75,8 @@ class RunCollector:
     def start(self, state) -> None:  # noqa: ANN001 - hilt.session.rig_session.SessionState
         self.state = state
         self.started = True
+        if self.signal is None:
+            self.phase = "tests"  # the boot is over; a session cut off in its boot is recorded at the end, as such
         nodes = []
         for name in state.node_names:
             result = state.result(name)
@@ -122,24 +132,33 @@ class RunCollector:
             for item in items)
 
     def junit_properties(self) -> list[tuple[str, str]]:
-        """The run's provenance for JUnit's ``<testsuite>``: run id, rig, image, each node's identity."""
-        if self.record is None:
-            return []
-        props = [("hilt.run_id", self.record.run_id), ("hilt.rig", self.record.rig),
-                 ("hilt.image", self.record.image or "")]
-        for node in self.record.nodes:
-            for field in ("image_id", "kernel", "driver", "bios_version", "bmc_firmware", "boot_s"):
-                value = getattr(node, field)
-                if value is not None:
-                    props.append((f"hilt.node.{node.name}.{field}", str(value)))
-        return props
+        """The run's provenance for JUnit's ``<testsuite>`` (hilt.report.junit)."""
+        return junit_properties(self.record) if self.record is not None else []
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """What this run was to run (the controller without xdist collects; under xdist the workers do)."""
+        if not self.selected:
+            self.selected = [item.nodeid for item in session.items]
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node, ids: list[str]) -> None:  # noqa: ANN001 - xdist's
+        if not self.selected:
+            self.selected = list(ids)
+
+    def pytest_runtest_logstart(self, nodeid: str, location) -> None:  # noqa: ANN001 - pytest's location
+        self.phase = "tests"
+        self.running[nodeid] = None
+
+    def pytest_runtest_logfinish(self, nodeid: str, location) -> None:  # noqa: ANN001
+        self.running.pop(nodeid, None)
+        self.done.add(nodeid)
+
+    def boot_progress(self, node: str, what: str) -> None:
+        """The rig session's progress callback: the last step of each node, for a run cut off in its boot."""
+        self.boot_steps[node] = what.split(":", 1)[0]
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.add_report(report)
-
-    def pytest_terminal_summary(self, terminalreporter) -> None:  # noqa: ANN001 - pytest's TerminalReporter
-        if self.started:
-            self.print_summary(terminalreporter)
 
     def add_report(self, report: pytest.TestReport) -> None:
         if self.record is None:
@@ -188,6 +207,11 @@ class RunCollector:
         assert self.record is not None
         verdict = data.get("verdict")
         baseline = data.get("baseline")
+        lost = self.lease_lost()
+        if lost and verdict:
+            # reported after the lease was lost: the nodes may have been someone else's while it was measured
+            verdict = {**verdict, "outcome": "inconclusive", "failed": False,
+                       "reason": f"not judged: reported after the lease was lost ({lost})"}
         self.record.metrics.append(MetricRecord(
             name=data["name"], unit=data["unit"], labels=data.get("labels") or {}, samples=data["samples"],
             higher_is_better=data.get("higher_is_better", True), test=nodeid, node=data.get("node"),
@@ -198,48 +222,56 @@ class RunCollector:
 
     # -------------------------------------------------------------- the end
 
-    def finish(self, pytest_status: int) -> int:
+    def lease_lost(self) -> str | None:
+        """The lease keeper's reason if the session's lease was lost (its file, which every process reads)."""
+        return self.state.lease_lost() if self.state is not None else None
+
+    def close(self, pytest_status: int) -> RunRecord:
+        """Complete the record: when it ended, what the gate covered, and how the run ended (signal, lease, crash)."""
+        from hilt.gate.coverage import judge_coverage
         from hilt.session.rig_session import utc_now
 
         assert self.record is not None
-        from hilt.gate.coverage import judge_coverage
-        from hilt.gate.verdict import run_verdict
-
         record = self.record
+        self.pytest_status = pytest_status
         record.finished_at = utc_now()
+        unfinished: dict[str, str] = {}
+        if self.signal is not None:
+            running = list(self.running)
+            not_run = [t for t in self.selected if t not in self.done and t not in self.running]
+            record.interrupted = InterruptRecord(signal=self.signal, phase=self.phase, running=running,
+                                                 not_run=not_run,
+                                                 booting=self._booting() if self.phase == "boot" else {})
+            unfinished = {t: f"was cut off by {self.signal}" for t in running}
+            unfinished |= {t: f"did not run ({self.signal} stopped the run first)" for t in not_run}
+        record.lease_lost = self.lease_lost()
+        record.internal_error = self.internal_error
         expected = record.coverage or CoverageRecord()
         expected.gate_run = bool(self.config.getoption("gate", False) or self.probe_selected)
-        record.coverage = judge_coverage(expected, record.metrics, record.tests, record.nodes, self.plans)
-        record.gate, code = run_verdict(record, pytest_status,
-                                        session_error=self.state.error if self.state is not None else None,
-                                        allow_ungated=bool(self.config.getoption("allow_ungated", False)))
-        record.exit_code = code
-        self._write_outputs()
-        return self.record.exit_code
+        record.coverage = judge_coverage(expected, record.metrics, record.tests, record.nodes, self.plans, unfinished)
+        return record
 
-    def _write_outputs(self) -> None:
-        """Each output on its own: one failing writer must not cost the others."""
+    def _booting(self) -> dict[str, str]:
+        """Each node's last boot step (the progress also names the rig and the session: not nodes)."""
+        nodes = {n.name for n in self.record.nodes} if self.record is not None else set()
+        return {node: step for node, step in self.boot_steps.items() if node in nodes}
+
+    def decide(self) -> None:
+        """The run's verdict and exit code from the record as it stands (decided again when an output failed)."""
+        from hilt.gate.verdict import run_verdict
+
         assert self.record is not None
-        reports = self.reports_dir
-        reports.mkdir(parents=True, exist_ok=True)
-        record = self.record
-        (reports / "summary.json").write_text(record.model_dump_json(indent=2))
-        writers = [
-            ("summary", lambda: _write_summary(record, reports)),
-            ("history", lambda: _append_history(self.config, record, self.state)),
-            ("metrics.prom", lambda: _write_prom(record, reports)),
-            ("allure environment", lambda: _write_allure(self.config, record)),
-            ("junit properties", lambda: _add_junit_properties(self.config, self.junit_properties())),
-        ]
-        for what, write in writers:
-            try:
-                write()
-            except Exception as exc:  # noqa: BLE001 - report the failure, keep writing the rest
-                log.error("hilt: writing %s failed: %s", what, exc)
+        self.record.gate, self.record.exit_code = run_verdict(
+            self.record, getattr(self, "pytest_status", 0),
+            session_error=self.state.error if self.state is not None else None,
+            allow_ungated=bool(self.config.getoption("allow_ungated", False)),
+            history_required=bool(self.config.getoption("history_required", False)))
 
-    def print_summary(self, terminalreporter) -> None:  # noqa: ANN001
+    def summary_lines(self) -> list[str]:
+        """The console's summary (the same as summary.md's), verdict first, then the outputs that failed."""
         if self.record is None or self.record.gate is None:
-            return
+            return []
+        lines = []
         try:
             from rich.console import Console
 
@@ -247,14 +279,13 @@ class RunCollector:
 
             text = io.StringIO()
             print_summary(self.record, Console(file=text, force_terminal=False, width=120))
-            for line in text.getvalue().splitlines():
-                terminalreporter.write_line(line)
+            lines += text.getvalue().splitlines()
         except Exception as exc:  # noqa: BLE001
-            terminalreporter.write_line(f"hilt gate: {self.record.gate.outcome}: {self.record.gate.reason} ({exc})")
-        terminalreporter.write_line(
-            f"hilt: gate {self.record.gate.outcome.upper()}: {self.record.gate.reason} "
-            f"(exit {self.record.exit_code}; reports in {self.reports_dir}/)"
-        )
+            lines.append(f"hilt gate: {self.record.gate.outcome}: {self.record.gate.reason} ({exc})")
+        lines += [f"error: {line}" for line in problem_lines(self.record.output_problems)]
+        lines.append(f"hilt: gate {self.record.gate.outcome.upper()}: {self.record.gate.reason} "
+                     f"(exit {self.record.exit_code}; reports in {self.reports_dir}/)")
+        return lines
 
 
 def _plans(config: pytest.Config, node_profiles: dict[str, str]) -> dict[str | None, list]:
@@ -283,74 +314,3 @@ def _hilt_version() -> str:
     from hilt import __version__
 
     return __version__
-
-
-def _write_summary(record: RunRecord, reports: Path) -> None:
-    from hilt.report.summary import write_summary
-
-    write_summary(record, reports)
-
-
-def _history_path(config: pytest.Config, state=None) -> tuple[str | Path, Any]:  # noqa: ANN001 - SessionState
-    """rigs.yaml's history (a path or a postgresql:// URL) and its password reference (None: libpq's own)."""
-    from hilt.rig.config import Secret, load_inventory
-
-    if state is not None and state.history:  # rigs.yaml as the session read it, not a second reading
-        ref = getattr(state, "history_password", None)
-        return state.history, Secret(ref) if ref else None
-
-    try:
-        inventory = load_inventory(config.getoption("rigs_file"))
-        return inventory.history, inventory.history_password
-    except Exception:  # noqa: BLE001 - the run's reports dir is the fallback
-        return Path(config.getoption("hilt_reports")) / "history.sqlite", None
-
-
-def _append_history(config: pytest.Config, record: RunRecord, state=None) -> None:  # noqa: ANN001
-    if os.environ.get("HILT_NO_HISTORY"):
-        return
-    from hilt.history.sqlite import open_history
-
-    open_history(*_history_path(config, state)).append(record)
-
-
-def _write_prom(record: RunRecord, reports: Path) -> None:
-    from hilt.report.prometheus import write_metrics_prom
-
-    write_metrics_prom(record, reports / "metrics.prom")
-
-
-def _write_allure(config: pytest.Config, record: RunRecord) -> None:
-    results = getattr(config.option, "allure_report_dir", None)
-    if not results:
-        return
-    from hilt.report.allure_env import write_categories, write_environment
-
-    write_environment(Path(results), record)
-    write_categories(Path(results))
-
-
-def _add_junit_properties(config: pytest.Config, props: list[tuple[str, str]]) -> None:
-    """Add the run's provenance to the ``<testsuite>`` of the JUnit file pytest has just written.
-
-    ``record_testsuite_property`` is the public way, but it records nothing under xdist (pytest issue 7767) and
-    hilt's runs use ``-n``; so the controller adds the properties to the written file (a public format).
-    pytest writes it in its own ``pytest_sessionfinish``, before hilt's (``trylast``) ends the run.
-    """
-    xmlpath = getattr(config.option, "xmlpath", None)
-    if not xmlpath or not props or not Path(xmlpath).exists():
-        return
-    from xml.etree import ElementTree
-
-    tree = ElementTree.parse(xmlpath)
-    root = tree.getroot()
-    suite = root if root.tag == "testsuite" else root.find("testsuite")
-    if suite is None:
-        return
-    properties = suite.find("properties")
-    if properties is None:
-        properties = ElementTree.Element("properties")
-        suite.insert(0, properties)
-    for name, value in props:
-        ElementTree.SubElement(properties, "property", name=name, value=value)
-    tree.write(xmlpath, encoding="utf-8", xml_declaration=True)

@@ -19,6 +19,7 @@ import pytest
 from hilt.errors import ConfigError, GateUndecided, HiltError, InfrastructureError
 from hilt.exitcodes import ExitCode
 from hilt.record.metrics import Metric
+from hilt.util.atomic_file import is_disk_full
 
 log = logging.getLogger(__name__)
 
@@ -145,9 +146,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     lock = threading.Lock()
+    run = config.stash.get(RUN, None)
 
     def progress(node: str, what: str) -> None:
         with lock:
+            if run is not None:
+                run.boot_progress(node, what)
+                if run.signal is not None:
+                    return  # interrupted: the end says it in one line, not one per node
             if reporter is not None:
                 reporter.write_line(f"hilt: {node}: {what}")
             log.info("%s: %s", node, what)
@@ -196,6 +202,7 @@ def _start_rig_session(config: pytest.Config, rig_session, progress) -> None:  #
         )
         state.error = why
         state.save(rig_session.state_path)
+        rig_session.state = state  # the run's end records what the session got to
         return state
 
     try:
@@ -346,7 +353,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     excinfo = call.excinfo
     if excinfo is None:
         return
-    if excinfo.errisinstance((InfrastructureError, GateUndecided)):
+    if excinfo.errisinstance((InfrastructureError, GateUndecided)) or is_disk_full(excinfo.value) is not None:
+        # a full disk under a test (a report writer in its teardown) is the runner's, not the image's
         kind = "undecided" if excinfo.errisinstance(GateUndecided) else "infrastructure"
         report.user_properties.append((KIND_PROPERTY, kind))
         if report.when == "call":
@@ -380,25 +388,6 @@ def _attach_to_allure(key: str, payload: dict) -> None:
         allure.attach(json.dumps(payload, indent=2), name=f"metric {key}", attachment_type=allure.attachment_type.JSON)
     except Exception as exc:  # noqa: BLE001 - a report attachment must never fail a measurement
         log.debug("allure attachment of %s skipped: %s", key, exc)
-
-
-# ------------------------------------------------------------------ session end
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    config = session.config
-    if not _is_controller(config):
-        return
-    rig_session = config.stash.get(SESSION, None)
-    run = config.stash.get(RUN, None)
-    try:
-        if rig_session is not None:
-            rig_session.finish()
-    finally:
-        if run is not None and run.started:
-            code = run.finish(int(exitstatus))
-            session.exitstatus = code
 
 
 __all__ = ["ExitCode", "record_metric_on", "session_state", "want_rig"]

@@ -204,6 +204,66 @@ class CoverageRecord(BaseModel):
         return f"gated: {self.measured} of {len(self.entries)} entries measured"
 
 
+class InterruptRecord(BaseModel):
+    """A run stopped by a signal before its end (Ctrl-C, a CI job's timeout): what was cut off and what never ran.
+
+    Its results cannot decide the gate: the verdict is inconclusive whatever the tests that did run said."""
+
+    signal: str  # SIGINT, SIGTERM
+    phase: Literal["boot", "tests", "reports"]  # reserving and booting the nodes, running the tests, or after
+    running: list[str] = Field(default_factory=list)  # tests that were running, cut off (no result recorded)
+    not_run: list[str] = Field(default_factory=list)  # tests selected that never started
+    booting: dict[str, str] = Field(default_factory=dict)  # node -> its last boot step, when cut off in the boot
+
+    def line(self) -> str:
+        """One sentence: by what, during what, and what did not run."""
+        parts = [f"interrupted by {self.signal}"]
+        if self.phase == "boot":
+            where = ", ".join(f"{n} ({step})" for n, step in sorted(self.booting.items()))
+            parts.append("while reserving and booting the nodes" + (f": {where}" if where else ""))
+        if self.running:
+            parts.append(f"while {_names(self.running)} ran (cut off, no result)")
+        if self.not_run:
+            parts.append(f"{len(self.not_run)} test{'s' * (len(self.not_run) != 1)} did not run: "
+                         + _names(self.not_run))
+        elif self.phase == "boot":
+            parts.append("no test ran")
+        elif self.phase == "tests":
+            parts.append("no further test ran")
+        return "; ".join(parts)
+
+
+class OutputProblem(BaseModel):
+    """An output of the run that was not written (summary, JUnit, Allure, metrics.prom, the history append)."""
+
+    output: str  # "history", "junit.xml", "summary.md", "allure-results", ...
+    path: str | None = None  # the file or store it concerns (a history URL without its password)
+    error: str  # what the system said: "No space left on device", "connection refused"
+    disk_full: bool = False  # ENOSPC/EDQUOT: the reports of this run cannot be trusted whole
+    recover: str | None = None  # the exact command that recovers it, where one does
+
+    def line(self) -> str:
+        where = f"{self.path}: " if self.path else ""
+        text = f"{self.output}: {where}{self.error}"
+        return text + (f"; recover it with: {self.recover}" if self.recover else "")
+
+
+def disk_full_line(problems: list[OutputProblem]) -> str | None:
+    """One line for every output a full disk cost: the first file it met and the names of all it cost."""
+    full = [p for p in problems if p.disk_full]
+    if not full:
+        return None
+    first = next((p for p in full if p.path and "." in p.path.rsplit("/", 1)[-1]), full[0])
+    names = sorted({p.path.rsplit("/", 1)[-1] for p in full if p.path and "." in p.path.rsplit("/", 1)[-1]})
+    return (f"{first.path or first.output}: {first.error}: the disk is full"
+            + (f"; not written: {', '.join(names)}" if names else ""))
+
+
+def _names(nodeids: list[str], limit: int = 5) -> str:
+    shown = ", ".join(n.split("::")[-1] if "::" in n else n for n in nodeids[:limit])
+    return shown + (f" and {len(nodeids) - limit} more" if len(nodeids) > limit else "")
+
+
 class RunRecord(BaseModel):
     schema_version: int = SCHEMA_VERSION
     run_id: str
@@ -228,6 +288,14 @@ class RunRecord(BaseModel):
     allure_url: str | None = None  # the published Allure report (HILT_ALLURE_URL; http(s) only)
     rollout: dict[str, Any] | None = None
     """Set on a rollout's wave run: {"id", "wave", "look", "nodes", "control", "outcome", "reason"}"""
+    interrupted: InterruptRecord | None = None
+    """Set when a signal stopped the run (docs/ci.md, "How a run ends")."""
+    lease_lost: str | None = None
+    """The lease keeper's reason when the lease was lost during the run (it names the lease)."""
+    internal_error: str | None = None
+    """A crash in hilt's own code (or pytest's) during the run: the exception, one line."""
+    output_problems: list[OutputProblem] = Field(default_factory=list)
+    """Outputs of this run that were not written (a full disk, a history store that did not answer)."""
 
     @field_validator("started_at", "finished_at")
     @classmethod

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from hilt.errors import ConfigError
 from hilt.record.run_record import RunRecord
+from hilt.util.atomic_file import write_atomic
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -74,18 +75,12 @@ def write_environment(results_dir: Path | str, record: RunRecord | Mapping[str, 
     """Write ``environment.properties`` (Java properties, as Allure reads it) into ``results_dir``."""
     env = _environment_of(record) if isinstance(record, RunRecord) else {
         str(k): "" if v is None else str(v) for k, v in record.items()}
-    path = Path(results_dir) / "environment.properties"
-    path.parent.mkdir(parents=True, exist_ok=True)
     lines = [f"{_prop_escape(k, key=True)}={_prop_escape(v)}" for k, v in env.items() if v != ""]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    return write_atomic(Path(results_dir) / "environment.properties", "\n".join(lines) + "\n")
 
 
 def write_categories(results_dir: Path | str) -> Path:
-    path = Path(results_dir) / "categories.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(CATEGORIES, indent=2) + "\n", encoding="utf-8")
-    return path
+    return write_atomic(Path(results_dir) / "categories.json", json.dumps(CATEGORIES, indent=2) + "\n")
 
 
 def carry_history(report_dir: Path | str, results_dir: Path | str) -> bool:

@@ -23,11 +23,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import get_args
 
-from prometheus_client import CollectorRegistry, write_to_textfile
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from hilt.history.sqlite import parse_time
 from hilt.record.run_record import GateOutcome, MetricRecord, RunRecord
+from hilt.util.atomic_file import write_atomic
 
 # every outcome a run record can hold, so exactly one `_verdict` series is 1 (an alert on `== 1` never misses one)
 _OUTCOMES: tuple[str, ...] = get_args(GateOutcome)
@@ -160,10 +161,5 @@ def render_metrics(record: RunRecord) -> str:
 
 
 def write_metrics_prom(record: RunRecord, path: Path | str) -> Path:
-    """Write ``record``'s metrics to ``path`` atomically (prometheus_client's ``write_to_textfile``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(RunCollector(record))
-    write_to_textfile(str(path), registry)
-    return path
+    """Write ``record``'s metrics to ``path``, whole or not at all (a textfile collector must never read half)."""
+    return write_atomic(path, render_metrics(record))

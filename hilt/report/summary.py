@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from hilt.record.run_record import MetricRecord, RunRecord
+from hilt.util.atomic_file import OutputError, write_atomic
 
 _BADGE = {"pass": "PASS", "improvement": "PASS", "regression": "FAIL", "inconclusive": "INCONCLUSIVE",
           "unbaselined": "UNBASELINED", "not_run": "NOT RUN"}
@@ -114,6 +115,32 @@ def _firmware_lines(record: RunRecord) -> list[str]:
     return lines + ["", "</details>", ""]
 
 
+def _ending_lines(record: RunRecord, limit: int = 50) -> list[str]:
+    """How the run ended, where it did not end on its own, and the outputs that were not written."""
+    lines: list[str] = []
+    stop = record.interrupted
+    if stop is not None:
+        during = {"boot": "while the nodes were reserved and booted", "tests": "while the tests ran",
+                  "reports": "while the reports were written"}[stop.phase]
+        lines.append(f"- **interrupted** by {stop.signal} {during}")
+        lines += [f"  - booting: `{node}` ({step})" for node, step in sorted(stop.booting.items())]
+        lines += [f"  - cut off (no result): `{t}`" for t in stop.running]
+        if stop.not_run:
+            shown = ", ".join(f"`{t}`" for t in stop.not_run[:limit])
+            more = f" and {len(stop.not_run) - limit} more" if len(stop.not_run) > limit else ""
+            lines.append(f"  - not run ({len(stop.not_run)}): {shown}{more}")
+    if record.lease_lost:
+        lines.append(f"- **lease lost**: {record.lease_lost}")
+    if record.internal_error:
+        lines.append(f"- **hilt internal error**: {record.internal_error}")
+    for problem in record.output_problems:
+        text = problem.line()
+        if problem.recover:
+            text = text.replace(problem.recover, f"`{problem.recover}`")
+        lines.append(f"- **not written**: {text}")
+    return lines + [""] if lines else []
+
+
 def render_markdown(record: RunRecord) -> str:
     """summary.md: the verdict, the run, one row per metric, then failures and infrastructure errors."""
     outcome, reason = _headline(record)
@@ -128,6 +155,7 @@ def render_markdown(record: RunRecord) -> str:
     if record.exit_code is not None:
         facts.append(f"exit code {record.exit_code}")
     lines += [" · ".join(facts), ""]
+    lines += _ending_lines(record)
     lines += _coverage_lines(record)
     gated, informational = _split_gated(record)
     order = {"regression": 0, "inconclusive": 1, "unbaselined": 2, "improvement": 3, "pass": 4}
@@ -150,20 +178,28 @@ def render_markdown(record: RunRecord) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def write_summary(record: RunRecord, reports_dir: Path) -> tuple[Path, Path]:
-    """Write summary.json and summary.md; append the markdown to $GITHUB_STEP_SUMMARY when it is set."""
-    reports_dir = Path(reports_dir)
-    reports_dir.mkdir(parents=True, exist_ok=True)
-    json_path = reports_dir / "summary.json"
-    md_path = reports_dir / "summary.md"
-    json_path.write_text(record.model_dump_json(indent=2) + "\n")
+def write_summary_json(record: RunRecord, reports_dir: Path) -> Path:
+    """summary.json, whole or not at all (hilt.util.atomic_file)."""
+    return write_atomic(Path(reports_dir) / "summary.json", record.model_dump_json(indent=2) + "\n")
+
+
+def write_summary_md(record: RunRecord, reports_dir: Path) -> Path:
+    """summary.md, whole or not at all; appended to $GITHUB_STEP_SUMMARY when that is set."""
     markdown = render_markdown(record)
-    md_path.write_text(markdown)
+    path = write_atomic(Path(reports_dir) / "summary.md", markdown)
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if step_summary:
-        with open(step_summary, "a", encoding="utf-8") as fh:
-            fh.write(markdown + "\n")
-    return json_path, md_path
+        try:
+            with open(step_summary, "a", encoding="utf-8") as fh:
+                fh.write(markdown + "\n")
+        except OSError as exc:
+            raise OutputError(step_summary, exc) from exc
+    return path
+
+
+def write_summary(record: RunRecord, reports_dir: Path) -> tuple[Path, Path]:
+    """Write summary.json and summary.md (each atomically)."""
+    return write_summary_json(record, reports_dir), write_summary_md(record, reports_dir)
 
 
 def print_summary(record: RunRecord, console: Console) -> None:

@@ -10,6 +10,7 @@ import dataclasses
 import json
 import logging
 import os
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -130,6 +131,10 @@ class RigSession:
         self.keeper = None
         self.state: SessionState | None = None
         self.inventory: Inventory | None = None
+        self.cancel = threading.Event()  # set by finish(): a boot in progress stops at its next step
+        self._idle = threading.Event()  # clear while start() runs (in xdist's case, in a thread of its own)
+        self._idle.set()
+        self._starter: int | None = None
 
     @property
     def state_path(self) -> Path:
@@ -157,6 +162,15 @@ class RigSession:
         return len(set(rig.nodes) | set(planned(rig_name, dict(rig.provider.options))["nodes"]))
 
     def start(self) -> SessionState:
+        """Reserve and boot; finish(), from another thread, cancels a boot in progress and waits for it."""
+        self._idle.clear()
+        self._starter = threading.get_ident()
+        try:
+            return self._start()
+        finally:
+            self._idle.set()
+
+    def _start(self) -> SessionState:
         handed = os.environ.get(HANDOFF_ENV)
         if handed:
             return self._adopt(Path(handed))
@@ -187,7 +201,8 @@ class RigSession:
         if not rig.nodes:
             raise ConfigError(f"{inventory.source}: rig {rig_name!r} has no nodes")
         nodes = self._reserve(inventory, rig_name, dict(rig.nodes))
-        results = provision(nodes, image_name, image, boot=self.state.boot, progress=self.progress)
+        results = provision(nodes, image_name, image, boot=self.state.boot, progress=self.progress,
+                            cancel=self.cancel)
         self._record_health(results)
         self.state.nodes = {name: r.to_dict() for name, r in results.items()}
         self.state.save(self.state_path)
@@ -264,6 +279,10 @@ class RigSession:
             [self.lease_key(n) for n in usable], holder, ttl_s=self.lease_ttl_s, wait_s=self.lease_wait_s,
             on_wait=on_wait,
         )
+        if self.cancel.is_set():  # the run ended while this waited for the nodes: give them back at once
+            self.store.release(self.lease.id)
+            self.lease = None
+            raise LeaseError("the run ended while waiting for its nodes; the lease was released")
         self.state.lease_id = self.lease.id
         self.keeper = LeaseKeeper(self.store, self.lease)
         self.keeper.start()
@@ -311,6 +330,8 @@ class RigSession:
     def _record_health(self, results: dict[str, ProvisionResult]) -> None:
         assert self.store is not None and self.state is not None
         for name, result in results.items():
+            if result.cancelled:
+                continue  # the run stopped, the node did not fail: its health stays what it was
             key = self.lease_key(name)
             try:
                 if result.ok:
@@ -324,10 +345,19 @@ class RigSession:
             except LeaseError as exc:
                 log.warning("node %s: health not recorded: %s", name, exc)
 
-    def finish(self) -> None:
-        """Release the lease and stop the provider; safe to call after a partial start."""
+    def finish(self, boot_wait_s: float = 30.0) -> None:
+        """Release the lease and stop the provider; safe to call after a partial start, and from another thread
+        while start() boots: the boot is cancelled and waited for (up to ``boot_wait_s``) first, so that nothing
+        touches the nodes once they are given back."""
+        self.cancel.set()
+        if self._starter is not None and self._starter != threading.get_ident():
+            if not self._idle.wait(boot_wait_s):
+                log.warning("the boot did not stop within %.0f s of being cancelled", boot_wait_s)
         keeper, self.keeper = self.keeper, None
         if keeper is not None:
+            if keeper.lost and self.state is not None and self.state.lease_lost_file \
+                    and not Path(self.state.lease_lost_file).exists():
+                Path(self.state.lease_lost_file).write_text(keeper.lost_reason or "lease lost")
             keeper.stop()
         if self.lease is not None and self.store is not None:
             try:

@@ -122,9 +122,11 @@ class SimProvider:
 
     def stop(self) -> None:
         if self.name is not None:
-            self._keep_log()
-            sim_down(self.name)
-            self.name = None
+            try:
+                self._keep_log()  # a full reports disk must not keep the rack up
+            finally:
+                sim_down(self.name)
+                self.name = None
 
     def _keep_log(self) -> None:
         """The daemon's log (no secrets: it names files, never their contents) outlives the runtime state."""
