@@ -26,7 +26,8 @@ from typing import Any
 
 import pytest
 
-from hilt.pytestplugin.hooks import RUN, SESSION, STARTED, STARTING, _is_controller, _rig_wanted
+from hilt.pytestplugin.hooks import _rig_wanted
+from hilt.pytestplugin.state import RUN, SESSION, STARTED, STARTING, is_controller
 from hilt.record.run_record import OutputProblem
 from hilt.util.atomic_file import is_disk_full
 
@@ -54,7 +55,7 @@ class RunEnd:
 
     def __init__(self, config: pytest.Config):
         self.config = config
-        self.controller = _is_controller(config)
+        self.controller = is_controller(config)
         self.session: pytest.Session | None = None
         self.previous: dict[int, Any] = {}  # the signal handlers replaced, restored at unconfigure
         self.ended = False

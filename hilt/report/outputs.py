@@ -125,7 +125,7 @@ def _location(outputs: RunOutputs) -> str:
 
 
 def _append(record: RunRecord, outputs: RunOutputs) -> None:
-    from hilt.history.sqlite import open_history
+    from hilt.history.open import open_history
 
     open_history(outputs.history, outputs.history_password).append(record)  # type: ignore[arg-type]
 

@@ -26,7 +26,7 @@ from typing import get_args
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from hilt.history.sqlite import parse_time
+from hilt.history.series import parse_time
 from hilt.record.run_record import GateOutcome, MetricRecord, RunRecord
 from hilt.util.atomic_file import write_atomic
 
