@@ -243,9 +243,10 @@ class OutputProblem(BaseModel):
     recover: str | None = None  # the exact command that recovers it, where one does
 
     def line(self) -> str:
-        where = f"{self.path}: " if self.path else ""
-        text = f"{self.output}: {where}{self.error}"
-        return text + (f"; recover it with: {self.recover}" if self.recover else "")
+        where = f"{self.path}: " if self.path and self.path not in self.error else ""
+        verb = "not appended" if self.output == "history" else "not written"
+        text = f"{self.output} {verb}: {where}{self.error}"
+        return text + (f"; the run is in summary.json, recover it with: {self.recover}" if self.recover else "")
 
 
 def disk_full_line(problems: list[OutputProblem]) -> str | None:

@@ -47,16 +47,23 @@ def write_run_outputs(record: RunRecord, outputs: RunOutputs, decide: Callable[[
     """Write every output; return the problems met (also added to ``record.output_problems``).
 
     ``decide`` (re)computes ``record.gate`` and ``record.exit_code`` from the record; ``junit_error`` is what
-    pytest's own JUnit writer raised, if it did (it writes junit.xml in place, before this runs).
+    pytest's own JUnit writer raised, if it did (it writes junit.xml in place, before this runs). An output
+    written before a later one failed is written again when what it says went stale: summary.md and
+    summary.json must name every problem and carry the final verdict, metrics.prom and the history the final
+    verdict. An output that failed once is not retried (a full disk stays full).
     """
     problems: list[OutputProblem] = []
 
-    def attempt(output: str, path: Path | str | None, write: Callable[[], object]) -> None:
+    def attempt(output: str, path: Path | str | None, write: Callable[[], object]) -> bool:
         try:
             write()
         except Exception as exc:  # noqa: BLE001 - each output on its own; every failure is recorded
             problems.append(_problem(output, path, exc))
             record.output_problems.append(problems[-1])
+            if output == "history":
+                problems[-1].recover = recover_command(outputs.reports_dir / "summary.json", outputs.rigs_file)
+            return False
+        return True
 
     if outputs.junit_path is not None:
         _check_junit(record, outputs.junit_path, junit_error, problems)
@@ -67,18 +74,35 @@ def write_run_outputs(record: RunRecord, outputs: RunOutputs, decide: Callable[[
         attempt("allure-results", outputs.allure_dir / "environment.properties",
                 lambda: write_environment(outputs.allure_dir, record))
         attempt("allure-results", outputs.allure_dir / "categories.json", lambda: write_categories(outputs.allure_dir))
+
     reports = outputs.reports_dir
-    decide()
-    attempt("metrics.prom", reports / "metrics.prom", lambda: write_metrics_prom(record, reports / "metrics.prom"))
-    if outputs.history is not None:
+    # (output, path, writer, whether it shows the problems as well as the verdict)
+    carriers: list[tuple[str, Path | str, Callable[[], object], bool]] = [
+        ("metrics.prom", reports / "metrics.prom", lambda: write_metrics_prom(record, reports / "metrics.prom"), False),
+        ("summary.md", reports / "summary.md", lambda: write_summary_md(record, reports), True),
+        ("summary.json", reports / "summary.json", lambda: write_summary_json(record, reports), True),
+    ]
+    if outputs.history is not None:  # last: the stored run carries every problem its summary does
+        carriers.append(("history", _location(outputs), lambda: _append(record, outputs), False))
+
+    def says() -> tuple[object, ...]:
+        return (record.gate.outcome if record.gate else None, record.exit_code, len(record.output_problems))
+
+    written: dict[str, tuple[object, ...]] = {}
+    failed: set[str] = set()
+    for _ in range(3):
+        for output, path, write, full in carriers:
+            decide()
+            now = says() if full else says()[:2]
+            if output in failed or written.get(output) == now:
+                continue
+            if attempt(output, path, write):
+                written[output] = now
+            else:
+                failed.add(output)
         decide()
-        attempt("history", _location(outputs), lambda: _append(record, outputs))
-        if problems and problems[-1].output == "history":
-            problems[-1].recover = recover_command(reports / "summary.json", outputs.rigs_file)
-    decide()
-    attempt("summary.md", reports / "summary.md", lambda: write_summary_md(record, reports))
-    decide()
-    attempt("summary.json", reports / "summary.json", lambda: write_summary_json(record, reports))
+        if all(o in failed or written.get(o) == (says() if full else says()[:2]) for o, _, _, full in carriers):
+            break
     return problems
 
 

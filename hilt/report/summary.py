@@ -137,7 +137,7 @@ def _ending_lines(record: RunRecord, limit: int = 50) -> list[str]:
         text = problem.line()
         if problem.recover:
             text = text.replace(problem.recover, f"`{problem.recover}`")
-        lines.append(f"- **not written**: {text}")
+        lines.append(f"- **{text.split(':', 1)[0]}**:{text.split(':', 1)[1]}")
     return lines + [""] if lines else []
 
 

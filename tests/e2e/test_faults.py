@@ -1,0 +1,237 @@
+"""Faults injected into real `hilt run`s on the simulated rack: none of them may end in "gate PASS" (issue 27).
+
+Each test runs one short gate (one node, the torch all-reduce gated: tests/e2e/faults.py) and injects one fault
+while it runs: a signal to the run's process group (Ctrl-C, a CI job's timeout), the etcd lease store killed by
+its PID, the reports directory on a small tmpfs that fills up, a PostgreSQL history with no server. Each asserts
+what the run says everywhere (exit code, console, summary.json, summary.md, the history) and that the lease was
+given back. docs/ci.md ("How a run ends") has the table these tests hold the engine to.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from hilt.exitcodes import ExitCode
+from hilt.lease.local_etcd import LocalEtcd
+from tests.e2e.faults import ROOT, history_runs, leases, start_run, write_rigs
+from tests.pgserver import PASSWORD_ENV, PgServer, pg_bin_dir
+
+TORCH = ("-k", "test_torch_allreduce and not lease")
+
+
+@pytest.fixture
+def rack(tmp_path):
+    if os.geteuid() != 0:
+        pytest.fail("the simulated rack needs root (network namespaces); run the tests as root")
+    return tmp_path
+
+
+def _store(tmp_path: Path) -> str:
+    return f"sqlite://{tmp_path / 'leases.sqlite'}"
+
+
+def _assert_inconclusive_everywhere(run, code: int, why: str) -> dict:
+    """Exit 6, and the console, summary.json, summary.md and the history all say INCONCLUSIVE, never PASS."""
+    assert code == ExitCode.INCONCLUSIVE, run.output[-4000:]
+    summary = run.summary()
+    assert summary["gate"]["outcome"] == "inconclusive" and why in summary["gate"]["reason"], summary["gate"]
+    assert summary["exit_code"] == ExitCode.INCONCLUSIVE
+    assert "gate PASS" not in run.output and "gate INCONCLUSIVE" in run.output, run.output[-3000:]
+    assert why in run.output
+    markdown = run.markdown()
+    assert "hilt gate: **INCONCLUSIVE**" in markdown and why in markdown
+    return summary
+
+
+def test_ctrl_c_while_a_probe_runs_is_inconclusive_and_names_what_did_not_run(rack):
+    """Ctrl-C (SIGINT to the process group) while the DDP probe runs: the torch all-reduce already passed its gate,
+    the DDP probe is cut off and nvbandwidth never runs. Before: exit 2 and "gate PASS: all tests passed" in the
+    console, summary.json, summary.md and the history."""
+    rigs = write_rigs(rack)
+    run = start_run(rigs, "-k", "(test_torch_allreduce or test_ddp or test_nvbandwidth) and not lease "
+                    "and not copy", suites=("suites/test_nccl.py", "suites/test_ddp.py", "suites/test_nvbandwidth.py"))
+    run.wait_for_probe("ddp.py")
+    run.signal_group(signal.SIGINT)
+    code = run.wait()
+    summary = _assert_inconclusive_everywhere(run, code, "interrupted by SIGINT")
+    stop = summary["interrupted"]
+    assert stop["signal"] == "SIGINT" and stop["phase"] == "tests"
+    assert [t.split("::")[-1] for t in stop["running"]] == ["test_ddp[node1]"], stop
+    assert [t.split("::")[-1] for t in stop["not_run"]] == ["test_nvbandwidth[node1]"], stop
+    assert "test_ddp[node1]" in summary["gate"]["reason"] and "test_nvbandwidth[node1]" in summary["gate"]["reason"]
+    assert "cut off (no result): `suites/test_ddp.py::test_ddp[node1]`" in run.markdown()
+    [recorded] = history_runs(rack / "history.sqlite")
+    assert recorded["gate"] == "inconclusive", recorded
+    assert leases(_store(rack)) == []
+
+
+def test_sigterm_while_the_nodes_boot_ends_at_once_and_records_the_boot(rack):
+    """A CI job's timeout (SIGTERM) while the node boots: the boot is cancelled, the lease released, and the record
+    says where the run was; one line, not a screen of errors. Before: the process died with no record and left
+    the lease to expire at its TTL."""
+    rigs = write_rigs(rack, boot_delay_s=15)
+    run = start_run(rigs, *TORCH)
+    run.wait_for_line(r"hilt: node1: booting")
+    signalled = time.monotonic()
+    run.signal_group(signal.SIGTERM)
+    code = run.wait()
+    assert time.monotonic() - signalled < 15, "the run waited for the boot it was told to stop"
+    summary = _assert_inconclusive_everywhere(run, code, "interrupted by SIGTERM")
+    stop = summary["interrupted"]
+    assert (stop["signal"], stop["phase"], stop["booting"]) == ("SIGTERM", "boot", {"node1": "booting"}), stop
+    assert "Traceback" not in run.output and "hilt: node1: failed" not in run.output, run.output[-3000:]
+    assert leases(_store(rack)) == []
+    health = {n["node"]: n["health"] for n in hilt_nodes(rack)}
+    assert health.get("sim/node1", "unknown") != "bad"  # a cancelled boot is no failure of the node
+
+
+def hilt_nodes(tmp_path: Path) -> list[dict]:
+    from tests.e2e.faults import hilt_json
+
+    return hilt_json("nodes", "--lease-store", _store(tmp_path))["nodes"]
+
+
+def test_sigterm_while_a_probe_runs_without_xdist(rack):
+    """The same timeout in a plain `pytest` process (no xdist): the probe is cut off, the run is inconclusive."""
+    run = start_run(write_rigs(rack), *TORCH, "-p", "no:xdist", "--probe-repeats", "30")
+    run.wait_for_probe("allreduce.py")
+    run.signal_group(signal.SIGTERM)
+    code = run.wait()
+    summary = _assert_inconclusive_everywhere(run, code, "interrupted by SIGTERM")
+    assert [t.split("::")[-1] for t in summary["interrupted"]["running"]] == ["test_torch_allreduce[node1]"]
+    assert not [m for m in summary["metrics"] if m["name"] == "torch.all_reduce.busbw"]
+    assert leases(_store(rack)) == []
+
+
+def test_a_lease_lost_during_the_last_test_stops_it_and_the_run_is_inconclusive(rack):
+    """The etcd lease store killed (by its PID) while the probe runs: the probe is stopped when hilt notices, not
+    at its end, and the run is inconclusive naming the lease. Before: the probe ran on and the run said PASS."""
+    etcd = LocalEtcd().start()
+    try:
+        rigs = write_rigs(rack, lease_store=etcd.url)
+        run = start_run(rigs, *TORCH, "--probe-repeats", "60", "--lease-ttl", "3")
+        run.wait_for_probe("allreduce.py")
+        etcd.proc.kill()  # the Popen LocalEtcd started: by PID
+        etcd.proc.wait()
+        killed = time.monotonic()
+        code = run.wait()
+        ended = time.monotonic() - killed
+    finally:
+        etcd.stop()
+    summary = _assert_inconclusive_everywhere(run, code, "lease lost")
+    lease_id = re.search(r"lease ([0-9a-f]+)", summary["lease_lost"]).group(1)
+    assert lease_id in summary["gate"]["reason"]
+    [probe] = [t for t in summary["tests"] if "test_torch_allreduce" in t["nodeid"]]
+    assert probe["outcome"] == "error" and "lease lost" in probe["message"], probe
+    assert "the running test was stopped" in probe["message"]
+    assert not [m for m in summary["metrics"] if m["name"] == "torch.all_reduce.busbw"], "a result after the loss"
+    # 60 repetitions take half a minute or more here; the run ended within the TTL and the teardown of the rack
+    assert ended < 25, f"the run ended {ended:.0f} s after the store died: the probe was not stopped"
+
+
+@pytest.mark.skipif(pg_bin_dir() is None, reason="PostgreSQL server binaries are not installed")
+def test_history_down_keeps_the_verdict_and_says_how_to_recover_the_run(rack):
+    """The PostgreSQL history has no server: the gate's verdict stands (exit 0), the console and summary.md say so
+    in one line with the exact `hilt history import` command, and that command recovers the run once the
+    history answers. Before: exit 0 and nothing said (a log.error that pytest does not show)."""
+    socket_dir = rack / "pg-down"
+    socket_dir.mkdir()
+    rigs = write_rigs(rack, history=f"postgresql://hilt@/hilt?host={socket_dir}")
+    rigs.write_text(rigs.read_text().replace("baselines_dir:", f"history_password: ${{{PASSWORD_ENV}}}\n"
+                                                               "baselines_dir:"))
+    run = start_run(rigs, *TORCH)
+    code = run.wait()
+    assert code == ExitCode.PASS, run.output[-4000:]
+    lines = [line for line in run.lines if line.startswith("error:")]
+    assert len(lines) == 1 and "history not appended" in lines[0], run.output[-3000:]
+    command = lines[0].split("recover it with: ", 1)[1]
+    summary_json = run.reports / "summary.json"
+    assert command.endswith(f"hilt history import {summary_json}") and f"HILT_RIGS={rigs}" in command
+    assert f"`{command}`" in run.markdown()
+    [problem] = run.summary()["output_problems"]
+    assert problem["output"] == "history" and problem["recover"] == command
+
+    server = PgServer().start()
+    try:
+        os.environ[PASSWORD_ENV] = server.password
+        url = server.create_database("hilt")
+        rigs.write_text(rigs.read_text().replace(f"postgresql://hilt@/hilt?host={socket_dir}", url))
+        env_part, _, hilt_part = command.partition(" hilt ")
+        env = {**os.environ, **dict(part.split("=", 1) for part in shlex.split(env_part))}
+        hilt = str(Path(sys.executable).with_name("hilt"))
+        done = subprocess.run([hilt, *shlex.split(hilt_part)], cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        listed = subprocess.run([hilt, "history", "list", "--json"], cwd=ROOT, env=env, capture_output=True,
+                                text=True, timeout=120)
+        [recovered] = json.loads(listed.stdout)["runs"]
+        assert recovered["run_id"] == run.summary()["run_id"] and recovered["gate"] == "pass"
+    finally:
+        os.environ.pop(PASSWORD_ENV, None)
+        server.stop()
+
+
+@pytest.fixture
+def small_disk(rack):
+    """A 16 MiB tmpfs for the reports, mounted for the test and unmounted after."""
+    mount = rack / "reports-disk"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m,mode=0755", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _fill(mount: Path, leave_pages: int) -> None:
+    """Fill the disk, then free ``leave_pages`` pages (4 KiB each): a little room, or none to speak of."""
+    filler = mount / "filler"
+    with open(filler, "wb") as fh:
+        try:
+            while True:
+                fh.write(b"\0" * 65536)
+                fh.flush()
+        except OSError:
+            pass
+    os.truncate(filler, max(0, filler.stat().st_size - leave_pages * 4096))
+
+
+@pytest.mark.parametrize("leave_pages", [24, 1], ids=["a-little-space", "almost-none"])
+def test_a_full_reports_disk_is_inconclusive_with_one_error_line_and_no_cut_report(rack, small_disk, leave_pages):
+    """The reports directory fills up while the probe runs. Before: with a little space, allure-results'
+    environment.properties was left at 0 bytes and the run passed; with less, 126 INTERNALERROR lines, junit.xml
+    at 0 bytes, no summary.json and the lease left to expire. Now: one `error:` line naming a path, no report file
+    cut short, the lease released, exit 6."""
+    reports = small_disk / "reports"
+    run = start_run(write_rigs(rack), *TORCH, reports=reports)
+    run.wait_for_probe("allreduce.py")
+    _fill(small_disk, leave_pages)
+    code = run.wait()
+    assert code == ExitCode.INCONCLUSIVE, run.output[-4000:]
+    assert "INTERNALERROR" not in run.output and "Traceback" not in run.output, run.output[-4000:]
+    errors = [line for line in run.lines if line.startswith("error:")]
+    assert len(errors) == 1 and "No space left on device" in errors[0] and str(reports) in errors[0], errors
+    assert "gate PASS" not in run.output and "gate INCONCLUSIVE" in run.output
+    assert leases(_store(rack)) == []
+    for path in [reports / "junit.xml", reports / "summary.json", reports / "summary.md", reports / "metrics.prom",
+                 reports / "allure-results" / "environment.properties", reports / "allure-results" / "categories.json"]:
+        if path.exists():  # whole or absent: never cut short, never an earlier run's
+            assert path.stat().st_size > 0, f"{path} is empty"
+            if path.suffix == ".json":
+                json.loads(path.read_text())
+            elif path.suffix == ".xml":
+                ET.parse(path)
+    if (reports / "summary.json").exists():
+        assert run.summary()["gate"]["outcome"] == "inconclusive"
+        assert any(p["disk_full"] for p in run.summary()["output_problems"])
