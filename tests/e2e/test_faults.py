@@ -187,7 +187,7 @@ def small_disk(rack):
     """A 16 MiB tmpfs for the reports, mounted for the test and unmounted after."""
     mount = rack / "reports-disk"
     mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m,mode=0755", "tmpfs", str(mount)], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m,nr_inodes=10000,mode=0755", "tmpfs", str(mount)], check=True)
     try:
         yield mount
     finally:
@@ -197,13 +197,12 @@ def small_disk(rack):
 def _fill(mount: Path, leave_pages: int) -> None:
     """Fill the disk, then free ``leave_pages`` pages (4 KiB each): a little room, or none to speak of."""
     filler = mount / "filler"
-    with open(filler, "wb") as fh:
+    with open(filler, "wb", buffering=0) as fh:
         try:
             while True:
                 fh.write(b"\0" * 65536)
-                fh.flush()
         except OSError:
-            pass
+            pass  # full: nothing is left in a buffer to fail again at close
     os.truncate(filler, max(0, filler.stat().st_size - leave_pages * 4096))
 
 
