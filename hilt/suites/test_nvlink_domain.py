@@ -77,8 +77,8 @@ def test_imex_domain(lease_nodes, lease_fusion_snapshots, request):
                 ImexNodeRecord(index=n.index, address=n.address, status=n.status, version=n.version)
                 for n in view.nodes], connections={f"{a}-{b}": code for (a, b), code in view.connections.items()})
         except (NodeError, ParseError) as exc:
-            views[name] = str(exc)
-            records[name] = ImexRecord(domain_state="unknown", error=str(exc)[:300])
+            views[name] = str(exc).removeprefix(f"{name}: ")  # check_imex names the node
+            records[name] = ImexRecord(domain_state="unknown", error=views[name][:300])
     addresses = {name: list(dict.fromkeys([node.address, *lease_fusion_snapshots[name].addresses()]))
                  for name, (node, _) in members.items()}
     try:
