@@ -39,6 +39,7 @@ from hilt.rollout.state import (
 )
 from hilt.rollout.verdict import wave_verdict
 from hilt.session.rig_session import write_materialised
+from hilt.util.processes import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -57,20 +58,10 @@ def _absolute_suites(suites: str | None) -> str | None:
     return f"{Path(path).resolve()}{sep}{selector}"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def controller_alive(state: RolloutState) -> bool:
     """Whether another process on this host is driving the rollout now (a dead one can be resumed)."""
     c = state.controller
-    return (c is not None and c.host == socket.gethostname() and c.pid != os.getpid() and _pid_alive(c.pid)
+    return (c is not None and c.host == socket.gethostname() and c.pid != os.getpid() and pid_alive(c.pid)
             and state.status == "running")
 
 
@@ -195,7 +186,7 @@ class Rollout:
             return
         holder = old.holder
         if (self.state.id in holder.purpose and holder.host == socket.gethostname()
-                and not _pid_alive(holder.pid)):
+                and not pid_alive(holder.pid)):
             self.lease_store.release(lease_id, by=f"hilt rollout resume (pid {os.getpid()})",
                                      why=f"the controller of rollout {self.state.id} (pid {holder.pid}) died")
 

@@ -34,6 +34,7 @@ from hilt.sim.forwarder import TcpForwarder
 from hilt.sim.image import STANDARD_IMAGES, Image, build_standard_images, read_image
 from hilt.sim.machine import FAULTS, Machine, generate_ssh_key
 from hilt.sim.trust_view import SYSTEM_FIRMWARE
+from hilt.util.processes import pid_alive
 
 log = logging.getLogger("hilt.sim.daemon")
 REQUIRED_TOOLS = ("ip", "tc", "unshare", "ssh-keygen")
@@ -387,7 +388,7 @@ class SimDaemon:
     def watch_owner(self) -> None:
         owner = self.args.owner_pid
         while not self.stop_event.wait(0.5):
-            if owner and not state.pid_alive(owner):
+            if owner and not pid_alive(owner):
                 log.warning("owner pid %s died: tearing the sim down", owner)
                 self.stop_event.set()
 
