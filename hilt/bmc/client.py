@@ -56,7 +56,7 @@ class Bmc:
         at use, so that callers never hold a password. ``config`` is a node (its ``bmc``) or a ``BmcConfig``;
         ``overrides`` are the keyword arguments of ``Bmc`` (timeouts, poll interval) a caller needs to bend.
         """
-        from hilt.rig.config import resolve_username
+        from hilt.rig.credentials import resolve_username
 
         bmc = getattr(config, "bmc", config)
         kw: dict[str, Any] = dict(system_id=bmc.system_id, verify=bmc.verify, auth=bmc.auth,

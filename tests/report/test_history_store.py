@@ -17,7 +17,7 @@ import pytest
 
 from hilt.history.sqlite import BUSY_TIMEOUT_S, SCHEMA, HistoryError, SeriesKey, load_summary, open_history
 from hilt.record.run_record import RunRecord
-from hilt.rig.config import Secret
+from hilt.rig.credentials import Secret
 
 BUSBW = "nccl.all_reduce.busbw{nodes=2,size=1G}"
 
