@@ -13,7 +13,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from hilt.errors import ConfigError
-from hilt.probes.plan import NcclTestsPlan, PlannedMetric, ProbesSpec, nccl_planned, size_bytes, torch_planned
+from hilt.probes.plan import (
+    NcclTestsPlan,
+    PlannedMetric,
+    ProbesSpec,
+    nccl_planned,
+    nvbandwidth_planned,
+    size_bytes,
+    torch_planned,
+)
 
 
 def parse_size(text: str, where: str = "--probe-sizes") -> int:
@@ -99,8 +107,6 @@ def _spec(raw: ProbesSpec | Mapping[str, object] | None) -> ProbesSpec:
 def planned_for_profile(profile: Any, nodes: int = 1) -> list[PlannedMetric]:
     """Everything a profile plans to measure: its ``probes:`` plan, and on one node its ``nvbandwidth:``
     testcases (a top-level section of the profile, beside ``dcgm:``)."""
-    from hilt.probes.plan import nvbandwidth_planned
-
     out = planned_metrics(ProbeSettings.from_profile(profile.probes), nodes)
     if nodes == 1 and getattr(profile, "nvbandwidth", None) is not None:
         out += nvbandwidth_planned(profile.nvbandwidth.testcases, profile.gpu_count)

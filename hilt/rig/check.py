@@ -13,7 +13,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import hilt
 from hilt.errors import ConfigError
+from hilt.gate.baselines import load_baselines
+from hilt.gate.coverage import plan_gaps
+from hilt.probes.settings import ProbeSettings, planned_for_profile, planned_metrics
+from hilt.profiles.model import load_profile
 from hilt.rig.config import Inventory, RigConfig
 from hilt.rig.credentials import Secret
 from hilt.rig.provider import load_provider
@@ -42,8 +47,6 @@ def _planned_nodes(rig_name: str, rig: RigConfig) -> tuple[dict[str, str], set[s
 
 def suite_dirs(rigs_file: Path) -> list[Path]:
     """Where suite modules live: the rigs file's ``suites/`` and the package's reference suites."""
-    import hilt
-
     return [Path(rigs_file).resolve().parent / "suites", Path(hilt.__file__).resolve().parent / "suites"]
 
 
@@ -54,11 +57,6 @@ def _suite_names(suite_dirs: Iterable[Path]) -> set[str]:
 def check_chain(inventory: Inventory, suite_dirs: Iterable[Path] = (), rig_names: list[str] | None = None
                 ) -> list[str]:
     """Every problem between rigs.yaml and a decidable gate, one line each (empty: the chain holds)."""
-    from hilt.gate.baselines import load_baselines
-    from hilt.gate.coverage import plan_gaps
-    from hilt.probes.settings import ProbeSettings, planned_for_profile, planned_metrics
-    from hilt.profiles.model import load_profile
-
     problems: list[str] = []
     baselines_dir = Path(inventory.baselines_dir)  # a profile without a baseline file has nothing to gate here
     suites = _suite_names(suite_dirs)

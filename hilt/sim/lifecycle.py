@@ -22,6 +22,7 @@ from hilt.errors import HiltError
 from hilt.sim import state
 from hilt.sim.control import SimControl
 from hilt.util.extras import require
+from hilt.util.locations import runtime_dir
 from hilt.util.processes import pid_alive
 
 
@@ -46,8 +47,6 @@ def runtime_state_dir(name: str) -> Path:
     htpasswd, the BMCs' TLS key. It lives here, never under reports/ (which CI uploads), and is removed when the
     sim stops (a sim started with this directory is ``temporary``).
     """
-    from hilt.util.locations import runtime_dir
-
     return Path(tempfile.mkdtemp(prefix=f"sim-{name}-", dir=runtime_dir()))
 
 
