@@ -6,12 +6,16 @@ Kept in the engine (not in suites/) so both suites and tests can use it; it impo
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from hilt.fabric.compare import check_error_delta
 from hilt.fabric.snapshot import read_nvlink_errors
 from hilt.probes.dcgm_probe import DcgmHealthWatch
-from hilt.probes.runner import NodeLike, has_command
+from hilt.probes.runner import has_command
 from hilt.record.metrics import Metric
+
+if TYPE_CHECKING:  # a type only: the node protocol's package is a layer above this one (docs/architecture.md)
+    from hilt.node.protocol import NodeLike
 
 
 class NvlinkWatch:
