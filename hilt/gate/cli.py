@@ -25,7 +25,7 @@ from hilt.gate.baselines import (
     available_profiles,
     load_baselines,
 )
-from hilt.history.sqlite import load_summary
+from hilt.history.summary import load_summary
 from hilt.record.metrics import Metric
 from hilt.record.run_record import MetricRecord, RunRecord
 from hilt.util.cli_output import fail, print_json, say

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from hilt.errors import ConfigError, HiltError, LeaseLost, NodeError
 from hilt.exitcodes import ExitCode
-from hilt.history.sqlite import open_history
+from hilt.history.open import open_history
 from hilt.lease.hold import LeaseHold
 from hilt.provision.boot import ProvisionResult, provision, read_running_images
 from hilt.pytestplugin.command import gate_run_args

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from hilt.errors import HiltError
-from hilt.history.sqlite import open_history
+from hilt.history.open import open_history
 from hilt.rig.config import Inventory
 
 log = logging.getLogger(__name__)

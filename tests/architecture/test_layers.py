@@ -87,13 +87,6 @@ def test_a_new_package_must_be_placed_in_a_layer(tree: Path):
     assert "not listed as layers" in result.stdout and "hilt.newthing" in result.stdout
 
 
-# Module cycles that two splits under way remove (the lead's): pytestplugin's shared state moving out of
-# hooks.py into state.py, and history/ into series/base/sqlite/postgres. Nothing may join them.
-CYCLES_BEING_SPLIT = {
-    frozenset({"hilt.pytestplugin.collector", "hilt.pytestplugin.hooks", "hilt.pytestplugin.schedule"}),
-    frozenset({"hilt.history.postgres", "hilt.history.sqlite"}),
-}
-
 
 def test_hilt_has_no_import_cycle():
     """Counting every import: at module top, inside functions, and (for a cycle) under TYPE_CHECKING too."""
@@ -105,7 +98,7 @@ def test_hilt_has_no_import_cycle():
             if chain:
                 members = frozenset(_strongly_connected(graph, module))
                 cycles.add(members)
-    assert not [sorted(c) for c in cycles if c not in CYCLES_BEING_SPLIT]
+    assert not [sorted(c) for c in cycles]
 
 
 def _strongly_connected(graph: grimp.ImportGraph, module: str) -> set[str]:
