@@ -9,7 +9,6 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-import pytest
 import typer
 from typer.core import TyperGroup
 
@@ -18,7 +17,6 @@ from hilt.errors import ConfigError, HiltError
 from hilt.exitcodes import ExitCode, exit_code_for
 from hilt.gate import cli as gate_cli
 from hilt.lease import cli as lease_cli
-from hilt.pytestplugin.command import gate_run_args
 from hilt.report import cli as report_cli
 from hilt.rig.cli import RIGS_HELP, rigs_app
 from hilt.rig.config import load_inventory
@@ -120,6 +118,12 @@ def run(
                                     help="lease store URL (default: $HILT_LEASE_STORE, else rigs.yaml)"),
 ) -> None:
     """Run suites against a rig (default: the reference suites, hilt.suites). Extra arguments go to pytest."""
+    # start-up cost (~0.1 s): only `hilt run` needs pytest (and the plugin's package imports it); every other
+    # command starts without it
+    import pytest
+
+    from hilt.pytestplugin.command import gate_run_args
+
     args = gate_run_args(suites=suites, rigs_file=rigs_file, reports=reports, rig=rig, image=image,
                          lease_store=lease_store, no_boot=no_boot, extra=ctx.args)
     raise typer.Exit(int(pytest.main(args)))

@@ -14,10 +14,8 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from hilt.bmc import Bmc
 from hilt.errors import ConfigError, HiltError
 from hilt.lease import open_store
-from hilt.node.ssh import probe_ssh
 from hilt.rig.check import check_chain, check_credentials, check_tls, suite_dirs
 from hilt.rig.config import Inventory, NodeConfig, load_inventory
 from hilt.rig.provider import running_rig
@@ -66,6 +64,10 @@ def rigs(
 
 def _node_status(rig_name: str, name: str, cfg: NodeConfig, holders: dict, store: Any) -> dict[str, Any]:
     """What `hilt rigs` shows of one node (the JSON keys documented in docs/ci.md)."""
+    # start-up cost (~0.1 s, paramiko and the Redfish client): only `hilt rigs` talks to nodes
+    from hilt.bmc import Bmc
+    from hilt.node.ssh import probe_ssh
+
     power, power_error = None, None
     try:
         with Bmc.from_config(cfg, name=name, timeout_s=5) as bmc:

@@ -14,7 +14,6 @@ import struct
 from pathlib import Path
 from typing import Any, Literal
 
-import paramiko
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from hilt.errors import ConfigError
@@ -145,6 +144,8 @@ def host_key_problem(text: str) -> str | None:
     if len(fields) != expected or (kind == "ssh-ed25519" and len(fields[1]) != 32):
         return f"the {kind} key data is truncated or malformed"
     try:
+        import paramiko  # start-up cost (~0.1 s): only a pinned host key needs it, and every `hilt` reads rigs.yaml
+
         paramiko.PKey.from_type_string(kind, blob)
     except Exception:  # noqa: BLE001 - paramiko raises several types for a malformed key
         return f"the {kind} key data is malformed"

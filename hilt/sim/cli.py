@@ -12,11 +12,11 @@ import typer
 import yaml
 
 from hilt.errors import HiltError
-from hilt.sim import lifecycle
-from hilt.sim.image import STANDARD_IMAGES, build_image
-from hilt.sim.riscv.image import build_images
 from hilt.util.cli_output import fail, print_json, say
 from hilt.util.cli_output import stdout as console
+
+# The sim's own modules are imported inside the commands (start-up cost): its lifecycle, control client and image
+# builders bring requests and cryptography, which every other `hilt` command would load for nothing.
 
 sim_app = typer.Typer(help="The simulated rack (needs root for network namespaces).", no_args_is_help=True)
 sim_image_app = typer.Typer(help="Simulated rack images.", no_args_is_help=True)
@@ -31,6 +31,8 @@ def sim_up(
     profile: str = typer.Option("sim-4gpu", help="fabric profile of the nodes"),
 ) -> None:
     """Start a simulated rack in the background and print its nodes and images (rigs.yaml shape)."""
+    from hilt.sim import lifecycle  # start-up cost (see the top)
+
     try:
         rig = lifecycle.sim_up(name, nodes=nodes, boot_delay_s=boot_delay, subnet=subnet, profile=profile)
     except HiltError as exc:
@@ -41,6 +43,8 @@ def sim_up(
 @sim_app.command("down")
 def sim_down(name: str = typer.Option("sim", help="sim name")) -> None:
     """Stop a simulated rack and remove everything it made (also a stale one of a crashed run)."""
+    from hilt.sim import lifecycle  # start-up cost (see the top)
+
     removed = lifecycle.sim_down(name)
     say(f"sim {name}: down" + (f" (removed {len(removed)} items)" if removed else " (was not running)"))
 
@@ -48,6 +52,8 @@ def sim_down(name: str = typer.Option("sim", help="sim name")) -> None:
 @sim_app.command("status")
 def sim_status(name: str = typer.Option(None, help="only this sim")) -> None:
     """Which simulated racks run (or were left stale), and what their nodes show (JSON)."""
+    from hilt.sim import lifecycle  # start-up cost (see the top)
+
     print_json(lifecycle.sim_status(name))
 
 
@@ -59,6 +65,9 @@ def sim_image_build(
     authorized_key: Path = typer.Option(Path("~/.ssh/id_ed25519.pub"), help="riscv64: root's authorized key"),
 ) -> None:
     """Build a simulated rack image: a tarball with a manifest and a root overlay (or a kernel and initramfs)."""
+    from hilt.sim.image import STANDARD_IMAGES, build_image  # start-up cost (see the top)
+    from hilt.sim.riscv.image import build_images
+
     try:
         if arch == "riscv64":
             key = authorized_key.expanduser().read_text().strip()
