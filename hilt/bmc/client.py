@@ -11,6 +11,7 @@ from hilt.bmc import vendors, vmedia
 from hilt.bmc.errors import BmcRequestError
 from hilt.bmc.evidence import BmcEvidence, BmcInventory, collect_evidence, read_inventory
 from hilt.bmc.transport import Response, Transport
+from hilt.rig.credentials import resolve_username
 
 if TYPE_CHECKING:
     from hilt.rig.config import BmcConfig, NodeConfig
@@ -56,8 +57,6 @@ class Bmc:
         at use, so that callers never hold a password. ``config`` is a node (its ``bmc``) or a ``BmcConfig``;
         ``overrides`` are the keyword arguments of ``Bmc`` (timeouts, poll interval) a caller needs to bend.
         """
-        from hilt.rig.config import resolve_username
-
         bmc = getattr(config, "bmc", config)
         kw: dict[str, Any] = dict(system_id=bmc.system_id, verify=bmc.verify, auth=bmc.auth,
                                   vmedia_target=bmc.vmedia_target, name=name)

@@ -11,7 +11,9 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from hilt.errors import ConfigError
+from hilt.lease.sqlite_store import SqliteLeaseStore
 from hilt.lease.store import LeaseStore
+from hilt.util.extras import require
 
 VALID = ("sqlite:///abs/path.sqlite, sqlite://relative/path.sqlite, etcd://host:port or "
          "etcds://host:port (TLS), with etcd options ?ca=FILE&cert=FILE&key=FILE&user=NAME"
@@ -43,8 +45,6 @@ def open_store(url: str) -> LeaseStore:
         path_text = rest.split("?", 1)[0]
         if not path_text or path_text == "/":
             raise _bad(url, "no file path")
-        from hilt.lease.sqlite_store import SqliteLeaseStore
-
         return SqliteLeaseStore(Path(path_text))  # "///abs" leaves "/abs"; "//rel" leaves "rel"
     if scheme in ("etcd", "etcds"):
         return _open_etcd(url, tls=scheme == "etcds")
@@ -90,10 +90,8 @@ def _open_etcd(url: str, tls: bool) -> LeaseStore:
     prefix = query.get("prefix", "/hilt/")
     if not prefix.endswith("/"):
         prefix += "/"
-    from hilt.util.extras import require
-
     require("etcd3gw", "etcd", f"lease store {parts.scheme}://{parts.hostname}")
-    from hilt.lease.etcd_store import EtcdLeaseStore
+    from hilt.lease.etcd_store import EtcdLeaseStore  # the etcd extra (etcd3gw): only for an etcd:// store
 
     return EtcdLeaseStore(host=parts.hostname, port=port, tls=tls, ca=query.get("ca"), cert=query.get("cert"),
                           key=query.get("key"), user=user, password=password, prefix=prefix, timeout=timeout)

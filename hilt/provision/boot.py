@@ -18,7 +18,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hilt.errors import HiltError, InfrastructureError, NodeError
+from hilt.bmc import Bmc
+from hilt.errors import HiltError, InfrastructureError, NodeError, ParseError
+from hilt.fabric.procinfo import parse_driver_version
 from hilt.node.ssh import HostKeyError, Node, probe_ssh
 from hilt.provision.identity import IDENTITY_FILES as IDENTITY_FILES_HOST
 from hilt.provision.identity import IdentityError, bmc_identity, host_identity, identity_record, match_identity
@@ -103,9 +105,6 @@ def parse_os_release(text: str) -> dict[str, str]:
 def driver_version(sys_module: str | None, proc_version: str | None) -> str | None:
     """The loaded driver's version: /sys/module/nvidia/version, else /proc/driver/nvidia/version, parsed by the
     one driver-version parser (hilt.fabric.procinfo) that the fabric suites use too."""
-    from hilt.errors import ParseError
-    from hilt.fabric.procinfo import parse_driver_version
-
     for text in (sys_module, proc_version):
         if text and text.strip():
             try:
@@ -184,8 +183,6 @@ class _Provisioner:
         return self.result
 
     def _bmc(self):  # noqa: ANN202 - the BMC layer's class
-        from hilt.bmc import Bmc
-
         return Bmc.from_config(self.config, name=self.name)
 
     def _current_boot_id(self) -> str | None:

@@ -51,7 +51,7 @@ class EmulatorProcess:
 
 
 def _self_signed(cert_path: Path, key_path: Path) -> None:
-    from cryptography import x509
+    from cryptography import x509  # the sim extra: the controller imports hilt.sim without it
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID

@@ -21,7 +21,7 @@ from hilt.history.series import SeriesKey
 from hilt.history.sqlite import BUSY_TIMEOUT_S
 from hilt.history.summary import load_summary
 from hilt.record.run_record import RunRecord
-from hilt.rig.config import Secret
+from hilt.rig.credentials import Secret
 
 BUSBW = "nccl.all_reduce.busbw{nodes=2,size=1G}"
 
