@@ -7,6 +7,7 @@ never appear in a URL: an etcd password comes from a file or an environment vari
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -20,21 +21,61 @@ VALID = ("sqlite:///abs/path.sqlite, sqlite://relative/path.sqlite, etcd://host:
 _ETCD_OPTIONS = {"ca", "cert", "key", "user", "password_file", "password_env", "prefix", "timeout"}
 
 
-def _bad(url: str, why: str) -> ConfigError:
-    return ConfigError(f"lease store URL {redact(url)!r} is not valid ({why}): use {VALID}")
+class StoreUrlError(ConfigError):
+    """A lease store URL that names no store; ``problem`` says why without the words "lease store URL", for
+    callers that already name the field (rigs.yaml's ``lease_store:``)."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(f"lease store URL {problem}")
+        self.problem = problem
+
+
+def _bad(url: str, why: str) -> StoreUrlError:
+    return StoreUrlError(f"{redact(url)!r} is not valid ({why}): use {VALID}")
 
 
 def redact(url: str) -> str:
-    """The URL without any user:password part, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    """The URL without any password (``user:***@host``), for messages.
+
+    Everything before the last ``@`` of the authority goes when it holds a ``:``: a password may itself hold
+    ``/`` or ``?``, which ``urlsplit`` would read as the path, so the split is not trusted to find its end."""
+    if "://" not in url or url.lower().startswith("sqlite:"):
+        return url  # a file path: an "@" in it is part of the name
+    scheme, rest = url.split("://", 1)
+    userinfo, at, host = rest.rpartition("@")
+    if not at or ":" not in userinfo:
         return url
-    host = parts.hostname or ""
-    return url.replace(parts.netloc, f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else ""))
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}"
 
 
-def open_store(url: str) -> LeaseStore:
-    """The store the URL names; ConfigError naming what is valid when it names none."""
+def has_password(url: str) -> bool:
+    """Whether ``url`` carries a password in its user part (``user:secret@host``)."""
+    rest = url.split("://", 1)[-1]
+    userinfo, at, _ = rest.rpartition("@")
+    return bool(at) and ":" in userinfo
+
+
+@dataclass(frozen=True)
+class StoreUrl:
+    """A lease store URL checked for form (no I/O): what rigs.yaml says and ``--lease-store`` says alike."""
+
+    scheme: str
+    path: str = ""
+    host: str = ""
+    port: int = 2379
+    options: dict[str, str] = field(default_factory=dict)
+    username: str | None = None
+
+    @property
+    def tls(self) -> bool:
+        return self.scheme == "etcds"
+
+
+def parse_url(url: object) -> StoreUrl:
+    """``url`` checked for form: a known scheme, a path or host, known options, no password.
+
+    rigs.yaml is checked with this at load (``hilt rigs check``), so a typo fails before a run rather than at
+    the lease; files named in options and the password's variable are looked at only when the store opens."""
     if not isinstance(url, str) or "://" not in url:
         raise _bad(str(url), "no scheme")
     scheme, rest = url.split("://", 1)
@@ -43,18 +84,12 @@ def open_store(url: str) -> LeaseStore:
         path_text = rest.split("?", 1)[0]
         if not path_text or path_text == "/":
             raise _bad(url, "no file path")
-        from hilt.lease.sqlite_store import SqliteLeaseStore
-
-        return SqliteLeaseStore(Path(path_text))  # "///abs" leaves "/abs"; "//rel" leaves "rel"
-    if scheme in ("etcd", "etcds"):
-        return _open_etcd(url, tls=scheme == "etcds")
-    raise _bad(url, f"unknown scheme {scheme!r}")
-
-
-def _open_etcd(url: str, tls: bool) -> LeaseStore:
-    parts = urlsplit(url)
-    if parts.password is not None:
+        return StoreUrl(scheme, path=path_text)  # "///abs" leaves "/abs"; "//rel" leaves "rel"
+    if scheme not in ("etcd", "etcds"):
+        raise _bad(url, f"unknown scheme {scheme!r}")
+    if has_password(url):
         raise _bad(url, "a password in the URL would end up in logs; use password_file= or password_env=")
+    parts = urlsplit(url)
     try:
         port = parts.port or 2379
     except ValueError as exc:
@@ -65,14 +100,33 @@ def _open_etcd(url: str, tls: bool) -> LeaseStore:
     unknown = set(query) - _ETCD_OPTIONS
     if unknown:
         raise _bad(url, f"unknown option(s) {', '.join(sorted(unknown))}")
+    if ("cert" in query) != ("key" in query):
+        raise _bad(url, "cert= and key= go together")
+    if scheme == "etcd" and any(name in query for name in ("ca", "cert", "key")):
+        raise _bad(url, "ca/cert/key need etcds:// (TLS)")
+    try:
+        float(query.get("timeout", "10"))
+    except ValueError:
+        raise _bad(url, f"timeout={query['timeout']!r} is not a number") from None
+    return StoreUrl(scheme, host=parts.hostname, port=port, options=query, username=parts.username)
+
+
+def open_store(url: str) -> LeaseStore:
+    """The store the URL names; ConfigError naming what is valid when it names none."""
+    parsed = parse_url(url)
+    if parsed.scheme == "sqlite":
+        from hilt.lease.sqlite_store import SqliteLeaseStore
+
+        return SqliteLeaseStore(Path(parsed.path))
+    return _open_etcd(parsed)
+
+
+def _open_etcd(url: StoreUrl) -> LeaseStore:
+    query = url.options
     for name in ("ca", "cert", "key", "password_file"):
         if name in query and not Path(query[name]).is_file():
             raise ConfigError(f"lease store URL option {name}={query[name]!r}: no such file")
-    if ("cert" in query) != ("key" in query):
-        raise _bad(url, "cert= and key= go together")
-    if not tls and any(name in query for name in ("ca", "cert", "key")):
-        raise _bad(url, "ca/cert/key need etcds:// (TLS)")
-    user = query.get("user") or parts.username
+    user = query.get("user") or url.username
     password = None
     if user:
         if "password_file" in query:
@@ -83,17 +137,14 @@ def _open_etcd(url: str, tls: bool) -> LeaseStore:
             if password is None:
                 raise ConfigError(f"lease store URL names etcd user {user!r} but environment variable {var} "
                                   "(the password) is not set; or use password_file=FILE")
-    try:
-        timeout = float(query.get("timeout", "10"))
-    except ValueError:
-        raise _bad(url, f"timeout={query['timeout']!r} is not a number") from None
+    timeout = float(query.get("timeout", "10"))
     prefix = query.get("prefix", "/hilt/")
     if not prefix.endswith("/"):
         prefix += "/"
     from hilt.util.extras import require
 
-    require("etcd3gw", "etcd", f"lease store {parts.scheme}://{parts.hostname}")
+    require("etcd3gw", "etcd", f"lease store {url.scheme}://{url.host}")
     from hilt.lease.etcd_store import EtcdLeaseStore
 
-    return EtcdLeaseStore(host=parts.hostname, port=port, tls=tls, ca=query.get("ca"), cert=query.get("cert"),
+    return EtcdLeaseStore(host=url.host, port=url.port, tls=url.tls, ca=query.get("ca"), cert=query.get("cert"),
                           key=query.get("key"), user=user, password=password, prefix=prefix, timeout=timeout)

@@ -17,6 +17,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from hilt.errors import ConfigError
+from hilt.lease.url import StoreUrlError, parse_url
 from hilt.profiles.model import FirmwareSpec
 from hilt.util import safe_yaml
 from hilt.util.locations import default_history, default_history_path, default_lease_store_url
@@ -294,6 +295,15 @@ class Inventory(_Model):
     def history_note(self) -> str | None:
         """A message for the user when the history read is the old default location (reports/history.sqlite)."""
         return self._history_note
+
+    @field_validator("lease_store")
+    @classmethod
+    def _lease_store(cls, v: str) -> str:
+        try:
+            parse_url(v)
+        except StoreUrlError as exc:
+            raise ValueError(exc.problem) from None
+        return v
 
     @field_validator("history")
     @classmethod
