@@ -22,7 +22,8 @@ from hilt.history.sqlite import HistoryStore, metric_key, parse_time, point_node
 from hilt.record.run_record import RunRecord, TopologyRecord
 from hilt.report.fabric import STYLE as FABRIC_STYLE
 from hilt.report.fabric import fabric_grid
-from hilt.report.html import _CSP, _SCRIPT, _STYLE, run_status
+from hilt.report.html import run_status
+from hilt.report.style import page_head
 from hilt.report.versions import RUN, VERSION_LABELS, VersionChange, run_versions, version_diff, versions_html
 
 MetricChange = Literal["worse", "better", "same", "only_a", "only_b"]
@@ -375,9 +376,7 @@ def comparison_html(c: RunComparison, min_magnitude: float = MIN_MAGNITUDE) -> s
     links = sum(len(f.links) for f in c.fabric)
     title = f"hilt: {c.run_a.run_id} vs {c.run_b.run_id}"
     return "\n".join([
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
-        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">',
-        f"<title>{_e(title)}</title><style>{_STYLE}{_EXTRA_STYLE}{FABRIC_STYLE}</style><script>{_SCRIPT}</script></head><body>",
+        page_head(title, _EXTRA_STYLE + FABRIC_STYLE),
         f"<h1>Compare {_e(c.run_a.run_id)} (A) with {_e(c.run_b.run_id)} (B)</h1>",
         f'<p class="summary">{_count(len(c.version_changes), "version change")} · '
         f'{_count(worse, "metric")} worse, {better} better · {_count(tests, "test")} changed outcome'
