@@ -40,6 +40,7 @@ pre{white-space:pre-wrap;margin:2px 0;font-size:12px}
 ul.versions{margin:0;padding-left:16px}
 .tstate,.outlier-flag{display:inline-block;padding:0 6px;border-radius:9px;font-size:12px;font-weight:600;color:#fff}
 .t-broken,.outlier-flag{background:#cf222e}.t-failing{background:#bc4c00}.t-flaky{background:#8250df}
+.t-image-bound{background:#0969da}
 .t-passing{background:#1a7f37}.t-skipped{background:#8c959f}.dev-bad{color:#cf222e;font-weight:600}
 .dev-good{color:#0969da}.strip{white-space:nowrap}.strip .o{display:inline-block;width:6px;height:12px;
 margin-right:1px;vertical-align:middle}.o-pass{background:#1a7f37}.o-fail{background:#cf222e}

@@ -70,3 +70,83 @@ def test_tonight_says_whether_a_red_test_is_flaky_or_broken(fleet, tmp_path: Pat
     tonight = html.split('<section id="tonight">', 1)[1].split("</section>", 1)[0]
     assert f"{FLAKY_TEST}[gpu-02]: failed (flaky, 5 of 27 nights)" in tonight
     assert f"{BROKEN_TEST}[gpu-04]: failed (broken since rack-a-night-25)" in tonight
+
+
+# --- flakiness among the runs of one image (issue 24 item 6) -------------------------------------------------
+
+G, R = "img-good", "img-rc-regressed"
+
+
+@pytest.mark.parametrize(("seq", "images", "state", "since"), [
+    # fails only on the nights that booted the regressed candidate: not flaky, whatever the order
+    ([P, P, F, P, P, F, P], [G, G, R, G, G, R, G], "image-bound", None),
+    ([P, F, P, F], [G, R, G, R], "failing", 3),  # failing tonight, on the candidate: the change is the cause
+    ([P, P, F, F, F], [G, G, R, R, R], "broken", 2),
+    # on one image a failure with passes after it is flaky, whatever the other images did
+    ([P, F, P, F, P], [G, G, G, R, R], "flaky", None),
+    ([P, F, P, F, P], [G] * 5, "flaky", None),  # one image: as before
+])
+def test_classify_judges_flakiness_among_nights_of_the_same_image(seq, images, state, since) -> None:
+    assert outcomes.classify(seq, images=images) == (state, since)
+
+
+def _with_candidate(runs, nights, test=STEADY_TEST, image=R):
+    """``runs`` where the nights in ``nights`` booted ``image`` on every node and ``test`` failed on each."""
+    out = []
+    for i, run in enumerate(runs, start=1):
+        if i in nights:
+            run = run.model_copy(update={
+                "image": image,
+                "nodes": [n.model_copy(update={"image_id": image}) for n in run.nodes],
+                "tests": [t.model_copy(update={"outcome": "failed", "kind": "product", "message": "busbw low"})
+                          if t.nodeid.startswith(test) else t for t in run.tests]})
+        out.append(run)
+    return out
+
+
+def _report(tmp_path: Path, runs) -> tuple[str, str]:
+    """`hilt history import` the nights, then `hilt report`, as a user types them: (tests section, tonight)."""
+    from typer.testing import CliRunner
+
+    from hilt.report.cli import history_app, report_app
+
+    files = []
+    for run in runs:
+        files.append(tmp_path / f"{run.run_id}.json")
+        files[-1].write_text(run.model_dump_json())
+    db, out = tmp_path / "history.sqlite", tmp_path / "report.html"
+    for args in ([history_app, ["import", *map(str, files), "--history", str(db)]],
+                 [report_app, ["--since", "all", "-o", str(out), "--history", str(db)]]):
+        done = CliRunner().invoke(*args)
+        assert done.exit_code == 0, done.output
+    html = out.read_text()
+    return (html.split('<section id="tests">', 1)[1].split("</section>", 1)[0],
+            html.split('<section id="tonight">', 1)[1].split("</section>", 1)[0])
+
+
+def test_a_test_failing_only_on_the_candidates_nights_is_not_flaky(fleet, tmp_path: Path) -> None:
+    """Nights 8, 16 and 24 booted a regressed candidate; the test failed on each of them and passed on every
+    other night. It used to be labelled flaky."""
+    tests, _ = _report(tmp_path, _with_candidate(fleet(30), {8, 16, 24}))
+    row = tests.split(f'data-test="{STEADY_TEST}[gpu-01]"', 1)[1].split("</tr>", 1)[0]
+    assert 'data-state="image-bound"' in row and 'data-state="flaky"' not in row
+    assert f"failed only on {R} (3 of 3 nights), never on " in row
+    assert "4 image-bound" in tests.split("</p>", 1)[0]  # one per node, and none of them counted flaky
+    assert f'data-test="{FLAKY_TEST}[gpu-02]" data-node="gpu-02" data-rig="rack-a" data-state="flaky"' in tests
+
+
+def test_a_failure_that_starts_with_an_image_change_says_so(fleet, tmp_path: Path) -> None:
+    runs = fleet(30)
+    drv555 = runs[-1].image
+    tests, tonight = _report(tmp_path, _with_candidate(runs, {28, 29, 30}))
+    note = f"broken since rack-a-night-28, following the image change {drv555} → {R}"
+    assert f"{STEADY_TEST}[gpu-03]: failed ({note})" in tonight
+    row = tests.split(f'data-test="{STEADY_TEST}[gpu-03]"', 1)[1].split("</tr>", 1)[0]
+    assert f"every night since rack-a-night-28, following the image change {drv555} → {R} (" in row
+
+
+def test_a_candidate_failing_again_tonight_is_failing_not_flaky(fleet, tmp_path: Path) -> None:
+    tests, tonight = _report(tmp_path, _with_candidate(fleet(30), {24, 30}))
+    assert f"{STEADY_TEST}[gpu-01]: failed (failing since rack-a-night-30, following the image change" in tonight
+    row = tests.split(f'data-test="{STEADY_TEST}[gpu-01]"', 1)[1].split("</tr>", 1)[0]
+    assert 'data-state="failing"' in row and f"{R}: 2 of 2 failed" in row
