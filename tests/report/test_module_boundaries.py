@@ -9,7 +9,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 import hilt.report
-from hilt.history.sqlite import open_history
+from hilt.history.open import open_history
 from hilt.report.cli import report_app
 from hilt.report.style import CSP, SCRIPT, STYLE
 from tests.report.test_change_versions import _driver_upgrade_nights
