@@ -74,7 +74,7 @@ def _time(value: str) -> str:
 def _tonight(latest: dict[str, RunRecord], report_dir: Path, notes: dict[tuple[str, str], str] | None = None,
              test_notes: dict[tuple[str, str, str | None], str] | None = None) -> str:
     """``notes``: a line per node worth reading though its tests passed (an outlier against its peers);
-    ``test_notes``: a failed test's history (broken since, flaky), by (rig, test id, node)."""
+    ``test_notes``: a failed test's history (broken since, flaky), by (rig, test identity, node)."""
     out = ['<section id="tonight"><h2>Tonight</h2><table class="status"><tr><th>rig</th><th>node</th>'
            '<th>status</th><th>image</th><th>detail</th></tr>']
     for rig in sorted(latest):
@@ -103,7 +103,7 @@ def _tonight(latest: dict[str, RunRecord], report_dir: Path, notes: dict[tuple[s
 
 
 def _test_note(rig: str, test: TestRecord, notes: dict[tuple[str, str, str | None], str] | None) -> str:
-    note = (notes or {}).get((rig, test.nodeid, test.node))
+    note = (notes or {}).get((rig, test.identity, test.node))
     return f" ({note})" if note else ""
 
 

@@ -224,7 +224,7 @@ def nodes_section(runs: Sequence[RunRecord], histories: Sequence[OutcomeHistory]
     out.append("</table>")
     for view in views:
         outliers = view.outliers(threshold)
-        tests = sorted(by_node.get((view.rig, view.node), []), key=lambda h: (STATE_ORDER[h.state], h.nodeid))
+        tests = sorted(by_node.get((view.rig, view.node), []), key=lambda h: (STATE_ORDER[h.state], h.test))
         if not (view.values or tests):
             continue  # nothing recorded on this node alone: its summary row says so
         out.append(f'<details class="node" id="{node_anchor(view.rig, view.node)}" data-node="{escape(view.node)}"'

@@ -8,7 +8,8 @@ Flakiness is judged among the runs of one image: a test that fails on every nigh
 candidate and passes on every other night is not flaky, it follows the image (``image-bound`` while the last
 night passed; ``failing``/``broken`` while it fails, with the image change its failures started with).
 
-A test is identified by rig, pytest node id and the node it ran on; a night's image is what that node booted
+A test is identified by rig, its identity (``TestRecord.identity``: the module that defines it and its name,
+the same however the suites were invoked) and the node it ran on; a night's image is what that node booted
 (its image id), else the run's image. Skipped outcomes and nights the test did not run are neither passes nor
 failures.
 """
@@ -39,7 +40,7 @@ class OutcomeHistory:
     """One test on one node of one rig, across the rig's runs (oldest first)."""
 
     rig: str
-    nodeid: str
+    test: str  # the test's identity (TestRecord.identity)
     node: str | None
     outcomes: tuple[tuple[str, str], ...]  # (run_id, outcome); outcome "" for a run the test was not in
     state: OutcomeState
@@ -140,10 +141,10 @@ def outcome_histories(runs: Sequence[RunRecord], broken_after: int = BROKEN_AFTE
         seen: dict[tuple[str, str | None], dict[int, str]] = {}
         for i, record in enumerate(rig_runs):
             for test in record.tests:
-                outcomes = seen.setdefault((test.nodeid, test.node), {})
+                outcomes = seen.setdefault((test.identity, test.node), {})
                 if outcomes.get(i) not in _FAILED:  # a test reported twice in a run (call + teardown): worst
                     outcomes[i] = test.outcome
-        for (nodeid, node), by_run in seen.items():
+        for (test_id, node), by_run in seen.items():
             first = min(by_run)
             sequence = [by_run.get(i, "") for i in range(first, len(rig_runs))]
             images = [_night_image(r, node) for r in rig_runs[first:]]
@@ -156,25 +157,25 @@ def outcome_histories(runs: Sequence[RunRecord], broken_after: int = BROKEN_AFTE
                 counts[0] += sequence[i] in _FAILED
                 counts[1] += 1
             out.append(OutcomeHistory(
-                rig=rig, nodeid=nodeid, node=node, outcomes=tuple(zip(ids, sequence, strict=True)), state=state,
+                rig=rig, test=test_id, node=node, outcomes=tuple(zip(ids, sequence, strict=True)), state=state,
                 since=ids[start] if start is not None else None,
                 failures=sum(1 for o in sequence if o in _FAILED),
                 ran=sum(1 for o in sequence if o in ("passed", *_FAILED)),
                 images=tuple((image, f, n) for image, (f, n) in per_image.items()),
                 image_change=_image_change(judged, start) if start is not None else None))
-    return sorted(out, key=lambda t: (STATE_ORDER[t.state], -t.failures, t.rig, t.node or "", t.nodeid))
+    return sorted(out, key=lambda t: (STATE_ORDER[t.state], -t.failures, t.rig, t.node or "", t.test))
 
 
 def state_notes(histories: Sequence[OutcomeHistory]) -> dict[tuple[str, str, str | None], str]:
-    """(rig, test id, node) -> ``broken since <run>`` / ``flaky, 5 of 30 nights`` / ``failing since <run>``,
+    """(rig, test identity, node) -> ``broken since <run>`` / ``flaky, 5 of 30 nights`` / ``failing since <run>``,
     for a failed test in the Tonight table: is last night's red a new break or the usual noise?"""
     out = {}
     for h in histories:
         if h.state in ("broken", "failing"):
             change = f", {h.change_note}" if h.image_change else ""
-            out[(h.rig, h.nodeid, h.node)] = f"{h.state} since {h.since}{change}"
+            out[(h.rig, h.test, h.node)] = f"{h.state} since {h.since}{change}"
         elif h.state == "flaky":
-            out[(h.rig, h.nodeid, h.node)] = f"flaky, {h.failures} of {h.ran} nights"
+            out[(h.rig, h.test, h.node)] = f"flaky, {h.failures} of {h.ran} nights"
     return out
 
 
@@ -192,9 +193,9 @@ def _row(h: OutcomeHistory, with_node: bool = True) -> str:
     """One test's row; the night strip only where a night failed (a green strip says no more than its count)."""
     node = f"<td>{escape(h.node or '')}</td>" if with_node else ""
     strip = _strip(h) if h.failures else ""
-    return (f'<tr class="test-history" data-test="{escape(h.nodeid)}" data-node="{escape(h.node or "")}" '
+    return (f'<tr class="test-history" data-test="{escape(h.test)}" data-node="{escape(h.node or "")}" '
             f'data-rig="{escape(h.rig)}" data-state="{h.state}"><td><span class="tstate t-{h.state}">{h.state}</span>'
-            f'</td><td>{escape(h.nodeid)}</td>{node}<td>{escape(h.rig)}</td><td>{escape(h.label)}</td>'
+            f'</td><td>{escape(h.test)}</td>{node}<td>{escape(h.rig)}</td><td>{escape(h.label)}</td>'
             f'<td>{strip}</td></tr>')
 
 

@@ -8,9 +8,10 @@ import pytest
 
 from hilt.report import outcomes
 from hilt.report.html import build_report
-from tests.report.conftest import BROKEN_TEST, FLAKY_NIGHTS, FLAKY_TEST, STEADY_TEST
+from tests.report.conftest import BROKEN_TEST, FLAKY_NIGHTS, FLAKY_TEST, STEADY_TEST, identity
 
 P, F, E, S = "passed", "failed", "error", "skipped"
+STEADY_ID, FLAKY_ID, BROKEN_ID = identity(STEADY_TEST), identity(FLAKY_TEST), identity(BROKEN_TEST)
 
 
 @pytest.mark.parametrize(("seq", "state", "since"), [
@@ -30,14 +31,14 @@ def test_classify(seq, state, since) -> None:
 
 def test_the_fleet_history_labels_the_flaky_and_the_broken_test(fleet) -> None:
     histories = outcomes.outcome_histories(fleet(30))
-    by_key = {(h.nodeid.split("[")[0], h.node): h for h in histories}
-    flaky = by_key[(FLAKY_TEST, "gpu-02")]
+    by_key = {(h.test.split("[")[0], h.node): h for h in histories}
+    flaky = by_key[(FLAKY_ID, "gpu-02")]
     assert flaky.state == "flaky" and flaky.failures == len(FLAKY_NIGHTS) and flaky.ran == 30
     assert flaky.label == f"fails now and then: {len(FLAKY_NIGHTS)} of 30 nights"
-    broken = by_key[(BROKEN_TEST, "gpu-04")]
+    broken = by_key[(BROKEN_ID, "gpu-04")]
     assert broken.state == "broken" and broken.since == "rack-a-night-25" and broken.failures == 6
-    assert all(h.state == "passing" for k, h in by_key.items() if k[0] == STEADY_TEST)
-    assert by_key[(FLAKY_TEST, "gpu-01")].state == "passing"  # the same test on another node is its own history
+    assert all(h.state == "passing" for k, h in by_key.items() if k[0] == STEADY_ID)
+    assert by_key[(FLAKY_ID, "gpu-01")].state == "passing"  # the same test on another node is its own history
     assert [h.state for h in histories[:2]] == ["broken", "flaky"]  # what needs action first
     assert len(histories) == 12
 
@@ -46,20 +47,20 @@ def test_a_test_first_seen_later_starts_its_history_there(fleet) -> None:
     runs = fleet(10)
     runs[:5] = [r.model_copy(update={"tests": [t for t in r.tests if not t.nodeid.startswith(BROKEN_TEST)]})
                 for r in runs[:5]]
-    (h,) = [h for h in outcomes.outcome_histories(runs) if h.nodeid == f"{BROKEN_TEST}[gpu-01]"]
+    (h,) = [h for h in outcomes.outcome_histories(runs) if h.test == identity(f"{BROKEN_TEST}[gpu-01]")]
     assert len(h.outcomes) == 5 and h.outcomes[0][0] == "rack-a-night-06"
 
 
 def test_the_report_lists_flaky_and_broken_tests_with_their_nights(fleet, tmp_path: Path) -> None:
     html = build_report(fleet(30), tmp_path / "r.html").read_text()
     section = html.split('<section id="tests">', 1)[1].split("</section>", 1)[0]
-    assert f'data-test="{FLAKY_TEST}[gpu-02]" data-node="gpu-02" data-rig="rack-a" data-state="flaky"' in section
-    assert f'data-test="{BROKEN_TEST}[gpu-04]" data-node="gpu-04" data-rig="rack-a" data-state="broken"' in section
+    assert f'data-test="{FLAKY_ID}[gpu-02]" data-node="gpu-02" data-rig="rack-a" data-state="flaky"' in section
+    assert f'data-test="{BROKEN_ID}[gpu-04]" data-node="gpu-04" data-rig="rack-a" data-state="broken"' in section
     assert "every night since rack-a-night-25 (6 of 30 failed)" in section
     assert section.index('data-state="broken"') < section.index('data-state="flaky"')
     assert "10 tests passing (or skipped) every night they ran" in section
     # the strip: one square per night, each linking its run, red where it failed
-    row = section.split(f'data-test="{FLAKY_TEST}[gpu-02]"', 1)[1].split("</tr>", 1)[0]
+    row = section.split(f'data-test="{FLAKY_ID}[gpu-02]"', 1)[1].split("</tr>", 1)[0]
     assert row.count('class="o ') == 30 and row.count("o-fail") == len(FLAKY_NIGHTS)
     assert 'href="#run-rack-a-night-04" title="rack-a-night-04: failed"' in row
 
@@ -128,11 +129,11 @@ def test_a_test_failing_only_on_the_candidates_nights_is_not_flaky(fleet, tmp_pa
     """Nights 8, 16 and 24 booted a regressed candidate; the test failed on each of them and passed on every
     other night. It used to be labelled flaky."""
     tests, _ = _report(tmp_path, _with_candidate(fleet(30), {8, 16, 24}))
-    row = tests.split(f'data-test="{STEADY_TEST}[gpu-01]"', 1)[1].split("</tr>", 1)[0]
+    row = tests.split(f'data-test="{STEADY_ID}[gpu-01]"', 1)[1].split("</tr>", 1)[0]
     assert 'data-state="image-bound"' in row and 'data-state="flaky"' not in row
     assert f"failed only on {R} (3 of 3 nights), never on " in row
     assert "4 image-bound" in tests.split("</p>", 1)[0]  # one per node, and none of them counted flaky
-    assert f'data-test="{FLAKY_TEST}[gpu-02]" data-node="gpu-02" data-rig="rack-a" data-state="flaky"' in tests
+    assert f'data-test="{FLAKY_ID}[gpu-02]" data-node="gpu-02" data-rig="rack-a" data-state="flaky"' in tests
 
 
 def test_a_failure_that_starts_with_an_image_change_says_so(fleet, tmp_path: Path) -> None:
@@ -141,12 +142,12 @@ def test_a_failure_that_starts_with_an_image_change_says_so(fleet, tmp_path: Pat
     tests, tonight = _report(tmp_path, _with_candidate(runs, {28, 29, 30}))
     note = f"broken since rack-a-night-28, following the image change {drv555} → {R}"
     assert f"{STEADY_TEST}[gpu-03]: failed ({note})" in tonight
-    row = tests.split(f'data-test="{STEADY_TEST}[gpu-03]"', 1)[1].split("</tr>", 1)[0]
+    row = tests.split(f'data-test="{STEADY_ID}[gpu-03]"', 1)[1].split("</tr>", 1)[0]
     assert f"every night since rack-a-night-28, following the image change {drv555} → {R} (" in row
 
 
 def test_a_candidate_failing_again_tonight_is_failing_not_flaky(fleet, tmp_path: Path) -> None:
     tests, tonight = _report(tmp_path, _with_candidate(fleet(30), {24, 30}))
     assert f"{STEADY_TEST}[gpu-01]: failed (failing since rack-a-night-30, following the image change" in tonight
-    row = tests.split(f'data-test="{STEADY_TEST}[gpu-01]"', 1)[1].split("</tr>", 1)[0]
+    row = tests.split(f'data-test="{STEADY_ID}[gpu-01]"', 1)[1].split("</tr>", 1)[0]
     assert 'data-state="failing"' in row and f"{R}: 2 of 2 failed" in row
