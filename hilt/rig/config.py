@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from hilt.errors import ConfigError
 from hilt.profiles.model import FirmwareSpec
 from hilt.rig.credentials import Secret, is_reference, reference
+from hilt.rig.store_url import StoreUrlError, parse_url
 from hilt.util import safe_yaml
 from hilt.util.locations import default_history, default_history_path, default_lease_store_url
 from hilt.util.safe_yaml import YamlDocument
@@ -228,6 +229,15 @@ class Inventory(_Model):
     def history_note(self) -> str | None:
         """A message for the user when the history read is the old default location (reports/history.sqlite)."""
         return self._history_note
+
+    @field_validator("lease_store")
+    @classmethod
+    def _lease_store(cls, v: str) -> str:
+        try:
+            parse_url(v)
+        except StoreUrlError as exc:
+            raise ValueError(exc.problem) from None
+        return v
 
     @field_validator("history")
     @classmethod
