@@ -187,7 +187,7 @@ def small_disk(rack):
     """A 16 MiB tmpfs for the reports, mounted for the test and unmounted after."""
     mount = rack / "reports-disk"
     mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m,nr_inodes=10000,mode=0755", "tmpfs", str(mount)], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m,nr_inodes=10000", "tmpfs", str(mount)], check=True)
     try:
         yield mount
     finally:
