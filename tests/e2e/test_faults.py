@@ -208,10 +208,10 @@ def _fill(mount: Path, leave_pages: int) -> None:
 
 @pytest.mark.parametrize("leave_pages", [24, 1], ids=["a-little-space", "almost-none"])
 def test_a_full_reports_disk_is_inconclusive_with_one_error_line_and_no_cut_report(rack, small_disk, leave_pages):
-    """The reports directory fills up while the probe runs. Before: with a little space, allure-results'
-    environment.properties was left at 0 bytes and the run passed; with less, 126 INTERNALERROR lines, junit.xml
-    at 0 bytes, no summary.json and the lease left to expire. Now: one `error:` line naming a path, no report file
-    cut short, the lease released, exit 6."""
+    """The reports directory fills up while the probe runs (the run needs some 26 pages more to write everything
+    here). Before: as the room left went, a report cut to 0 bytes in a run that passed, or a screen of
+    INTERNALERROR, junit.xml at 0 bytes, no summary.json, exit 3 and the lease left to expire at its TTL. Now: one
+    `error:` line naming a path, no report file cut short or left from before, the lease released, exit 6."""
     reports = small_disk / "reports"
     run = start_run(write_rigs(rack), *TORCH, reports=reports)
     run.wait_for_probe("allreduce.py")
