@@ -154,6 +154,16 @@ class RunCollector:
         self.running.pop(nodeid, None)
         self.done.add(nodeid)
 
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        """A stop that hilt's signal handler did not see (Python's own SIGINT handler, an xdist worker that was
+        interrupted) is an interruption too; pytest's own stops (collection errors, --maxfail) are not."""
+        if self.signal is not None:
+            return
+        if type(excinfo.value) is KeyboardInterrupt:
+            self.signal = "SIGINT"
+        elif "keyboard-interrupt" in str(excinfo.value):  # xdist: "[gw0] node received keyboard-interrupt"
+            self.signal = "SIGINT (in a worker)"
+
     def boot_progress(self, node: str, what: str) -> None:
         """The rig session's progress callback: the last step of each node, for a run cut off in its boot."""
         self.boot_steps[node] = what.split(":", 1)[0]

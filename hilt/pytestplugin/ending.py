@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from hilt.exitcodes import ExitCode
 from hilt.pytestplugin.hooks import _rig_wanted
 from hilt.pytestplugin.state import RUN, SESSION, STARTED, STARTING, is_controller
 from hilt.record.run_record import OutputProblem
@@ -211,8 +212,8 @@ class RunEnd:
 
         if not collector.started:
             state = _session_state(self.config, rig_session)
-            if state is None:
-                return  # nothing was reserved: no run to record (a usage error, say)
+            if state is None or exitstatus == ExitCode.USAGE_ERROR:
+                return  # nothing was reserved, or bad input: no run to record (pytest said why)
             collector.start(state)
         if collector.record is None:
             return
