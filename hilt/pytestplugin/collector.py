@@ -79,10 +79,12 @@ class RunCollector:
         if self.signal is None:
             self.phase = "tests"  # the boot is over; a session cut off in its boot is recorded at the end, as such
         nodes = []
-        for name in state.node_names:
+        cut_off = self.signal is not None and not state.nodes  # stopped before the boot gave its results
+        for name in state.node_names or (sorted(state.configs) if cut_off else []):
             result = state.result(name)
             if result is None:
-                nodes.append(NodeRecord(name=name, booted=False, error=state.excluded.get(name)))
+                why = state.excluded.get(name) or (f"boot cut off by {self.signal}" if cut_off else None)
+                nodes.append(NodeRecord(name=name, booted=False, error=why))
                 continue
             nodes.append(NodeRecord(
                 name=name, image_id=result.image_id, kernel=result.kernel, driver=result.driver,
@@ -266,7 +268,7 @@ class RunCollector:
 
     def _booting(self) -> dict[str, str]:
         """Each node's last boot step (the progress also names the rig and the session: not nodes)."""
-        nodes = {n.name for n in self.record.nodes} if self.record is not None else set()
+        nodes = set(self.state.configs) if self.state is not None else set()
         return {node: step for node, step in self.boot_steps.items() if node in nodes}
 
     def decide(self) -> None:

@@ -9,9 +9,10 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-from hilt.pytestplugin.collector import RunCollector, _add_junit_properties
+from hilt.pytestplugin.collector import RunCollector
 from hilt.record.run_record import RunRecord
 from hilt.report.html import build_report
+from hilt.report.junit import add_junit_properties
 from hilt.report.links import allure_href, junit_href, run_artifacts
 from hilt.session.rig_session import SessionState
 
@@ -19,7 +20,7 @@ HOSTILE = '"><script>alert(1)</script>'
 
 
 def _junit(tmp_path: Path, name: str, run_id: str) -> Path:
-    """A JUnit file from a real pytest run, with the run's provenance added as hilt's collector adds it."""
+    """A JUnit file from a real pytest run, with the run's provenance added as hilt's run end adds it."""
     suite = tmp_path / "suite"
     suite.mkdir(exist_ok=True)
     (suite / "test_one.py").write_text("def test_ok():\n    assert True\n")
@@ -27,7 +28,7 @@ def _junit(tmp_path: Path, name: str, run_id: str) -> Path:
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:hilt",
                            f"--junitxml={xml}", str(suite)], capture_output=True, text=True, timeout=120, cwd=suite)
     assert done.returncode == 0, done.stdout[-2000:]
-    _add_junit_properties(SimpleNamespace(option=SimpleNamespace(xmlpath=str(xml))), [("hilt.run_id", run_id)])
+    add_junit_properties(xml, [("hilt.run_id", run_id)])
     return xml
 
 
