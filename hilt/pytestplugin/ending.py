@@ -224,6 +224,7 @@ class RunEnd:
         except Exception as exc:  # noqa: BLE001 - a crash in hilt's own code: the traceback, one line, exit 3
             traceback.print_exception(exc, file=sys.stderr)
             collector.internal_error = collector.internal_error or _one_line(exc)
+            collector.record.internal_error = collector.internal_error
             write_run_outputs(collector.record, RunOutputs(reports_dir=collector.reports_dir), collector.decide)
         session.exitstatus = collector.record.exit_code
 
