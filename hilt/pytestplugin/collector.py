@@ -170,7 +170,9 @@ class RunCollector:
         """The rig session's progress callback: the last step of each node, for a run cut off in its boot."""
         self.boot_steps[node] = what.split(":", 1)[0]
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """First: another plugin's report writer that fails (a full disk) must not cost the run its record."""
         self.add_report(report)
 
     def add_report(self, report: pytest.TestReport) -> None:

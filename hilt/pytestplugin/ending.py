@@ -2,7 +2,7 @@
 
 A run can end normally, by Ctrl-C (SIGINT) or a CI job's timeout (SIGTERM) in any phase, with its lease lost, with
 its reports directory full, with its history store down, or with a crash in hilt's own code (docs/ci.md, "How a
-run ends"). Each ending reaches ``end_run`` exactly once, in the controlling process:
+run ends"). Each ending reaches ``RunEnd.end`` exactly once, in the controlling process:
 
 - normally, from hilt's ``pytest_sessionfinish`` (after pytest wrote junit.xml, before the terminal summary);
 - from the outer ``pytest_sessionfinish`` wrapper, when another plugin's session finish raised first (pytest's
@@ -16,7 +16,6 @@ with no record and the lease left to expire), and the signal's name is kept for 
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import sys
@@ -31,8 +30,6 @@ from hilt.pytestplugin.hooks import _rig_wanted
 from hilt.pytestplugin.state import RUN, SESSION, STARTED, STARTING, is_controller
 from hilt.record.run_record import OutputProblem
 from hilt.util.atomic_file import is_disk_full
-
-log = logging.getLogger(__name__)
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 BOOT_JOIN_S = 30.0  # how long the end waits for a cancelled boot to stop touching the nodes
@@ -183,6 +180,8 @@ class RunEnd:
         self.ended = True
         config = self.config
         collector = config.stash.get(RUN, None)
+        if collector is not None and collector.signal is None:
+            collector.phase = "reports"  # a signal from now on is noted, and the end goes on (atomic files)
         rig_session = config.stash.get(SESSION, None)
         problem = None
         try:
