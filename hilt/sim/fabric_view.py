@@ -62,6 +62,9 @@ class _View:
         self.xids = [int(x) for x in spec.get("xids", [])]
         self.dt_missing = set(spec.get("dt_missing", []))
         self.nics = sorted({nic for nics in (profile.nic_locality or {}).values() for nic in nics})
+        # a Fusion platform's own PCI addresses and Grace NUMA affinity (hilt.sim.fusion_view), else the defaults
+        self.buses = [str(b) for b in spec.get("buses") or []]
+        self.topo_numa = [tuple(row) for row in spec.get("topo_numa") or []]
         self.vbios = [self._per_gpu(spec, "vbios", i, VBIOS) for i in range(self.n)]
         self.inforom = [self._per_gpu(spec, "inforom", i, INFOROM) for i in range(self.n)]
         if self.n > len(_BUSES):
@@ -77,6 +80,8 @@ class _View:
         return "GPU-" + str(uuid.uuid5(uuid.NAMESPACE_URL, f"hilt-sim/{self.profile.name}/{i}"))
 
     def bus(self, i: int) -> str:
+        if self.buses:
+            return self.buses[i % len(self.buses)][4:].lower()
         return f"0000:{_BUSES[i]}:00.0"
 
     def counter(self, gpu: int, link: int, name: str) -> int:
@@ -104,7 +109,8 @@ class _View:
         for i, g in enumerate(gpus):
             node = 0 if i < half else 1
             cpus = "0-47,96-143" if node == 0 else "48-95,144-191"
-            lines.append("\t".join([g] + [self.cell(g, c) for c in cols] + [cpus, str(node), "", "N/A"]))
+            affinity = list(self.topo_numa[i]) if i < len(self.topo_numa) else [cpus, str(node), "N/A"]
+            lines.append("\t".join([g] + [self.cell(g, c) for c in cols] + affinity[:2] + [""] + affinity[2:]))
         for nic in nics:
             lines.append("\t".join([nic] + [self.cell(nic, c) for c in cols]))
         text = "\n".join(lines) + "\n" + _LEGEND
@@ -227,15 +233,19 @@ def _heredoc(text: str) -> str:
 
 
 def _nvidia_smi(view: _View) -> str:
-    cases = {
+    cases: dict[str, str | None] = {
         '"topo -m"|"topo --matrix"': view.topo(),
         '"nvlink -s"|"nvlink --status"': view.nvlink_status(),
         '"nvlink -e"|"nvlink --errorcounters"': view.nvlink_errors(),
         '"nvlink -c"|"nvlink --capabilities"': view.nvlink_capabilities(),
         '"-L"|"--list-gpus"': view.gpu_list(),
+        # C2C status and the full query (text, -x XML) come from hilt.sim.fusion_tools, at run time on the tray
+        'c2c|"c2c "*|-q|"-q "*|--query|"--query "*|"-x -q"*|"-i "*" -q"*': None,
         "*--query-gpu=driver_version*": "".join(f"{view.driver}\n" for _ in range(view.n)),
     }
-    body = "".join(f"  {pattern})\n{_heredoc(text)}    ;;\n" for pattern, text in cases.items())
+    delegate = 'exec python3 /opt/hilt-sim/fusion/tools.py nvidia-smi "$@"\n'
+    body = "".join(f"  {pattern})\n{delegate if text is None else _heredoc(text)}    ;;\n"
+                   for pattern, text in cases.items())
     return (
         "#!/bin/sh\n# nvidia-smi of a simulated node (hilt.sim.fabric_view): prints captured-format output.\n"
         f'case "$*" in\n{body}'

@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from hilt.errors import ConfigError
 from hilt.profiles.model import FirmwareSpec
 from hilt.sim.fabric_view import INFOROM, VBIOS
+from hilt.sim.fusion_view import FusionLayout, fusion_spec, gpu_uuid, write_fusion_view
 from hilt.sim.safe_tar import extract_inside
 from hilt.sim.trust_view import trust_spec, write_device_nodes, write_trust_root
 
@@ -54,6 +55,7 @@ MANIFEST_DEFAULTS: dict[str, Any] = {
     "dcgm": {},  # hilt.sim.dcgm_view: dcgmi's declared results ({} ships no dcgmi)
     "nvbandwidth": {},  # hilt.sim.dcgm_view: nvbandwidth's declared bandwidths ({} ships no nvbandwidth)
     "trust": {},  # hilt.sim.trust_view: Secure Boot, lockdown, taint, module signatures ({}: a good node's)
+    "fusion": {},  # hilt.sim.fusion_view: C2C links, coherent-memory NUMA nodes, fabric/IMEX faults ({}: good)
     "compatible_firmware": {},  # the firmware the image's identity declares compatible ({}: none declared)
 }
 
@@ -144,6 +146,7 @@ def make_manifest(name: str, **overrides: Any) -> dict[str, Any]:
                           f"(valid: {', '.join(FirmwareSpec.model_fields)}, each a list of versions)") from None
     try:
         trust_spec(manifest["trust"])
+        fusion_spec(manifest["fusion"])
     except ValueError as exc:
         raise ConfigError(f"sim image {name!r}: {exc}") from None
     return manifest
@@ -233,7 +236,14 @@ def _populate(stage: Path, manifest: dict[str, Any]) -> None:
         profile = load_profile(name)
         view = stage / "views" / name
         view.mkdir(parents=True, exist_ok=True)
-        write_fabric_view(view, profile, {"driver": manifest["driver"], **manifest["fabric"]})
+        fabric = {"driver": manifest["driver"], **manifest["fabric"]}
+        layout = FusionLayout(profile, manifest["fusion"], manifest["driver"])
+        if layout.platform is not None:  # a Grace node: its GPUs' PCI addresses and NUMA affinity in topo -m
+            fabric.setdefault("buses", list(layout.platform.buses))
+            fabric.setdefault("topo_numa", layout.topo_numa())
+        write_fabric_view(view, profile, fabric)
+        write_fusion_view(view, profile, manifest["fusion"], driver=manifest["driver"],
+                          uuid_of=lambda i, p=profile.name: gpu_uuid(p, i), vbios=VBIOS)
         if manifest["nccl"]:
             write_nccl_tests(view, nccl_spec_for(manifest, profile))
         _write_dcgm_views(view, manifest, profile)
@@ -299,6 +309,8 @@ def _content_key(manifest: dict[str, Any]) -> str:
         _module_digest("hilt.sim.nccl_tests_view"),
         _module_digest("hilt.sim.dcgm_view"),
         _module_digest("hilt.sim.trust_view"),
+        _module_digest("hilt.sim.fusion_view"),
+        _module_digest("hilt.sim.fusion_tools"),
     ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 

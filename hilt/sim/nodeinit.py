@@ -3,8 +3,8 @@
 Run as ``ip netns exec NS unshare --mount --uts --propagation private -- python -m hilt.sim.nodeinit ...``:
 the mounts live only in this node's private mount namespace, so every SSH session of the node sees the
 image's /etc/os-release, boot id, kernel release, /proc/driver, /sys/module, /sys/firmware, /sys/class/nvlink,
-/usr/local/bin, /opt, the kernel's taint and lockdown state and the GPUs' /dev/nvidia* while the host and
-the other nodes see their own. ``exec`` keeps the process id,
+/sys/devices/system/node (a Grace node's NUMA nodes), /usr/local/bin, /opt, the kernel's taint and lockdown
+state and the GPUs' /dev/nvidia* while the host and the other nodes see their own. ``exec`` keeps the process id,
 so the daemon's PID for this process is the sshd listener's PID.
 """
 
@@ -159,6 +159,9 @@ def mount_image(root: Path, run_dir: Path) -> None:
     for rel in ("proc/driver", "sys/firmware", "sys/module"):
         if (root / rel).is_dir():
             bind(root / rel, f"/{rel}")
+    # a Grace node's NUMA nodes (hilt.sim.fusion_view); a host kernel without NUMA has no directory to mount on
+    if (root / "sys/devices/system/node").is_dir() and os.path.isdir("/sys/devices/system/node"):
+        bind(root / "sys/devices/system/node", "/sys/devices/system/node")
     mount_sys_class_extra(root, run_dir / "sysclass-stage")
     mount_kernel_state(root)
     mount_dev_extra(root, run_dir / "dev-stage")
