@@ -62,24 +62,28 @@ class Platform:
     buses: tuple[str, ...]
     module_ids: tuple[int, ...]
     tray: bool  # a compute tray of an NVL rack (Platform Info, a fabric clique, IMEX) or a standalone host
+    h2d_gbps: float  # nvbandwidth host_to_device_memcpy_ce per GPU: host copies go over C2C
+    d2h_gbps: float
 
 
 #: Per GPU family. GH200: the GH200 480GB captures (10 C2C links at 44.712 GB/s in xgboost's GH200 fixture,
 #: HBM node 97280 MB in the kernel commit's numactl, FB 97871 MiB and bus 00000000:DD:00.0 in the 550 `-q`).
 #: GB200/GB300: 4-GPU compute trays, two Graces of 72 cores, GPU NUMA ids 2/10/18/26 (the GB200 topo capture),
 #: buses and module ids of the GB300 `-q -x` capture; 5 C2C links per GPU (the 4-GPU C2C fixture); HBM sizes
-#: from NVIDIA's product pages (GB200 186 GB, GB300 288 GB per GPU, less the driver's reserve).
+#: from NVIDIA's product pages (GB200 186 GB, GB300 288 GB per GPU, less the driver's reserve). Host copy
+#: bandwidth (nvbandwidth CE, per GPU): GH200 346 GB/s host to device and about 15% less back (NVIDIA/nvbandwidth
+#: issue #23, a GH200 480GB).
 PLATFORMS: dict[str, Platform] = {
     "GH200": Platform("Hopper", 10, 44.712, 97280, 97871, 1103, 72, 490037, "0x234210DE", "900-2G530-0060-000",
-                      "2342-888-A1", ("00000000:DD:00.0",), (1,), tray=False),
+                      "2342-888-A1", ("00000000:DD:00.0",), (1,), tray=False, h2d_gbps=346.0, d2h_gbps=295.0),
     "GB200": Platform("Blackwell", 5, 44.712, 189440, 189471, 1135, 72, 490037, "0x294110DE",
                       "900-2G548-0001-000", "2941-886-A1",
                       ("00000008:06:00.0", "00000009:06:00.0", "00000018:06:00.0", "00000019:06:00.0"),
-                      (2, 1, 4, 3), tray=True),
+                      (2, 1, 4, 3), tray=True, h2d_gbps=180.0, d2h_gbps=180.0),
     "GB300": Platform("Blackwell", 5, 44.712, 284672, 284672, 1547, 72, 490037, "0x31C210DE",
                       "900-2G548-0081-000", "31C2-893-A1",
                       ("00000008:06:00.0", "00000009:06:00.0", "00000018:06:00.0", "00000019:06:00.0"),
-                      (2, 1, 4, 3), tray=True),
+                      (2, 1, 4, 3), tray=True, h2d_gbps=180.0, d2h_gbps=180.0),
 }
 CLUSTER_UUID = "00000001-0000-0000-0000-000000000001"  # the GB300 capture's (scrubbed) ClusterUUID
 CLIQUE_ID = 32766  # the GB300 capture's clique

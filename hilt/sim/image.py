@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from hilt.errors import ConfigError
 from hilt.profiles.model import FirmwareSpec
 from hilt.sim.fabric_view import INFOROM, VBIOS
-from hilt.sim.fusion_view import FusionLayout, fusion_spec, gpu_uuid, write_fusion_view
+from hilt.sim.fusion_view import FABRIC_TRAINING, FusionLayout, fusion_spec, gpu_uuid, platform_of, write_fusion_view
 from hilt.sim.safe_tar import extract_inside
 from hilt.sim.trust_view import trust_spec, write_device_nodes, write_trust_root
 
@@ -90,6 +90,22 @@ STANDARD_IMAGES: dict[str, dict[str, Any]] = {
     "unsigned-module": {"nccl": {"nccl_busbw_gbps": 180.0}, "trust": {"unsigned": ["nvidia_uvm"]}},
     # GPU 2 carries an older VBIOS (e.g. an RMA replacement never flashed): only test_firmware_matrix fails
     "firmware-mismatch": {"nccl": {"nccl_busbw_gbps": 180.0}, "fabric": {"vbios_by_gpu": {"2": "96.00.74.00.1C"}}},
+    # NVLink Fusion (hilt.sim.fusion_view; on Grace nodes only, elsewhere these images are good), one check each.
+    # GPU 0's C2C link 3 trained down: only test_c2c fails
+    "c2c-link-down": {"nccl": {"nccl_busbw_gbps": 180.0}, "fusion": {"c2c_links_down": [[0, 3]]}},
+    # host copies over C2C at half rate (links at reduced width, or ATS translation thrashing): only the C2C
+    # copy probe's gate fails
+    "c2c-slow": {"nccl": {"nccl_busbw_gbps": 180.0}, "nvbandwidth": {**_NVBANDWIDTH_OK, "c2c_scale": 0.5}},
+    # the driver did not online GPU 0's memory: its NUMA node is absent, only test_coherent_memory fails
+    "coherent-memory-missing": {"nccl": {"nccl_busbw_gbps": 180.0}, "fusion": {"numa_missing": [0]}},
+    # the domain faults sit on the tray with index 1 (the rig's second node of the profile; needs 2 trays):
+    # its GPU 2 still training ("In Progress", the rest N/A), only test_nvlink_domain fails
+    "fabric-training": {"nccl": {"nccl_busbw_gbps": 180.0},
+                        "fusion": {"by_tray": {"1": {"fabric_by_gpu": {"2": FABRIC_TRAINING}}}}},
+    # tray 1 cabled into another NVLink partition: clique 32767 where the others show 32766
+    "clique-split": {"nccl": {"nccl_busbw_gbps": 180.0}, "fusion": {"by_tray": {"1": {"clique_id": 32767}}}},
+    # IMEX node #1 UNAVAILABLE (its daemon never joined): Domain State DEGRADED on every node
+    "imex-node-down": {"nccl": {"nccl_busbw_gbps": 180.0}, "fusion": {"imex_down": [1]}},
 }
 #: What every bootable standard image's driver build declares compatible (its identity's firmware matrix).
 _COMPATIBLE_FIRMWARE: dict[str, Any] = {"vbios": [VBIOS], "inforom": [INFOROM]}
@@ -250,6 +266,18 @@ def _populate(stage: Path, manifest: dict[str, Any]) -> None:
         write_device_nodes(view, profile.gpu_count)
 
 
+def nvbandwidth_spec_for(manifest: dict[str, Any], profile: Any) -> dict[str, Any]:
+    """nvbandwidth's declared bandwidths on a node of ``profile``: on a Grace node host copies cross NVLink-C2C,
+    at the platform's rate (hilt.sim.fusion_view) times the image's ``c2c_scale`` (default 1)."""
+    spec = {k: v for k, v in manifest["nvbandwidth"].items() if k != "c2c_scale"}
+    platform = platform_of(profile)
+    if platform is not None:
+        scale = float(manifest["nvbandwidth"].get("c2c_scale", 1.0))
+        spec["h2d_gbps"] = round(platform.h2d_gbps * scale, 3)
+        spec["d2h_gbps"] = round(platform.d2h_gbps * scale, 3)
+    return spec
+
+
 def _write_dcgm_views(view: Path, manifest: dict[str, Any], profile: Any) -> None:
     """dcgmi and nvbandwidth for this profile's GPUs (hilt.sim.dcgm_view), where the image ships them."""
     from hilt.sim.dcgm_view import write_dcgmi, write_nvbandwidth
@@ -257,7 +285,8 @@ def _write_dcgm_views(view: Path, manifest: dict[str, Any], profile: Any) -> Non
     if manifest.get("dcgm"):
         write_dcgmi(view, manifest["dcgm"], profile.gpu_count, profile.gpu_name, manifest["driver"])
     if manifest.get("nvbandwidth"):
-        write_nvbandwidth(view, manifest["nvbandwidth"], profile.gpu_count, profile.gpu_name, manifest["driver"])
+        write_nvbandwidth(view, nvbandwidth_spec_for(manifest, profile), profile.gpu_count, profile.gpu_name,
+                          manifest["driver"])
 
 
 def _tar_deterministic(src: Path, out: Path) -> None:
