@@ -218,6 +218,11 @@ class _View:
         return {"driver": self.driver, "nvml_version": "12." + self.driver, "gpus": gpus}
 
 
+def default_bus_id(i: int) -> str:
+    """The PCI address nvidia-smi prints for GPU i of a simulated node of no particular platform."""
+    return f"00000000:{_BUSES[i % len(_BUSES)].upper()}:00.0"
+
+
 def write_file(path: Path, data: str | bytes, mode: int = 0o644) -> None:
     """A file of a node's view, its directories made, with the mode the real file has."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from hilt.profiles.model import Profile
-from hilt.sim.fabric_view import write_file
+from hilt.sim.fabric_view import default_bus_id, write_file
 
 TOOLS = Path(__file__).resolve().parent / "fusion_tools.py"
 #: What an image may declare under ``fusion`` (all optional; ``{}`` is a good node's).
@@ -42,6 +42,7 @@ HEALTHY: dict[str, str] = {"Summary": "Healthy", "Bandwidth": "Full", "Route Rec
 #: Between the two Graces of a GB200/GB300 tray no capture says; 40 is assumed.
 DIST_LOCAL, DIST_CPU_CPU, DIST_CPU_GPU, DIST_GPU_GPU = 10, 40, 80, 255
 MIG_NODES_PER_GPU = 7  # Grace reserves 8 NUMA nodes per GPU: its HBM and 7 for MIG instances (the captures)
+GENERIC_CPUS, GENERIC_CPU_NODE_MB = 8, 65536  # a coherent host of no known family: its CPU node
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,8 @@ class Platform:
 #: HBM node 97280 MB in the kernel commit's numactl, FB 97871 MiB and bus 00000000:DD:00.0 in the 550 `-q`).
 #: GB200/GB300: 4-GPU compute trays, two Graces of 72 cores, GPU NUMA ids 2/10/18/26 (the GB200 topo capture),
 #: buses and module ids of the GB300 `-q -x` capture; 5 C2C links per GPU (the 4-GPU C2C fixture); HBM sizes
-#: from NVIDIA's product pages (GB200 186 GB, GB300 288 GB per GPU, less the driver's reserve). Host copy
+#: from NVIDIA's product pages (GB200 186 GB per GPU) and the GB300 capture (FB total 284208 MiB), a NUMA node
+#: a little smaller than the FB total as on GH200 (97280 MB of 97871 MiB). Host copy
 #: bandwidth (nvbandwidth CE, per GPU): GH200 346 GB/s host to device and about 15% less back (NVIDIA/nvbandwidth
 #: issue #23, a GH200 480GB).
 PLATFORMS: dict[str, Platform] = {
@@ -80,7 +82,7 @@ PLATFORMS: dict[str, Platform] = {
                       "900-2G548-0001-000", "2941-886-A1",
                       ("00000008:06:00.0", "00000009:06:00.0", "00000018:06:00.0", "00000019:06:00.0"),
                       (2, 1, 4, 3), tray=True, h2d_gbps=180.0, d2h_gbps=180.0),
-    "GB300": Platform("Blackwell", 5, 44.712, 284672, 284672, 1547, 72, 490037, "0x31C210DE",
+    "GB300": Platform("Blackwell", 5, 44.712, 283648, 284208, 1547, 72, 490037, "0x31C210DE",
                       "900-2G548-0081-000", "31C2-893-A1",
                       ("00000008:06:00.0", "00000009:06:00.0", "00000018:06:00.0", "00000019:06:00.0"),
                       (2, 1, 4, 3), tray=True, h2d_gbps=180.0, d2h_gbps=180.0),
@@ -122,44 +124,60 @@ def _ranges(ids: list[int]) -> str:
 
 
 class FusionLayout:
-    """The node's GPUs, C2C links and NUMA nodes: derived once from the profile, the platform and the spec."""
+    """The node's GPUs, C2C links and NUMA nodes: derived once from the profile, the platform and the spec.
+
+    A Grace node (:func:`platform_of`) numbers its NUMA nodes as Grace does: the CPU nodes, then 8 per GPU (its
+    memory and 7 MIG nodes). A profile that expects coherent memory on GPUs of no known family (the simulated
+    RISC-V Fusion host) gets the plain shape its RISC-V guests' firmware gives: one CPU node, then one CPU-less
+    node per GPU of twice the profile's minimum (at least 32 MiB, the guests' size).
+    """
 
     def __init__(self, profile: Profile, spec: dict[str, Any], driver: str):
         self.profile, self.spec, self.driver = profile, fusion_spec(spec), driver
         self.platform = platform_of(profile)
         self.n = profile.gpu_count
         p = self.platform
-        self.sockets = 0 if p is None else (1 if self.n == 1 else 2)
+        coherent = getattr(profile, "coherent_memory", None)
+        self.generic = p is None and coherent is not None
+        self.sockets = (1 if self.n == 1 else 2) if p is not None else 1 if self.generic else 0
+        self.per_gpu_nodes = MIG_NODES_PER_GPU + 1 if p is not None else 1
+        self.cpus_per_socket = p.cpus_per_socket if p is not None else GENERIC_CPUS
+        self.cpu_node_mb = p.cpu_node_mb if p is not None else GENERIC_CPU_NODE_MB
+        self.gpu_memory_mb = p.gpu_memory_mb if p is not None else \
+            max(32, 2 * int(getattr(coherent, "min_node_mb", 16) or 16))
         self.down = {(int(g), int(lk)) for g, lk in self.spec.get("c2c_links_down", [])}
         self.missing = {int(g) for g in self.spec.get("numa_missing", [])}
 
+    @property
+    def has_numa(self) -> bool:
+        return self.sockets > 0
+
     def gpu_numa_id(self, i: int) -> int | None:
-        """Grace's numbering: the CPU nodes first, then 8 per GPU (its HBM, then 7 MIG nodes)."""
-        if self.platform is None or i in self.missing:
+        """The NUMA node of GPU i's memory (None where it is not one)."""
+        if not self.has_numa or i in self.missing:
             return None
-        return self.sockets + (MIG_NODES_PER_GPU + 1) * i
+        return self.sockets + self.per_gpu_nodes * i
 
     def socket_of(self, i: int) -> int:
         return 0 if self.sockets < 2 else (0 if i < (self.n + 1) // 2 else 1)
 
     def cpus(self, socket: int) -> list[int]:
-        per = self.platform.cpus_per_socket if self.platform else 0
+        per = self.cpus_per_socket
         return list(range(socket * per, (socket + 1) * per))
 
     def numa_nodes(self) -> list[dict[str, Any]]:
         """Every online NUMA node: id, cpus, size and free MB, kind (cpu, gpu, mig)."""
-        p = self.platform
-        if p is None:
+        if not self.has_numa:
             return []
-        nodes = [{"id": s, "cpus": self.cpus(s), "size_mb": p.cpu_node_mb, "free_mb": p.cpu_node_mb - 5605,
+        nodes = [{"id": s, "cpus": self.cpus(s), "size_mb": self.cpu_node_mb, "free_mb": self.cpu_node_mb * 99 // 100,
                   "kind": "cpu"} for s in range(self.sockets)]
         for i in range(self.n):
-            base = self.sockets + (MIG_NODES_PER_GPU + 1) * i
+            base = self.sockets + self.per_gpu_nodes * i
             if i not in self.missing:
-                nodes.append({"id": base, "cpus": [], "size_mb": p.gpu_memory_mb, "free_mb": p.gpu_memory_mb - 1,
-                              "kind": "gpu"})
+                nodes.append({"id": base, "cpus": [], "size_mb": self.gpu_memory_mb,
+                              "free_mb": self.gpu_memory_mb - 1, "kind": "gpu"})
             nodes += [{"id": base + k, "cpus": [], "size_mb": 0, "free_mb": 0, "kind": "mig"}
-                      for k in range(1, MIG_NODES_PER_GPU + 1)]
+                      for k in range(1, self.per_gpu_nodes)]
         for node in nodes:
             node["distances"] = [self.distance(node, other) for other in nodes]
         return nodes
@@ -174,7 +192,7 @@ class FusionLayout:
 
     def topo_numa(self) -> list[tuple[str, str, str]] | None:
         """Per GPU, `topo -m`'s CPU Affinity, NUMA Affinity and GPU NUMA ID (the GB200 capture's shape)."""
-        if self.platform is None:
+        if not self.has_numa:
             return None
         nodes = self.numa_nodes()
         out = []
@@ -183,7 +201,7 @@ class FusionLayout:
             cpus = self.cpus(socket)
             # the socket's CPU node and the MIG nodes of its GPUs (the GPUs' own memory nodes are not listed)
             mine = [socket] + [n["id"] for n in nodes if n["kind"] == "mig"
-                               and self.socket_of((n["id"] - self.sockets) // (MIG_NODES_PER_GPU + 1)) == socket]
+                               and self.socket_of((n["id"] - self.sockets) // self.per_gpu_nodes) == socket]
             gpu_id = self.gpu_numa_id(i)
             out.append((f"{cpus[0]}-{cpus[-1]}", _ranges(mine), "N/A" if gpu_id is None else str(gpu_id)))
         return out
@@ -209,7 +227,7 @@ class FusionLayout:
                 "index": i, "name": self.profile.gpu_name or "NVIDIA H100 80GB HBM3", "uuid": uuid_of(i),
                 "serial": f"16500000{i + 1:05d}", "vbios": vbios, "c2c": self.c2c(i),
                 "architecture": p.architecture if p else "Hopper",
-                "bus_id": p.buses[i % len(p.buses)] if p else f"00000000:{18 + 16 * i:02X}:00.0",
+                "bus_id": p.buses[i % len(p.buses)] if p else default_bus_id(i),
                 "module_id": p.module_ids[i % len(p.module_ids)] if p else i + 1,
                 "device_id": p.device_id if p else "0x233010DE", "board_id": "0x80600" if p else "0x1800",
                 "board_part": p.board_part if p else "692-2G520-0200-000",

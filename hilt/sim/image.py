@@ -254,8 +254,9 @@ def _populate(stage: Path, manifest: dict[str, Any]) -> None:
         view.mkdir(parents=True, exist_ok=True)
         fabric = {"driver": manifest["driver"], **manifest["fabric"]}
         layout = FusionLayout(profile, manifest["fusion"], manifest["driver"])
-        if layout.platform is not None:  # a Grace node: its GPUs' PCI addresses and NUMA affinity in topo -m
+        if layout.platform is not None:  # a Grace node: its GPUs' own PCI addresses
             fabric.setdefault("buses", list(layout.platform.buses))
+        if layout.has_numa:  # GPU memory as NUMA nodes: topo -m names each GPU's (GPU NUMA ID)
             fabric.setdefault("topo_numa", layout.topo_numa())
         write_fabric_view(view, profile, fabric)
         write_fusion_view(view, profile, manifest["fusion"], driver=manifest["driver"],
