@@ -33,6 +33,7 @@ _HEADER_LINES = ("Built from Git version:", "CUDA Runtime Version:", "CUDA Drive
 _DEVICE = re.compile(r"^Device \d{1,4}: .{1,200}$")
 _SUFFIXES = {"read1": "_read1", "read2": "_read2", "write1": "_write1", "write2": "_write2", "total": "_total"}
 _MAX_GPUS = 1024
+_INDEX = re.compile(r"^[0-9]{1,4}$")  # a GPU index as nvbandwidth prints it
 _MAX_HEADER_NOISE = 16  # stray lines tolerated in the header (a paste's user name, a warning)
 
 
@@ -192,14 +193,14 @@ class _Text:
 
     def _columns(self, line: str, no: int, raw: str) -> None:
         tokens = line.split()
-        if not tokens or len(tokens) > _MAX_GPUS or not all(t.isdigit() and len(t) <= 4 for t in tokens):
+        if not tokens or len(tokens) > _MAX_GPUS or not all(_INDEX.match(t) for t in tokens):
             raise ParseError("expected the nvbandwidth matrix's column numbers", no, raw)
         self.columns = [int(t) for t in tokens]
 
     def _row(self, line: str, no: int, raw: str) -> None:
         assert self.columns is not None and self.matrix is not None
         tokens = line.split()
-        if not tokens[0].isdigit() or len(tokens[0]) > 4:
+        if not _INDEX.match(tokens[0]):  # ASCII digits: str.isdigit() took "²", which int() refuses
             raise ParseError("expected an nvbandwidth matrix row 'N  <value> ...'", no, raw)
         if len(tokens) - 1 != len(self.columns):
             raise ParseError(f"nvbandwidth matrix row has {len(tokens) - 1} cells for {len(self.columns)} "
