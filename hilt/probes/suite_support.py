@@ -61,3 +61,22 @@ def remeasurer(metric: Metric, probe: Callable[[], list[Metric]]) -> Callable[[]
         return ()
 
     return again
+
+
+def shared_remeasurer(probe: Callable[[], list[Metric]]) -> Callable[[Metric], Callable[[], Sequence[float]]]:
+    """Re-measure callbacks for every metric of one probe run (the release gate's ``check_all``): when the gate asks
+    for more of one metric, the probe runs once and the other metrics' new samples wait for their own turn, so
+    gating every GPU of a node costs one run per look, not one run per GPU."""
+    waiting: dict[str, list[float]] = {}
+
+    def for_metric(metric: Metric) -> Callable[[], Sequence[float]]:
+        def again() -> Sequence[float]:
+            if not waiting.get(metric.key):
+                for m in probe():
+                    waiting.setdefault(m.key, []).extend(m.samples)
+            samples, waiting[metric.key] = waiting.get(metric.key, []), []
+            return samples
+
+        return again
+
+    return for_metric

@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from hilt.pytestplugin.hooks import METRIC_PROPERTY, NODE_PROPERTY, PROBE_PROPERTY
+from hilt.pytestplugin.fusion import apply_to_nodes
+from hilt.pytestplugin.state import METRIC_PROPERTY, NODE_PROPERTY, PROBE_PROPERTY
 from hilt.pytestplugin.topology import topology_from_report
 from hilt.record.run_record import (
     BaselineRecord,
@@ -153,6 +154,7 @@ class RunCollector:
                     self._add_metric(report.nodeid, json.loads(value))
             self._add_topology(props.get(NODE_PROPERTY), topology_from_report(props))
             self._add_firmware(props.get(NODE_PROPERTY), firmware_from_report(props))
+            apply_to_nodes(props, props.get(NODE_PROPERTY), self.record.nodes)  # C2C, domain, IMEX (fabric picture)
         outcome = None
         if report.when == "call" or (report.when == "setup" and not report.passed):
             outcome = "passed" if report.passed else ("skipped" if report.skipped else
@@ -259,20 +261,14 @@ class RunCollector:
 
 def _plans(config: pytest.Config, node_profiles: dict[str, str]) -> dict[str | None, list]:
     """What each node's probe plan (and the lease's, for a shared profile) will measure, --probe-sizes applied."""
-    from hilt.probes.settings import ProbeSettings, parse_sizes, planned_metrics
+    from hilt.probes.settings import ProbeSettings, parse_sizes, planned_metrics, section_planned
     from hilt.profiles.model import load_profile
 
     sizes = config.getoption("probe_sizes", None)
     repeats = config.getoption("probe_repeats", None)
     settings = {p: ProbeSettings.from_profile(load_profile(p).probes, parse_sizes(sizes) if sizes else None, repeats)
                 for p in set(node_profiles.values())}
-    from hilt.probes.plan import nvbandwidth_planned
-
-    extra = {}
-    for p in settings:
-        profile = load_profile(p)
-        nvb = getattr(profile, "nvbandwidth", None)
-        extra[p] = nvbandwidth_planned(nvb.testcases, profile.gpu_count) if nvb is not None else []
+    extra = {p: section_planned(load_profile(p)) for p in settings}  # nvbandwidth:, c2c: bandwidth:
     plans: dict[str | None, list] = {n: planned_metrics(settings[p]) + extra[p] for n, p in node_profiles.items()}
     if len(node_profiles) > 1 and len(settings) == 1:
         plans[None] = planned_metrics(next(iter(settings.values())), len(node_profiles))
@@ -309,7 +305,7 @@ def _history_path(config: pytest.Config, state=None) -> tuple[str | Path, Any]: 
 def _append_history(config: pytest.Config, record: RunRecord, state=None) -> None:  # noqa: ANN001
     if os.environ.get("HILT_NO_HISTORY"):
         return
-    from hilt.history.sqlite import open_history
+    from hilt.history.open import open_history
 
     open_history(*_history_path(config, state)).append(record)
 
