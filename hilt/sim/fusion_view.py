@@ -73,19 +73,19 @@ class Platform:
 #: buses and module ids of the GB300 `-q -x` capture; 5 C2C links per GPU (the 4-GPU C2C fixture); HBM sizes
 #: from NVIDIA's product pages (GB200 186 GB per GPU) and the GB300 capture (FB total 284208 MiB), a NUMA node
 #: a little smaller than the FB total as on GH200 (97280 MB of 97871 MiB). Host copy
-#: bandwidth (nvbandwidth CE, per GPU): GH200 346 GB/s host to device and about 15% less back (NVIDIA/nvbandwidth
-#: issue #23, a GH200 480GB).
+#: bandwidth (nvbandwidth CE, per GPU) as the shipped example baselines derive it from public measurements
+#: (baselines/<profile>.yaml, each entry's note): GH200 346 / 301 GB/s, a GB200/GB300 tray GPU 179.5 / 188.6 GB/s.
 PLATFORMS: dict[str, Platform] = {
     "GH200": Platform("Hopper", 10, 44.712, 97280, 97871, 1103, 72, 490037, "0x234210DE", "900-2G530-0060-000",
-                      "2342-888-A1", ("00000000:DD:00.0",), (1,), tray=False, h2d_gbps=346.0, d2h_gbps=295.0),
+                      "2342-888-A1", ("00000000:DD:00.0",), (1,), tray=False, h2d_gbps=346.0, d2h_gbps=301.0),
     "GB200": Platform("Blackwell", 5, 44.712, 189440, 189471, 1135, 72, 490037, "0x294110DE",
                       "900-2G548-0001-000", "2941-886-A1",
                       ("00000008:06:00.0", "00000009:06:00.0", "00000018:06:00.0", "00000019:06:00.0"),
-                      (2, 1, 4, 3), tray=True, h2d_gbps=180.0, d2h_gbps=180.0),
+                      (2, 1, 4, 3), tray=True, h2d_gbps=179.5, d2h_gbps=188.6),
     "GB300": Platform("Blackwell", 5, 44.712, 283648, 284208, 1547, 72, 490037, "0x31C210DE",
                       "900-2G548-0081-000", "31C2-893-A1",
                       ("00000008:06:00.0", "00000009:06:00.0", "00000018:06:00.0", "00000019:06:00.0"),
-                      (2, 1, 4, 3), tray=True, h2d_gbps=180.0, d2h_gbps=180.0),
+                      (2, 1, 4, 3), tray=True, h2d_gbps=179.5, d2h_gbps=188.6),
 }
 CLUSTER_UUID = "00000001-0000-0000-0000-000000000001"  # the GB300 capture's (scrubbed) ClusterUUID
 CLIQUE_ID = 32766  # the GB300 capture's clique
