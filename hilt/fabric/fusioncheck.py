@@ -217,7 +217,7 @@ def check_imex(views: Mapping[str, ImexStatus | str], addresses: Mapping[str, Se
 
     for viewer, view in sorted(views.items()):
         if isinstance(view, str):
-            add(f"nvidia-imex-ctl -N failed on {viewer}: {view}", viewer)
+            add(f"IMEX not read on {viewer}: {view}", viewer)
             continue
         if view.domain_state != "UP":
             add(f"IMEX Domain State {view.domain_state}, expected UP", viewer)
@@ -238,9 +238,11 @@ def check_imex(views: Mapping[str, ImexStatus | str], addresses: Mapping[str, Se
     everyone = sorted(views)
     out = []
     for text, viewers in seen.items():
-        if len(everyone) > 1:
-            text += " (seen from every node)" if sorted(viewers) == everyone else f" (seen from {', '.join(viewers)})"
-        elif viewers and not text.startswith("nvidia-imex-ctl"):
-            text += f" (seen from {viewers[0]})"
+        if text.startswith("IMEX not read on "):
+            pass  # names its node already
+        elif len(everyone) > 1 and sorted(viewers) == everyone:
+            text += " (seen from every node)"
+        else:
+            text += f" (seen from {', '.join(viewers)})"
         out.append(text)
     return out

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from hilt.errors import NodeError, ParseError
 from hilt.fabric.c2c import C2cGpu, parse_c2c_status
@@ -19,7 +20,9 @@ from hilt.fabric.imex import ImexStatus, parse_imex_status
 from hilt.fabric.numa import NumaNode, parse_numa, parse_sysfs_numa
 from hilt.fabric.snapshot import _SECTION_FN, Section, split_sections
 from hilt.fabric.topo import parse_topology
-from hilt.node.protocol import NodeLike
+
+if TYPE_CHECKING:
+    from hilt.node.protocol import NodeLike
 
 SYSFS_NODES = "/sys/devices/system/node"
 _ADDRESS_CHARS = set("0123456789abcdefABCDEF.:")

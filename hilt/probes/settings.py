@@ -13,7 +13,16 @@ from typing import Any
 from pydantic import ValidationError
 
 from hilt.errors import ConfigError
-from hilt.probes.plan import NcclTestsPlan, PlannedMetric, ProbesSpec, nccl_planned, size_bytes, torch_planned
+from hilt.probes.plan import (
+    NcclTestsPlan,
+    PlannedMetric,
+    ProbesSpec,
+    c2c_planned,
+    nccl_planned,
+    nvbandwidth_planned,
+    size_bytes,
+    torch_planned,
+)
 
 
 def parse_size(text: str, where: str = "--probe-sizes") -> int:
@@ -108,8 +117,6 @@ def planned_for_profile(profile: Any, nodes: int = 1) -> list[PlannedMetric]:
 def section_planned(profile: Any) -> list[PlannedMetric]:
     """What one node measures for the profile's top-level sections beside ``probes:``: ``nvbandwidth:`` testcases
     and the copy probe through NVLink-C2C (``c2c: bandwidth:``)."""
-    from hilt.probes.plan import c2c_planned, nvbandwidth_planned
-
     out: list[PlannedMetric] = []
     if getattr(profile, "nvbandwidth", None) is not None:
         out += nvbandwidth_planned(profile.nvbandwidth.testcases, profile.gpu_count)

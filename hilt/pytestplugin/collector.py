@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from hilt.pytestplugin.fusion import apply_to_nodes
-from hilt.pytestplugin.state import METRIC_PROPERTY, NODE_PROPERTY, PROBE_PROPERTY
+from hilt.pytestplugin.state import METRIC_PROPERTY, NODE_PROPERTY, PROBE_PROPERTY, TEST_PROPERTY
 from hilt.pytestplugin.topology import topology_from_report
 from hilt.record.run_record import (
     BaselineRecord,
@@ -168,7 +168,8 @@ class RunCollector:
             kind = "infrastructure"
         message = _message(report) if outcome in ("failed", "error", "skipped") else None
         self.record.tests.append(TestRecord(nodeid=report.nodeid, outcome=outcome, kind=kind, message=message,
-                                            duration_s=round(report.duration, 3), node=props.get(NODE_PROPERTY)))
+                                            duration_s=round(report.duration, 3), node=props.get(NODE_PROPERTY),
+                                            test_id=props.get(TEST_PROPERTY)))
 
     def _add_topology(self, node: str | None, topology: TopologyRecord | None) -> None:
         """test_topology's found and expected matrix, onto its node's record (the report's fabric picture)."""

@@ -174,13 +174,27 @@ def firmware_from_report(props: dict[str, str]) -> dict[str, list[str | None]] |
     return data
 
 
+def identity_of(module: str, nodeid: str) -> str:
+    """A test's identity: the module that defines it, then pytest's name for it within the module
+    (``hilt.suites.test_nccl::test_nccl_tests[node1]``)."""
+    return f"{module}::{nodeid.split('::', 1)[1]}" if "::" in nodeid else f"{module}::{nodeid}"
+
+
 class TestRecord(BaseModel):
-    nodeid: str
+    nodeid: str  # pytest's node id as this run collected it (paste it to run the test again)
     outcome: TestOutcome
     kind: FailureKind = "none"
     message: str | None = None
     duration_s: float = 0.0
     node: str | None = None  # the node property the fixture set; None for lease-wide and node-less tests
+    test_id: str | None = None
+    """The test's identity across runs (``identity_of``): the same whether the suites ran as ``pytest suites``,
+    ``hilt run`` (``--pyargs hilt.suites``) or a team's module importing them; None in records of older hilt."""
+
+    @property
+    def identity(self) -> str:
+        """What the history joins runs of this test by: ``test_id``, else (an older record) ``nodeid``."""
+        return self.test_id or self.nodeid
 
 
 class VerdictRecord(BaseModel):

@@ -25,6 +25,7 @@ from typing import Any
 
 from hilt.sim import netns
 from hilt.sim.fusion_view import write_platform
+from hilt.sim.identity import write_dmi
 from hilt.sim.image import Image, unpack_root
 from hilt.sim.trust_view import apply_device_mode
 
@@ -206,8 +207,6 @@ class Machine:
         (run_dir / "boot_id").write_text(self.boot_id + "\n")
         (run_dir / "osrelease").write_text(image.manifest["kernel"] + "\n")
         if self.system_uuid:
-            from hilt.sim.identity import write_dmi
-
             write_dmi(root, self.system_uuid, f"SIM-{self.name}")
         apply_device_mode(root, image.manifest)
         write_platform(root, self.tray_index, self.domain or [self.address])

@@ -15,10 +15,16 @@ from hilt.errors import NodeError
 from hilt.fabric.fusioncheck import check_coherent_memory
 
 
-def test_coherent_memory(node, profile, fusion_snapshot):
-    spec = profile.coherent_memory
-    if spec is None:
+@pytest.fixture
+def coherent_memory_spec(profile):
+    """The profile's `coherent_memory:` section; the test skips (not applicable) before reading the node without one."""
+    if profile.coherent_memory is None:
         pytest.skip(f"profile {profile.name} has no coherent_memory: section (no GPU memory as NUMA nodes expected)")
+    return profile.coherent_memory
+
+
+def test_coherent_memory(node, profile, coherent_memory_spec, fusion_snapshot):
+    spec = coherent_memory_spec
     allure.attach(fusion_snapshot.raw("numa"), name="NUMA nodes", attachment_type=allure.attachment_type.TEXT)
     nodes = fusion_snapshot.numa()
     queries, why = None, None
@@ -26,7 +32,7 @@ def test_coherent_memory(node, profile, fusion_snapshot):
         try:
             queries = fusion_snapshot.gpu_queries()
         except NodeError as exc:
-            why = str(exc)
+            why = str(exc).removeprefix(f"{node.name}: ")  # the failure names the node once
     problems = check_coherent_memory(spec, nodes, profile.gpu_count, fusion_snapshot.gpu_numa_ids(), queries, why)
     if problems:
         pytest.fail(f"{node.name}: coherent memory differs from profile {profile.name}:\n" + "\n".join(problems),

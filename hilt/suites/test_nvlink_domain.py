@@ -31,10 +31,16 @@ def _domain_nodes(lease_nodes, imex: bool = False) -> dict:
     return out
 
 
-def test_fabric_state(node, profile, fusion_snapshot, request):
-    spec = profile.nvlink_domain
-    if spec is None:
+@pytest.fixture
+def nvlink_domain_spec(profile):
+    """The profile's `nvlink_domain:` section; the test skips (not applicable) before reading the node without one."""
+    if profile.nvlink_domain is None:
         pytest.skip(f"profile {profile.name} has no nvlink_domain: section (the node joins no NVLink domain)")
+    return profile.nvlink_domain
+
+
+def test_fabric_state(node, profile, nvlink_domain_spec, fusion_snapshot, request):
+    spec = nvlink_domain_spec
     allure.attach(fusion_snapshot.raw("query"), name="nvidia-smi -q -x", attachment_type=allure.attachment_type.XML)
     queries = fusion_snapshot.gpu_queries()
     problems = check_fabric(spec, queries, profile.gpu_count)
@@ -51,10 +57,11 @@ def test_fabric_state(node, profile, fusion_snapshot, request):
                     pytrace=False)
 
 
-def test_one_domain(lease_nodes, lease_fusion_snapshots):
+def test_one_domain(lease_nodes, request):
     members = _domain_nodes(lease_nodes)
     if not members:
         pytest.skip("no node of the lease has a profile with an nvlink_domain: section")
+    lease_fusion_snapshots = request.getfixturevalue("lease_fusion_snapshots")  # read only where it applies
     spec = next(iter(members.values()))[1]
     by_node = {name: lease_fusion_snapshots[name].gpu_queries() for name in members}
     problems = check_domain(spec, by_node)
@@ -62,10 +69,11 @@ def test_one_domain(lease_nodes, lease_fusion_snapshots):
         pytest.fail("\n".join(problems), pytrace=False)
 
 
-def test_imex_domain(lease_nodes, lease_fusion_snapshots, request):
+def test_imex_domain(lease_nodes, request):
     members = _domain_nodes(lease_nodes, imex=True)
     if not members:
         pytest.skip("no node of the lease has a profile whose nvlink_domain: expects IMEX")
+    lease_fusion_snapshots = request.getfixturevalue("lease_fusion_snapshots")  # read only where it applies
     views, records = {}, {}
     for name in members:
         snapshot = lease_fusion_snapshots[name]
@@ -77,8 +85,8 @@ def test_imex_domain(lease_nodes, lease_fusion_snapshots, request):
                 ImexNodeRecord(index=n.index, address=n.address, status=n.status, version=n.version)
                 for n in view.nodes], connections={f"{a}-{b}": code for (a, b), code in view.connections.items()})
         except (NodeError, ParseError) as exc:
-            views[name] = str(exc)
-            records[name] = ImexRecord(domain_state="unknown", error=str(exc)[:300])
+            views[name] = str(exc).removeprefix(f"{name}: ")  # check_imex names the node
+            records[name] = ImexRecord(domain_state="unknown", error=views[name][:300])
     addresses = {name: list(dict.fromkeys([node.address, *lease_fusion_snapshots[name].addresses()]))
                  for name, (node, _) in members.items()}
     try:

@@ -211,4 +211,4 @@ def test_imex_missing_tray_unread_view_and_bad_connection(corpus):
     assert problems == [
         "IMEX connection #2 -> #1: D (Disconnected), expected C (Connected) (seen from tray0)",
         "IMEX does not list tray9 (10.9.9.9) among its 18 nodes (seen from tray0, tray1)",
-        "nvidia-imex-ctl -N failed on tray9: nvidia-imex-ctl: not found (seen from tray9)"]
+        "IMEX not read on tray9: nvidia-imex-ctl: not found"]
