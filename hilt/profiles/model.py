@@ -154,6 +154,26 @@ class TrustSpec(_Strict):
         return self
 
 
+class KubernetesSpec(_Strict):
+    """Where this platform's nodes keep what the kubelet believes (suite test_kubernetes.py; docs/kubernetes.md)."""
+
+    resource: str = "nvidia.com/gpu"
+    """The extended resource the GPU device plugin advertises."""
+    device_plugin_socket: str = "/var/lib/kubelet/device-plugins/nvidia-gpu.sock"
+    """The device plugin's v1beta1 socket (NVIDIA's k8s-device-plugin: nvidia-gpu.sock)."""
+    pod_resources_socket: str = "/var/lib/kubelet/pod-resources/kubelet.sock"
+    """The kubelet's pod-resources v1 socket."""
+    gfd_features_file: str = "/etc/kubernetes/node-feature-discovery/features.d/gfd"
+    """GPU Feature Discovery's NFD feature file (GFD's --output-file); absent on the node: GFD is not checked."""
+
+    @field_validator("device_plugin_socket", "pod_resources_socket", "gfd_features_file")
+    @classmethod
+    def _absolute(cls, v: str) -> str:
+        if not v.startswith("/") or "\n" in v or "\0" in v:
+            raise ValueError(f"{v!r} is not an absolute path on the node")
+        return v
+
+
 class Profile(_Strict):
     name: str
     description: str = ""
@@ -171,6 +191,8 @@ class Profile(_Strict):
     """nvbandwidth testcases; without it the nvbandwidth probe skips."""
     trust: TrustSpec | None = None
     """Secure Boot, lockdown, taint, module signers, firmware matrix; without it test_trust skips."""
+    kubernetes: KubernetesSpec | None = None
+    """The device plugin, kubelet and GFD sockets and files; without it test_kubernetes skips."""
     probes: ProbesSpec = ProbesSpec()
     """The probe plan (docs/probes.md); nccl-tests runs on every GPU of the node unless it says otherwise."""
 
