@@ -24,7 +24,11 @@ POD_RESOURCES_SOCKET = "/var/lib/kubelet/pod-resources/kubelet.sock"
 
 
 class KubeletCallError(NodeError):
-    """A call to the device plugin or the kubelet failed (the socket, the transport, or the server's status)."""
+    """A call to the device plugin or the kubelet failed (the transport, or the server's status)."""
+
+
+class MissingSocketError(KubeletCallError):
+    """Nothing listens where the socket should be: the node runs no device plugin (or kubelet) there."""
 
 
 def _methods(channel: grpc.Channel, service: str, api: Any, methods: dict[str, tuple[str, str, bool]]
@@ -106,6 +110,6 @@ def dial(node: StreamingNode, path: str) -> Iterator[grpc.Channel]:
     """A gRPC channel to unix socket ``path`` on ``node``; KubeletCallError when the node has no socket there."""
     probe = node.run(["sh", "-c", f"test -S {shlex.quote(path)}"], timeout=30, check=False)  # type: ignore[attr-defined]
     if probe.exit_code != 0:
-        raise KubeletCallError(f"{node.name}: no socket at {path} (nothing listens there: is the service running?)")
+        raise MissingSocketError(f"{node.name}: no socket at {path} (is the device plugin / kubelet running?)")
     with SocketRelay(node, path) as relay, grpc.insecure_channel(relay.target) as channel:
         yield channel

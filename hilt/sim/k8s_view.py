@@ -8,13 +8,11 @@ file and serves the device plugin and pod-resources APIs over real gRPC on the k
 NVIDIA's k8s-device-plugin, GFD and the kubelet do on a real node.
 
 An image's ``kubernetes`` manifest field bends one of them (``{}``: a node whose kubelet is right):
-
-| field | default | effect |
-|---|---|---|
-| ``plugin_missing`` | ``0`` | the device plugin advertises this many GPUs fewer (the last ones), healthy or not |
-| ``unhealthy`` | ``[]`` | GPU indices the plugin reports ``Unhealthy`` |
-| ``preferred`` | ``groups`` | ``groups``: preferred allocations stay in one NVLink group; ``cross-group``: they take one GPU of each group in turn (an allocator that does not know the groups) |
-| ``gfd_clique`` | ``right`` | ``wrong``: GFD's ``nvidia.com/gpu.clique`` names another clique than the GPUs' fabric shows |
+``plugin_missing`` (default 0): the device plugin advertises this many GPUs fewer (the last ones);
+``unhealthy`` ([]): GPU indices the plugin reports ``Unhealthy``;
+``preferred`` (``groups``): ``groups`` keeps preferred allocations in one NVLink group, ``cross-group`` takes one
+GPU of each group in turn (an allocator that does not know the groups);
+``gfd_clique`` (``right``): ``wrong`` makes GFD's ``nvidia.com/gpu.clique`` name another clique than the GPUs'.
 """
 
 from __future__ import annotations
