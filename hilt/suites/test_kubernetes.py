@@ -45,16 +45,17 @@ def verified_gpus(fabric_snapshot) -> list[VerifiedGpu]:
 
 
 @pytest.fixture(scope="session")
-def _kubelet_readings() -> dict:
+def kubelet_readings_by_node() -> dict:
+    """Each node's reading, kept for the session (a star import of this module carries it: no leading _)."""
     return {}
 
 
 @pytest.fixture
-def kubelet_reading(node, profile, kubernetes, verified_gpus, _kubelet_readings):
+def kubelet_reading(node, profile, kubernetes, verified_gpus, kubelet_readings_by_node):
     """The device plugin's and kubelet's answers, read once per node."""
-    if node.name not in _kubelet_readings:
+    if node.name not in kubelet_readings_by_node:
         reading = read_kubelet(node, kubernetes, verified_gpus, profile_groups(profile))
-        _kubelet_readings[node.name] = reading
+        kubelet_readings_by_node[node.name] = reading
         allure.attach(json.dumps({
             "devices": [d.__dict__ for d in reading.devices or []],
             "preferred_allocation_available": reading.preferred_available,
@@ -62,7 +63,7 @@ def kubelet_reading(node, profile, kubernetes, verified_gpus, _kubelet_readings)
             "allocatable": [d.__dict__ for d in reading.allocatable or []],
             "errors": [str(e) for e in (reading.plugin_error, reading.kubelet_error) if e]}, indent=1, default=list),
             name="kubelet view", attachment_type=allure.attachment_type.JSON)
-    return _kubelet_readings[node.name]
+    return kubelet_readings_by_node[node.name]
 
 
 def _fail(node, problems: list[str]) -> None:
