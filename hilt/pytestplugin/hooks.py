@@ -407,13 +407,13 @@ def _hand_off_to_kubernetes(config: pytest.Config, run) -> None:  # noqa: ANN001
     after the verdict (hilt.k8s.publish, docs/kubernetes.md); a failure here never changes the verdict."""
     try:
         from hilt.k8s.publish import hand_off
-        from hilt.rig.config import load_inventory
+        from hilt.rig.config import KubernetesPublish
         from hilt.session.rig_session import node_configs
 
         state = run.state
-        if state is None or not state.rigs_file or run.record is None:
+        if state is None or not getattr(state, "kubernetes", None) or run.record is None:
             return
-        settings = load_inventory(state.rigs_file).rig(state.rig).kubernetes
+        settings = KubernetesPublish.model_validate(state.kubernetes)
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         hand_off(run.record, settings, node_configs(state),
                  say=lambda line: reporter.write_line(f"hilt: {line}") if reporter is not None else log.info(line))
