@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from hilt.fabric.nvgroups import NvlinkGroups
 from hilt.k8s.model import AllocatableDevices, PluginDevice, VerifiedGpu
-from hilt.k8s.smi_query import SmiGpu
+from hilt.k8s.smi_query import SmiGpu, node_clique
 
 HEALTHY = "Healthy"  # the device plugin API's constant (pluginapi.Healthy)
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -127,12 +127,6 @@ def gfd_product(name: str) -> str:
     return name.replace(" ", "-")
 
 
-def node_clique(smi: Sequence[SmiGpu]) -> str | None:
-    """The node's fabric clique as GFD derives it: one ClusterUUID and one CliqueId over every attached GPU."""
-    cliques = {g.clique for g in smi if g.clique is not None}
-    return cliques.pop() if len(cliques) == 1 else None
-
-
 def check_gfd(labels: dict[str, str], gpu_names: Sequence[str], smi: Sequence[SmiGpu]) -> list[str]:
     """GFD's labels that the node has agree with the verified product, GPU count, memory and fabric clique."""
     problems = []
@@ -151,6 +145,6 @@ def check_gfd(labels: dict[str, str], gpu_names: Sequence[str], smi: Sequence[Sm
     memory = smi[0].memory_total_mib if smi else None
     compare("nvidia.com/gpu.memory", str(memory) if memory is not None else None,
             "nvidia-smi -q shows no frame buffer total")
-    compare("nvidia.com/gpu.clique", node_clique(smi),
+    compare("nvidia.com/gpu.clique", node_clique(list(smi)),
             "nvidia-smi -q shows the GPUs in no single fabric clique (ClusterUUID/CliqueId N/A or differing)")
     return problems

@@ -89,3 +89,9 @@ def parse_smi_query(text: str) -> list[SmiGpu]:
         raise ParseError("not `nvidia-smi -q` output: no 'GPU <bus id>' block", first + 1,
                          lines[first][:200] if lines else "")
     return gpus
+
+
+def node_clique(gpus: list[SmiGpu]) -> str | None:
+    """The node's fabric clique as GFD derives it: one ClusterUUID and one CliqueId over every attached GPU."""
+    cliques = {g.clique for g in gpus if g.clique is not None}
+    return cliques.pop() if len(cliques) == 1 else None

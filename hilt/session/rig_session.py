@@ -65,7 +65,7 @@ class SessionState:
     node_images: dict[str, dict[str, Any]] = field(default_factory=dict)
     """node -> the ImageConfig it must run, where it differs from ``image`` (a rollout's control group)."""
     kubernetes: dict[str, Any] | None = None
-    """The rig's ``kubernetes:`` hand-off settings (hilt.rig.config.KubernetesPublish); None: the rig does not opt in."""
+    """The rig's ``kubernetes:`` hand-off (hilt.rig.config.KubernetesPublish); None: the rig does not opt in."""
 
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")

@@ -13,9 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
+import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from concurrent import futures
 from pathlib import Path
@@ -23,7 +26,9 @@ from typing import Any
 
 import grpc
 
+from hilt.errors import ParseError
 from hilt.k8s import wire
+from hilt.k8s.smi_query import node_clique, parse_smi_query
 
 _WATCH_S = 3600.0  # a ListAndWatch stream stays open this long at most (the kubelet keeps it for the plugin's life)
 
@@ -125,6 +130,37 @@ def _handler(service: str, api: Any, methods: dict[str, tuple[str, str, bool]], 
     return grpc.method_handlers_generic_handler(service, handlers)
 
 
+def gfd_labels(spec: dict[str, Any], smi_query: str) -> dict[str, str]:
+    """GFD's labels: the view's, with memory and fabric clique from the node's ``nvidia-smi -q`` (whatever view
+    prints it), as GFD takes them from NVML; ``gfd_clique: wrong`` labels another clique than the GPUs show."""
+    labels = dict(spec["gfd_labels"])
+    try:
+        gpus = parse_smi_query(smi_query)
+    except ParseError:
+        gpus = []
+    if gpus and gpus[0].memory_total_mib is not None:
+        labels["nvidia.com/gpu.memory"] = str(gpus[0].memory_total_mib)
+    clique = node_clique(gpus)
+    if spec.get("gfd_clique") == "wrong":  # a stale label from another partition (or where the GPUs join none)
+        cluster, _, clique_id = (clique or "").rpartition(".")
+        other = cluster or str(uuid.uuid5(uuid.NAMESPACE_URL, "hilt-sim/fabric/other"))
+        clique = f"{other}.{int(clique_id) - 1 if clique_id.isdigit() else 32765}"
+    if clique:
+        labels["nvidia.com/gpu.clique"] = clique
+    return labels
+
+
+def node_smi_query() -> str:
+    """``nvidia-smi -q`` as the node prints it ('' where it cannot)."""
+    tool = "/usr/local/bin/nvidia-smi" if os.path.exists("/usr/local/bin/nvidia-smi") else shutil.which("nvidia-smi")
+    if not tool:
+        return ""
+    try:
+        return subprocess.run([tool, "-q"], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
 def write_gfd_file(path: Path, labels: dict[str, str]) -> None:
     """GFD's output file, written as GFD writes it: whole, by rename (with its timestamp label)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -155,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--view", required=True, type=Path, help="kubelet.json written by hilt.sim.k8s_view")
     args = parser.parse_args(argv)
     spec = json.loads(args.view.read_text())
-    write_gfd_file(Path(spec["gfd_features_file"]), spec["gfd_labels"])
+    write_gfd_file(Path(spec["gfd_features_file"]), gfd_labels(spec, node_smi_query()))
     view, servers = serve(spec)
     print(f"device plugin on {spec['device_plugin_socket']}, pod-resources on {spec['pod_resources_socket']} "
           f"(pid {os.getpid()})", flush=True)

@@ -80,24 +80,17 @@ def smi_query_text(view: _View, profile: Profile) -> str:
     return "\n".join(out) + "\n"
 
 
-def _gfd_labels(view: _View, profile: Profile, spec: dict[str, Any]) -> dict[str, str]:
-    """The labels GPU Feature Discovery writes for these GPUs (its --output-file, NFD's feature file format)."""
+def _gfd_labels(view: _View) -> dict[str, str]:
+    """The labels GPU Feature Discovery writes for these GPUs that do not depend on ``nvidia-smi -q``; memory and
+    clique are read on the node at boot, as GFD reads them from NVML (hilt.sim.device_plugin_server)."""
     major, minor, rev = (view.driver.split(".") + ["", "", ""])[:3]
-    labels = {
+    return {
         "nvidia.com/cuda.driver.major": major, "nvidia.com/cuda.driver.minor": minor,
         "nvidia.com/cuda.driver.rev": rev, "nvidia.com/gpu.compute.major": "9", "nvidia.com/gpu.compute.minor": "0",
         "nvidia.com/gpu.count": str(view.n), "nvidia.com/gpu.family": "hopper",
-        "nvidia.com/gpu.memory": str(FB_TOTAL_MIB.get(view.gpu_name, 81559)),
         "nvidia.com/gpu.product": view.gpu_name.replace(" ", "-"), "nvidia.com/gpu.replicas": "1",
         "nvidia.com/mig.capable": "false",
     }
-    ids = fabric_ids(profile)
-    if ids:
-        labels["nvidia.com/gpu.clique"] = f"{ids[0]}.{ids[1]}"
-    if spec["gfd_clique"] == "wrong":  # another partition's clique (or one where the GPUs join no fabric)
-        other = ids[0] if ids else str(uuid.uuid5(uuid.NAMESPACE_URL, "hilt-sim/fabric/other"))
-        labels["nvidia.com/gpu.clique"] = f"{other}.{CLIQUE_ID - 1}"
-    return labels
 
 
 def kubelet_view(profile: Profile, fabric_spec: dict[str, Any], declared: dict[str, Any] | None) -> dict[str, Any]:
@@ -122,7 +115,8 @@ def kubelet_view(profile: Profile, fabric_spec: dict[str, Any], declared: dict[s
         "devices": devices,
         "groups": [[view.uuid(i) for i in group] for group in profile_groups(profile).groups],
         "preferred": spec["preferred"],
-        "gfd_labels": _gfd_labels(view, profile, spec),
+        "gfd_labels": _gfd_labels(view),
+        "gfd_clique": spec["gfd_clique"],
     }
 
 

@@ -27,7 +27,7 @@ from hilt.k8s.kubelet import DevicePluginClient, PodResourcesClient
 from hilt.k8s.reading import available_groups
 from hilt.k8s.smi_query import parse_smi_query
 from hilt.profiles.model import load_profile
-from hilt.sim.device_plugin_server import prefer, write_gfd_file
+from hilt.sim.device_plugin_server import gfd_labels, prefer, write_gfd_file
 from hilt.sim.fabric_view import _View
 from hilt.sim.image import STANDARD_IMAGES
 from hilt.sim.k8s_view import smi_query_text
@@ -40,7 +40,8 @@ def _problems(tmp_path: Path, serve_view, image: str, profile_name: str) -> dict
     profile = load_profile(profile_name)
     spec = view_spec(tmp_path, profile_name, **STANDARD_IMAGES[image].get("kubernetes", {}))
     serve_view(spec)
-    write_gfd_file(Path(spec["gfd_features_file"]), spec["gfd_labels"])
+    smi_text = smi_query_text(_View(profile, {}), profile)
+    write_gfd_file(Path(spec["gfd_features_file"]), gfd_labels(spec, smi_text))
     gpus, groups = sim_gpus(profile_name), profile_groups(profile)
     with grpc.insecure_channel(f"unix:{spec['device_plugin_socket']}") as channel:
         plugin = DevicePluginClient(channel, "n1")
@@ -51,7 +52,7 @@ def _problems(tmp_path: Path, serve_view, image: str, profile_name: str) -> dict
     with grpc.insecure_channel(f"unix:{spec['pod_resources_socket']}") as channel:
         allocatable = PodResourcesClient(channel, "n1").allocatable()
     gfd = read_feature_file("gfd", Path(spec["gfd_features_file"]).read_bytes(), datetime.now(UTC))
-    smi = parse_smi_query(smi_query_text(_View(profile, {}), profile))
+    smi = parse_smi_query(smi_text)
     return {
         "devices": check_plugin_devices(devices, gpus),
         "preferred": [p for s, m, a in answers for p in check_preferred(s, m, a, advertised, groups, gpus)],

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from hilt.errors import ParseError
-from hilt.k8s.checks import node_clique
-from hilt.k8s.smi_query import parse_smi_query
+from hilt.k8s.smi_query import node_clique, parse_smi_query
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
 GH200 = CORPUS / "c2c_mnnvl" / "gh200-480gb-nvidia-smi-q-full-550.127.05-ats-c2c-enabled-fabric-all-NA.txt"
