@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from hilt.cli import app
 from hilt.exitcodes import ExitCode
-from hilt.history.sqlite import open_history
+from hilt.history.open import open_history
 from hilt.record.run_record import NodeRecord, RunRecord, VerdictRecord
 from hilt.record.run_record import TestRecord as Report
 
