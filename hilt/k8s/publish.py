@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from hilt.errors import HiltError
 from hilt.k8s.features import render_feature_file
-from hilt.k8s.labels import verified_labels
+from hilt.k8s.labels import check_labels, verified_labels
 from hilt.profiles.model import Profile, load_profile
 from hilt.record.run_record import RunRecord
 from hilt.rig.config import KubernetesPublish
@@ -71,6 +71,7 @@ def feature_file_text(record: RunRecord, node: str, profile: Profile | None, set
                       now: datetime) -> tuple[str, dict[str, str]]:
     """The node's feature file and its labels."""
     labels = verified_labels(record, node, profile)
+    check_labels(labels)  # the allowlist, again where the file is written
     comment = (f"hilt: facts verified on {node} by run {record.run_id} (gate pass); removed when a run fails "
                f"on this node.\nWritten {now.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}; docs/kubernetes.md")
     return render_feature_file(labels, now + timedelta(seconds=settings.validity_s), comment), labels

@@ -12,6 +12,7 @@ from typing import Any
 
 from hilt.errors import HiltError
 from hilt.fabric.nvgroups import NvlinkGroups
+from hilt.k8s.checks import preferred_requests
 from hilt.k8s.model import AllocatableDevices, PluginDevice, VerifiedGpu
 from hilt.profiles.model import KubernetesSpec
 from hilt.util.extras import require
@@ -49,7 +50,6 @@ def available_groups(groups: NvlinkGroups, gpus: list[VerifiedGpu], advertised: 
 def read_kubelet(node: Any, spec: KubernetesSpec, gpus: list[VerifiedGpu], groups: NvlinkGroups) -> KubeletReading:
     """Dial the node's device plugin and pod-resources sockets (hilt.k8s.kubelet) and read what they say."""
     grpc_available("test_kubernetes (the kubelet's gRPC sockets)")
-    from hilt.k8s.checks import preferred_requests
     from hilt.k8s.kubelet import DevicePluginClient, MissingSocketError, PodResourcesClient, dial
 
     reading = KubeletReading()
