@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from hilt.fabric.gpuquery import GpuQuery, node_clique
 from hilt.fabric.nvgroups import NvlinkGroups
 from hilt.k8s.model import AllocatableDevices, PluginDevice, VerifiedGpu
-from hilt.k8s.smi_query import SmiGpu, node_clique
 
 HEALTHY = "Healthy"  # the device plugin API's constant (pluginapi.Healthy)
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -127,7 +127,7 @@ def gfd_product(name: str) -> str:
     return name.replace(" ", "-")
 
 
-def check_gfd(labels: dict[str, str], gpu_names: Sequence[str], smi: Sequence[SmiGpu]) -> list[str]:
+def check_gfd(labels: dict[str, str], gpu_names: Sequence[str], smi: Sequence[GpuQuery]) -> list[str]:
     """GFD's labels that the node has agree with the verified product, GPU count, memory and fabric clique."""
     problems = []
 

@@ -1,7 +1,7 @@
 """Clients of what the kubelet believes about a node: the device plugin's socket and the pod-resources socket.
 
 Real gRPC (grpcio, the ``hilt[k8s]`` extra) over the node's unix sockets, reached through
-:class:`hilt.k8s.relay.SocketRelay`; the messages are :mod:`hilt.k8s.wire`'s. Each call has a deadline, and a
+:class:`hilt.k8s.relay.SocketRelay`; the messages are :mod:`hilt.fabric.kubelet_api`'s. Each call has a deadline, and a
 socket that is not there is said so before any dial, naming the node and the path.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 import grpc
 
 from hilt.errors import NodeError
-from hilt.k8s import wire
+from hilt.fabric import kubelet_api as wire
 from hilt.k8s.model import AllocatableDevices, PluginDevice
 from hilt.k8s.relay import SocketRelay, StreamingNode
 

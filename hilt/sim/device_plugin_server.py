@@ -4,7 +4,7 @@ Started at boot inside the node's namespaces (:mod:`hilt.sim.nodeinit`, before s
 wrote (:mod:`hilt.sim.k8s_view`): it writes GFD's feature file (atomically, as GFD does) and serves real gRPC on
 the kubelet's unix sockets, ``v1beta1.DevicePlugin`` (GetDevicePluginOptions, ListAndWatch,
 GetPreferredAllocation, Allocate, PreStartContainer) and ``v1.PodResourcesLister`` (List,
-GetAllocatableResources), with hilt's own wire definitions (:mod:`hilt.k8s.wire`). A power off kills it with
+GetAllocatableResources), with hilt's own wire definitions (:mod:`hilt.fabric.kubelet_api`). A power off kills it with
 the node; its sockets stay on the node's disk, stale, until the next boot's server replaces them.
 """
 
@@ -27,8 +27,8 @@ from typing import Any
 import grpc
 
 from hilt.errors import ParseError
-from hilt.k8s import wire
-from hilt.k8s.smi_query import node_clique, parse_smi_query
+from hilt.fabric import kubelet_api as wire
+from hilt.fabric.gpuquery import node_clique, parse_nvidia_smi_q
 
 _WATCH_S = 3600.0  # a ListAndWatch stream stays open this long at most (the kubelet keeps it for the plugin's life)
 
@@ -135,7 +135,7 @@ def gfd_labels(spec: dict[str, Any], smi_query: str) -> dict[str, str]:
     prints it), as GFD takes them from NVML; ``gfd_clique: wrong`` labels another clique than the GPUs show."""
     labels = dict(spec["gfd_labels"])
     try:
-        gpus = parse_smi_query(smi_query)
+        gpus = parse_nvidia_smi_q(smi_query)
     except ParseError:
         gpus = []
     if gpus and gpus[0].memory_total_mib is not None:

@@ -19,12 +19,12 @@ import allure
 import pytest
 
 from hilt.errors import InfrastructureError
+from hilt.fabric.gpuquery import parse_nvidia_smi_q
 from hilt.fabric.nvgroups import profile_groups
 from hilt.k8s.checks import check_allocatable, check_gfd, check_plugin_devices, check_preferred, parse_numa
 from hilt.k8s.features import read_feature_file
 from hilt.k8s.model import VerifiedGpu
 from hilt.k8s.reading import MissingSocket, read_kubelet
-from hilt.k8s.smi_query import parse_smi_query
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +124,6 @@ def test_gfd_labels_match_verified(node, kubernetes, fabric_snapshot):
     query = node.run(["nvidia-smi", "-q"], timeout=120, check=False)
     if query.exit_code != 0:
         raise InfrastructureError(f"{node.name}: nvidia-smi -q exited {query.exit_code}: {query.stderr.strip()[:300]}")
-    smi = parse_smi_query(query.stdout)
+    smi = parse_nvidia_smi_q(query.stdout)
     names = [g.name for g in fabric_snapshot.nvml().gpus]
     _fail(node, check_gfd(features.labels, names, smi))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hilt.fabric.gpuquery import FabricInfo, GpuQuery
 from hilt.fabric.nvgroups import NvlinkGroups
 from hilt.k8s.checks import (
     check_allocatable,
@@ -12,7 +13,6 @@ from hilt.k8s.checks import (
     preferred_requests,
 )
 from hilt.k8s.model import AllocatableDevices, PluginDevice, VerifiedGpu
-from hilt.k8s.smi_query import SmiGpu
 
 GPUS = [VerifiedGpu(0, "GPU-a", frozenset({0})), VerifiedGpu(1, "GPU-b", frozenset({0})),
         VerifiedGpu(2, "GPU-c", frozenset({1})), VerifiedGpu(3, "GPU-d", None)]
@@ -60,17 +60,17 @@ def test_allocatable_follows_the_plugin():
     ]
 
 
-def _smi(clique: tuple[str, str] | None, memory: int = 81559) -> list[SmiGpu]:
+def _smi(clique: tuple[str, int] | None, memory: int = 81559) -> list[GpuQuery]:
     cluster, clique_id = clique or (None, None)
-    return [SmiGpu(f"0:{i}", "NVIDIA H100 80GB HBM3", f"GPU-{i}", memory, "Completed" if clique else None,
-                   clique_id, cluster) for i in range(2)]
+    fabric = FabricInfo("Completed" if clique else None, None, clique_id, cluster)
+    return [GpuQuery(f"0:{i}", "NVIDIA H100 80GB HBM3", f"GPU-{i}", fabric, None, None, memory) for i in range(2)]
 
 
 def test_gfd_labels():
     names = ["NVIDIA H100 80GB HBM3"] * 2
     labels = {"nvidia.com/gpu.count": "2", "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3-SHARED",
               "nvidia.com/gpu.memory": "81559", "nvidia.com/gpu.clique": "u1.7", "nvidia.com/gpu.family": "hopper"}
-    assert check_gfd(labels, names, _smi(("u1", "7"))) == []
+    assert check_gfd(labels, names, _smi(("u1", 7))) == []
     assert check_gfd({}, names, _smi(None)) == []  # GFD labels nothing: nothing to disagree with
     assert check_gfd(labels | {"nvidia.com/gpu.count": "3", "nvidia.com/gpu.memory": "40960"}, names,
                      _smi(None)) == [
@@ -79,7 +79,7 @@ def test_gfd_labels():
         "GFD label nvidia.com/gpu.clique=u1.7, but nvidia-smi -q shows the GPUs in no single fabric clique "
         "(ClusterUUID/CliqueId N/A or differing)",
     ]
-    assert check_gfd({"nvidia.com/gpu.clique": "u1.7"}, names, _smi(("u1", "8"))) == [
+    assert check_gfd({"nvidia.com/gpu.clique": "u1.7"}, names, _smi(("u1", 8))) == [
         "GFD label nvidia.com/gpu.clique=u1.7, hilt verified u1.8"]
 
 

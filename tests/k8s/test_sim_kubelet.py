@@ -14,6 +14,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from hilt.fabric.gpuquery import parse_nvidia_smi_q
 from hilt.fabric.nvgroups import profile_groups
 from hilt.k8s.checks import (
     check_allocatable,
@@ -25,7 +26,6 @@ from hilt.k8s.checks import (
 from hilt.k8s.features import read_feature_file
 from hilt.k8s.kubelet import DevicePluginClient, PodResourcesClient
 from hilt.k8s.reading import available_groups
-from hilt.k8s.smi_query import parse_smi_query
 from hilt.profiles.model import load_profile
 from hilt.sim.device_plugin_server import gfd_labels, prefer, write_gfd_file
 from hilt.sim.fabric_view import _View
@@ -52,7 +52,7 @@ def _problems(tmp_path: Path, serve_view, image: str, profile_name: str) -> dict
     with grpc.insecure_channel(f"unix:{spec['pod_resources_socket']}") as channel:
         allocatable = PodResourcesClient(channel, "n1").allocatable()
     gfd = read_feature_file("gfd", Path(spec["gfd_features_file"]).read_bytes(), datetime.now(UTC))
-    smi = parse_smi_query(smi_text)
+    smi = parse_nvidia_smi_q(smi_text)
     return {
         "devices": check_plugin_devices(devices, gpus),
         "preferred": [p for s, m, a in answers for p in check_preferred(s, m, a, advertised, groups, gpus)],

@@ -1,13 +1,13 @@
 """hilt's wire definitions put the published field numbers and types on the wire, byte for byte.
 
 Each expected byte string is written from the api.proto field numbers by hand (tag = number << 3 | wire type:
-0 varint, 2 length-delimited), so a wrong number or type in hilt.k8s.wire changes the bytes and fails here.
+0 varint, 2 length-delimited), so a wrong number or type in hilt.fabric.kubelet_api changes the bytes and fails here.
 """
 
 from __future__ import annotations
 
-from hilt.k8s.wire import deviceplugin as dp
-from hilt.k8s.wire import podresources as pr
+from hilt.fabric.kubelet_api import deviceplugin as dp
+from hilt.fabric.kubelet_api import podresources as pr
 
 
 def _s(tag: int, text: str) -> bytes:

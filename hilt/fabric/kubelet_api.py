@@ -1,5 +1,8 @@
 """The kubelet's gRPC wire formats, built here from the APIs' published field numbers.
 
+Data, like the other formats of what a node shows: hilt.k8s reads a node's device plugin and kubelet with these
+messages, and the simulated rack serves them (hilt.sim.device_plugin_server), neither importing the other.
+
 Two APIs: the device plugin API ``v1beta1`` (k8s.io/kubelet/pkg/apis/deviceplugin/v1beta1/api.proto: the
 ``DevicePlugin`` service a plugin such as NVIDIA's serves on ``/var/lib/kubelet/device-plugins/<name>.sock``) and
 the pod-resources API ``v1`` (k8s.io/kubelet/pkg/apis/podresources/v1/api.proto: ``PodResourcesLister`` on
@@ -114,8 +117,8 @@ class _Api:
             raise AttributeError(f"{self.package} has no message {name}") from None
 
 
-deviceplugin = _Api(_file("hilt/k8s/deviceplugin_v1beta1.proto", "v1beta1", DEVICE_PLUGIN_V1BETA1))
-podresources = _Api(_file("hilt/k8s/podresources_v1.proto", "v1", POD_RESOURCES_V1))
+deviceplugin = _Api(_file("hilt/fabric/kubelet_deviceplugin_v1beta1.proto", "v1beta1", DEVICE_PLUGIN_V1BETA1))
+podresources = _Api(_file("hilt/fabric/kubelet_podresources_v1.proto", "v1", POD_RESOURCES_V1))
 
 #: (method, request message, response message, response is a stream)
 DEVICE_PLUGIN_METHODS = {
