@@ -65,6 +65,9 @@ class _View:
         # a Fusion platform's own PCI addresses and Grace NUMA affinity (hilt.sim.fusion_view), else the defaults
         self.buses = [str(b) for b in spec.get("buses") or []]
         self.topo_numa = [tuple(row) for row in spec.get("topo_numa") or []]
+        # a Grace node's `nvidia-smi -q` (Fabric, C2C Mode, Addressing Mode, per tray) is hilt.sim.fusion_tools';
+        # elsewhere -q is the file hilt.sim.k8s_view writes
+        self.fusion_query = bool(spec.get("fusion_query"))
         self.vbios = [self._per_gpu(spec, "vbios", i, VBIOS) for i in range(self.n)]
         self.inforom = [self._per_gpu(spec, "inforom", i, INFOROM) for i in range(self.n)]
         if self.n > len(_BUSES):
@@ -244,17 +247,23 @@ def _nvidia_smi(view: _View) -> str:
         '"nvlink -e"|"nvlink --errorcounters"': view.nvlink_errors(),
         '"nvlink -c"|"nvlink --capabilities"': view.nvlink_capabilities(),
         '"-L"|"--list-gpus"': view.gpu_list(),
-        # C2C status and the full query (text, -x XML) come from hilt.sim.fusion_tools, at run time on the tray
-        'c2c|"c2c "*|-q|"-q "*|--query|"--query "*|"-x -q"*|"-i "*" -q"*': None,
+        # C2C status ("No Devices support C2C." off Grace) and, on Grace nodes, the full query (text, -x XML) come
+        # from hilt.sim.fusion_tools, at run time on the tray
+        'c2c|"c2c "*': None,
         "*--query-gpu=driver_version*": "".join(f"{view.driver}\n" for _ in range(view.n)),
     }
+    if view.fusion_query:
+        cases['-q|"-q "*|--query|"--query "*|"-x -q"*|"-i "*" -q"*'] = None
     delegate = 'exec python3 /opt/hilt-sim/fusion/tools.py nvidia-smi "$@"\n'
     body = "".join(f"  {pattern})\n{delegate if text is None else _heredoc(text)}    ;;\n"
                    for pattern, text in cases.items())
     return (
         "#!/bin/sh\n# nvidia-smi of a simulated node (hilt.sim.fabric_view): prints captured-format output.\n"
         f'case "$*" in\n{body}'
-        '  *) echo "nvidia-smi (simulated): unsupported arguments: $*" >&2; exit 2 ;;\nesac\n'
+        # other views add outputs as files named by the arguments (hilt.sim.k8s_view: -q), as the base image's does
+        "  *) f=/opt/hilt-sim/nvidia-smi/$(printf '%s_' \"$@\" | tr -c 'A-Za-z0-9_.=-' '_').txt\n"
+        '     if [ -f "$f" ]; then cat "$f"; exit 0; fi\n'
+        '     echo "nvidia-smi (simulated): unsupported arguments: $*" >&2; exit 2 ;;\nesac\n'
     )
 
 

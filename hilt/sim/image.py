@@ -31,6 +31,7 @@ from hilt.profiles.model import FirmwareSpec, load_profile
 from hilt.sim.dcgm_view import write_dcgmi, write_nvbandwidth
 from hilt.sim.fabric_view import INFOROM, VBIOS, write_fabric_view
 from hilt.sim.fusion_view import FABRIC_TRAINING, FusionLayout, fusion_spec, gpu_uuid, platform_of, write_fusion_view
+from hilt.sim.k8s_view import kubernetes_spec, write_k8s_view
 from hilt.sim.nccl_tests_view import write_nccl_tests
 from hilt.sim.safe_tar import extract_inside
 from hilt.sim.trust_view import trust_spec, write_device_nodes, write_trust_root
@@ -59,6 +60,7 @@ MANIFEST_DEFAULTS: dict[str, Any] = {
     "trust": {},  # hilt.sim.trust_view: Secure Boot, lockdown, taint, module signatures ({}: a good node's)
     "fusion": {},  # hilt.sim.fusion_view: C2C links, coherent-memory NUMA nodes, fabric/IMEX faults ({}: good)
     "compatible_firmware": {},  # the firmware the image's identity declares compatible ({}: none declared)
+    "kubernetes": {},  # hilt.sim.k8s_view: the device plugin's, kubelet's and GFD's view ({}: a right one)
 }
 
 #: DCGM and nvbandwidth as the good image ships them; the images below that do not name them ship the same.
@@ -92,6 +94,13 @@ STANDARD_IMAGES: dict[str, dict[str, Any]] = {
     "unsigned-module": {"nccl": {"nccl_busbw_gbps": 180.0}, "trust": {"unsigned": ["nvidia_uvm"]}},
     # GPU 2 carries an older VBIOS (e.g. an RMA replacement never flashed): only test_firmware_matrix fails
     "firmware-mismatch": {"nccl": {"nccl_busbw_gbps": 180.0}, "fabric": {"vbios_by_gpu": {"2": "96.00.74.00.1C"}}},
+    # What the kubelet believes (docs/kubernetes.md), one check each. The device plugin advertises one GPU fewer
+    # than the node has (e.g. a plugin started before the driver saw every GPU): only test_kubernetes' device check
+    "plugin-missing-gpu": {"nccl": {"nccl_busbw_gbps": 180.0}, "kubernetes": {"plugin_missing": 1}},
+    # the preferred allocation takes GPUs across NVLink groups: fails only where a node has more than one group
+    "plugin-cross-group": {"nccl": {"nccl_busbw_gbps": 180.0}, "kubernetes": {"preferred": "cross-group"}},
+    # GFD labels another fabric clique than the GPUs show (a stale label from another partition)
+    "gfd-wrong-clique": {"nccl": {"nccl_busbw_gbps": 180.0}, "kubernetes": {"gfd_clique": "wrong"}},
     # NVLink Fusion (hilt.sim.fusion_view; on Grace nodes only, elsewhere these images are good), one check each.
     # GPU 0's C2C link 3 trained down: only test_c2c fails
     "c2c-link-down": {"nccl": {"nccl_busbw_gbps": 180.0}, "fusion": {"c2c_links_down": [[0, 3]]}},
@@ -165,6 +174,7 @@ def make_manifest(name: str, **overrides: Any) -> dict[str, Any]:
     try:
         trust_spec(manifest["trust"])
         fusion_spec(manifest["fusion"])
+        kubernetes_spec(manifest["kubernetes"])
     except ValueError as exc:
         raise ConfigError(f"sim image {name!r}: {exc}") from None
     return manifest
@@ -252,8 +262,9 @@ def _populate(stage: Path, manifest: dict[str, Any]) -> None:
         view.mkdir(parents=True, exist_ok=True)
         fabric = {"driver": manifest["driver"], **manifest["fabric"]}
         layout = FusionLayout(profile, manifest["fusion"], manifest["driver"])
-        if layout.platform is not None:  # a Grace node: its GPUs' own PCI addresses
+        if layout.platform is not None:  # a Grace node: its GPUs' own PCI addresses, and its own -q
             fabric.setdefault("buses", list(layout.platform.buses))
+            fabric.setdefault("fusion_query", True)
         if layout.has_numa:  # GPU memory as NUMA nodes: topo -m names each GPU's (GPU NUMA ID)
             fabric.setdefault("topo_numa", layout.topo_numa())
         write_fabric_view(view, profile, fabric)
@@ -263,6 +274,7 @@ def _populate(stage: Path, manifest: dict[str, Any]) -> None:
             write_nccl_tests(view, nccl_spec_for(manifest, profile))
         _write_dcgm_views(view, manifest, profile)
         write_device_nodes(view, profile.gpu_count)
+        write_k8s_view(view, profile, fabric, manifest["kubernetes"])
 
 
 def nvbandwidth_spec_for(manifest: dict[str, Any], profile: Any) -> dict[str, Any]:
@@ -337,6 +349,8 @@ def _content_key(manifest: dict[str, Any]) -> str:
         _module_digest("hilt.sim.trust_view"),
         _module_digest("hilt.sim.fusion_view"),
         _module_digest("hilt.sim.fusion_tools"),
+        _module_digest("hilt.sim.k8s_view"),
+        _module_digest("hilt.fabric.nvgroups"),
     ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 
