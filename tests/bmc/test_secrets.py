@@ -14,7 +14,7 @@ import pytest
 
 from hilt.bmc import Bmc, BmcError
 from hilt.bmc.redact import _forms
-from tests.bmc.peer.server import IMAGE, start_peer
+from testkit.redfish_peer import IMAGE, start_peer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,7 +78,7 @@ def test_session_cookie_never_sent_back_nor_shown(debug_logs):
 INNER = '''
 import os, pathlib
 from hilt.bmc import Bmc
-from tests.bmc.peer.server import IMAGE, start_peer
+from testkit.redfish_peer import IMAGE, start_peer
 
 def test_boot_then_wrong_password():
     peer = start_peer({"echo-body", "cookie"}, password=os.environ["INNER_PW"])

@@ -10,7 +10,7 @@ import pytest
 from hilt.errors import NodeError
 from hilt.node.ssh import Node
 from hilt.rig.config import BmcConfig, NodeConfig, SshConfig
-from tests.sshd import keygen, start_sshd
+from tests.support.sshd import keygen, start_sshd
 
 
 @pytest.fixture(scope="module")

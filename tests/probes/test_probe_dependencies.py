@@ -20,7 +20,7 @@ from hilt.node.ssh import Node
 from hilt.probes import runner
 from hilt.probes.errors import ProbeDependencyMissing
 from hilt.rig.config import BmcConfig, NodeConfig, SshConfig
-from tests.sshd import start_sshd
+from tests.support.sshd import start_sshd
 
 ROOT = Path(__file__).resolve().parents[2]
 

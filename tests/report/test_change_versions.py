@@ -12,8 +12,8 @@ from hilt.record.run_record import MetricRecord, RunRecord
 from hilt.report.changes import changes_in_runs, with_versions
 from hilt.report.html import build_report
 from hilt.report.versions import VersionChange, version_diff, versions_html
-from tests.report.conftest import GOOD_IMAGE, REGRESSED_IMAGE, make_night
 from tests.report.test_html_report import chromium, needs_chromium
+from tests.support.nights import GOOD_IMAGE, REGRESSED_IMAGE, make_night
 
 BUSBW = SeriesKey("sim", "nccl.all_reduce.busbw{nodes=2,size=1G}")
 OLD, NEW = "550.54.15", "555.42.02"
@@ -96,7 +96,7 @@ def test_changes_table_shows_the_driver_change(tmp_path: Path) -> None:
 def test_fleet_change_point_on_one_node_lists_the_driver_change(tmp_path: Path, fleet) -> None:
     """Issue 19's acceptance: 30 nights, 4 nodes, gpu-03 12% slower from night 20 when the image brought
     driver 555: that change point (found on gpu-03's own line) lists the driver change beside it."""
-    from tests.report.conftest import NEW_DRIVER, OLD_DRIVER
+    from tests.support.nights import NEW_DRIVER, OLD_DRIVER
 
     html = build_report(fleet(30), tmp_path / "report.html").read_text()
     rows = re.findall(r'<tr class="change"[^>]*data-metric="nccl.all_reduce.busbw[^"]*"[^>]*>.*?</tr>', html, re.S)

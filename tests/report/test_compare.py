@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 from hilt.history.sqlite import open_history
 from hilt.report.cli import report_app
 from hilt.report.compare import compare_runs, comparison_html, comparison_json
-from tests.report.conftest import GOOD_IMAGE, REGRESSED_IMAGE
 from tests.report.test_change_versions import NEW, OLD, _driver_upgrade_nights
 from tests.report.test_html_report import chromium, html_attr, needs_chromium
+from tests.support.nights import GOOD_IMAGE, REGRESSED_IMAGE
 
 runner = CliRunner()
 BUSBW = "nccl.all_reduce.busbw{nodes=2,size=1G}"

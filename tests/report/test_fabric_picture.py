@@ -16,8 +16,8 @@ from hilt.pytestplugin.topology import TOPOLOGY_PROPERTY
 from hilt.record.run_record import NodeRecord, RunRecord, TopologyRecord
 from hilt.report.fabric import LinkDiff, fabric_grid, fabric_section, link_diffs, problems
 from hilt.report.html import build_report
-from tests.report.conftest import make_night
 from tests.report.test_html_report import chromium, html_attr, needs_chromium
+from tests.support.nights import make_night
 
 TOPO = Path(__file__).resolve().parents[1] / "data" / "corpus" / "topo"  # provenance: ../data/corpus/PROVENANCE.md
 H100 = (TOPO / "h100-8gpu-nv18-8nic-pix-sglang-check-env.txt").read_text()

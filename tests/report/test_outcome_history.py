@@ -8,7 +8,7 @@ import pytest
 
 from hilt.report import outcomes
 from hilt.report.html import build_report
-from tests.report.conftest import BROKEN_TEST, FLAKY_NIGHTS, FLAKY_TEST, STEADY_TEST
+from tests.support.nights import BROKEN_TEST, FLAKY_NIGHTS, FLAKY_TEST, STEADY_TEST
 
 P, F, E, S = "passed", "failed", "error", "skipped"
 

@@ -1,5 +1,5 @@
 """The PostgreSQL history as a platform team meets it: rigs.yaml, credentials by reference, moving an existing
-SQLite history over with ``hilt history migrate``, and the errors a CI log shows. Real server: tests/pgserver.py.
+SQLite history over with ``hilt history migrate``, and the errors a CI log shows. Real server: testkit/pgserver.py.
 (The store's behaviour itself, round trips to 8 concurrent writers, runs on both stores in test_history_store.)"""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from hilt.history.sqlite import HistoryError, open_history
 from hilt.report import cli
 from hilt.report.cli import history_app, report_app
 from hilt.rig.config import Secret, load_inventory
-from tests.pgserver import PASSWORD_ENV
+from testkit.pgserver import PASSWORD_ENV
 
 runner = CliRunner()
 REF = Secret("${" + PASSWORD_ENV + "}")
