@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.sessions import ROOT
 
 RIGS = """\
 default_rig: sim
@@ -27,13 +24,6 @@ rigs:
 """
 
 
-@dataclass
-class Session:
-    code: int
-    output: str
-    reports: Path
-
-
 @pytest.fixture
 def sim_rig(tmp_path):
     if os.geteuid() != 0:
@@ -45,15 +35,3 @@ def sim_rig(tmp_path):
         return rigs
 
     return make
-
-
-def run_suites(rigs: Path, *args: str, suites: str = "suites/test_boot.py", timeout: float = 300) -> Session:
-    reports = rigs.parent / "reports"
-    env = {**os.environ, "HILT_NO_HISTORY": ""}
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", *suites.split(), "--rigs-file", str(rigs), "--hilt-reports", str(reports),
-         "-p", "no:cacheprovider", "-rA", *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env,
-    )
-    return Session(proc.returncode, proc.stdout + proc.stderr, reports)
-

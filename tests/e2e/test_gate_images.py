@@ -6,7 +6,7 @@ import json
 import re
 
 from hilt.exitcodes import ExitCode
-from tests.e2e.conftest import run_suites
+from tests.support.sessions import run_suites
 
 PROBES = ("-k", "test_torch_allreduce or test_nccl_tests or test_nvbandwidth")  # every probe sim-4gpu gates
 SUITES = "suites/test_nccl.py suites/test_nvbandwidth.py"

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from hilt.exitcodes import ExitCode
-from tests.e2e.conftest import ROOT, run_suites
+from tests.support.sessions import ROOT, run_suites
 
 SESSION = "tests/e2e/sessions/session_parallel.py"
 

@@ -15,8 +15,7 @@ import pytest
 import yaml
 
 from hilt.exitcodes import ExitCode
-from tests.e2e.conftest import ROOT, run_suites
-from tests.e2e.test_fabric_images import outcomes
+from tests.support.sessions import ROOT, outcomes, run_suites
 
 NODE = "gpu-03"
 IMAGES = ["good", "secureboot-off", "unsigned-module", "firmware-mismatch"]

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -42,12 +38,6 @@ def test_on_a_node(node):
 '''
 
 
-@dataclass
-class Run:
-    code: int
-    output: str
-
-
 @pytest.fixture
 def outside_dir(tmp_path: Path) -> Path:
     """A directory outside this repository with a rigs.yaml and a conftest-free test file."""
@@ -55,10 +45,3 @@ def outside_dir(tmp_path: Path) -> Path:
     (tmp_path / "rigs.yaml").write_text(RIGS)
     (tmp_path / "test_outside.py").write_text(TESTS)
     return tmp_path
-
-
-def run_pytest(where: Path, *args: str) -> Run:
-    env = {**os.environ, "PYTHONPATH": str(where), "HILT_NO_HISTORY": "1"}
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=where,
-                          capture_output=True, text=True, timeout=120, env=env)
-    return Run(proc.returncode, proc.stdout + proc.stderr)

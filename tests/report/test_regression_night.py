@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from hilt.history.sqlite import open_history, series_from_runs
 from hilt.report.cli import report_app
-from tests.report.test_html_report import REPO, chromium, html_attr, needs_chromium
+from tests.support.browser import REPO, chromium, html_attr, needs_chromium
 from tests.support.nights import BROKEN_TEST, FLAKY_TEST, NEW_DRIVER, OLD_DRIVER
 
 SHOT = REPO / "reports" / "regression-night.png"

@@ -12,7 +12,7 @@ from hilt.rig.config import NodeConfig
 from hilt.sim import state
 from hilt.sim.riscv.machine import ssh_banner
 from hilt.sim.riscv.provider import riscv_down, riscv_up
-from tests.riscv.conftest import run_session
+from tests.support.riscv import run_session
 
 
 def test_two_guests_boot_and_pass_boot_and_devicetree_suites(tmp_path):

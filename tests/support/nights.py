@@ -152,3 +152,22 @@ def fleet() -> Callable[..., list[RunRecord]]:
         return [make_fleet_night(i, rng, **options) for i in range(1, n + 1)]
 
     return build
+
+
+# --- a driver upgrade that comes with the regressed image ----------------------------------------------------
+
+OLD, NEW = "550.54.15", "555.42.02"  # the driver before and after driver_upgrade_nights' upgrade
+
+
+def driver_upgrade_nights(n: int = 30, at: int = 20, seed: int = 7) -> list[RunRecord]:
+    """30 nights; from night ``at`` both nodes run driver 555.42.02 (and busbw steps down with the image)."""
+    rng = random.Random(seed)
+    runs = []
+    for i in range(1, n + 1):
+        run = make_night(i, rng, regress_at=at)
+        driver = NEW if i >= at else OLD
+        for node in run.nodes:
+            node.driver = driver
+        run.versions["driver"] = driver
+        runs.append(run)
+    return runs

@@ -1,4 +1,5 @@
-"""A simulated rack per test module (own name and subnet, so modules can run side by side under xdist)."""
+"""A simulated rack started in-process through its rig provider (own name and subnet per caller, so test modules
+can run side by side under xdist), and the inventory materialised from it."""
 
 from __future__ import annotations
 
