@@ -1,6 +1,7 @@
-# hilt: `make run` runs the reference suites against the simulated rack; `make test` runs hilt's own tests.
+# hilt: `make run` runs the reference suites against the simulated rack; `make test` runs hilt's own tests;
+# `make test-fast` runs those that boot no rack (no `rack` marker: no root, no rack lock), in parallel.
 # Both install what they need first (scripts/setup.sh: apt packages, a virtualenv, pip, npm).
-.PHONY: setup run test lint report bench clean
+.PHONY: setup run test test-fast lint report bench clean
 
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -13,6 +14,9 @@ run: setup
 
 test: setup
 	$(PY) -m pytest tests -q -p no:cacheprovider --durations=15
+
+test-fast: setup  # the edit-test loop: every test but the rack ones, 4 workers (most of a test's time is waiting)
+	$(PY) -m pytest tests -m "not rack" -n 4 --dist loadgroup -q -p no:cacheprovider --durations=10
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -1,12 +1,13 @@
-"""End-to-end sessions against the simulated rack: few, because each boots a rack (needs root)."""
+"""End-to-end sessions against the simulated rack: few, because each boots a rack. Every test here is a ``rack``
+test (and ``needs_root``), marked by the hook at the end."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
+from tests.support.markers import mark_rack
 from tests.support.sessions import ROOT
 
 RIGS = """\
@@ -26,12 +27,13 @@ rigs:
 
 @pytest.fixture
 def sim_rig(tmp_path):
-    if os.geteuid() != 0:
-        pytest.fail("the simulated rack needs root (network namespaces); run the tests as root")
-
     def make(nodes: int = 2, profile: str = "sim-4gpu", baselines: Path = ROOT / "baselines") -> Path:
         rigs = tmp_path / "rigs.yaml"
         rigs.write_text(RIGS.format(nodes=nodes, baselines=baselines, profile=profile))
         return rigs
 
     return make
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    mark_rack(items, Path(__file__).parent)

@@ -15,6 +15,7 @@ from hilt.report import cli
 from hilt.report.cli import history_app, report_app
 from hilt.rig.config import Secret, load_inventory
 from testkit.pgserver import PASSWORD_ENV
+from tests.support.sessions import session_env
 
 runner = CliRunner()
 REF = Secret("${" + PASSWORD_ENV + "}")
@@ -138,8 +139,8 @@ def test_a_pytest_run_on_a_runner_appends_to_the_shared_postgresql_history(tmp_p
         f"default_rig: lab\nlease_store: sqlite://leases.sqlite\nhistory: {pg_url}\n"
         f"history_password: ${{{PASSWORD_ENV}}}\n"
         "rigs:\n  lab:\n    suites: [test_team]\n    provider:\n      factory: state_provider:Provider\n")
-    env = {k: v for k, v in os.environ.items() if k != "HILT_NO_HISTORY"}
-    env.update({"PYTHONPATH": str(tmp_path), "TEAM_BMC_PASSWORD": "x", "BUILD_URL": "https://ci.lab/job/n/7/"})
+    env = session_env(PYTHONPATH=str(tmp_path), TEAM_BMC_PASSWORD="x", BUILD_URL="https://ci.lab/job/n/7/")
+    env.pop("HILT_NO_HISTORY", None)
     env.pop("CI_JOB_URL", None)
     env.pop("GITHUB_RUN_ID", None)
     proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--rig", "lab", "test_team.py"],

@@ -23,6 +23,10 @@ from hilt.probes.nvbandwidth import parse_nvbandwidth
 from hilt.profiles.model import DcgmSpec, load_profile
 from hilt.sim.dcgm_view import write_dcgmi, write_nvbandwidth
 
+# the probes' reaper checks look at every tagged process on the host: under `make test-fast` (-n, --dist
+# loadgroup) the modules that run probes through LocalNode share one worker, so one never sees another's
+pytestmark = pytest.mark.xdist_group("local-probes")
+
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
 D2D = "device_to_device_memcpy_read_ce"
 

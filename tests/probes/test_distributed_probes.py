@@ -18,6 +18,10 @@ from hilt.probes import runner
 from hilt.probes.errors import ProbeSkipped, ProbeTimeout
 from hilt.sim.nccl_tests_view import write_nccl_tests
 
+# the probes' reaper checks look at every tagged process on the host: under `make test-fast` (-n, --dist
+# loadgroup) the modules that run probes through LocalNode share one worker, so one never sees another's
+pytestmark = pytest.mark.xdist_group("local-probes")
+
 
 def _tagged_processes() -> list[int]:
     found = []

@@ -6,7 +6,6 @@ node's setup, an infrastructure error naming the extra to install.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import venv
@@ -20,6 +19,7 @@ from hilt.node.ssh import Node
 from hilt.probes import runner
 from hilt.probes.errors import ProbeDependencyMissing
 from hilt.rig.config import BmcConfig, NodeConfig, SshConfig
+from tests.support.sessions import session_env
 from tests.support.sshd import start_sshd
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,8 +101,7 @@ def test_torch_allreduce():
 def test_pytest_reports_it_as_an_error_of_the_rig_not_a_failure_of_the_image(sshd, bare_python, tmp_path):
     (tmp_path / "test_probe.py").write_text(PROBE_TEST)
     junit = tmp_path / "junit.xml"
-    env = {**os.environ, "NODE_CONFIG": node_config(sshd, bare_python).model_dump_json(),
-           "PYTHONPATH": str(ROOT)}
+    env = session_env(NODE_CONFIG=node_config(sshd, bare_python).model_dump_json(), PYTHONPATH=str(ROOT))
     done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--junitxml={junit}",
                            "test_probe.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1, done.stdout + done.stderr

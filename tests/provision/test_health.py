@@ -13,8 +13,6 @@ from hilt.lease import open_store
 from hilt.session.rig_session import RigSession
 from tests.support.sim import start_sim
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture(scope="module")
 def rig(request, tmp_path_factory):

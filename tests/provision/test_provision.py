@@ -14,8 +14,6 @@ from hilt.node.ssh import Node, _parse_pinned, fingerprint
 from hilt.provision.boot import NodeState, provision
 from tests.support.sim import Sim, start_sim
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture(scope="module")
 def sim(request, tmp_path_factory) -> Sim:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.markers import mark_rack
+
 PROVIDER = '''\
 from pathlib import Path
 
@@ -45,3 +47,10 @@ def outside_dir(tmp_path: Path) -> Path:
     (tmp_path / "rigs.yaml").write_text(RIGS)
     (tmp_path / "test_outside.py").write_text(TESTS)
     return tmp_path
+
+
+RACK = ("test_installed_wheel.py::test_wheel_in_a_fresh_venv_runs_a_team_suite_on_the_simulated_rack",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    mark_rack(items, Path(__file__).parent, only=RACK)

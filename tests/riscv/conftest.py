@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import pytest
+
+from tests.support.markers import mark_rack
 
 TOOLS = {"qemu-system-riscv64": "qemu-system-misc", "riscv64-linux-gnu-gcc": "gcc-riscv64-linux-gnu",
          "dtc": "device-tree-compiler", "flex": "flex", "bison": "bison", "bc": "bc"}
@@ -17,5 +18,8 @@ def riscv_toolchain():
     missing = sorted({pkg for tool, pkg in TOOLS.items() if not shutil.which(tool)})
     if missing or not Path("/usr/src/linux-source-6.1.tar.xz").exists():
         pytest.fail("the RISC-V sim needs: apt-get install -y " + " ".join(missing + ["linux-source-6.1"]))
-    if os.geteuid() != 0:
-        pytest.fail("the RISC-V sim registers under /run/hilt/sims like the other sim: run the tests as root")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    mark_rack(items, Path(__file__).parent,
+              why="the RISC-V sim registers its racks under /run/hilt/sims and its guests' networks in namespaces")

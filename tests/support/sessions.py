@@ -14,6 +14,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]  # the repository
 
 
+XDIST_VARIABLES = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID")
+
+
+def session_env(**extra: str) -> dict[str, str]:
+    """The environment of a pytest session a test starts: this process's, less what pytest-xdist sets in its
+    workers (``make test-fast`` runs under ``-n``), so the inner session never takes itself for one of our
+    workers; plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k not in XDIST_VARIABLES}
+    env.update(extra)
+    return env
+
+
 @dataclass
 class Run:
     code: int
@@ -28,7 +40,7 @@ class Session:
 
 
 def run_pytest(where: Path, *args: str) -> Run:
-    env = {**os.environ, "PYTHONPATH": str(where), "HILT_NO_HISTORY": "1"}
+    env = session_env(PYTHONPATH=str(where), HILT_NO_HISTORY="1")
     proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=where,
                           capture_output=True, text=True, timeout=120, env=env)
     return Run(proc.returncode, proc.stdout + proc.stderr)
@@ -36,7 +48,7 @@ def run_pytest(where: Path, *args: str) -> Run:
 
 def run_suites(rigs: Path, *args: str, suites: str = "suites/test_boot.py", timeout: float = 300) -> Session:
     reports = rigs.parent / "reports"
-    env = {**os.environ, "HILT_NO_HISTORY": ""}
+    env = session_env(HILT_NO_HISTORY="")
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", *suites.split(), "--rigs-file", str(rigs), "--hilt-reports", str(reports),
          "-p", "no:cacheprovider", "-rA", *args],
