@@ -23,8 +23,8 @@ from hilt.probes.nvbandwidth import parse_nvbandwidth
 from hilt.profiles.model import DcgmSpec, load_profile
 from hilt.sim.dcgm_view import write_dcgmi, write_nvbandwidth
 
-# the probes' reaper checks look at every tagged process on the host: under `make test-fast` (-n, --dist
-# loadgroup) the modules that run probes through LocalNode share one worker, so one never sees another's
+# probe runs on this host leave run directories under /tmp and tagged processes, which these tests look for:
+# under `make test-fast` (-n, --dist loadgroup) the modules that run probes here share one worker
 pytestmark = pytest.mark.xdist_group("local-probes")
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"

@@ -22,6 +22,10 @@ from hilt.rig.config import BmcConfig, NodeConfig, SshConfig
 from tests.support.sessions import session_env
 from tests.support.sshd import start_sshd
 
+# probe runs on this host leave run directories under /tmp and tagged processes, which these tests look for:
+# under `make test-fast` (-n, --dist loadgroup) the modules that run probes here share one worker
+pytestmark = pytest.mark.xdist_group("local-probes")
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -47,7 +51,7 @@ def bare_python(tmp_path_factory) -> str:
 def node_config(sshd, python: str) -> NodeConfig:
     return NodeConfig(
         bmc=BmcConfig(url="https://127.0.0.1:1", username="${U}", password="${P}"),
-        ssh=SshConfig(host="127.0.0.1", port=sshd.port, user="root", key=str(sshd.client_key),
+        ssh=SshConfig(host="127.0.0.1", port=sshd.port, user=sshd.user, key=str(sshd.client_key),
                       host_key=sshd.host_key, python=python, connect_timeout_s=5),
         profile="sim-4gpu",
     )
