@@ -156,6 +156,7 @@ def test_killed_controller_is_resumed_without_booting_the_canary_again(rack):
     log = (rack.tmp / "killed.log").open("w")
     proc = subprocess.Popen(command, cwd=ROOT, env=rack.env(), stdout=log, stderr=subprocess.STDOUT)
     rollouts = rack.tmp / "rollouts"
+    rollouts.mkdir(exist_ok=True)  # this test alone (-k, a rerun) comes before any rollout made the directory
     known = set(os.listdir(rollouts))
     deadline = time.monotonic() + 600
     state = None
