@@ -24,6 +24,7 @@ PROBE_TESTS = {
     "ddp.": ("test_ddp", "test_ddp_across_lease"),
     "copy.": ("test_copy_bandwidth", None),
     "nvbandwidth.": ("test_nvbandwidth", None),
+    "c2c.": ("test_c2c_bandwidth", None),
 }
 
 

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
 from hilt.errors import ConfigError
+from hilt.profiles.model import load_profile
+from hilt.sim import state
 from hilt.sim.control import SimControl
+from hilt.sim.identity import swap_bmcs
+from hilt.sim.image import STANDARD_IMAGES
 from hilt.sim.lifecycle import sim_down, sim_up
 
 _OPTIONS = {"nodes", "boot_delay_s", "power_delay_s", "images", "subnet", "profile", "boot_timeout_s", "name",
@@ -33,8 +38,6 @@ def node_specs(rig_name: str, options: dict[str, Any]) -> list[tuple[str, str]]:
 
     Real-rack shapes: hyphenated and dotted names, several platforms in one rig.
     """
-    from hilt.profiles.model import load_profile
-
     where = f"rig {rig_name!r} provider options"
     default = str(options.get("profile", "sim-4gpu"))
     raw = options.get("nodes", 4)
@@ -77,8 +80,6 @@ class SimProvider:
     def start(self, rig_name: str, options: dict[str, Any], workdir: Path) -> dict[str, Any]:
         """Start the sim. Its state (and secrets) go to the runtime directory, removed when it stops; only
         its log is copied to ``workdir`` (under reports/) at stop, for a person reading a failed run."""
-        from hilt.sim import state
-
         name = check_options(rig_name, options, _OPTIONS)
         specs = node_specs(rig_name, options)
         self._log_to = Path(workdir) / f"sim-{name}"
@@ -91,8 +92,6 @@ class SimProvider:
         )
         self.name = name  # only a sim this provider started is ever stopped by it
         if options.get("swap_bmcs"):
-            from hilt.sim.identity import swap_bmcs
-
             swap_bmcs(rig, list(options["swap_bmcs"]))
         state_dir = self.state_dir = Path(state.lookup(name)["state_dir"])
         for node, fault in dict(options.get("faults") or {}).items():
@@ -103,16 +102,12 @@ class SimProvider:
 
     def planned(self, rig_name: str, options: dict[str, Any]) -> dict[str, Any]:
         """What ``start`` would provide, without starting: ``{"nodes": {name: profile}, "images": [names]}``."""
-        from hilt.sim.image import STANDARD_IMAGES
-
         check_options(rig_name, options, _OPTIONS)
         images = options.get("images") or list(STANDARD_IMAGES)
         return {"nodes": dict(node_specs(rig_name, options)), "images": list(images)}
 
     def running(self, rig_name: str, options: dict[str, Any]) -> dict[str, Any] | None:
         """The rig of a sim already up under this rig's name (`hilt sim up`), for `hilt rigs`; else None."""
-        from hilt.sim import state
-
         name = str(options.get("name", rig_name))
         existing = state.lookup(name)
         if existing is None or state.is_stale(existing):
@@ -128,10 +123,6 @@ class SimProvider:
 
     def _keep_log(self) -> None:
         """The daemon's log (no secrets: it names files, never their contents) outlives the runtime state."""
-        import shutil
-
-        from hilt.sim import state
-
         existing = state.lookup(self.name) if self.name else None
         if existing is None or self._log_to is None:
             return

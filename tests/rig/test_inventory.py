@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from hilt.errors import ConfigError
-from hilt.rig.config import load_inventory, resolve_username
+from hilt.rig.config import load_inventory
+from hilt.rig.credentials import resolve_username
 from tests.support.rigs import GOOD
 
 

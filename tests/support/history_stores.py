@@ -43,7 +43,7 @@ def store_location(request, tmp_path) -> tuple[str, str | None]:
 def open_store(store_location):
     """``open_store()`` -> the history of ``store_location``, opened afresh (as another runner would)."""
     from hilt.history.open import open_history
-    from hilt.rig.config import Secret
+    from hilt.rig.credentials import Secret
 
     location, ref = store_location
     return lambda: open_history(location, Secret(ref) if ref else None)
