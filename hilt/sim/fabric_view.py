@@ -239,7 +239,10 @@ def _nvidia_smi(view: _View) -> str:
     return (
         "#!/bin/sh\n# nvidia-smi of a simulated node (hilt.sim.fabric_view): prints captured-format output.\n"
         f'case "$*" in\n{body}'
-        '  *) echo "nvidia-smi (simulated): unsupported arguments: $*" >&2; exit 2 ;;\nesac\n'
+        # other views add outputs as files named by the arguments (hilt.sim.k8s_view: -q), as the base image's does
+        "  *) f=/opt/hilt-sim/nvidia-smi/$(printf '%s_' \"$@\" | tr -c 'A-Za-z0-9_.=-' '_').txt\n"
+        '     if [ -f "$f" ]; then cat "$f"; exit 0; fi\n'
+        '     echo "nvidia-smi (simulated): unsupported arguments: $*" >&2; exit 2 ;;\nesac\n'
     )
 
 

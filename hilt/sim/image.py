@@ -30,6 +30,7 @@ from hilt.errors import ConfigError
 from hilt.profiles.model import FirmwareSpec, load_profile
 from hilt.sim.dcgm_view import write_dcgmi, write_nvbandwidth
 from hilt.sim.fabric_view import INFOROM, VBIOS, write_fabric_view
+from hilt.sim.k8s_view import kubernetes_spec, write_k8s_view
 from hilt.sim.nccl_tests_view import write_nccl_tests
 from hilt.sim.safe_tar import extract_inside
 from hilt.sim.trust_view import trust_spec, write_device_nodes, write_trust_root
@@ -57,6 +58,7 @@ MANIFEST_DEFAULTS: dict[str, Any] = {
     "nvbandwidth": {},  # hilt.sim.dcgm_view: nvbandwidth's declared bandwidths ({} ships no nvbandwidth)
     "trust": {},  # hilt.sim.trust_view: Secure Boot, lockdown, taint, module signatures ({}: a good node's)
     "compatible_firmware": {},  # the firmware the image's identity declares compatible ({}: none declared)
+    "kubernetes": {},  # hilt.sim.k8s_view: the device plugin's, kubelet's and GFD's view ({}: a right one)
 }
 
 #: DCGM and nvbandwidth as the good image ships them; the images below that do not name them ship the same.
@@ -90,6 +92,13 @@ STANDARD_IMAGES: dict[str, dict[str, Any]] = {
     "unsigned-module": {"nccl": {"nccl_busbw_gbps": 180.0}, "trust": {"unsigned": ["nvidia_uvm"]}},
     # GPU 2 carries an older VBIOS (e.g. an RMA replacement never flashed): only test_firmware_matrix fails
     "firmware-mismatch": {"nccl": {"nccl_busbw_gbps": 180.0}, "fabric": {"vbios_by_gpu": {"2": "96.00.74.00.1C"}}},
+    # What the kubelet believes (docs/kubernetes.md), one check each. The device plugin advertises one GPU fewer
+    # than the node has (e.g. a plugin started before the driver saw every GPU): only test_kubernetes' device check
+    "plugin-missing-gpu": {"nccl": {"nccl_busbw_gbps": 180.0}, "kubernetes": {"plugin_missing": 1}},
+    # the preferred allocation takes GPUs across NVLink groups: fails only where a node has more than one group
+    "plugin-cross-group": {"nccl": {"nccl_busbw_gbps": 180.0}, "kubernetes": {"preferred": "cross-group"}},
+    # GFD labels another fabric clique than the GPUs show (a stale label from another partition)
+    "gfd-wrong-clique": {"nccl": {"nccl_busbw_gbps": 180.0}, "kubernetes": {"gfd_clique": "wrong"}},
 }
 #: What every bootable standard image's driver build declares compatible (its identity's firmware matrix).
 _COMPATIBLE_FIRMWARE: dict[str, Any] = {"vbios": [VBIOS], "inforom": [INFOROM]}
@@ -146,6 +155,7 @@ def make_manifest(name: str, **overrides: Any) -> dict[str, Any]:
                           f"(valid: {', '.join(FirmwareSpec.model_fields)}, each a list of versions)") from None
     try:
         trust_spec(manifest["trust"])
+        kubernetes_spec(manifest["kubernetes"])
     except ValueError as exc:
         raise ConfigError(f"sim image {name!r}: {exc}") from None
     return manifest
@@ -236,6 +246,7 @@ def _populate(stage: Path, manifest: dict[str, Any]) -> None:
             write_nccl_tests(view, nccl_spec_for(manifest, profile))
         _write_dcgm_views(view, manifest, profile)
         write_device_nodes(view, profile.gpu_count)
+        write_k8s_view(view, profile, {"driver": manifest["driver"], **manifest["fabric"]}, manifest["kubernetes"])
 
 
 def _write_dcgm_views(view: Path, manifest: dict[str, Any], profile: Any) -> None:
@@ -295,6 +306,8 @@ def _content_key(manifest: dict[str, Any]) -> str:
         _module_digest("hilt.sim.nccl_tests_view"),
         _module_digest("hilt.sim.dcgm_view"),
         _module_digest("hilt.sim.trust_view"),
+        _module_digest("hilt.sim.k8s_view"),
+        _module_digest("hilt.fabric.nvgroups"),
     ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 
