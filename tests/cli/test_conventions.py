@@ -16,8 +16,7 @@ import yaml
 from hilt.exitcodes import ExitCode
 from hilt.lease import Holder, open_store
 from hilt.record.run_record import MetricRecord, RunRecord
-
-from .conftest import MARKUP
+from tests.support.markup import MARKUP
 
 REPO = Path(__file__).resolve().parents[2]
 

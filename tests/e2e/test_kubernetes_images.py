@@ -22,9 +22,8 @@ from hilt.node.ssh import Node
 from hilt.profiles.model import load_profile
 from hilt.record.run_record import RunRecord
 from hilt.rig.config import NodeConfig
-from tests.e2e.conftest import run_suites
-from tests.e2e.test_fabric_images import outcomes
-from tests.k8s.conftest import sim_gpus
+from tests.support.k8s import sim_gpus
+from tests.support.sessions import outcomes, run_suites
 
 NODES = {"gpu-01": "sim-4gpu", "gpu-02": "sim-islands"}
 IMAGES = ["good", "plugin-missing-gpu", "plugin-cross-group", "gfd-wrong-clique"]
@@ -34,8 +33,6 @@ K8S = "suites/test_kubernetes.py"
 
 @pytest.fixture(scope="module")
 def rack(tmp_path_factory):
-    if os.geteuid() != 0:
-        pytest.fail("the simulated rack needs root (network namespaces); run the tests as root")
     from hilt.sim.lifecycle import sim_down, sim_up
 
     rig = sim_up("tk8s", node_specs=list(NODES.items()), subnet=58, images=IMAGES, boot_delay_s=0.5,

@@ -11,7 +11,7 @@ from hilt.k8s.checks import check_allocatable, check_plugin_devices, check_prefe
 from hilt.k8s.kubelet import DevicePluginClient, PodResourcesClient
 from hilt.k8s.reading import MissingSocket, read_kubelet
 from hilt.profiles.model import KubernetesSpec, load_profile
-from tests.k8s.conftest import sim_gpus, view_spec
+from tests.support.k8s import sim_gpus, view_spec
 
 
 def test_device_plugin_and_kubelet_answer_over_grpc(tmp_path, serve_view):

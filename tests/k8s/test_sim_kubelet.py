@@ -31,7 +31,7 @@ from hilt.sim.device_plugin_server import gfd_labels, prefer, write_gfd_file
 from hilt.sim.fabric_view import _View
 from hilt.sim.image import STANDARD_IMAGES
 from hilt.sim.k8s_view import smi_query_text
-from tests.k8s.conftest import sim_gpus, view_spec
+from tests.support.k8s import sim_gpus, view_spec
 
 CHECKS = ("devices", "preferred", "allocatable", "gfd")
 

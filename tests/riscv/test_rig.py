@@ -14,7 +14,7 @@ from hilt.sim import state
 from hilt.sim.riscv.machine import ssh_banner
 from hilt.sim.riscv.provider import riscv_down, riscv_up
 from hilt.util.processes import pid_alive
-from tests.riscv.conftest import run_session
+from tests.support.riscv import run_session
 
 
 def test_two_guests_boot_and_pass_boot_devicetree_and_coherent_memory_suites(tmp_path):
