@@ -17,8 +17,7 @@ import pytest
 import yaml
 
 from hilt.exitcodes import ExitCode
-from tests.e2e.conftest import ROOT, run_suites
-from tests.e2e.test_fabric_images import outcomes
+from tests.support.sessions import ROOT, outcomes, run_suites
 
 TRAYS = ["gb200-tray-01", "gb200-tray-02", "gb200-tray-03", "gb200-tray-04"]
 PROFILE = "gb200-nvl-tray-4gpu"
@@ -30,8 +29,6 @@ LEASE_WIDE = ["test_one_domain", "test_imex_domain"]
 
 @pytest.fixture(scope="module")
 def rigs(tmp_path_factory):
-    if os.geteuid() != 0:
-        pytest.fail("the simulated rack needs root (network namespaces); run the tests as root")
     from hilt.sim.lifecycle import sim_down, sim_up
 
     rig = sim_up("tfusion", node_specs=[(t, PROFILE) for t in TRAYS], subnet=54, images=["good", *FAULTS],
