@@ -115,11 +115,14 @@ class RunCollector:
             return CoverageRecord()
         return expected_entries(node_profiles, book.sets)
 
-    def pytest_collection_modifyitems(self, items: list) -> None:
-        """A run that selects a probe (a test using the release gate, or marked `probe`) is a gate."""
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """A run that selects a probe (a test using the release gate, or marked `probe`) is a gate.
+
+        Asked once collection is final: ``pytest_collection_modifyitems`` saw the items before pytest's own
+        ``-k``/``-m`` deselection (and the rig's suites), so ``-k trust`` counted the deselected probes."""
         self.probe_selected = self.probe_selected or any(
             "release_gate" in getattr(item, "fixturenames", ()) or item.get_closest_marker("probe") is not None
-            for item in items)
+            for item in session.items)
 
     def junit_properties(self) -> list[tuple[str, str]]:
         """The run's provenance for JUnit's ``<testsuite>``: run id, rig, image, each node's identity."""
@@ -251,10 +254,10 @@ class RunCollector:
                 terminalreporter.write_line(line)
         except Exception as exc:  # noqa: BLE001
             terminalreporter.write_line(f"hilt gate: {self.record.gate.outcome}: {self.record.gate.reason} ({exc})")
-        terminalreporter.write_line(
-            f"hilt: gate {self.record.gate.outcome.upper()}: {self.record.gate.reason} "
-            f"(exit {self.record.exit_code}; reports in {self.reports_dir}/)"
-        )
+        gate = self.record.gate
+        # "gate: not run (...)" says what it is; a verdict is named first ("gate INCONCLUSIVE: ...")
+        verdict = gate.reason if gate.outcome == "not_run" else f"gate {gate.outcome.upper()}: {gate.reason}"
+        terminalreporter.write_line(f"hilt: {verdict} (exit {self.record.exit_code}; reports in {self.reports_dir}/)")
 
 
 def _plans(config: pytest.Config, node_profiles: dict[str, str]) -> dict[str | None, list]:
