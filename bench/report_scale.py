@@ -20,7 +20,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from hilt.history.sqlite import open_history, series_from_runs
+from hilt.history.open import open_history
+from hilt.history.series import series_from_runs
 from hilt.record.run_record import BaselineRecord, MetricRecord, NodeRecord, RunRecord, TestRecord, VerdictRecord
 from hilt.report.html import build_report
 from hilt.report.nodes import node_changes

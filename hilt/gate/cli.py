@@ -45,7 +45,7 @@ def _fail(message: str) -> None:
 def load_run(run: Path) -> RunRecord:
     """A run's record from a summary.json or the reports directory holding one (one reader for every
     summary.json: bytes, nesting, types and non-finite samples are checked there)."""
-    from hilt.history.sqlite import load_summary
+    from hilt.history.summary import load_summary
 
     return load_summary(run / "summary.json" if run.is_dir() else run)
 

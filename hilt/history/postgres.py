@@ -1,6 +1,6 @@
 """The run history on a PostgreSQL server: one history for every CI runner and rig (psycopg 3).
 
-Same schema, migrations and queries as the SQLite file (:class:`hilt.history.sqlite._SqlHistoryStore`); this
+Same schema, migrations and queries as the SQLite file (:class:`hilt.history.base.SqlHistoryStore`); this
 module only says how to connect and how writers exclude each other: every writing transaction first takes
 one transaction-scoped advisory lock, so concurrent appends (and a first open that migrates) from many
 runners are serialised by the server instead of failing on a unique key, and a runner that dies mid-append
@@ -21,7 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 
 from hilt.errors import ConfigError
-from hilt.history.sqlite import Db, HistoryError, _SqlHistoryStore
+from hilt.history.base import Db, HistoryError, SqlHistoryStore
 
 if TYPE_CHECKING:
     from hilt.rig.config import Secret
@@ -70,7 +70,7 @@ class _PgDb:
             cur.executemany(sql.replace("?", "%s"), rows)
 
 
-class PostgresHistoryStore(_SqlHistoryStore):
+class PostgresHistoryStore(SqlHistoryStore):
     """The history in a PostgreSQL database (its tables created, and migrated, on open)."""
 
     def __init__(self, url: str, password: Secret | None = None) -> None:

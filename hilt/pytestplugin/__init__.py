@@ -7,6 +7,8 @@ scheduling (``schedule``: per-node locks, one xdist scope per node). pytest regi
 plugin of its own, so a hook or fixture added to one of them needs nothing here.
 """
 
+from hilt.pytestplugin.state import record_metric_on, session_state, want_rig
+
 pytest_plugins = [
     "hilt.pytestplugin.hooks",
     "hilt.pytestplugin.rig",
@@ -15,13 +17,3 @@ pytest_plugins = [
 ]
 
 __all__ = ["record_metric_on", "session_state", "want_rig"]
-
-
-def __getattr__(name: str):  # noqa: ANN202
-    """The public helpers, imported on first use: importing ``hooks`` here, before pytest registers it from
-    ``pytest_plugins``, would keep pytest from rewriting its asserts (PytestAssertRewriteWarning)."""
-    if name in __all__:
-        from hilt.pytestplugin import hooks
-
-        return getattr(hooks, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

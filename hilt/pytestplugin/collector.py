@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from hilt.pytestplugin.hooks import METRIC_PROPERTY, NODE_PROPERTY, PROBE_PROPERTY
+from hilt.pytestplugin.state import METRIC_PROPERTY, NODE_PROPERTY, PROBE_PROPERTY
 from hilt.pytestplugin.topology import topology_from_report
 from hilt.record.run_record import (
     BaselineRecord,
@@ -312,7 +312,7 @@ def _history_path(config: pytest.Config, state=None) -> tuple[str | Path, Any]: 
 def _append_history(config: pytest.Config, record: RunRecord, state=None) -> None:  # noqa: ANN001
     if os.environ.get("HILT_NO_HISTORY"):
         return
-    from hilt.history.sqlite import open_history
+    from hilt.history.open import open_history
 
     open_history(*_history_path(config, state)).append(record)
 

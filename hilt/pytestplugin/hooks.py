@@ -7,35 +7,35 @@ error, Allure broken), never *fail*: a red result must mean the image, not the r
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from hilt.errors import ConfigError, GateUndecided, HiltError, InfrastructureError
 from hilt.exitcodes import ExitCode
-from hilt.record.metrics import Metric
+from hilt.pytestplugin.collector import RunCollector
+from hilt.pytestplugin.schedule import make_scheduler
+from hilt.pytestplugin.state import (
+    KIND_PROPERTY,
+    RIG_WANTED,
+    RUN,
+    SESSION,
+    STARTED,
+    STARTING,
+    STATE_PATH,
+    WORKERS_SET,
+    is_controller,
+    record_metric_on,
+    session_state,
+    session_work_dir,
+    want_rig,
+)
 
 log = logging.getLogger(__name__)
 
-RIG_WANTED = pytest.StashKey[bool]()
-SESSION = pytest.StashKey[object]()
-STATE_PATH = pytest.StashKey[str]()
-RUN = pytest.StashKey[object]()
-STATE_CACHE = pytest.StashKey[object]()
-STARTING = pytest.StashKey[threading.Thread]()  # the rig session's start, while it runs beside xdist's workers
-STARTED = pytest.StashKey[object]()  # its outcome: the SessionState, or the exception to raise in the controller
-WORKERS_SET = pytest.StashKey[bool]()
-
-METRIC_PROPERTY = "hilt.metric"
-KIND_PROPERTY = "hilt.kind"
-NODE_PROPERTY = "hilt.node"  # set by the `node` fixture: the node a test ran on
-PROFILE_PROPERTY = "hilt.profile"  # set with it: that node's profile
-PROBE_PROPERTY = "hilt.probe"  # set by `release_gate`: this test feeds the gate, so the run is a gate
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -71,9 +71,7 @@ def pytest_configure(config: pytest.Config) -> None:
     """Default the JUnit and Allure outputs into the reports directory, before those plugins configure."""
     config.addinivalue_line("markers", "multinode: needs every node of the lease at once")
     config.addinivalue_line("markers", "probe: measures bandwidth; its metrics go to the gate")
-    if _is_controller(config):
-        from hilt.pytestplugin.collector import RunCollector
-
+    if is_controller(config):
         # the run collector is a plugin object of its own: its hooks see its fields, no module state
         collector = RunCollector(config)
         config.stash[RUN] = collector
@@ -86,10 +84,6 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.xmlpath = str(reports / "junit.xml")
     if hasattr(config.option, "allure_report_dir") and not config.option.allure_report_dir:
         config.option.allure_report_dir = str(reports / "allure-results")
-
-
-def _is_controller(config: pytest.Config) -> bool:
-    return not hasattr(config, "workerinput")
 
 
 # pytest's options that only list or explain (tests, fixtures, markers, help, version): none may reserve or boot
@@ -122,11 +116,6 @@ def _option_or_env(config: pytest.Config, option: str, variable: str) -> str | N
     return config.getoption(option) or os.environ.get(variable) or None
 
 
-def want_rig(config: pytest.Config) -> None:
-    """Called by the suites' conftest: these tests run against a rig."""
-    config.stash[RIG_WANTED] = True
-
-
 # ------------------------------------------------------------------ session start
 
 
@@ -136,12 +125,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     imports pytest, hilt and the suites: a second of CPU apiece); the workers wait for the state file, and the
     controller joins the boot before it schedules a test (pytest_runtestloop)."""
     config = session.config
-    if not _is_controller(config):
+    if not is_controller(config):
         config.stash[STATE_PATH] = config.workerinput["hilt_state"]
         return
     if not _rig_wanted(config):
         return
-    from hilt.session.rig_session import RigSession
 
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     lock = threading.Lock()
@@ -151,6 +139,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             if reporter is not None:
                 reporter.write_line(f"hilt: {node}: {what}")
             log.info("%s: %s", node, what)
+
+    # imported here: only a rig session needs it, and it brings paramiko and requests (0.3 s) that unit-test runs
+    # and xdist workers would pay for at start-up
+    from hilt.session.rig_session import RigSession
 
     rig_session = RigSession(
         Path(config.getoption("rigs_file")),
@@ -185,7 +177,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def _start_rig_session(config: pytest.Config, rig_session, progress) -> None:  # noqa: ANN001
     """Reserve and boot; the outcome goes to config.stash[STARTED]. A state file is written whatever happens, so
     that workers waiting for it never wait for nothing."""
-    from hilt.session.rig_session import SessionState, utc_now
+    from hilt.session.rig_session import SessionState, utc_now  # only a rig session pays for it (as above)
 
     def failed_state(why: str) -> SessionState:
         rig_session.work_dir.mkdir(parents=True, exist_ok=True)
@@ -234,7 +226,7 @@ def _session_started(config: pytest.Config) -> None:
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtestloop(session: pytest.Session):  # noqa: ANN201 - pluggy's wrapper protocol
-    if _is_controller(session.config):
+    if is_controller(session.config):
         _session_started(session.config)
     return (yield)
 
@@ -260,8 +252,6 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):  # noqa: ANN001, AN
     state = session_state(config)
     if state is None or config.getoption("dist", "no") != "load":
         return None
-    from hilt.pytestplugin.schedule import make_scheduler
-
     return make_scheduler(config, log, state.node_names)
 
 
@@ -269,37 +259,6 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):  # noqa: ANN001, AN
 def pytest_configure_node(node) -> None:  # noqa: ANN001 - xdist's WorkerController
     path = node.config.stash.get(STATE_PATH, "")
     node.workerinput["hilt_state"] = path
-
-
-def session_work_dir(config: pytest.Config) -> Path | None:
-    """The session's work directory (state file, node locks), in the controller and in every worker."""
-    path = config.stash.get(STATE_PATH, "")
-    return Path(path).parent if path else None
-
-
-def session_state(config: pytest.Config):  # noqa: ANN201 - SessionState | None
-    from hilt.session.rig_session import SessionState
-
-    path = config.stash.get(STATE_PATH, "")
-    if not path:
-        return None
-    cache = config.stash.get(STATE_CACHE, None)
-    if cache is None:
-        _wait_for_state(Path(path))
-        cache = SessionState.load(Path(path))
-        config.stash[STATE_CACHE] = cache
-    return cache
-
-
-def _wait_for_state(path: Path) -> None:
-    """A worker starts while the controller boots the nodes; the state file appears (written whole, by rename)
-    when the boot is done or has failed, never later. A real rack's boot may take many minutes: no deadline,
-    but a worker whose controller is gone stops waiting."""
-    controller = os.getppid()
-    while not path.exists():
-        if os.getppid() != controller:
-            raise RuntimeError(f"the controlling pytest process ended before writing {path}")
-        time.sleep(0.1)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -358,37 +317,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             report.user_properties.append((KIND_PROPERTY, "product"))
 
 
-def record_metric_on(item_or_request, metric: Metric, verdict: dict | None = None,
-                     baseline: dict | None = None, profile: str | None = None) -> None:
-    """Attach a metric to the running test's report (travels to the controller under xdist)."""
-    node = getattr(item_or_request, "node", item_or_request)
-    payload = metric.to_dict()
-    payload["verdict"] = verdict
-    payload["baseline"] = baseline
-    props = dict(p for p in node.user_properties if isinstance(p, tuple) and len(p) == 2)
-    payload["node"] = props.get(NODE_PROPERTY)  # None: a lease-wide test
-    payload["profile"] = profile or props.get(PROFILE_PROPERTY)
-    node.user_properties.append((METRIC_PROPERTY, json.dumps(payload)))
-    _attach_to_allure(metric.key, payload)
-
-
-def _attach_to_allure(key: str, payload: dict) -> None:
-    """Every sample, the baseline and the verdict, next to the test in the Allure report."""
-    try:
-        import allure
-
-        allure.attach(json.dumps(payload, indent=2), name=f"metric {key}", attachment_type=allure.attachment_type.JSON)
-    except Exception as exc:  # noqa: BLE001 - a report attachment must never fail a measurement
-        log.debug("allure attachment of %s skipped: %s", key, exc)
-
-
 # ------------------------------------------------------------------ session end
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
-    if not _is_controller(config):
+    if not is_controller(config):
         return
     rig_session = config.stash.get(SESSION, None)
     run = config.stash.get(RUN, None)
@@ -401,4 +336,4 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             session.exitstatus = code
 
 
-__all__ = ["ExitCode", "record_metric_on", "session_state", "want_rig"]
+__all__ = ["ExitCode", "record_metric_on", "session_state", "session_work_dir", "want_rig"]

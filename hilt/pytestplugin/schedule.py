@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from hilt.pytestplugin.state import session_work_dir
+
 LEASE_SCOPE = "hilt:lease-wide and other tests"
 
 
@@ -76,8 +78,6 @@ def node_of_nodeid(nodeid: str, node_names: Sequence[str]) -> str | None:
 @pytest.fixture(autouse=True)
 def _node_turn(request: pytest.FixtureRequest, pytestconfig: pytest.Config) -> Iterator[None]:
     """Hold the node's (or the lease's) lock for the whole test, so a test never shares its node."""
-    from hilt.pytestplugin.hooks import session_work_dir
-
     work_dir = session_work_dir(pytestconfig)
     names = request.fixturenames
     if work_dir is None or not ("node" in names or "lease_nodes" in names):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
-from hilt.history.sqlite import Series, SeriesKey, SeriesPoint, parse_time, series_from_runs
+from hilt.history.series import Series, SeriesKey, SeriesPoint, parse_time, series_from_runs
 from hilt.record.run_record import RunRecord
 from hilt.report.versions import VersionChange, version_diff
 from hilt.util.extras import require

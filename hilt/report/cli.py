@@ -17,7 +17,9 @@ from rich.table import Table
 
 from hilt.errors import ConfigError, HiltError
 from hilt.exitcodes import exit_code_for
-from hilt.history.sqlite import HistoryStore, open_history, parse_time
+from hilt.history.base import HistoryStore
+from hilt.history.open import open_history
+from hilt.history.series import parse_time
 from hilt.report.allure_env import build_allure_report
 from hilt.report.changes import ChangeOptions
 from hilt.report.compare import compare_runs, comparison_json, find_runs, unmatched_metrics, write_comparison

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Literal
 
 from hilt.errors import ConfigError
-from hilt.history.sqlite import HistoryStore, metric_key, parse_time, point_node
+from hilt.history.base import HistoryStore
+from hilt.history.series import metric_key, parse_time, point_node
 from hilt.record.run_record import RunRecord, TopologyRecord
 from hilt.report.fabric import STYLE as FABRIC_STYLE
 from hilt.report.fabric import fabric_grid

@@ -18,7 +18,7 @@ from html import escape
 from pathlib import Path
 from typing import Literal
 
-from hilt.history.sqlite import SeriesKey, parse_time, series_from_runs
+from hilt.history.series import SeriesKey, parse_time, series_from_runs
 from hilt.record.run_record import NodeRecord, RunRecord, TestRecord
 from hilt.report.changes import Change, ChangeOptions, run_anchor, with_versions
 from hilt.report.fabric import fabric_section

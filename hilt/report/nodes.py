@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from html import escape
 
-from hilt.history.sqlite import Series, metric_key, parse_time, point_node
+from hilt.history.series import Series, metric_key, parse_time, point_node
 from hilt.record.run_record import MetricRecord, RunRecord
 from hilt.report.changes import Change, ChangeOptions, detect_changes, run_anchor
 from hilt.report.outcomes import STATE_ORDER, OutcomeHistory, history_table

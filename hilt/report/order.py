@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from hilt.history.sqlite import Series, SeriesKey
+from hilt.history.series import Series, SeriesKey
 from hilt.report.changes import Change
 
 Attention = Literal["failing", "regressed", "changed", "steady"]

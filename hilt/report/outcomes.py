@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Literal
 
-from hilt.history.sqlite import parse_time
+from hilt.history.series import parse_time
 from hilt.record.run_record import RunRecord
 from hilt.report.changes import run_anchor
 

@@ -26,7 +26,7 @@ from typing import get_args
 from prometheus_client import CollectorRegistry, write_to_textfile
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from hilt.history.sqlite import parse_time
+from hilt.history.series import parse_time
 from hilt.record.run_record import GateOutcome, MetricRecord, RunRecord
 
 # every outcome a run record can hold, so exactly one `_verdict` series is 1 (an alert on `== 1` never misses one)

@@ -21,7 +21,7 @@ import math
 from collections.abc import Sequence
 from html import escape
 
-from hilt.history.sqlite import Series, SeriesPoint
+from hilt.history.series import Series, SeriesPoint
 from hilt.record.run_record import BaselineRecord
 from hilt.report.changes import Change, run_anchor
 

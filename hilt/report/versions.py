@@ -18,7 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from html import escape
 
-from hilt.history.sqlite import point_node
+from hilt.history.series import point_node
 from hilt.record.run_record import RunRecord
 
 #: Stable keys (``--json``) in reading order, with the words a person reads.

@@ -475,7 +475,7 @@ class Rollout:
     def _append_history(self, run) -> None:  # noqa: ANN001 - RunRecord
         if os.environ.get("HILT_NO_HISTORY"):
             return
-        from hilt.history.sqlite import open_history
+        from hilt.history.open import open_history
 
         assert self.inventory is not None
         try:

@@ -21,7 +21,7 @@ def image_name_of(inventory: Inventory, image_id: str | None) -> str | None:
 
 def last_passed_images(inventory: Inventory, rig: str) -> dict[str, str]:
     """node -> the image it ran in the newest run of ``rig`` whose gate passed (and that rigs.yaml still names)."""
-    from hilt.history.sqlite import open_history
+    from hilt.history.open import open_history
 
     try:
         runs = open_history(inventory.history, inventory.history_password).runs(rig=rig)

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from typer.testing import Result
 
-from hilt.history.sqlite import open_history
+from hilt.history.open import open_history
 from hilt.record.run_record import MetricRecord, NodeRecord, RunRecord
 from hilt.rollout.state import NodeImage, RolloutNode, RolloutState, StateStore, Wave, check_id, utc_now
 

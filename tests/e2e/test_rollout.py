@@ -129,7 +129,7 @@ def test_regressed_canary_is_caught_against_baseline_and_control_and_rolled_back
     summary = (rack.tmp / "regressed" / "rollout.md").read_text()
     assert "REGRESSION" in summary and "nccl.all_reduce.busbw" in summary and "node1 -> good" in summary
     # the canary wave is a run in the history, tagged with the rollout and the wave
-    from hilt.history.sqlite import open_history
+    from hilt.history.open import open_history
 
     runs = [r for r in open_history(rack.tmp / "history.sqlite").runs() if r.rollout]
     assert [(r.rollout["id"], r.rollout["wave"]) for r in runs] == [(state["id"], 1)]

@@ -34,7 +34,7 @@ def test_etcd_lease_store_names_the_etcd_extra(without):
 def test_change_points_name_the_report_extra(without):
     from datetime import UTC, datetime
 
-    from hilt.history.sqlite import Series, SeriesPoint
+    from hilt.history.series import Series, SeriesPoint
     from hilt.report.changes import detect_changes
 
     without("otava")

@@ -188,7 +188,7 @@ def store_location(request, tmp_path) -> tuple[str, str | None]:
 @pytest.fixture
 def open_store(store_location):
     """``open_store()`` -> the history of ``store_location``, opened afresh (as another runner would)."""
-    from hilt.history.sqlite import open_history
+    from hilt.history.open import open_history
     from hilt.rig.config import Secret
 
     location, ref = store_location

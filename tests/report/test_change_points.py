@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from hilt.history.sqlite import Series, SeriesKey, SeriesPoint, open_history, series_from_runs
+from hilt.history.open import open_history
+from hilt.history.series import Series, SeriesKey, SeriesPoint, series_from_runs
 from hilt.report.changes import ChangeOptions, changes_in_runs, detect_changes
 
 BUSBW = SeriesKey("sim", "nccl.all_reduce.busbw{nodes=2,size=1G}")

@@ -7,7 +7,7 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-from hilt.history.sqlite import SeriesKey
+from hilt.history.series import SeriesKey
 from hilt.record.run_record import MetricRecord, RunRecord
 from hilt.report.changes import changes_in_runs, with_versions
 from hilt.report.html import build_report

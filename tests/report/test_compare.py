@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from hilt.history.sqlite import open_history
+from hilt.history.open import open_history
 from hilt.report.cli import report_app
 from hilt.report.compare import compare_runs, comparison_html, comparison_json
 from tests.report.conftest import GOOD_IMAGE, REGRESSED_IMAGE

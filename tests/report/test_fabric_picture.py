@@ -170,7 +170,8 @@ def _values(sentence: str) -> tuple[str, str]:
 
 
 def test_a_summary_with_a_malformed_matrix_names_the_field(tmp_path: Path) -> None:
-    from hilt.history.sqlite import HistoryError, load_summary
+    from hilt.history.base import HistoryError
+    from hilt.history.summary import load_summary
 
     topo = _record("hgx-h100-8gpu", H100).model_dump()
     topo["found"][3] = topo["found"][3][:-1]

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from hilt.history.sqlite import HistoryError, open_history
+from hilt.history.base import HistoryError
+from hilt.history.open import open_history
 from hilt.report import cli
 from hilt.report.cli import history_app, report_app
 from hilt.rig.config import Secret, load_inventory

@@ -15,7 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from hilt.history.sqlite import BUSY_TIMEOUT_S, SCHEMA, HistoryError, SeriesKey, load_summary, open_history
+from hilt.history.base import SCHEMA, HistoryError
+from hilt.history.open import open_history
+from hilt.history.series import SeriesKey
+from hilt.history.sqlite import BUSY_TIMEOUT_S
+from hilt.history.summary import load_summary
 from hilt.record.run_record import RunRecord
 from hilt.rig.config import Secret
 

@@ -16,7 +16,9 @@ from typer.testing import CliRunner
 
 from hilt.errors import ParseError
 from hilt.gate import cli as gate_cli
-from hilt.history.sqlite import HistoryError, load_summary, open_history
+from hilt.history.base import HistoryError
+from hilt.history.open import open_history
+from hilt.history.summary import load_summary
 from hilt.probes.results import allreduce_metrics, parse_result_lines
 from hilt.record.metrics import Metric
 from hilt.record.run_record import MetricRecord, RunRecord

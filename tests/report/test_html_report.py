@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from hilt.history.sqlite import open_history, series_from_runs
+from hilt.history.open import open_history
+from hilt.history.series import series_from_runs
 from hilt.report.html import build_report, node_status, run_status
 
 REPO = Path(__file__).resolve().parents[2]

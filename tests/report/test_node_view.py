@@ -74,7 +74,7 @@ def test_hilt_report_outlier_sets_how_far_off_is_news(fleet, tmp_path: Path) -> 
     """gpu-03 is 11.5% under its peers: flagged at the default 10%, not with --outlier 0.15."""
     from typer.testing import CliRunner
 
-    from hilt.history.sqlite import open_history
+    from hilt.history.open import open_history
     from hilt.report.cli import report_app
 
     db = tmp_path / "h.sqlite"

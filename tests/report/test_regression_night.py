@@ -15,7 +15,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from hilt.history.sqlite import open_history, series_from_runs
+from hilt.history.open import open_history
+from hilt.history.series import series_from_runs
 from hilt.report.cli import report_app
 from tests.report.conftest import BROKEN_TEST, FLAKY_TEST, NEW_DRIVER, OLD_DRIVER
 from tests.report.test_html_report import REPO, chromium, html_attr, needs_chromium

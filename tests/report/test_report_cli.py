@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from hilt.history.sqlite import open_history
+from hilt.history.open import open_history
 from hilt.report import cli
 from hilt.report.cli import history_app, parse_since, report_app
 

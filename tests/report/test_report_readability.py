@@ -7,7 +7,7 @@ import re
 from html import unescape
 from pathlib import Path
 
-from hilt.history.sqlite import series_from_runs
+from hilt.history.series import series_from_runs
 from hilt.report.html import build_report
 from hilt.report.nodes import node_changes
 from hilt.report.order import rank_series
@@ -169,7 +169,7 @@ def test_markers_stay_bounded_when_many_nodes_share_a_chart() -> None:
     """8 nodes x 100 runs: the newest runs of every node get a marker, at most 4 x max_markers in all."""
     from datetime import UTC, datetime, timedelta
 
-    from hilt.history.sqlite import Series, SeriesKey, SeriesPoint
+    from hilt.history.series import Series, SeriesKey, SeriesPoint
     from hilt.report.svg import trend_chart
 
     start = datetime(2026, 1, 1, tzinfo=UTC)

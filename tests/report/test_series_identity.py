@@ -6,7 +6,8 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from hilt.history.sqlite import SeriesKey, open_history, series_from_runs
+from hilt.history.open import open_history
+from hilt.history.series import SeriesKey, series_from_runs
 from hilt.record.run_record import MetricRecord, NodeRecord, RunRecord
 
 LABELS = {"size": "8589934592", "dtype": "float", "nodes": "1", "gpus_per_node": "8", "tool": "nccl-tests",

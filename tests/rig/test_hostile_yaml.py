@@ -194,7 +194,7 @@ def test_the_default_history_outlives_make_clean(tmp_path):
 
 
 def test_a_history_at_the_old_default_place_is_still_read_with_a_message(tmp_path):
-    from hilt.history.sqlite import open_history
+    from hilt.history.open import open_history
     from hilt.record.run_record import RunRecord
 
     write(tmp_path, b"default_rig: lab\nrigs: {lab: {}}\n")

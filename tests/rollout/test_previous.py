@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from hilt.history.sqlite import open_history
+from hilt.history.open import open_history
 from hilt.record.run_record import NodeRecord, RunRecord, VerdictRecord
 from hilt.rig.config import parse_inventory
 from hilt.rollout.previous import image_name_of, last_passed_images
