@@ -127,6 +127,8 @@ class TestRecord(BaseModel):
     message: str | None = None
     duration_s: float = 0.0
     node: str | None = None  # the node property the fixture set; None for lease-wide and node-less tests
+    probe: list[str] | None = None
+    """A probe's declared metrics (names, or families ending in '.'; ``[]``: it declared none); None: no probe."""
 
 
 class VerdictRecord(BaseModel):

@@ -98,13 +98,54 @@ def test_promote_of_a_four_node_run_pools_the_nodes_samples(state, tmp_path, ncc
     promoted = as_typed(state, "hilt", "baseline", "promote", str(nccl_run.reports), "--metric",
                         "nccl.all_reduce.busbw", cwd=repo)
     assert promoted.code == ExitCode.PASS, promoted.output[-4000:]
-    measured = [m for m in summary(nccl_run)["metrics"] if m["name"] == "nccl.all_reduce.busbw"
-                and m["labels"]["size"] == "67108864"]
-    assert sorted(m["node"] for m in measured) == ["node1", "node2", "node3", "node4"]
-    pooled = [s for m in sorted(measured, key=lambda m: m["node"]) for s in m["samples"]]
+    def pooled(size: str) -> list[float]:
+        measured = sorted((m for m in summary(nccl_run)["metrics"] if m["name"] == "nccl.all_reduce.busbw"
+                           and m["labels"]["size"] == size), key=lambda m: m["node"])
+        assert [m["node"] for m in measured] == ["node1", "node2", "node3", "node4"]
+        return [s for m in measured for s in m["samples"]]
+
     entries = yaml.safe_load((repo / "baselines" / "sim-4gpu.yaml").read_text())["entries"]
     entry = next(e for e in entries if e["metric"] == "nccl.all_reduce.busbw" and e["labels"]["size"] == "67108864")
-    assert entry["samples"] == pooled and entry["value"] == pytest.approx(sum(pooled) / len(pooled))
+    assert entry["samples"] == pooled("67108864")
+    assert entry["value"] == pytest.approx(sum(entry["samples"]) / len(entry["samples"]))
     # a size without an entry yet is added once, for the series (no node label), from every node
     added = [e for e in entries if e["metric"] == "nccl.all_reduce.busbw" and e["labels"]["size"] == "1048576"]
-    assert len(added) == 1 and "node" not in added[0]["labels"] and len(added[0]["samples"]) == len(pooled)
+    assert len(added) == 1 and "node" not in added[0]["labels"] and added[0]["samples"] == pooled("1048576")
+
+
+TEAM_SUITE = '''\
+"""A team's own probes, named as the team likes (docs/suites.md)."""
+
+import pytest
+
+
+@pytest.mark.probe("nccl.all_reduce.busbw")
+def test_our_allreduce(node, release_gate):
+    pytest.skip(f"{node.name}: our all-reduce harness is not installed")
+
+
+@pytest.mark.probe("torch.all_reduce.")
+def test_our_torch_sweep(node, release_gate):
+    assert node.name != "node2", "our sweep found a dead rank"
+'''
+
+
+def test_a_teams_own_probes_are_asked_why_their_metric_was_not_measured(state, tmp_path):
+    """Item 12: coverage reads the probe marker, not the reference suites' test names."""
+    repo = tmp_path / "ours"  # a team's repository: the shipped rigs.yaml and baselines, its own tests/
+    (repo / "tests").mkdir(parents=True)
+    shutil.copy(ROOT / "rigs.yaml", repo / "rigs.yaml")
+    shutil.copytree(ROOT / "baselines", repo / "baselines")
+    (repo / "tests" / "test_fabric.py").write_text(TEAM_SUITE)
+    run = as_typed(state, "pytest", "tests", "--rig", "sim", cwd=repo, reports=tmp_path / "reports")
+    assert run.code == ExitCode.FAILED, run.output[-4000:]  # node2's failure is the image's
+    from hilt.record.run_record import CoverageEntry
+
+    why = {e.key: e.why for e in map(CoverageEntry.model_validate, summary(run)["coverage"]["entries"])}
+    nccl = "nccl.all_reduce.busbw{nodes=1,size=67108864}"
+    torch = "torch.all_reduce.busbw{backend=gloo,nodes=1,size=16777216}"
+    assert why[f"{nccl}@node1"] == "probe test_our_allreduce skipped: node1: our all-reduce harness is not installed"
+    assert why[f"{torch}@node2"].startswith("probe test_our_torch_sweep failed before measuring it: AssertionError")
+    assert why[f"{torch}@node1"] == f"probe test_our_torch_sweep ran on node node1 and recorded no {torch[:22]}"
+    nvb = next(k for k in why if k.startswith("nvbandwidth.") and k.endswith("@node3"))
+    assert why[nvb] == "no probe of nvbandwidth.device_to_device_memcpy_read_ce ran on node node3 (none selected)"
