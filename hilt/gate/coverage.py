@@ -26,13 +26,14 @@ def _gated(bset: BaselineSet, entry: BaselineEntry) -> bool:
     return bset.is_gated(Metric.of(entry.metric, entry.unit, [], entry.labels))
 
 
-def expected_entries(node_profiles: Mapping[str, str], baselines: Mapping[str, BaselineSet | None]
-                     ) -> CoverageRecord:
+def expected_entries(node_profiles: Mapping[str, str], baselines: Mapping[str, BaselineSet | None],
+                     lease_ungated: str | None = None) -> CoverageRecord:
     """The gated entries the run owes a verdict on, before anything is measured.
 
     An entry naming ``nodes: 1`` (or no ``nodes`` label) is owed by every node of its profile; one naming as
     many nodes as the lease holds is owed by the lease when all nodes share that profile. Entries for another
-    node count cannot be measured by this lease and are not expected.
+    node count cannot be measured by this lease and are not expected. ``lease_ungated``: why this run judges no
+    lease-wide metric (a rollout's wave mixes the old and the new image); its lease entries are named as ungated.
     """
     record = CoverageRecord()
     lease_size = len(node_profiles)
@@ -54,7 +55,9 @@ def expected_entries(node_profiles: Mapping[str, str], baselines: Mapping[str, B
         for entry in bset.entries:
             if not _gated(bset, entry) or _entry_nodes(entry) != str(lease_size):
                 continue
-            if len(profiles) == 1:
+            if lease_ungated is not None:
+                record.ungated.append(f"{profile}: {entry.key}: lease-wide, not gated: {lease_ungated}")
+            elif len(profiles) == 1:
                 record.entries.append(CoverageEntry(profile=profile, metric=entry.metric, labels=dict(entry.labels),
                                                     scope="lease"))
             else:

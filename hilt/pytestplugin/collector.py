@@ -113,7 +113,8 @@ class RunCollector:
         except Exception as exc:  # noqa: BLE001 - the gate fixtures raise the same problem, in a test
             log.error("hilt: the gated entries of this run cannot be known: %s", exc)
             return CoverageRecord()
-        return expected_entries(node_profiles, book.sets)
+        return expected_entries(node_profiles, book.sets,
+                                self.state.lease_wide_ungated if self.state is not None else None)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """A run that selects a probe (a test using the release gate, or marked `probe`) is a gate.

@@ -113,6 +113,24 @@ def test_why_not_measured_comes_from_the_probe_marker_not_the_test_name():
         f"probe test_our_fabric ran on node {n} and recorded no nccl.all_reduce.busbw" for n in NODES}
 
 
+def test_a_rollout_wave_gates_no_lease_wide_entry_and_its_lease_metric_fails_nothing():
+    """Issue 24 item 2: a wave's lease mixes the old and the new image (or holds 3 nodes no baseline names)."""
+    from hilt.gate.baselines import RunBaselines
+    from hilt.gate.release_gate import ReleaseGate
+    from hilt.record.metrics import Metric
+
+    why = "a rollout's wave holds nodes on the old and the new image"
+    expected = expected_entries(NODES, {"p4": bset(nodes_label="1")}, lease_ungated=why)
+    assert all(e.scope == "node" for e in expected.entries)
+    assert expected.ungated == [f"p4: torch.all_reduce.busbw{{nodes=2,size=16}}: lease-wide, not gated: {why}"]
+    profile, baselines, reason = RunBaselines(NODES, {"p4": bset()}, lease_ungated=why).for_lease()
+    assert (profile, reason) == ("p4", why)
+    gate = ReleaseGate(baselines, ungated_reason=reason)
+    for nodes in ("2", "3"):  # baselined (judged for information) and unbaselined: neither fails its test
+        check = gate.check(Metric.of("torch.all_reduce.busbw", "GB/s", [1.0, 1.0], {"size": "16", "nodes": nodes}))
+        assert not check.gated and not check.failed, check
+
+
 def test_each_node_is_owed_its_own_profiles_entries_and_a_mixed_lease_has_no_lease_wide_gate():
     baselines = {"p4": bset("p4"), "p8": bset("p8")}
     expected = expected_entries({"gpu-01": "p4", "node_7": "p8"}, baselines)
