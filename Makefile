@@ -1,5 +1,6 @@
-# hilt: `make run` runs the reference suites against the simulated rack; `make test` runs hilt's own tests.
-# Both install what they need first (scripts/setup.sh: apt packages, a virtualenv, pip, npm).
+# hilt: `make run` runs the reference suites against the simulated rack; `make test` runs hilt's own tests;
+# `make lint` checks style and the layers (docs/architecture.md). All install what they need first
+# (scripts/setup.sh: apt packages, a virtualenv, pip, npm).
 .PHONY: setup run test lint report bench clean
 
 VENV := .venv
@@ -14,8 +15,9 @@ run: setup
 test: setup
 	$(PY) -m pytest tests -q -p no:cacheprovider --durations=15
 
-lint: setup
+lint: setup  # ruff, and the layers of docs/architecture.md (import-linter's contracts in pyproject.toml)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 report: setup
 	$(VENV)/bin/hilt report --allure

@@ -2,9 +2,11 @@
 real hardware, through the same code paths the suites use, printing what they found.
 
 Runs locally (no SSH): `python bench/gpu_check.py`. Prints the NVML collector's view, `nvidia-smi topo -m` and
-`nvidia-smi nvlink -s` as parsed, the torch all-reduce (1 rank, NCCL), copy bandwidth (H2D, D2H, D2D; D2D next
-to the H200's measured ceiling of about 4.3 TB/s and to nvbandwidth's own on-GPU copy figure), nvbandwidth and
-`dcgmi diag -r 1` where installed (a line says so where not), and DDP numbers. Changes no GPU setting.
+`nvidia-smi nvlink -s` as parsed, the coherent fabric as test_c2c / test_coherent_memory / test_nvlink_domain read
+it (NVLink-C2C, Fabric / C2C Mode / Addressing Mode per GPU, NUMA nodes, IMEX; a GPU without C2C says so), the
+torch all-reduce (1 rank, NCCL), copy bandwidth (H2D, D2H, D2D; D2D next to the H200's measured ceiling of about
+4.3 TB/s and to nvbandwidth's own on-GPU copy figure), nvbandwidth and `dcgmi diag -r 1` where installed (a line
+says so where not), and DDP numbers. Changes no GPU setting.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hilt.errors import ParseError  # noqa: E402
+from hilt.errors import NodeError, ParseError  # noqa: E402
+from hilt.fabric.fusionread import FusionSnapshot, read_fusion_snapshot  # noqa: E402
 from hilt.fabric.nvlink import parse_nvlink_status  # noqa: E402
 from hilt.fabric.nvml import parse_nvml_report  # noqa: E402
 from hilt.fabric.topo import parse_topology  # noqa: E402
@@ -58,6 +61,7 @@ def main() -> int:
         print(f"parsed: GPU {gpu.index} {gpu.name}: {len(active)}/{len(gpu.links)} links active, "
               f"speeds {sorted({link.speed_gbps for link in gpu.links if link.active})}")
     node = LocalNode("local")
+    fusion_check(read_fusion_snapshot(node, imex=shutil.which("nvidia-imex-ctl") is not None))
     section("torch all-reduce (NCCL, 1 rank per GPU)")
     for metric in runner.run_torch_allreduce([node], [2**20, 2**26, 2**30], 5, 2, 300):
         if metric.name.endswith("busbw"):
@@ -76,6 +80,48 @@ def main() -> int:
     for metric in runner.run_ddp([node], 64, 10, 300):
         print(f"{metric.key}: mean {metric.mean:.2f} {metric.unit}")
     return 0
+
+
+def _view(what: str, read):  # noqa: ANN001, ANN202 - a FusionSnapshot reader and what it returns
+    """Run one of the snapshot's readers; print why where it cannot answer (None then)."""
+    try:
+        return read()
+    except (NodeError, ParseError) as exc:
+        print(f"{what}: not read: {exc}")
+        return None
+
+
+def fusion_check(snap: FusionSnapshot) -> None:
+    """The coherent fabric through the suites' own reader (hilt.fabric.fusionread), parsed as they parse it."""
+    section("NVLink-C2C (nvidia-smi c2c -s)")
+    print(snap.raw("c2c")[:1500].rstrip())
+    c2c = _view("nvidia-smi c2c -s", snap.c2c)
+    if c2c == {}:
+        print("parsed: no C2C on this host: nvidia-smi says 'No Devices support C2C.' (the GPU reaches its CPU over "
+              "PCIe; a Grace Hopper/Blackwell host lists its C2C links here)")
+    for index, gpu in sorted((c2c or {}).items()):
+        speeds = sorted({s for s in gpu.links.values() if s is not None})
+        print(f"parsed: GPU {index} {gpu.name}: {len(gpu.active)}/{len(gpu.links)} C2C links active, speeds {speeds}")
+    section("nvidia-smi -q -x: Fabric, C2C Mode, Addressing Mode")
+    for index, q in enumerate(_view("nvidia-smi -q -x", snap.gpu_queries) or []):
+        fabric = q.fabric
+        where = (f"fabric {fabric.state}/{fabric.status}, clique {fabric.clique_id}, ClusterUUID "
+                 f"{fabric.cluster_uuid}, health {fabric.health}" if fabric else "no Fabric section")
+        print(f"parsed: GPU {index} {q.product} ({q.pci_bus_id}): Addressing Mode {q.addressing_mode or 'not printed'},"
+              f" GPU C2C Mode {q.c2c_mode or 'not printed'}; {where}")
+    section("NUMA nodes (numactl -H, else /sys/devices/system/node)")
+    for n in _view("NUMA nodes", snap.numa) or []:
+        cpus = f"CPUs {n.cpus[0]}-{n.cpus[-1]} ({len(n.cpus)})" if n.cpus else "no CPUs (memory only)"
+        print(f"parsed: node {n.id}: {cpus}, {n.memory_mb if n.memory_mb is not None else '?'} MB")
+    print(f"GPU NUMA ID per GPU (topo -m): {_view('nvidia-smi topo -m', snap.gpu_numa_ids)}")
+    section("IMEX (nvidia-imex-ctl -N)")
+    if "imex" not in snap.sections:
+        print("nvidia-imex-ctl not installed: this host is in no multi-node NVLink domain")
+        return
+    imex = _view("nvidia-imex-ctl -N", snap.imex)
+    if imex is not None:
+        print(f"parsed: Domain State {imex.domain_state}, {len(imex.nodes)} nodes "
+              f"{[(n.index, n.address, n.status) for n in imex.nodes]}")
 
 
 def nvbandwidth_check(copy_d2d: dict[str, float]) -> None:

@@ -9,7 +9,11 @@ from __future__ import annotations
 import time
 
 from hilt.errors import ParseError
+from hilt.fabric.c2c import parse_c2c_status
 from hilt.fabric.dcgm import parse_dcgm_diag
+from hilt.fabric.gpuquery import parse_nvidia_smi_q
+from hilt.fabric.imex import parse_imex_status
+from hilt.fabric.numa import parse_numa
 from hilt.fabric.nvlink import parse_nvlink_status
 from hilt.fabric.procinfo import parse_gpu_information
 from hilt.fabric.topo import parse_topology
@@ -38,6 +42,19 @@ CASES = [
      + " ".join(str(i) for i in range(1000)) + "\n"
      + "".join(f"{r} " + " 1.0" * 1000 + "\n" for r in range(1000))),
     ("nvbandwidth JSON nested 100k", parse_nvbandwidth, "{" + '"a":[' * 100_000),
+    ("c2c 9999 GPUs x 5 links", parse_c2c_status,
+     "".join(f"GPU {g}: GB200\n" + "".join(f"  C2C Link {i}: 44.712 GB/s\n" for i in range(5)) for g in range(9999))),
+    ("nvidia-smi -q 7.9 MiB of keys", parse_nvidia_smi_q,
+     "GPU 00000000:DD:00.0\n" + "    Fabric\n" + "        Health\n" + "            Row : N/A\n" * 380_000),
+    ("nvidia-smi -q -x 1M nested tags", parse_nvidia_smi_q,
+     "<nvidia_smi_log><gpu>" + "<a>" * 1_000_000 + "</a>" * 1_000_000 + "</gpu></nvidia_smi_log>"),
+    ("imex 1024x1024 matrix", parse_imex_status,
+     " Nodes From\\To " + " ".join(str(i) for i in range(1024)) + "\n"
+     + "".join(f"{r} " + " C" * 1024 + "\n" for r in range(1024)) + "Domain State: UP\n"),
+    ("numactl 16k-CPU node lines", parse_numa,
+     "".join(f"node {n} cpus: " + " ".join(str(c) for c in range(16_000)) + "\n" for n in range(1))
+     + "node 0 size: 1 MB\n" + "node 1 cpus:\n" * 1),
+    ("lscpu 0-999999999", parse_numa, "NUMA node0 CPU(s): 0-999999999\n"),
 ]
 
 

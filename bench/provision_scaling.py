@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 from hilt.provision.boot import provision
-from hilt.rig.config import load_inventory, materialize
+from hilt.rig.config import load_inventory
+from hilt.rig.provider import materialize
 from hilt.sim.provider import SimProvider
 
 RIGS = """\

@@ -25,7 +25,7 @@ from hilt.history.series import series_from_runs
 from hilt.record.run_record import BaselineRecord, MetricRecord, NodeRecord, RunRecord, TestRecord, VerdictRecord
 from hilt.report.html import build_report
 from hilt.report.nodes import node_changes
-from hilt.rig.config import Secret
+from hilt.rig.credentials import Secret
 
 
 def synth_runs(n_runs: int, n_metrics: int, seed: int = 1, n_nodes: int = 0) -> list[RunRecord]:

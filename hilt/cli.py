@@ -5,17 +5,24 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from concurrent.futures import ThreadPoolExecutor
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
 from typer.core import TyperGroup
 
+from hilt import __version__
 from hilt.errors import ConfigError, HiltError
 from hilt.exitcodes import ExitCode, exit_code_for
-from hilt.util.cli_output import cell, error_line, fail, print_json, say
+from hilt.gate import cli as gate_cli
+from hilt.lease import cli as lease_cli
+from hilt.report import cli as report_cli
+from hilt.rig.cli import RIGS_HELP, rigs_app
+from hilt.rig.config import load_inventory
+from hilt.rollout.cli import rollout_app
+from hilt.sim.cli import sim_app
+from hilt.util.cli_output import error_line, say, warning_line
 from hilt.util.cli_output import stdout as console
 
 
@@ -23,7 +30,7 @@ def _usage_errors() -> tuple[type[BaseException], ...]:
     """Command-line parsing errors: typer's own (vendored click) and click's, whichever this typer raises."""
     kinds: list[type[BaseException]] = [getattr(typer, "TyperException", None) or typer.BadParameter]
     try:
-        import click
+        import click  # typer < 0.24 raises click's own errors; newer typer carries a copy and may lack click
 
         kinds.append(click.ClickException)
     except ImportError:  # typer >= 0.24 carries its own copy of click
@@ -73,22 +80,16 @@ class HiltGroup(TyperGroup):
 
 app = typer.Typer(help="hilt: hardware-in-the-loop validation of GPU server images.", no_args_is_help=True,
                   add_completion=False, cls=HiltGroup)
-rigs_app = typer.Typer(help="Rigs of rigs.yaml: what exists, who holds it, is it healthy.", invoke_without_command=True)
-sim_app = typer.Typer(help="The simulated rack (needs root for network namespaces).", no_args_is_help=True)
-sim_image_app = typer.Typer(help="Simulated rack images.", no_args_is_help=True)
 
 RIGS_FILE = os.environ.get("HILT_RIGS", "rigs.yaml")
-RIGS_HELP = "inventory file (default: rigs.yaml, or $HILT_RIGS)"
 
 
 def _version(value: bool) -> None:
     if value:
-        from importlib.metadata import PackageNotFoundError, version
-
         try:
             number = version("hilt")
         except PackageNotFoundError:  # run from a checkout that was never installed
-            from hilt import __version__ as number
+            number = __version__
         say(f"hilt {number}")
         raise typer.Exit()
 
@@ -117,269 +118,24 @@ def run(
                                     help="lease store URL (default: $HILT_LEASE_STORE, else rigs.yaml)"),
 ) -> None:
     """Run suites against a rig (default: the reference suites, hilt.suites). Extra arguments go to pytest."""
+    # start-up cost (~0.1 s): only `hilt run` needs pytest (and the plugin's package imports it); every other
+    # command starts without it
     import pytest
 
-    target = [str(suites)] if suites is not None else ["--pyargs", "hilt.suites"]
-    # `hilt run` always means a rig session, also for a team's conftest-free suite directory
-    args = [*target, "-o", "hilt_rig_suites=true", "--rigs-file", str(rigs_file), "--hilt-reports", str(reports),
-            "-p", "no:cacheprovider", "--gate"]  # a hilt run is a release gate, whatever -k selects
-    if rig:
-        args += ["--rig", rig]
-    if image:
-        args += ["--image", image]
-    if lease_store:
-        args += ["--lease-store", lease_store]
-    if no_boot:
-        args.append("--no-boot")
-    args += list(ctx.args)
-    if not any(a in ("-n", "--numprocesses", "no:xdist") or a.startswith(("-n", "--numprocesses=")) for a in ctx.args):
-        args += ["-n", "1", "--workers-from-lease"]  # one xdist worker per leased node: the nodes run side by side
+    from hilt.pytestplugin.command import gate_run_args
+
+    args = gate_run_args(suites=suites, rigs_file=rigs_file, reports=reports, rig=rig, image=image,
+                         lease_store=lease_store, no_boot=no_boot, extra=ctx.args)
     raise typer.Exit(int(pytest.main(args)))
-
-
-# ---------------------------------------------------------------- rigs
-
-
-def _inventory(path: Path):  # noqa: ANN202
-    from hilt.rig.config import load_inventory
-
-    try:
-        return load_inventory(path)
-    except ConfigError as exc:
-        fail(exc)
-
-
-@rigs_app.callback()
-def rigs(
-    ctx: typer.Context,
-    rig: str = typer.Option(None, help="only this rig (an unknown name is an error)"),
-    rigs_file: Path = typer.Option(Path("rigs.yaml"), envvar="HILT_RIGS", help=RIGS_HELP),
-    as_json: bool = typer.Option(False, "--json", help="print JSON (keys in docs/ci.md) instead of a table"),
-) -> None:
-    """Table of nodes: BMC power state, SSH reachable, lease holder, health."""
-    if ctx.invoked_subcommand is not None:
-        return
-    from hilt.lease import open_store
-
-    inventory = _inventory(rigs_file)
-    if rig:
-        try:
-            inventory.rig(rig)
-        except ConfigError as exc:
-            fail(exc)
-    try:
-        with open_store(inventory.lease_store) as store:
-            holders = {node: lease for lease in store.list_leases() for node in lease.nodes}
-            listing = _rig_listing(inventory, rig, holders, store)
-    except HiltError as exc:
-        fail(exc)
-    if as_json:
-        print_json({"rigs_file": str(rigs_file), "rigs": listing})
-        return
-    console.print(_rigs_table(rigs_file, listing))
-
-
-def _node_status(rig_name: str, name: str, cfg: Any, holders: dict, store: Any) -> dict[str, Any]:
-    """What `hilt rigs` shows of one node (the JSON keys documented in docs/ci.md)."""
-    from hilt.bmc import Bmc
-    from hilt.node.ssh import probe_ssh
-
-    power, power_error = None, None
-    try:
-        with Bmc.from_config(cfg, name=name, timeout_s=5) as bmc:
-            power = bmc.power_state()
-    except HiltError as exc:
-        power_error = str(exc)
-    key = f"{rig_name}/{name}"
-    lease = holders.get(key)
-    return {"name": name, "profile": cfg.profile, "power": power, "power_error": power_error,
-            "ssh": probe_ssh(cfg.ssh.host, cfg.ssh.port), "health": store.health(key).state.value,
-            "lease": {"id": lease.id, "holder": lease.holder.describe(), "purpose": lease.purpose} if lease else None}
-
-
-def _rig_listing(inventory: Any, only: str | None, holders: dict, store: Any) -> list[dict[str, Any]]:
-    rigs: list[dict[str, Any]] = []
-    jobs = []
-    for rig_name, rig_cfg in inventory.rigs.items():
-        if only and rig_name != only:
-            continue
-        rig_cfg = _running_rig(inventory, rig_name, rig_cfg)
-        rigs.append({"name": rig_name, "provided": rig_cfg.provider is not None, "nodes": []})
-        jobs += [(rigs[-1], rig_name, n, c) for n, c in rig_cfg.nodes.items()]
-    with ThreadPoolExecutor(max_workers=max(1, min(16, len(jobs)))) as pool:
-        statuses = list(pool.map(lambda job: _node_status(*job[1:], holders, store), jobs))
-    for (entry, *_rest), status in zip(jobs, statuses, strict=True):
-        entry["nodes"].append(status)
-    return rigs
-
-
-def _rigs_table(rigs_file: Path, listing: list[dict[str, Any]]) -> Table:
-    table = Table(title=cell(f"rigs in {rigs_file}"))
-    for column in ("rig", "node", "profile", "BMC power", "SSH", "lease holder", "health"):
-        table.add_column(column)
-    for rig in listing:
-        if not rig["nodes"]:
-            table.add_row(cell(rig["name"]), "-", "-", "-", "-", "-",
-                          "nodes provided at run time" if rig["provided"] else "no nodes")
-        for node in rig["nodes"]:
-            power = (cell(node["power"]) if node["power_error"] is None
-                     else cell("unreachable", "red") + cell(f" ({node['power_error'][:60]})"))
-            lease = node["lease"]
-            table.add_row(cell(rig["name"]), cell(node["name"]), cell(node["profile"]), power,
-                          cell("up", "green") if node["ssh"] else cell("down", "red"),
-                          cell(f"{lease['holder']} ({lease['purpose']})") if lease else "-", cell(node["health"]))
-    return table
-
-
-def _running_rig(inventory, rig_name: str, rig_cfg):  # noqa: ANN001, ANN202
-    """A provided rig that is up right now (e.g. `hilt sim up`) shows its live nodes."""
-    from hilt.rig.config import load_provider, materialize
-
-    if rig_cfg.provider is None:
-        return rig_cfg
-    provider = load_provider(rig_cfg.provider)
-    running = getattr(provider, "running", None)
-    live = running(rig_name, dict(rig_cfg.provider.options)) if running else None
-    return materialize(inventory, rig_name, live).rig(rig_name) if live else rig_cfg
-
-
-@rigs_app.command("check")
-def rigs_check(file: Path = typer.Argument(Path("rigs.yaml"), envvar="HILT_RIGS",
-                                           help="rigs.yaml to validate (default: rigs.yaml, or $HILT_RIGS)")) -> None:
-    """Validate a rigs.yaml and the chain behind it: profiles, images, suites, credentials, and that every
-    node's probe plan measures the gated entries of its baselines."""
-    from hilt.rig.check import check_chain, suite_dirs
-    from hilt.rig.config import check_credentials, check_tls
-    from hilt.util.cli_output import warning_line
-
-    inventory = _inventory(file)
-    tls_problems, tls_warnings = check_tls(inventory)
-    for warning in tls_warnings:  # verify: false is allowed, never silent
-        warning_line(warning)
-    problems = check_credentials(inventory) + tls_problems + check_chain(inventory, suite_dirs(file))
-    if problems:
-        fail("\n".join(problems))
-    nodes = sum(len(r.nodes) for r in inventory.rigs.values())
-    say(f"{file}: OK ({len(inventory.rigs)} rigs, {nodes} nodes, {len(inventory.images)} images)")
-
-
-@rigs_app.command("schema")
-def rigs_schema() -> None:
-    """Print the JSON schema of rigs.yaml, for editors (see docs/rigs.md for the yaml-language-server line)."""
-    from hilt.rig.config import Inventory
-
-    schema = Inventory.model_json_schema()
-    schema.get("properties", {}).pop("source", None)  # set by the loader, not written in the file
-    password = schema.get("$defs", {}).get("BmcConfig", {}).get("properties", {}).get("password")
-    if password is not None:  # an editor flags a literal password as the loader would
-        password["pattern"] = r"^(\$\{[A-Za-z_][A-Za-z0-9_]*\}|file:.+)$"
-        password["description"] = "a reference, never the password: ${ENV_VAR} or file:/path"
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "hilt rigs.yaml"
-    print_json(schema)
-
-
-# ---------------------------------------------------------------- sim
-
-
-@sim_app.command("up")
-def sim_up(
-    name: str = typer.Option("sim", help="sim name (several can run, on different subnets)"),
-    nodes: int = typer.Option(4, help="number of nodes"),
-    boot_delay: float = typer.Option(1.0, help="seconds a node takes to boot"),
-    subnet: int = typer.Option(0, help="10.200.SUBNET.0/24 for the nodes"),
-    profile: str = typer.Option("sim-4gpu", help="fabric profile of the nodes"),
-    image: str = typer.Option(None, help="boot this image (good, regressed, ...) on every node; returns once each "
-                              "is verified (exit 6 naming a node that is not): what `hilt rollout` starts from"),
-) -> None:
-    """Start a simulated rack in the background and print its nodes and images (rigs.yaml shape)."""
-    import yaml
-
-    from hilt.sim import lifecycle
-    from hilt.sim.image import STANDARD_IMAGES
-
-    if image is not None and image not in STANDARD_IMAGES:
-        fail(ConfigError(f"--image {image}: not an image of the sim; its images: {', '.join(STANDARD_IMAGES)}"))
-    try:
-        rig = lifecycle.sim_up(name, nodes=nodes, boot_delay_s=boot_delay, subnet=subnet, profile=profile)
-    except HiltError as exc:
-        fail(exc)
-    console.print(yaml.safe_dump(rig, sort_keys=False), markup=False, soft_wrap=True)
-    if image:
-        raise typer.Exit(_boot_sim(name, rig, image))
-
-
-def _boot_sim(name: str, rig: dict[str, Any], image: str) -> int:
-    """Boot ``image`` on every node of the sim just started and verify each (as a run's boot does); the sim stays
-    up whatever happens, so a failed node can be looked at (`hilt sim status`) before `hilt sim down`."""
-    from hilt.provision.boot import provision
-    from hilt.rig.config import Inventory, materialize
-
-    inventory = materialize(Inventory.model_validate({"default_rig": name, "rigs": {name: {}}}), name, rig)
-    image_name, image_cfg = inventory.image(image)  # an unknown image: a usage error naming the known ones
-    nodes = inventory.rig(name).nodes
-    results = provision(nodes, image_name, image_cfg, boot=True, progress=lambda node, what: say(f"{node}: {what}"))
-    failed = [f"node {node}: {result.error}" for node, result in sorted(results.items()) if not result.ok]
-    if failed:
-        error_line(f"sim {name}: {image_name} not verified on " + "; ".join(failed))
-        return int(ExitCode.INCONCLUSIVE)
-    say(f"sim {name}: {image_name} runs on {', '.join(sorted(results))}, each verified")
-    return int(ExitCode.PASS)
-
-
-@sim_app.command("down")
-def sim_down(name: str = typer.Option("sim", help="sim name")) -> None:
-    """Stop a simulated rack and remove everything it made (also a stale one of a crashed run)."""
-    from hilt.sim import lifecycle
-
-    removed = lifecycle.sim_down(name)
-    say(f"sim {name}: down" + (f" (removed {len(removed)} items)" if removed else " (was not running)"))
-
-
-@sim_app.command("status")
-def sim_status(name: str = typer.Option(None, help="only this sim")) -> None:
-    """Which simulated racks run (or were left stale), and what their nodes show (JSON)."""
-    from hilt.sim import lifecycle
-
-    print_json(lifecycle.sim_status(name))
-
-
-@sim_image_app.command("build")
-def sim_image_build(
-    name: str = typer.Argument(..., help="image name: good, regressed, broken, links-down, ... or a new one"),
-    out: Path = typer.Option(Path("reports/images"), help="output directory"),
-    arch: str = typer.Option("x86_64", help="x86_64 (namespace rack) or riscv64 (QEMU rack: kernel + initramfs)"),
-    authorized_key: Path = typer.Option(Path("~/.ssh/id_ed25519.pub"), help="riscv64: root's authorized key"),
-) -> None:
-    """Build a simulated rack image: a tarball with a manifest and a root overlay (or a kernel and initramfs)."""
-    try:
-        if arch == "riscv64":
-            from hilt.sim.riscv.image import build_images
-
-            key = authorized_key.expanduser().read_text().strip()
-            images, host_key = build_images(out, authorized_key=key, names=[name])
-            say(f"{images[0].path}\nhost key to pin: {host_key}")
-            return
-        if arch != "x86_64":
-            fail(f"--arch {arch}: valid architectures are x86_64 and riscv64")
-        from hilt.sim.image import STANDARD_IMAGES, build_image
-
-        say(build_image(name, out, **STANDARD_IMAGES.get(name, {})))
-    except OSError as exc:
-        fail(f"{authorized_key}: {exc.strerror}")
-    except HiltError as exc:
-        fail(exc)
 
 
 # ---------------------------------------------------------------- assembly
 
 
 def _mount_subapps() -> None:
-    from hilt.gate import cli as gate_cli
-    from hilt.lease import cli as lease_cli
-    from hilt.report import cli as report_cli
-    from hilt.rollout.cli import rollout_app
-
+    """Every command group lives in its package; the root command only mounts them."""
+    app.add_typer(rigs_app, name="rigs")
+    app.add_typer(sim_app, name="sim")
     app.add_typer(rollout_app, name="rollout")
     app.add_typer(lease_cli.leases_app, name="leases")
     app.add_typer(lease_cli.nodes_app, name="nodes")
@@ -392,11 +148,6 @@ def _defaults_from_inventory(argv: list[str] | None = None) -> None:
     """Stores and directories named in rigs.yaml become the sub-commands' defaults.
 
     ``argv``: the command line, to refuse at once a command whose defaults a broken rigs.yaml names."""
-    from hilt.gate import cli as gate_cli
-    from hilt.lease import cli as lease_cli
-    from hilt.report import cli as report_cli
-    from hilt.rig.config import load_inventory
-
     if not Path(RIGS_FILE).exists() and "HILT_RIGS" not in os.environ:
         return
     try:
@@ -416,8 +167,6 @@ def _defaults_from_inventory(argv: list[str] | None = None) -> None:
 
 def _note_old_history(note: str | None, argv: list[str]) -> None:
     """The history is still at its old default place: say so where it is used (report, history, run)."""
-    from hilt.util.cli_output import warning_line
-
     command = next((arg for arg in argv if not arg.startswith("-")), None)
     if note and command in ("report", "history") and "--history" not in argv:
         warning_line(note)
@@ -441,8 +190,6 @@ def _check_node_name(inventory: Any, node: str) -> None:
 def _refuse_default_store(problem: ConfigError) -> None:
     """A broken rigs file: `hilt --help` still works, but a command that needs the store it names fails with
     the file's error rather than silently using another store (a second holder could be granted the nodes)."""
-    from hilt.lease import cli as lease_cli
-
     def refuse() -> str:
         raise ConfigError(f"{problem} (the lease store is named there; fix the file or pass --lease-store)")
 
@@ -468,9 +215,6 @@ def _refuse_file_defaults(problem: ConfigError, argv: list[str]) -> None:
     raise ConfigError(f"{problem} (hilt {command} takes {what} from there; fix the file{instead})")
 
 
-app.add_typer(rigs_app, name="rigs")
-sim_app.add_typer(sim_image_app, name="image")
-app.add_typer(sim_app, name="sim")
 _mount_subapps()
 
 

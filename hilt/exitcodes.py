@@ -6,6 +6,8 @@ INCONCLUSIVE, for a run whose infrastructure failed or whose gate could not deci
 
 from enum import IntEnum
 
+from hilt.errors import ConfigError, HiltError, ParseError
+
 
 class ExitCode(IntEnum):
     PASS = 0
@@ -24,8 +26,6 @@ def exit_code_for(exc: BaseException) -> ExitCode:
     a rig, BMC, node or lease store that failed is inconclusive; any other error hilt raised on purpose is
     inconclusive too (the run could not decide), and an unexpected exception is an internal error.
     """
-    from hilt.errors import ConfigError, HiltError, ParseError
-
     if isinstance(exc, ConfigError | ParseError):
         return ExitCode.USAGE_ERROR
     if isinstance(exc, HiltError):

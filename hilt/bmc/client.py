@@ -11,6 +11,7 @@ from hilt.bmc import vendors, vmedia
 from hilt.bmc.errors import BmcRequestError
 from hilt.bmc.evidence import BmcEvidence, BmcInventory, collect_evidence, read_inventory
 from hilt.bmc.transport import Response, Transport
+from hilt.rig.credentials import resolve_username
 
 if TYPE_CHECKING:
     from hilt.rig.config import BmcConfig, NodeConfig
@@ -56,8 +57,6 @@ class Bmc:
         at use, so that callers never hold a password. ``config`` is a node (its ``bmc``) or a ``BmcConfig``;
         ``overrides`` are the keyword arguments of ``Bmc`` (timeouts, poll interval) a caller needs to bend.
         """
-        from hilt.rig.config import resolve_username
-
         bmc = getattr(config, "bmc", config)
         kw: dict[str, Any] = dict(system_id=bmc.system_id, verify=bmc.verify, auth=bmc.auth,
                                   vmedia_target=bmc.vmedia_target, name=name)
@@ -229,19 +228,25 @@ class Bmc:
                                       f"still {last} after {self.power_timeout_s:.0f}s, wanted {state}")
 
     # ------------------------------------------------------------ boot
-    def boot_from_virtual_media(self, image_url: str) -> None:
+    def boot_from_virtual_media(self, image_url: str) -> list[str]:
         """Eject, insert ``image_url``, one-time boot from the CD, power on or restart; returns once On.
 
         Every check that can fail (no virtual CD, insertion refused in every slot, a boot override the BMC
         did not keep) fails before the reset: a BMC that cannot boot the image never restarts the host.
+        Returns what a person reading the boot should know: each slot that refused the image and why, then
+        the slot that took it (nothing when the first slot took it).
         """
         system = self._system().body or {}
         traits = vendors.detect(self._t.root, system)
         slots = [self._vmedia] if self._vmedia else vmedia.find_cds(
             self._t, system, lambda: self._manager_resources(system), prefer=traits.vmedia_slots)
-        self._vmedia = vmedia.insert_first(self._t, slots, image_url)
+        self._vmedia, refused = vmedia.insert_first(self._t, slots, image_url)
+        notes = [f"refused: {r}" for r in refused]
+        if notes:
+            notes.append(f"inserted in {self._vmedia.path}")
         system = self._set_boot_override(system, self._vmedia_target(system, traits))
         self._restart(system)
+        return notes
 
     def boot_from_network(self, target: str = "Pxe", uri: str | None = None) -> None:
         """One-time network boot (``Pxe``, or ``UefiHttp`` with ``uri``), then restart; returns once On."""

@@ -19,5 +19,8 @@ class PowerControl(Protocol):
 
 @runtime_checkable
 class BootMedia(Protocol):
-    def boot_from_virtual_media(self, image_url: str) -> None: ...
+    def boot_from_virtual_media(self, image_url: str) -> list[str]:
+        """Boot from ``image_url`` on a virtual CD; returns notes for the boot's evidence (slots that refused)."""
+        ...
+
     def boot_from_network(self, target: str = "Pxe", uri: str | None = None) -> None: ...

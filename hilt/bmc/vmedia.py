@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from hilt.bmc.errors import BmcRequestError, error_blob
+from hilt.bmc.errors import BmcRequestError, error_blob, extended_messages
 from hilt.bmc.transport import Transport
 
 log = logging.getLogger("hilt.bmc")
@@ -105,9 +105,10 @@ def _rank(path: str, prefer: tuple[str, ...]) -> tuple[int, int]:
     return (1, 0) if ("cd" in ident.lower() or "dvd" in ident.lower()) else (2, 0)
 
 
-def insert_first(t: Transport, devices: Iterable[VirtualMediaDevice], image_url: str) -> VirtualMediaDevice:
-    """Eject and insert into the first device that takes the image; a slot that refuses (no InsertMedia
-    action where others have one, 4xx such as ResourceInUse) sends us to the next one. Returns the device."""
+def insert_first(t: Transport, devices: Iterable[VirtualMediaDevice], image_url: str
+                 ) -> tuple[VirtualMediaDevice, list[str]]:
+    """Eject and insert into the first device that takes the image; a slot that refuses (see ``_slot_refused``)
+    sends us to the next one. Returns the device and one line per slot that refused, for the boot's evidence."""
     refused: list[str] = []
     for dev in devices:
         if not dev.insert_target and "#VirtualMedia.EjectMedia" in (dev.resource.get("Actions") or {}):
@@ -117,16 +118,35 @@ def insert_first(t: Transport, devices: Iterable[VirtualMediaDevice], image_url:
             eject(t, dev)
             insert(t, dev, image_url)
         except BmcRequestError as exc:
-            if exc.status is None or exc.status >= 500 or exc.status in (401, 403):
+            why = _slot_refused(exc, t.last_error_body)
+            if why is None:
                 raise
-            refused.append(f"{dev.path}: {exc}")
-            log.info("BMC %s: virtual media %s refused the image (%s); trying the next slot", t.name, dev.path,
-                     exc.status)
+            refused.append(f"{dev.path}: {why}")
+            log.info("BMC %s: virtual media %s refused the image (%s); trying the next slot", t.name, dev.path, why)
             continue
         dev.resource = {**dev.resource, "Image": image_url, "Inserted": True}
-        return dev
+        return dev, refused
     raise BmcRequestError(t.name, "insert virtual media", None, "",
                           "every virtual CD refused the image: " + " | ".join(refused) + "; no reset was sent")
+
+
+def _slot_refused(exc: BmcRequestError, body: Any) -> str | None:
+    """Why this slot, and not the BMC, refused the image (the next slot may take it), or None.
+
+    A 4xx (409 ResourceInUse, a media type the slot does not take) is the slot's answer; 401/403 are ours.
+    A 5xx with no Redfish error body is the slot's too: one vendor's firmware answers InsertMedia on its second
+    slot with a bare HTTP 500 while its first slot takes the image (issue 24). A 5xx that carries a Redfish
+    error says what is wrong with the BMC, and 502/503/504 were retried by the transport as a busy BMC: those
+    fail the boot.
+    """
+    status = exc.status
+    if status is None or status in (401, 403):
+        return None
+    if status < 500:
+        return str(exc)
+    if status in (502, 503, 504) or extended_messages(body) or (isinstance(body, dict) and body.get("error")):
+        return None
+    return f"{exc.step} answered HTTP {status} with no Redfish error body: that slot's refusal"
 
 
 def _holders(system: dict[str, Any], managers: Callable[[], list[dict[str, Any]]]):

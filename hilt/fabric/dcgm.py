@@ -5,8 +5,14 @@ summary per status ("Pass - All", "Fail - GPU: 2", "Pass - GPUs: 0, 1, 3"), DCGM
 ("memory") with a plain "Pass" and one "GPUn: Pass" row per GPU. "Warning", "Info" and "Error" rows are
 messages of the test above them, wrapped every 45 characters mid-word; they are joined back here. JSON
 changed between 3.x ("DCGM GPU Diagnostic", `gpu_ids`) and 4.x ("DCGM Diagnostic", `entity_id`,
-`test_summary`). Anything else (another `dcgmi` table, another tool) raises ParseError; a run that could not
-complete ("Error: Unable to complete diagnostic") parses but never reads as passed.
+`test_summary`). A run that could not complete ("Error: Unable to complete diagnostic") parses but never
+reads as passed.
+
+The output is found in a larger text: a prolog script's log, a capture holding the tool twice. Lines outside a
+diagnostic box or `-j` document are not DCGM's and are passed over; a box may sit behind a fixed-width prefix
+(an indent, a log's timestamp), read from the column where its top border starts. ``parse_dcgm_diag_runs``
+returns every run in order, ``parse_dcgm_diag`` the last (the freshest state of the node). Text that holds no
+run (another `dcgmi` table, another tool) raises ParseError, as does a box or document that is broken.
 """
 
 from __future__ import annotations
@@ -82,11 +88,14 @@ def _gpu_index(token: str, what: str, line_no: int | None = None, line: str | No
 
 
 def parse_dcgm_diag(text: str) -> DcgmDiag:
-    """Parse `dcgmi diag` text or `dcgmi diag -j` JSON of any DCGM version."""
+    """The last `dcgmi diag` run (text or `-j` JSON, any DCGM version) in ``text``."""
+    return parse_dcgm_diag_runs(text)[-1]
+
+
+def parse_dcgm_diag_runs(text: str) -> list[DcgmDiag]:
+    """Every `dcgmi diag` run in ``text``, in the order printed; ParseError when it holds none."""
     check_size(text, "dcgmi diag output")
-    if text.lstrip().startswith("{"):
-        return _parse_json(text)
-    return _parse_text(text)
+    return _Scan(text).runs()
 
 
 # --- text -----------------------------------------------------------------------------------------------
@@ -185,123 +194,197 @@ class _Test:
         return DcgmTest(self.name, self.category, _worst(self.results), dict(self.gpus), list(self.messages))
 
 
-def _parse_text(text: str) -> DcgmDiag:
-    tests: list[_Test] = []
-    orphan: list[str] = []
-    metadata: dict[str, str] = {}
-    state = "before"  # before -> header -> rule -> body -> after
-    category: str | None = None
-    chunks: list[str] | None = None  # the message being read
-    success = False
-    closed = False
-    error: str | None = None
-    saw_box = False
+_UNABLE = "Error: Unable to complete diagnostic"
+_SUCCESS = "Successfully ran diagnostic for group"
+_ELISIONS = ("...", "[...]", "…")
 
-    def end_message() -> None:
-        nonlocal chunks
-        if chunks is not None:
-            msg = _join_wrapped(chunks)
-            (tests[-1].messages if tests else orphan).append(msg)
-            chunks = None
 
-    for no, raw in enumerate(text.splitlines(), start=1):
-        line = raw.rstrip()
-        body = line.strip()
-        if not body or body in ("...", "[...]", "…"):
-            continue
-        if body.startswith("Successfully ran diagnostic for group"):
-            success = True
-            continue
-        if body.startswith("Error: Unable to complete diagnostic") or (
-                body.startswith("Error:") and not saw_box and state == "before"):
-            error = body[len("Error:"):].strip()
-            continue
-        if state == "before":
-            if _is_border(line, "-"):
-                state = "header"
-                saw_box = True
-                continue
-            raise ParseError("not `dcgmi diag` output: expected the table's top border", no, raw)
-        if state == "header":
-            row = _row(line)
-            if row is None or row[0] != "Diagnostic" or row[1].strip() != "Result":
-                raise ParseError("not `dcgmi diag` output: expected the '| Diagnostic | Result |' header", no, raw)
-            state = "rule"
-            continue
-        if state == "rule":
-            if not _is_border(line, "="):
-                raise ParseError("not `dcgmi diag` output: expected the '+====+====+' rule", no, raw)
-            state = "body"
-            continue
-        if state == "after":
-            raise ParseError("unexpected line after the end of the `dcgmi diag` table", no, raw)
-        # body
-        name = _category(line)
-        if name is not None:
-            end_message()
-            category = name
-            continue
-        if _is_border(line, "-"):
-            end_message()
-            state = "after"
-            closed = True
-            continue
-        row = _row(line)
-        if row is None:
-            raise ParseError("expected a '| name | result |' row of the `dcgmi diag` table", no, raw)
-        cell_name, value = row
-        if category == "Metadata":
-            if not cell_name:
-                raise ParseError("a Metadata row without a name", no, raw)
-            metadata[cell_name] = value.strip()
-            continue
-        if cell_name in _MESSAGE_ROWS:
-            end_message()
-            chunks = [value]
-            continue
-        if not cell_name:
+def _error_run(error: str) -> DcgmDiag:
+    return DcgmDiag(None, [], False, error)
+
+
+class _Scan:
+    """Walks a text for runs: boxes, `-j` documents and "Unable to complete" errors, passing over the rest."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.lines = text.splitlines(keepends=True)
+        self.starts: list[int] = []  # character offset of each line, for the JSON decoder
+        at = 0
+        for line in self.lines:
+            self.starts.append(at)
+            at += len(line)
+
+    def runs(self) -> list[DcgmDiag]:
+        found: list[DcgmDiag] = []
+        success = False  # "Successfully ran ..." is printed before its box
+        unable: str | None = None  # an "Unable to complete" error waiting for its box, or for the end
+        other_error: str | None = None  # dcgmi's own "Error: ..." (host engine down): a run only when alone
+        first = next((i for i, ln in enumerate(self.lines) if ln.strip()), None)
+        i = 0
+        while i < len(self.lines):
+            raw = self.lines[i].rstrip("\r\n")
+            body = raw.strip()
+            if body.startswith("{"):
+                decoded = self._json(i, strict=i == first)
+                if decoded is not None:
+                    run, i = decoded
+                    found.append(run)
+                    continue
+            if _SUCCESS in body:
+                success = True
+            elif _UNABLE in body:
+                if unable is not None:
+                    found.append(_error_run(unable))
+                unable = body[body.index(_UNABLE) + len("Error:"):].strip()
+            elif body.startswith("Error:"):
+                other_error = body[len("Error:"):].strip()
+            else:
+                col = self._box_at(i)
+                if col is not None:
+                    run, i = _Box(self.lines, i, col).parse(success, unable)
+                    found.append(run)
+                    success, unable = False, None
+                    continue
+            i += 1
+        if unable is not None:
+            found.append(_error_run(unable))
+        if not found and other_error is not None:
+            found.append(_error_run(other_error))
+        if not found:
+            raise ParseError("not `dcgmi diag` output: no diagnostic table, no `-j` document and no "
+                             "'Unable to complete' error")
+        return found
+
+    def _box_at(self, i: int) -> int | None:
+        """The column of a diagnostic box whose top border is line ``i`` (its header on the next line)."""
+        raw = self.lines[i].rstrip()
+        col = raw.find("+")
+        if col < 0 or not _is_border(raw[col:], "-") or i + 1 >= len(self.lines):
+            return None
+        row = _row(self.lines[i + 1].rstrip()[col:])
+        return col if row is not None and row[0] == "Diagnostic" else None
+
+    def _json(self, i: int, strict: bool) -> tuple[DcgmDiag, int] | None:
+        """The `-j` document starting at line ``i`` and the line after it; None when there is none there
+        (``strict``, for a text that starts with one: ParseError instead)."""
+        try:
+            doc, end = json.JSONDecoder().raw_decode(self.text, self.starts[i] + self.lines[i].index("{"))
+        except RecursionError:
+            if strict:
+                raise ParseError("dcgmi diag JSON: nested too deeply") from None
+            return None
+        except ValueError as exc:  # JSONDecodeError, and integers over 4,300 digits
+            if strict:
+                line_no = getattr(exc, "lineno", None)
+                raise ParseError(f"dcgmi diag JSON: {str(exc)[:120]}", line_no) from None
+            return None
+        if not isinstance(doc, dict) or not ({"DCGM Diagnostic", "DCGM GPU Diagnostic"} & set(doc)):
+            if strict:
+                _obj(doc, "the document")
+                raise ParseError("not `dcgmi diag -j` output: no 'DCGM Diagnostic' or 'DCGM GPU Diagnostic' "
+                                 "object")
+            return None
+        after = i
+        while after < len(self.lines) and self.starts[after] < end:
+            after += 1
+        return _json_run(doc), after
+
+
+class _Box:
+    """One diagnostic box from its top border (line ``top``, column ``col``) to its bottom border, or to the
+    first line that is not part of a box (a box cut short, or one printed without its footer)."""
+
+    def __init__(self, lines: list[str], top: int, col: int):
+        self.lines = lines
+        self.top = top
+        self.col = col
+
+    def parse(self, success: bool, error: str | None) -> tuple[DcgmDiag, int]:
+        tests: list[_Test] = []
+        orphan: list[str] = []
+        metadata: dict[str, str] = {}
+        category: str | None = None
+        chunks: list[str] | None = None  # the message being read
+        closed = False
+
+        def end_message() -> None:
+            nonlocal chunks
             if chunks is not None:
-                chunks.append(value)
+                msg = _join_wrapped(chunks)
+                (tests[-1].messages if tests else orphan).append(msg)
+                chunks = None
+
+        i = self.top + 2  # the border and the header were found by the scanner
+        if i >= len(self.lines):
+            raise ParseError("`dcgmi diag` table ends inside its header")
+        rule = self.lines[i].rstrip()
+        if not _is_border(rule[self.col:], "="):
+            raise ParseError("not `dcgmi diag` output: expected the '+====+====+' rule", i + 1, rule)
+        i += 1
+        while i < len(self.lines):
+            raw = self.lines[i].rstrip("\r\n")
+            no = i + 1
+            line = raw.rstrip()
+            body = line.strip()
+            if not body or body in _ELISIONS:
+                i += 1
                 continue
-            if not tests:
-                raise ParseError("a continuation row with no test above it", no, raw)
-            per_gpu = _per_gpu(value, no, raw)
-            if per_gpu is not None:
-                tests[-1].gpus[per_gpu[0]] = per_gpu[1]
+            line = line[self.col:]
+            if not line or line[0] not in "|+":
+                break  # the box ends here: what follows is not DCGM's
+            i += 1
+            name = _category(line)
+            if name is not None:
+                end_message()
+                category = name
                 continue
+            if _is_border(line, "-"):
+                end_message()
+                closed = True
+                break
+            row = _row(line)
+            if row is None:
+                raise ParseError("expected a '| name | result |' row of the `dcgmi diag` table", no, raw)
+            cell_name, value = row
+            if category == "Metadata":
+                if not cell_name:
+                    raise ParseError("a Metadata row without a name", no, raw)
+                metadata[cell_name] = value.strip()
+                continue
+            if cell_name in _MESSAGE_ROWS:
+                end_message()
+                chunks = [value]
+                continue
+            if not cell_name:
+                if chunks is not None:
+                    chunks.append(value)
+                    continue
+                if not tests:
+                    raise ParseError("a continuation row with no test above it", no, raw)
+                per_gpu = _per_gpu(value, no, raw)
+                if per_gpu is not None:
+                    tests[-1].gpus[per_gpu[0]] = per_gpu[1]
+                    continue
+                summary = _summary(value.strip(), no, raw)
+                if summary is None:
+                    raise ParseError("expected 'GPUn: <result>' or '<result> - GPU: n' under a test", no, raw)
+                tests[-1].results.append(summary[0])
+                tests[-1].gpus.update(summary[1] or {})
+                continue
+            end_message()
             summary = _summary(value.strip(), no, raw)
             if summary is None:
-                raise ParseError("expected 'GPUn: <result>' or '<result> - GPU: n' under a test", no, raw)
-            tests[-1].results.append(summary[0])
-            tests[-1].gpus.update(summary[1] or {})
-            continue
+                raise ParseError(f"test {cell_name[:40]!r}: the result is not Pass, Fail, Warn, Skip or Not Run",
+                                 no, raw)
+            tests.append(_Test(cell_name, category, [summary[0]], dict(summary[1] or {})))
         end_message()
-        summary = _summary(value.strip(), no, raw)
-        if summary is None:
-            raise ParseError(f"test {cell_name[:40]!r}: the result is not Pass, Fail, Warn, Skip or Not Run", no, raw)
-        tests.append(_Test(cell_name, category, [summary[0]], dict(summary[1] or {})))
-    end_message()
-
-    if not saw_box and error is None:
-        raise ParseError("not `dcgmi diag` output: no diagnostic table and no 'Unable to complete' error")
-    if saw_box and state in ("header", "rule"):
-        raise ParseError("`dcgmi diag` table ends inside its header")
-    completed = error is None and (success or closed)
-    return DcgmDiag(None, [t.freeze() for t in tests], completed, error,
-                    metadata.get("DCGM Version"), metadata.get("Driver Version Detected"), orphan)
+        completed = error is None and (success or closed)
+        return DcgmDiag(None, [t.freeze() for t in tests], completed, error, metadata.get("DCGM Version"),
+                        metadata.get("Driver Version Detected"), orphan), i
 
 
 # --- JSON -----------------------------------------------------------------------------------------------
-
-def _loads(text: str) -> object:
-    try:
-        return json.loads(text)
-    except RecursionError:
-        raise ParseError("dcgmi diag JSON: nested too deeply") from None
-    except ValueError as exc:  # JSONDecodeError, and integers over 4,300 digits
-        line_no = getattr(exc, "lineno", None)
-        raise ParseError(f"dcgmi diag JSON: {str(exc)[:120]}", line_no) from None
-
 
 def _obj(value: object, what: str) -> dict:
     if not isinstance(value, dict):
@@ -389,11 +472,8 @@ def _json_test(raw: object, category: str | None) -> DcgmTest:
     return DcgmTest(name, category, _worst(results), gpus, messages)
 
 
-def _parse_json(text: str) -> DcgmDiag:
-    doc = _obj(_loads(text), "the document")
+def _json_run(doc: dict) -> DcgmDiag:
     key = "DCGM Diagnostic" if "DCGM Diagnostic" in doc else "DCGM GPU Diagnostic"
-    if key not in doc:
-        raise ParseError("not `dcgmi diag -j` output: no 'DCGM Diagnostic' or 'DCGM GPU Diagnostic' object")
     diag = _obj(doc[key], key)
     tests: list[DcgmTest] = []
     for cat in _list(diag.get("test_categories"), "test_categories"):

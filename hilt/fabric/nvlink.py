@@ -18,7 +18,8 @@ from hilt.fabric.bounds import check_size
 _GPU_HEAD = re.compile(r"^GPU (\d{1,4}): ")
 #: nvidia-smi prints GPU names of a few dozen characters; 1000 leaves room for padding and pasted prefixes.
 MAX_LINE = 1000
-_ELISION_TOKENS = ("...", "[...]", "…")
+#: Lines people put in pasted output where they cut some out; skipped by the parsers of these block formats.
+ELISION_TOKENS = ("...", "[...]", "…")
 _STATUS = re.compile(r"^\s+Link (\d{1,4}): (?:<inactive>|(\d{1,24}(?:\.\d{1,24})?) GB/s)\s*$")
 _ERROR = re.compile(r"^\s+Link (\d{1,4}): ([A-Za-z][A-Za-z ]{0,80}?): (\d{1,24}|N/A)\s*$")
 _CAPABILITY = re.compile(r"^\s+Link (\d{1,4}), ([^:]{1,200}): (true|false)\s*$")
@@ -93,7 +94,7 @@ class GpuCapabilities:
     links: dict[int, dict[str, bool]]
 
 
-def _gpu_line(line: str) -> tuple[int, str, str | None] | None:
+def gpu_heading(line: str) -> tuple[int, str, str | None] | None:
     """`GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-...)` -> (0, name, uuid); string operations, so linear in the
     line (the former regex `(.+?)(?: \\(UUID: ...\\))?\\s*$` took 25 s on an 80k-character line)."""
     m = _GPU_HEAD.match(line)
@@ -119,9 +120,9 @@ def _blocks(text: str, on_link: Callable[[int, str, int], None], what: str) -> l
         if len(line) > MAX_LINE:
             raise ParseError(f"a line of {len(line)} characters is not `nvidia-smi nvlink {what}` output "
                              f"(its lines are under {MAX_LINE})", no, line[:200])
-        if not line.strip() or line.strip() in _ELISION_TOKENS:
+        if not line.strip() or line.strip() in ELISION_TOKENS:
             continue
-        gpu = _gpu_line(line)
+        gpu = gpu_heading(line)
         if gpu:
             gpus.append(gpu)
             continue

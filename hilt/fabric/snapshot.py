@@ -13,6 +13,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hilt.errors import NodeError, ParseError
 from hilt.fabric.compare import check_error_delta
@@ -22,7 +23,9 @@ from hilt.fabric.nvml import NvmlReport, parse_nvml_report
 from hilt.fabric.procinfo import GpuInformation, parse_driver_version, parse_gpu_information
 from hilt.fabric.topo import Topology, parse_topology
 from hilt.fabric.xid import XidEvent, parse_xids
-from hilt.node.protocol import NodeLike
+
+if TYPE_CHECKING:  # a type only: the node protocol's package is a layer above this one (docs/architecture.md)
+    from hilt.node.protocol import NodeLike
 
 __all__ = ["FabricSnapshot", "Section", "check_error_delta", "read_fabric_snapshot", "read_nvlink_errors"]
 

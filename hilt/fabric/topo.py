@@ -3,7 +3,9 @@
 The real tool separates cells with tabs; pastes expand them to spaces, drop trailing whitespace, embed the
 matrix after a heading, and drivers of different eras name columns differently (`mlx5_0` vs `NIC0` plus a
 NIC Legend, with or without affinity columns). Cells never contain spaces, so rows split on whitespace;
-only the header has multi-word column names, which are matched by name.
+only the header has multi-word column names, which are matched by name. The matrix ends at a blank line, at
+"Legend:", or at any other line once every device has its row: a capture that dropped blank lines (a log) or
+was cut part-way through the legend still holds a whole matrix, and the legend only names the NICs.
 """
 
 from __future__ import annotations
@@ -92,6 +94,8 @@ def parse_topology(text: str) -> Topology:
         if not tokens or tokens[0] == "Legend:":
             break
         name = tokens[0]
+        if name not in device_set and len(seen) == len(devices):
+            break  # every row is in: what follows (a legend, whole or cut short, or other text) is not the matrix
         if name not in device_set:
             raise ParseError(f"row for unknown device {name!r} (columns: {', '.join(devices)})", i + 1, line)
         if name in seen:

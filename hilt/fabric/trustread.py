@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from hilt.errors import NodeError, ParseError
 from hilt.fabric.snapshot import _SECTION_FN, Section, split_sections
@@ -19,7 +20,9 @@ from hilt.fabric.trust import (
     parse_sig_enforce,
     parse_taint,
 )
-from hilt.node.protocol import NodeLike
+
+if TYPE_CHECKING:  # a type only: the node protocol's package is a layer above this one (docs/architecture.md)
+    from hilt.node.protocol import NodeLike
 
 _MISSING = "@@HILT-MISSING@@"
 

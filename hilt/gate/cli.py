@@ -25,6 +25,7 @@ from hilt.gate.baselines import (
     available_profiles,
     load_baselines,
 )
+from hilt.history.summary import load_summary
 from hilt.record.metrics import Metric
 from hilt.record.run_record import MetricRecord, RunRecord
 from hilt.util.cli_output import fail, print_json, say
@@ -45,8 +46,6 @@ def _fail(message: str) -> None:
 def load_run(run: Path) -> RunRecord:
     """A run's record from a summary.json or the reports directory holding one (one reader for every
     summary.json: bytes, nesting, types and non-finite samples are checked there)."""
-    from hilt.history.summary import load_summary
-
     return load_summary(run / "summary.json" if run.is_dir() else run)
 
 

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import numpy as np
+from scipy.special import stdtr  # Student's t CDF: scipy.stats' t.sf(t, df) is stdtr(df, -t)
+
 FIRST_LOOK = 2  # the first sample count with a spread estimate
 _TRIALS = 100_000
 _SEED = 20240808
@@ -32,9 +35,6 @@ def nominal_level(max_samples: int, alpha: float) -> float:
 
 def calibrate(max_samples: int, alpha: float) -> float:
     """Pocock's per-look level by Monte Carlo (seeded: the same result every time with one numpy)."""
-    import numpy as np
-    from scipy.special import stdtr  # Student's t CDF: scipy.stats' t.sf(t, df) is stdtr(df, -t)
-
     if max_samples < FIRST_LOOK:
         return alpha
     rng = np.random.default_rng(_SEED)

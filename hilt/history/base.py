@@ -30,6 +30,7 @@ from hilt.history.series import (
     point_of,
 )
 from hilt.history.summary import HistoryError, load_summary
+from hilt.history.test_ids import with_test_ids
 from hilt.record.run_record import RunRecord
 
 if TYPE_CHECKING:
@@ -106,7 +107,22 @@ def _migrate_3(db: Db) -> None:
         _insert_points(db, RunRecord.model_validate_json(text))
 
 
-_MIGRATIONS: list[Callable[[Db], None]] = [_migrate_1, _migrate_2, _migrate_3]
+def _migrate_4(db: Db) -> None:
+    """v4: every stored test carries its identity (``test_id``, issue 24): runs recorded through ``pytest suites``
+    and through ``hilt run`` named one test by two paths, which split its history in two. Each stored record
+    that reads as it was written gets the identities hilt.history.test_ids gives its node ids; a record that
+    reads only without its unusable samples is left as stored, and given them when read."""
+    for run_id, text in db.execute("SELECT run_id, record FROM runs"):
+        try:
+            record = RunRecord.model_validate_json(text)
+        except ValueError:
+            continue
+        if not all(t.test_id for t in record.tests):
+            db.execute("UPDATE runs SET record = ? WHERE run_id = ?",
+                       (with_test_ids(record).model_dump_json(), run_id))
+
+
+_MIGRATIONS: list[Callable[[Db], None]] = [_migrate_1, _migrate_2, _migrate_3, _migrate_4]
 SCHEMA = len(_MIGRATIONS)
 
 
@@ -184,7 +200,7 @@ class SqlHistoryStore(ABC):
                     if isinstance(metric, dict) and isinstance(metric.get("samples"), list):
                         metric["samples"] = [x for x in metric["samples"]
                                              if isinstance(x, (int, float)) and math.isfinite(x)]
-                return RunRecord.model_validate(data)
+                return with_test_ids(RunRecord.model_validate(data))  # left as stored by migration 4
             except (ValueError, TypeError, AttributeError, RecursionError):
                 log.warning("%s: skipped a stored run that cannot be read: %s", self.location,
                             str(first).splitlines()[0])
@@ -207,7 +223,9 @@ class SqlHistoryStore(ABC):
             return int(db.execute("SELECT MAX(version) FROM schema_version")[0][0])
 
     def append(self, record: RunRecord) -> None:
-        """Store ``record``; appending a run id again replaces that run (re-imports are idempotent)."""
+        """Store ``record``; appending a run id again replaces that run (re-imports are idempotent). A record of
+        an older hilt (an imported summary.json) is stored with its tests' identities filled in."""
+        record = with_test_ids(record)
         started = parse_time(record.started_at)
         with self._transaction(write=True) as db:
             db.execute("DELETE FROM metric_points WHERE run_id = ?", (record.run_id,))

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from hilt.errors import ConfigError
+
 # (environment variable holding the job id, CI system name, variable holding a link to the job)
 _CI_JOB_VARS: tuple[tuple[str, str, str | None], ...] = (
     ("GITHUB_RUN_ID", "github", None),
@@ -126,8 +128,6 @@ class HealthState(StrEnum):
         try:
             return cls(text.strip().lower())
         except ValueError:
-            from hilt.errors import ConfigError
-
             valid = ", ".join(s.value for s in cls)
             raise ConfigError(f"health state {text!r} is not valid: use one of {valid}") from None
 

@@ -36,10 +36,10 @@ class LocalNode:
         shutil.copyfile(local_path, remote_path)
 
     def run(self, argv: Sequence[str], timeout: float = 60, check: bool = True,
-            on_output: Callable[[str], None] | None = None) -> CommandResult:
+            on_output: Callable[[str], None] | None = None, stdin: str | None = None) -> CommandResult:
         started = time.monotonic()
         try:
-            proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
+            proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, input=stdin)
             result = CommandResult(list(argv), proc.returncode, proc.stdout, proc.stderr,
                                    time.monotonic() - started)
         except FileNotFoundError as exc:
@@ -52,3 +52,7 @@ class LocalNode:
         if check and result.exit_code != 0:
             raise NodeError(f"node {self.name}: {argv[0]} exited {result.exit_code}: {result.stderr[-500:]}")
         return result
+
+    def run_script(self, script: str, timeout: float = 60, check: bool = True) -> CommandResult:
+        """A fixed script of ours, on ``bash -s``'s stdin as hilt.node.ssh.Node runs it (the fabric readers')."""
+        return self.run(["bash", "-s"], timeout=timeout, check=check, stdin=script)

@@ -2,7 +2,8 @@
 
 ``hilt.node.ssh.Node`` (SSH) implements it; the probes' and fabric readers' functions ask for it, never for
 ``Node``, so their tests can hand them a local stand-in speaking the same calls, and a second transport
-(a serial console, a BMC shell) is one more class, not a branch.
+(a serial console, a BMC shell) is one more class, not a branch. fabric and probes sit a layer below node
+(docs/architecture.md), so they name this protocol under ``TYPE_CHECKING`` only: a type, never an import.
 """
 
 from __future__ import annotations

@@ -7,14 +7,18 @@ commands through the Node interface (argv lists only) and the pure judgements th
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from hilt.errors import InfrastructureError, ParseError
 from hilt.fabric.dcgm import DcgmDiag, parse_dcgm_diag, parse_dcgm_health
 from hilt.probes.errors import ProbeFailed, ProbeSkipped
 from hilt.probes.nvbandwidth import NvbandwidthResult, parse_nvbandwidth
-from hilt.probes.runner import NodeLike, has_command
+from hilt.probes.runner import has_command
 from hilt.profiles.model import DcgmSpec
 from hilt.record.metrics import Metric
+
+if TYPE_CHECKING:  # a type only: the node protocol's package is a layer above this one (docs/architecture.md)
+    from hilt.node.protocol import NodeLike
 
 
 class DcgmIncomplete(InfrastructureError):

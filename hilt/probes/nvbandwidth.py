@@ -6,9 +6,16 @@ header, rows with `N/A` on the diagonal, and `SUM <name> <value>` (v0.10 adds CO
 Bidirectional device-to-device testcases print three matrices under one Running line since v0.10
 (Read1/Read2/Total or Write1/Write2/Total); each is keyed by the name its SUM line gives
 (`<testcase>_read1`, `_read2`, `_total`). Latency testcases are in ns, not GB/s, and are kept apart in
-``latencies``. Waived testcases print `Waived: ` (v0.8 without a name). A testcase that starts but prints
-no matrix (an abort) is listed in ``errors``. Pastes carry elisions (`...`, `[...]`) and stray lines in the
-header; anything else, including cuda-samples' p2pBandwidthLatencyTest, raises ParseError.
+``latencies``. Waived testcases print `Waiving <name>.` (v0.1-v0.4), `Waived: ` (v0.8, without a name) or
+`Waived.` under their Running line. A testcase that starts but prints no matrix (an abort) is listed in
+``errors``.
+
+The output is found in a larger text: lines that are not nvbandwidth's (a paste's stray lines, a script's
+separators, another tool writing to the same terminal, such as `perf stat -I` counters between matrix rows) are
+passed over, but a line that looks like a matrix row must be one, and a matrix must not skip a row. Several runs
+one after another each start with their `nvbandwidth Version:` line: ``parse_nvbandwidth_runs`` returns each,
+``parse_nvbandwidth`` the last. Text with no nvbandwidth line at all (cuda-samples' p2pBandwidthLatencyTest,
+another tool) raises ParseError.
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ _RUNNING = re.compile(r"^Running ([A-Za-z0-9_]{1,120})\.$")
 _SUM = re.compile(r"^SUM ([A-Za-z0-9_]{1,120}) (\S{1,40})$")
 _COV = re.compile(r"^COEFFICIENT_OF_VARIATION ([A-Za-z0-9_]{1,120}) (\S{1,40})$")
 _WAIVED = re.compile(r"^Waived[:.]?(?: ([A-Za-z0-9_]{1,120})\.?)?$")
+_WAIVING = re.compile(r"^Waiving ([A-Za-z0-9_]{1,120})\.$")  # v0.1-v0.4: "Waiving " << testKey << "."
+_CELL_LIKE = re.compile(r"^(N/A|[-+]?(\d|\.\d)[0-9A-Za-z.+-]*|[-+]?(inf|nan|infinity))$", re.IGNORECASE)
 _TITLE = re.compile(r"^(memcpy|memory latency) .{1,200} \((GB/s|ns)\)$")
 _HEADER_LINES = ("Built from Git version:", "CUDA Runtime Version:", "CUDA Driver Version",
                  "Driver Version:", "NOTE:", "Additional system-specific tuning",
@@ -33,7 +42,7 @@ _HEADER_LINES = ("Built from Git version:", "CUDA Runtime Version:", "CUDA Drive
 _DEVICE = re.compile(r"^Device \d{1,4}: .{1,200}$")
 _SUFFIXES = {"read1": "_read1", "read2": "_read2", "write1": "_write1", "write2": "_write2", "total": "_total"}
 _MAX_GPUS = 1024
-_MAX_HEADER_NOISE = 16  # stray lines tolerated in the header (a paste's user name, a warning)
+_INDEX = re.compile(r"^[0-9]{1,4}$")  # a GPU index as nvbandwidth prints it (ASCII digits)
 
 
 @dataclass(frozen=True)
@@ -55,11 +64,29 @@ class NvbandwidthResult:
 
 
 def parse_nvbandwidth(text: str) -> NvbandwidthResult:
-    """Parse one nvbandwidth run, text or `-j` JSON."""
+    """The last nvbandwidth run in ``text`` (text, or `-j` JSON)."""
+    return parse_nvbandwidth_runs(text)[-1]
+
+
+def parse_nvbandwidth_runs(text: str) -> list[NvbandwidthResult]:
+    """Every nvbandwidth run in ``text``, in the order printed; ParseError when it holds none.
+
+    A run starts at its `nvbandwidth Version:` line; what comes before the second one (a preamble, the first
+    run) is the first run."""
     check_size(text, "nvbandwidth output")
     if text.lstrip().startswith("{"):
-        return _parse_json(text)
-    return _Text().parse(text)
+        return [_parse_json(text)]
+    lines = text.splitlines()
+    starts = [i for i, line in enumerate(lines) if _VERSION.match(line.strip())][1:]
+    bounds = [0, *starts, len(lines)]
+    return [_Text(first).parse(lines[first:end]) for first, end in zip(bounds, bounds[1:], strict=False)]
+
+
+def _row_like(tokens: list[str]) -> bool:
+    """``N  cell cell ...``: a GPU index, then only numbers and N/A (a bad number is a bad row, not another
+    tool's line; a line with a word in it is not a row)."""
+    return (len(tokens) > 1 and bool(_INDEX.match(tokens[0]))
+            and all(_CELL_LIKE.match(t) for t in tokens[1:]))
 
 
 def _cell(token: str, no: int, line: str) -> float | None:
@@ -72,7 +99,10 @@ def _cell(token: str, no: int, line: str) -> float | None:
 
 
 class _Text:
-    def __init__(self) -> None:
+    def __init__(self, offset: int = 0) -> None:
+        self.offset = offset  # line number of this run's first line, less one
+        self.complaint: str | None = None  # what the running testcase printed instead of a result
+        self.rows: list[int] = []
         self.testcases: dict[str, dict[tuple[int, int], float]] = {}
         self.latencies: dict[str, dict[tuple[int, int], float]] = {}
         self.sums: dict[str, float] = {}
@@ -93,9 +123,14 @@ class _Text:
     def _store(self, name: str) -> None:
         if self.matrix is None:
             return
+        if self.rows != list(range(len(self.rows))):
+            missing = sorted(set(range(max(self.rows) + 1)) - set(self.rows))
+            why = f"row {missing[0]} is missing" if missing else f"rows {self.rows} are not in order"
+            raise ParseError(f"nvbandwidth matrix {name}: {why}", self.matrix_line, None)
         (self.latencies if self.unit == "ns" else self.testcases)[name] = self.matrix
         self.matrix = None
         self.columns = None
+        self.rows = []
 
     def _flush_unnamed(self, no: int, line: str) -> None:
         """A matrix ended without a SUM line: name it from the Running line."""
@@ -108,74 +143,98 @@ class _Text:
 
     def _end_testcase(self) -> None:
         if self.running is not None and not self.running_output and self.running not in self.errors:
-            self.errors[self.running] = "printed no result"
+            self.errors[self.running] = self.complaint or "printed no result"
+        self.complaint = None
 
-    def parse(self, text: str) -> NvbandwidthResult:
-        noise = 0
-        for no, raw in enumerate(text.splitlines(), start=1):
+    def parse(self, lines: list[str]) -> NvbandwidthResult:
+        for no, raw in enumerate(lines, start=self.offset + 1):
             line = raw.strip()
             if not line or line in ("...", "[...]", "…"):
                 continue
-            if self.columns is not None and line[0].isdigit():
-                self._row(line, no, raw)
+            tokens = line.split()
+            if self.columns is not None and _row_like(tokens):
+                self._row(tokens, no, raw)
                 continue
             m = _SUM.match(line)
             if m:
                 self._sum(m.group(1), m.group(2), no, raw)
                 continue
-            if self.matrix is not None and self.columns is None:
-                self._columns(line, no, raw)
+            if self.matrix is not None and self.columns is None and all(_INDEX.match(t) for t in tokens):
+                self._columns(tokens, no, raw)
                 continue
-            if self.matrix is not None:
-                self._flush_unnamed(no, raw)
-            m = _RUNNING.match(line)
-            if m:
-                self._end_testcase()
-                self.running, self.running_output, self.suffix = m.group(1), False, ""
-                self.recognised = True
+            if self._line(line, no, raw):
                 continue
-            m = _TITLE.match(line)
-            if m:
-                self._title(line, m.group(2), no, raw)
-                continue
-            m = _COV.match(line)
-            if m:
-                self.cv[m.group(1)] = to_float(m.group(2), "coefficient of variation", no, raw)
-                continue
-            m = _WAIVED.match(line)
-            if m:
-                self.recognised = True
-                name = m.group(1)
-                if name is None and self.running is not None and not self.running_output:
-                    name = self.running
-                    self.running = None
-                if name is None:
-                    self.unnamed_waived += 1
-                elif name not in self.waived:
-                    self.waived.append(name)
-                continue
-            m = _VERSION.match(line)
-            if m:
-                self.version = m.group(1)
-                self.recognised = True
-                continue
-            if line.startswith(_HEADER_LINES) or _DEVICE.match(line):
-                continue
-            if self.running is not None and not self.running_output:
-                # the testcase's own complaint before it died (e.g. a pattern check, "Aborted")
-                self.errors.setdefault(self.running, line[:300])
-                continue
-            if not self.testcases and not self.sums and self.running is None and noise < _MAX_HEADER_NOISE:
-                noise += 1
-                continue
-            raise ParseError("not nvbandwidth output", no, raw)
+            if self.running is not None and not self.running_output and self.complaint is None:
+                # the testcase's own complaint before it died (e.g. a pattern check, "ERROR: ...", "Aborted")
+                self.complaint = line[:300]
+            # anything else is not nvbandwidth's: a paste's stray line, a separator, another tool's output
         if self.matrix is not None:
+            if self.columns is None:
+                raise ParseError("an nvbandwidth matrix ends inside its header", self.matrix_line, None)
             self._flush_unnamed(0, "")
         self._end_testcase()
         if not self.recognised and not self.sums:
             raise ParseError("not nvbandwidth output: no version line, Running line or SUM line")
         return NvbandwidthResult(self.testcases, self.sums, self.waived, self.version, self.latencies,
                                  self.errors, self.unnamed_waived, self.cv)
+
+    def _line(self, line: str, no: int, raw: str) -> bool:
+        """Handle one of nvbandwidth's own lines (other than rows and SUM); False for a line that is not."""
+        m = _RUNNING.match(line)
+        if m:
+            self._close_matrix(no, raw)
+            self._end_testcase()
+            self.running, self.running_output, self.suffix = m.group(1), False, ""
+            self.recognised = True
+            return True
+        m = _TITLE.match(line)
+        if m:
+            self._close_matrix(no, raw)
+            self._title(line, m.group(2), no, raw)
+            return True
+        m = _COV.match(line)
+        if m:
+            self._close_matrix(no, raw)
+            self.cv[m.group(1)] = to_float(m.group(2), "coefficient of variation", no, raw)
+            return True
+        m = _WAIVING.match(line)
+        if m:
+            self._close_matrix(no, raw)
+            self.recognised = True
+            if m.group(1) not in self.waived:
+                self.waived.append(m.group(1))
+            return True
+        m = _WAIVED.match(line)
+        if m:
+            self._close_matrix(no, raw)
+            self.recognised = True
+            name = m.group(1)
+            if name is None and self.running is not None and not self.running_output:
+                name = self.running
+                self.running = None
+            if name is None:
+                self.unnamed_waived += 1
+            elif name not in self.waived:
+                self.waived.append(name)
+            return True
+        m = _VERSION.match(line)
+        if m:
+            self._close_matrix(no, raw)
+            self.version = m.group(1)
+            self.recognised = True
+            return True
+        if line.startswith(_HEADER_LINES) or _DEVICE.match(line):
+            self._close_matrix(no, raw)
+            return True
+        return False
+
+    def _close_matrix(self, no: int, raw: str) -> None:
+        """One of nvbandwidth's own lines ends an open matrix (another tool's line does not)."""
+        if self.matrix is None:
+            return
+        if self.columns is None:
+            raise ParseError("expected the nvbandwidth matrix's column numbers", no, raw)
+        self._flush_unnamed(no, raw)
 
     def _title(self, line: str, unit: str, no: int, raw: str) -> None:
         self.matrix = {}
@@ -190,21 +249,20 @@ class _Text:
         if self.running is not None:
             self.running_output = True
 
-    def _columns(self, line: str, no: int, raw: str) -> None:
-        tokens = line.split()
-        if not tokens or len(tokens) > _MAX_GPUS or not all(t.isdigit() and len(t) <= 4 for t in tokens):
+    def _columns(self, tokens: list[str], no: int, raw: str) -> None:
+        if not tokens or len(tokens) > _MAX_GPUS or not all(_INDEX.match(t) for t in tokens):
             raise ParseError("expected the nvbandwidth matrix's column numbers", no, raw)
         self.columns = [int(t) for t in tokens]
 
-    def _row(self, line: str, no: int, raw: str) -> None:
+    def _row(self, tokens: list[str], no: int, raw: str) -> None:
         assert self.columns is not None and self.matrix is not None
-        tokens = line.split()
-        if not tokens[0].isdigit() or len(tokens[0]) > 4:
+        if not _INDEX.match(tokens[0]):  # ASCII digits: str.isdigit() takes "²", which int() refuses
             raise ParseError("expected an nvbandwidth matrix row 'N  <value> ...'", no, raw)
         if len(tokens) - 1 != len(self.columns):
             raise ParseError(f"nvbandwidth matrix row has {len(tokens) - 1} cells for {len(self.columns)} "
                              "columns", no, raw)
         row = int(tokens[0])
+        self.rows.append(row)
         for col, token in zip(self.columns, tokens[1:], strict=True):
             value = _cell(token, no, raw)
             if value is not None:

@@ -166,6 +166,13 @@ def nvbandwidth_planned(testcases: list[str], gpu_count: int) -> list[PlannedMet
     return out
 
 
+def c2c_planned(testcases: list[str], gpu_count: int) -> list[PlannedMetric]:
+    """What the copy probe through NVLink-C2C (a profile's ``c2c: bandwidth:``) will report on one node: each
+    testcase for every GPU (hilt.probes.c2c_probe)."""
+    return [PlannedMetric(f"c2c.{name}", {"tool": "nvbandwidth", "gpu": str(gpu), "gpus": str(gpu_count)},
+                          "node") for name in testcases for gpu in range(gpu_count)]
+
+
 def torch_planned(sizes: list[int], dtype: str, nodes: int = 1) -> list[PlannedMetric]:
     """What the torch all-reduce probe will report (backend and GPUs per node are the node's, not the plan's)."""
     return [PlannedMetric("torch.all_reduce.busbw", {"size": str(s), "dtype": dtype, "nodes": str(nodes),

@@ -18,13 +18,15 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hilt.node.protocol import CommandResultLike, NodeLike  # noqa: F401 - the one node protocol, re-exported
 from hilt.probes.errors import ProbeDependencyMissing, ProbeFailed, ProbeSkipped, ProbeTimeout, StrayProcesses
 from hilt.probes.nccl import NcclTestsResult, parse_nccl_tests
 from hilt.probes.results import allreduce_metrics, copy_metrics, ddp_metrics, parse_result_lines
 from hilt.record.metrics import Metric
+
+if TYPE_CHECKING:  # a type only: the node protocol's package is a layer above this one (docs/architecture.md)
+    from hilt.node.protocol import CommandResultLike, NodeLike
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,16 @@ from typing import Any
 from pydantic import ValidationError
 
 from hilt.errors import ConfigError
-from hilt.probes.plan import NcclTestsPlan, PlannedMetric, ProbesSpec, nccl_planned, size_bytes, torch_planned
+from hilt.probes.plan import (
+    NcclTestsPlan,
+    PlannedMetric,
+    ProbesSpec,
+    c2c_planned,
+    nccl_planned,
+    nvbandwidth_planned,
+    size_bytes,
+    torch_planned,
+)
 
 
 def parse_size(text: str, where: str = "--probe-sizes") -> int:
@@ -97,13 +106,23 @@ def _spec(raw: ProbesSpec | Mapping[str, object] | None) -> ProbesSpec:
 
 
 def planned_for_profile(profile: Any, nodes: int = 1) -> list[PlannedMetric]:
-    """Everything a profile plans to measure: its ``probes:`` plan, and on one node its ``nvbandwidth:``
-    testcases (a top-level section of the profile, beside ``dcgm:``)."""
-    from hilt.probes.plan import nvbandwidth_planned
-
+    """Everything a profile plans to measure: its ``probes:`` plan, and on one node the probes its other sections
+    name (section_planned)."""
     out = planned_metrics(ProbeSettings.from_profile(profile.probes), nodes)
-    if nodes == 1 and getattr(profile, "nvbandwidth", None) is not None:
+    if nodes == 1:
+        out += section_planned(profile)
+    return out
+
+
+def section_planned(profile: Any) -> list[PlannedMetric]:
+    """What one node measures for the profile's top-level sections beside ``probes:``: ``nvbandwidth:`` testcases
+    and the copy probe through NVLink-C2C (``c2c: bandwidth:``)."""
+    out: list[PlannedMetric] = []
+    if getattr(profile, "nvbandwidth", None) is not None:
         out += nvbandwidth_planned(profile.nvbandwidth.testcases, profile.gpu_count)
+    c2c = getattr(profile, "c2c", None)
+    if c2c is not None and c2c.bandwidth is not None:
+        out += c2c_planned(c2c.bandwidth.testcases, profile.gpu_count)
     return out
 
 

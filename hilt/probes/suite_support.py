@@ -6,9 +6,16 @@ Kept in the engine (not in suites/) so both suites and tests can use it; it impo
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from hilt.probes.runner import NodeLike, has_command
+from hilt.fabric.compare import check_error_delta
+from hilt.fabric.snapshot import read_nvlink_errors
+from hilt.probes.dcgm_probe import DcgmHealthWatch
+from hilt.probes.runner import has_command
 from hilt.record.metrics import Metric
+
+if TYPE_CHECKING:  # a type only: the node protocol's package is a layer above this one (docs/architecture.md)
+    from hilt.node.protocol import NodeLike
 
 
 class NvlinkWatch:
@@ -24,9 +31,6 @@ class NvlinkWatch:
         self.health = None
 
     def __enter__(self) -> NvlinkWatch:
-        from hilt.fabric.snapshot import read_nvlink_errors
-        from hilt.probes.dcgm_probe import DcgmHealthWatch
-
         for node in self.nodes:
             if has_command(node, "nvidia-smi"):
                 self.before[node.name] = read_nvlink_errors(node)
@@ -38,9 +42,6 @@ class NvlinkWatch:
 
     def new_errors(self) -> list[str]:
         """Errors that appeared on any watched node since __enter__, each prefixed with the node's name."""
-        from hilt.fabric.compare import check_error_delta
-        from hilt.fabric.snapshot import read_nvlink_errors
-
         found = []
         for node in self.nodes:
             if node.name in self.before:
@@ -61,3 +62,22 @@ def remeasurer(metric: Metric, probe: Callable[[], list[Metric]]) -> Callable[[]
         return ()
 
     return again
+
+
+def shared_remeasurer(probe: Callable[[], list[Metric]]) -> Callable[[Metric], Callable[[], Sequence[float]]]:
+    """Re-measure callbacks for every metric of one probe run (the release gate's ``check_all``): when the gate asks
+    for more of one metric, the probe runs once and the other metrics' new samples wait for their own turn, so
+    gating every GPU of a node costs one run per look, not one run per GPU."""
+    waiting: dict[str, list[float]] = {}
+
+    def for_metric(metric: Metric) -> Callable[[], Sequence[float]]:
+        def again() -> Sequence[float]:
+            if not waiting.get(metric.key):
+                for m in probe():
+                    waiting.setdefault(m.key, []).extend(m.samples)
+            samples, waiting[metric.key] = waiting.get(metric.key, []), []
+            return samples
+
+        return again
+
+    return for_metric

@@ -154,6 +154,96 @@ class TrustSpec(_Strict):
         return self
 
 
+_HOST_TESTCASE = re.compile(r"^(host_to_device|device_to_host)_[a-z0-9_]{1,100}$")
+
+
+class C2cBandwidthSpec(_Strict):
+    """nvbandwidth's copies between host memory and each GPU, through the coherent link: one metric
+    ``c2c.<testcase>`` per GPU (label ``gpu``), gated per node (test_c2c_bandwidth; docs/probes.md)."""
+
+    testcases: list[str] = Field(default_factory=lambda: ["host_to_device_memcpy_ce", "device_to_host_memcpy_ce"],
+                                 min_length=1)
+    timeout_s: float = Field(default=300.0, gt=0)
+
+    @field_validator("testcases")
+    @classmethod
+    def _host_device(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if not _HOST_TESTCASE.match(name):
+                raise ValueError(f"{name!r} is not an nvbandwidth host/device testcase (host_to_device_memcpy_ce, "
+                                 "device_to_host_memcpy_ce, ..._sm, ..._bidirectional_...)")
+        return v
+
+
+class C2cSpec(_Strict):
+    """NVLink-C2C between the CPU and every GPU, as `nvidia-smi c2c -s` shows it (test_c2c; docs/fabric.md)."""
+
+    links_per_gpu: int = Field(ge=1)
+    """C2C links every GPU has, all active (Grace Blackwell: 5 per GPU)."""
+    min_link_gbps: float | None = Field(default=None, gt=0)
+    """The slowest speed accepted on any link, in GB/s as `c2c -s` prints it; None: speeds recorded, not checked."""
+    bandwidth: C2cBandwidthSpec | None = None
+    """The copy probe through the link; without it test_c2c_bandwidth skips."""
+
+
+class CoherentMemorySpec(_Strict):
+    """The GPU memory a coherent host exposes to the OS: one CPU-less NUMA node per GPU, of at least
+    ``min_node_mb`` (test_coherent_memory; docs/fabric.md)."""
+
+    min_node_mb: int = Field(ge=1)
+    """The smallest size accepted for a GPU's memory node, in MB as numactl prints it."""
+    addressing_mode: str | None = "ATS"
+    """`nvidia-smi -q` Addressing Mode on every GPU (ATS on Grace); None: not checked (a host without nvidia-smi)."""
+    c2c_mode: str | None = "Enabled"
+    """`nvidia-smi -q` GPU C2C Mode on every GPU; None: not checked."""
+
+
+#: Fabric Health rows and the values that mean healthy, by row name as `nvidia-smi -q` prints it. Incorrect
+#: Configuration reads "None" on GB300 and "N/A" on GB200 drivers when nothing is wrong; Partition Assigned reads
+#: "N/A" on the GB300 capture (tests/data/corpus/c2c_mnnvl). A row not listed passes when it reads N/A, None or
+#: False, the words drivers print for "no problem", and fails with anything else.
+HEALTHY_ROWS: dict[str, tuple[str, ...]] = {
+    "Summary": ("Healthy",),
+    "Bandwidth": ("Full",),
+    "Route Recovery in progress": ("False",),
+    "Route Unhealthy": ("False",),
+    "Access Timeout Recovery": ("False",),
+    "Incorrect Configuration": ("None", "N/A"),
+    "Partition Assigned": ("N/A", "True"),
+}
+HEALTHY_UNLISTED = ("N/A", "None", "False")
+
+
+class NvlinkDomainSpec(_Strict):
+    """The multi-node NVLink domain a node of this platform joins (an NVL72 rack's trays): fabric trained and healthy
+    on every GPU, one ClusterUUID and clique across the lease, IMEX up with every node ready (test_nvlink_domain)."""
+
+    fabric_state: str = "Completed"
+    """`nvidia-smi -q` Fabric State every GPU must show."""
+    fabric_status: str = "Success"
+    health: dict[str, list[str]] = Field(default_factory=dict)
+    """Health rows whose accepted values differ from HEALTHY_ROWS, e.g. {"Partition Assigned": ["True"]}."""
+    multi_node: bool = True
+    """A multi-node domain is expected: every GPU must show a clique and a non-zero ClusterUUID."""
+    imex: bool = True
+    """IMEX must run: `nvidia-imex-ctl -N` on every node says Domain State UP, every node READY, every pair C."""
+    imex_config: str | None = None
+    """`nvidia-imex-ctl -N -c <file>` where IMEX runs with a config other than /etc/nvidia-imex/config.cfg."""
+
+    @field_validator("imex_config")
+    @classmethod
+    def _absolute(cls, v: str | None) -> str | None:
+        if v is not None and (not v.startswith("/") or any(c.isspace() for c in v)):
+            raise ValueError(f"{v!r} must be an absolute path without blanks (e.g. /etc/nvidia-imex/config.cfg)")
+        return v
+
+    def accepted(self, row: str) -> tuple[str, ...]:
+        """The values of Health row ``row`` that mean healthy."""
+        if row in self.health:
+            return tuple(self.health[row])
+        return HEALTHY_ROWS.get(row, HEALTHY_UNLISTED)
+
+
 class Profile(_Strict):
     name: str
     description: str = ""
@@ -171,6 +261,12 @@ class Profile(_Strict):
     """nvbandwidth testcases; without it the nvbandwidth probe skips."""
     trust: TrustSpec | None = None
     """Secure Boot, lockdown, taint, module signers, firmware matrix; without it test_trust skips."""
+    c2c: C2cSpec | None = None
+    """NVLink-C2C links per GPU and their speed, and the copy probe through them; without it test_c2c skips."""
+    coherent_memory: CoherentMemorySpec | None = None
+    """The GPU memory as CPU-less NUMA nodes, ATS, C2C mode; without it test_coherent_memory skips."""
+    nvlink_domain: NvlinkDomainSpec | None = None
+    """Fabric state and health, one clique and ClusterUUID, IMEX; without it test_nvlink_domain skips."""
     probes: ProbesSpec = ProbesSpec()
     """The probe plan (docs/probes.md); nccl-tests runs on every GPU of the node unless it says otherwise."""
 

@@ -18,7 +18,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hilt.errors import HiltError, InfrastructureError, NodeError
+from hilt.bmc import Bmc
+from hilt.errors import HiltError, InfrastructureError, NodeError, ParseError
+from hilt.fabric.procinfo import parse_driver_version
 from hilt.node.ssh import HostKeyError, Node, probe_ssh
 from hilt.provision.identity import IDENTITY_FILES as IDENTITY_FILES_HOST
 from hilt.provision.identity import IdentityError, bmc_identity, host_identity, identity_record, match_identity
@@ -103,9 +105,6 @@ def parse_os_release(text: str) -> dict[str, str]:
 def driver_version(sys_module: str | None, proc_version: str | None) -> str | None:
     """The loaded driver's version: /sys/module/nvidia/version, else /proc/driver/nvidia/version, parsed by the
     one driver-version parser (hilt.fabric.procinfo) that the fabric suites use too."""
-    from hilt.errors import ParseError
-    from hilt.fabric.procinfo import parse_driver_version
-
     for text in (sys_module, proc_version):
         if text and text.strip():
             try:
@@ -184,8 +183,6 @@ class _Provisioner:
         return self.result
 
     def _bmc(self):  # noqa: ANN202 - the BMC layer's class
-        from hilt.bmc import Bmc
-
         return Bmc.from_config(self.config, name=self.name)
 
     def _current_boot_id(self) -> str | None:
@@ -216,8 +213,11 @@ class _Provisioner:
             except HiltError as exc:
                 log.warning("node %s: BMC inventory unavailable: %s", self.name, exc)
             self.step(NodeState.OFF, f"{bmc.power_state()} before boot")
-            boot_image(bmc, self.image)
-        self.step(NodeState.BOOTING, f"{self.image_name} via {self.image.boot_method}")
+            notes = boot_image(bmc, self.image)
+        if notes:  # a slot that refused the image: kept whether or not the boot then succeeds
+            self.result.evidence["virtual_media"] = notes
+        detail = f"{self.image_name} via {self.image.boot_method}"
+        self.step(NodeState.BOOTING, detail + (f" ({'; '.join(notes)})" if notes else ""))
 
     def _wait_reachable(self, started: float) -> None:
         """Poll until the *new* OS answers SSH, or the image's boot timeout.
@@ -370,14 +370,16 @@ def provision(
         return {name: future.result() for name, future in futures.items()}
 
 
-def boot_image(bmc: BootMedia, image: ImageConfig) -> None:
-    """Boot ``image`` the way its ``boot_method`` says: a virtual CD, UEFI HTTP boot from its URL, or PXE."""
+def boot_image(bmc: BootMedia, image: ImageConfig) -> list[str]:
+    """Boot ``image`` the way its ``boot_method`` says: a virtual CD, UEFI HTTP boot from its URL, or PXE.
+    Returns the BMC's notes for the evidence (virtual-media slots that refused the image)."""
     if image.boot_method in ("http", "network"):  # "network" is the old name of UEFI HTTP boot
         bmc.boot_from_network(target="UefiHttp", uri=image.url)
     elif image.boot_method == "pxe":
         bmc.boot_from_network(target="Pxe")
     else:
-        bmc.boot_from_virtual_media(image.url)
+        return bmc.boot_from_virtual_media(image.url)
+    return []
 
 
 def read_running_images(nodes: Mapping[str, NodeConfig], timeout: float = 30.0) -> dict[str, dict[str, str | None]]:

@@ -19,7 +19,14 @@ from typing import Any
 
 import pytest
 
-from hilt.pytestplugin.state import METRIC_PROPERTY, NODE_PROPERTY, PROBE_PROPERTY, probe_metrics
+from hilt.pytestplugin.fusion import apply_to_nodes
+from hilt.pytestplugin.state import (
+    METRIC_PROPERTY,
+    NODE_PROPERTY,
+    PROBE_PROPERTY,
+    TEST_PROPERTY,
+    probe_metrics,
+)
 from hilt.pytestplugin.topology import topology_from_report
 from hilt.record.run_record import (
     BaselineRecord,
@@ -155,6 +162,7 @@ class RunCollector:
                     self._add_metric(report.nodeid, json.loads(value))
             self._add_topology(props.get(NODE_PROPERTY), topology_from_report(props))
             self._add_firmware(props.get(NODE_PROPERTY), firmware_from_report(props))
+            apply_to_nodes(props, props.get(NODE_PROPERTY), self.record.nodes)  # C2C, domain, IMEX (fabric picture)
         outcome = None
         if report.when == "call" or (report.when == "setup" and not report.passed):
             outcome = "passed" if report.passed else ("skipped" if report.skipped else
@@ -169,6 +177,7 @@ class RunCollector:
         message = _message(report) if outcome in ("failed", "error", "skipped") else None
         self.record.tests.append(TestRecord(nodeid=report.nodeid, outcome=outcome, kind=kind, message=message,
                                             duration_s=round(report.duration, 3), node=props.get(NODE_PROPERTY),
+                                            test_id=props.get(TEST_PROPERTY),
                                             probe=_declared(props.get(PROBE_PROPERTY))))
 
     def _add_topology(self, node: str | None, topology: TopologyRecord | None) -> None:
@@ -273,20 +282,14 @@ def _declared(value: str | None) -> list[str] | None:
 
 def _plans(config: pytest.Config, node_profiles: dict[str, str]) -> dict[str | None, list]:
     """What each node's probe plan (and the lease's, for a shared profile) will measure, --probe-sizes applied."""
-    from hilt.probes.settings import ProbeSettings, parse_sizes, planned_metrics
+    from hilt.probes.settings import ProbeSettings, parse_sizes, planned_metrics, section_planned
     from hilt.profiles.model import load_profile
 
     sizes = config.getoption("probe_sizes", None)
     repeats = config.getoption("probe_repeats", None)
     settings = {p: ProbeSettings.from_profile(load_profile(p).probes, parse_sizes(sizes) if sizes else None, repeats)
                 for p in set(node_profiles.values())}
-    from hilt.probes.plan import nvbandwidth_planned
-
-    extra = {}
-    for p in settings:
-        profile = load_profile(p)
-        nvb = getattr(profile, "nvbandwidth", None)
-        extra[p] = nvbandwidth_planned(nvb.testcases, profile.gpu_count) if nvb is not None else []
+    extra = {p: section_planned(load_profile(p)) for p in settings}  # nvbandwidth:, c2c: bandwidth:
     plans: dict[str | None, list] = {n: planned_metrics(settings[p]) + extra[p] for n, p in node_profiles.items()}
     if len(node_profiles) > 1 and len(settings) == 1:
         plans[None] = planned_metrics(next(iter(settings.values())), len(node_profiles))

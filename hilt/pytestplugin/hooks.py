@@ -17,6 +17,7 @@ import pytest
 from hilt.errors import ConfigError, GateUndecided, HiltError, InfrastructureError
 from hilt.exitcodes import ExitCode
 from hilt.pytestplugin.collector import RunCollector
+from hilt.pytestplugin.identity import item_test_id
 from hilt.pytestplugin.schedule import make_scheduler
 from hilt.pytestplugin.state import (
     KIND_PROPERTY,
@@ -26,6 +27,7 @@ from hilt.pytestplugin.state import (
     STARTED,
     STARTING,
     STATE_PATH,
+    TEST_PROPERTY,
     WORKERS_SET,
     is_controller,
     mark_probe,
@@ -289,6 +291,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             items[:] = keep
     for item in items:
         item.user_properties.append(("hilt.rig", state.rig))
+        item.user_properties.append((TEST_PROPERTY, item_test_id(item)))
         mark_probe(item)
 
 

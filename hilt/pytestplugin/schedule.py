@@ -96,7 +96,7 @@ def _node_turn(request: pytest.FixtureRequest, pytestconfig: pytest.Config) -> I
 
 def make_scheduler(config: pytest.Config, log, node_names: Sequence[str]):  # noqa: ANN001, ANN201 - xdist types
     """xdist's load scheduling with one scope per node (and one for every test on no single node)."""
-    from xdist.scheduler import LoadScopeScheduling
+    from xdist.scheduler import LoadScopeScheduling  # start-up cost: only a run under -n schedules
 
     class NodeScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:

@@ -37,6 +37,7 @@ METRIC_PROPERTY = "hilt.metric"
 KIND_PROPERTY = "hilt.kind"
 NODE_PROPERTY = "hilt.node"  # set by the `node` fixture: the node a test ran on
 PROFILE_PROPERTY = "hilt.profile"  # set with it: that node's profile
+TEST_PROPERTY = "hilt.test"  # set at collection: the test's identity across runs (pytestplugin/identity.py)
 PROBE_PROPERTY = "hilt.probe"  # this test feeds the gate (so the run is a gate): JSON list of what it measures
 
 

@@ -82,6 +82,56 @@ class TopologyRecord(BaseModel):
                    nic_names=dict(topo.nic_names), notes=notes)
 
 
+class C2cRecord(BaseModel):
+    """A node's NVLink-C2C links as `nvidia-smi c2c -s` showed them, next to its profile's expectation (recorded
+    by test_c2c for the report's fabric picture). ``links[gpu][link]`` is GB/s, None for an inactive link; no
+    GPU at all means the node said "No Devices support C2C."."""
+
+    profile: str | None = None
+    links: dict[int, dict[int, float | None]] = Field(default_factory=dict)
+    names: dict[int, str] = Field(default_factory=dict)
+    links_per_gpu: int | None = None
+    min_link_gbps: float | None = None
+    problems: list[str] = Field(default_factory=list)
+
+
+class FabricGpuRecord(BaseModel):
+    """One GPU's Fabric section of `nvidia-smi -q`: training state, the domain it joined, its health rows."""
+
+    gpu: int
+    pci_bus_id: str | None = None
+    state: str | None = None
+    status: str | None = None
+    clique_id: int | None = None
+    cluster_uuid: str | None = None
+    health: dict[str, str] = Field(default_factory=dict)
+
+
+class ImexNodeRecord(BaseModel):
+    index: int
+    address: str
+    status: str
+    version: str | None = None
+
+
+class ImexRecord(BaseModel):
+    """`nvidia-imex-ctl -N` as one node saw it; ``connections`` keyed "from-to" (JSON keys are strings)."""
+
+    domain_state: str
+    nodes: list[ImexNodeRecord] = Field(default_factory=list)
+    connections: dict[str, str] = Field(default_factory=dict)
+    error: str | None = None  # why the node's view could not be read (then the rest is empty)
+
+
+class DomainRecord(BaseModel):
+    """A node's place in its multi-node NVLink domain (test_nvlink_domain): each GPU's fabric, IMEX's view."""
+
+    profile: str | None = None
+    gpus: list[FabricGpuRecord] = Field(default_factory=list)
+    imex: ImexRecord | None = None
+    problems: list[str] = Field(default_factory=list)
+
+
 class NodeRecord(BaseModel):
     """What a node ran and how it got there."""
 
@@ -101,6 +151,10 @@ class NodeRecord(BaseModel):
     """The fabric as ``nvidia-smi topo -m`` showed it, against the profile (recorded by test_topology)."""
     firmware: dict[str, list[str | None]] | None = None
     """Firmware versions test_firmware_matrix found: bios, bmc, and vbios/inforom per GPU (docs/trust.md)."""
+    c2c: C2cRecord | None = None
+    """The C2C links test_c2c found, against the profile (the report's fabric picture)."""
+    domain: DomainRecord | None = None
+    """Fabric state, clique, ClusterUUID per GPU and IMEX's view, from test_nvlink_domain (the fabric picture)."""
 
 
 #: The test property test_firmware_matrix records the versions it found in (JSON), read back by the collector.
@@ -120,15 +174,29 @@ def firmware_from_report(props: dict[str, str]) -> dict[str, list[str | None]] |
     return data
 
 
+def identity_of(module: str, nodeid: str) -> str:
+    """A test's identity: the module that defines it, then pytest's name for it within the module
+    (``hilt.suites.test_nccl::test_nccl_tests[node1]``)."""
+    return f"{module}::{nodeid.split('::', 1)[1]}" if "::" in nodeid else f"{module}::{nodeid}"
+
+
 class TestRecord(BaseModel):
-    nodeid: str
+    nodeid: str  # pytest's node id as this run collected it (paste it to run the test again)
     outcome: TestOutcome
     kind: FailureKind = "none"
     message: str | None = None
     duration_s: float = 0.0
     node: str | None = None  # the node property the fixture set; None for lease-wide and node-less tests
+    test_id: str | None = None
+    """The test's identity across runs (``identity_of``): the same whether the suites ran as ``pytest suites``,
+    ``hilt run`` (``--pyargs hilt.suites``) or a team's module importing them; None in records of older hilt."""
     probe: list[str] | None = None
     """A probe's declared metrics (names, or families ending in '.'; ``[]``: it declared none); None: no probe."""
+
+    @property
+    def identity(self) -> str:
+        """What the history joins runs of this test by: ``test_id``, else (an older record) ``nodeid``."""
+        return self.test_id or self.nodeid
 
 
 class VerdictRecord(BaseModel):

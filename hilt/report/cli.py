@@ -25,7 +25,7 @@ from hilt.report.changes import ChangeOptions
 from hilt.report.compare import compare_runs, comparison_json, find_runs, unmatched_metrics, write_comparison
 from hilt.report.html import build_report, run_status
 from hilt.report.prometheus import write_metrics_prom
-from hilt.rig.config import Secret
+from hilt.rig.credentials import Secret
 from hilt.util.cli_output import cell, error_line, fail, print_json, say, warning_line
 from hilt.util.cli_output import stdout as console
 from hilt.util.locations import default_history

@@ -23,7 +23,8 @@ from hilt.history.series import metric_key, parse_time, point_node
 from hilt.record.run_record import RunRecord, TopologyRecord
 from hilt.report.fabric import STYLE as FABRIC_STYLE
 from hilt.report.fabric import fabric_grid
-from hilt.report.html import _CSP, _SCRIPT, _STYLE, run_status
+from hilt.report.html import run_status
+from hilt.report.style import page_head
 from hilt.report.versions import RUN, VERSION_LABELS, VersionChange, run_versions, version_diff, versions_html
 
 MetricChange = Literal["worse", "better", "same", "only_a", "only_b"]
@@ -62,7 +63,8 @@ class MetricDiff:
 
 @dataclass(frozen=True)
 class TestDiff:
-    nodeid: str
+    test: str  # the test's identity (TestRecord.identity): runs of it pair up however each was invoked
+    nodeid: str  # pytest's node id in B (else in A), to run it again
     node: str | None
     a: str | None  # outcome, None when the test did not run
     b: str | None
@@ -185,11 +187,14 @@ def compare_runs(a: RunRecord, b: RunRecord, min_magnitude: float = MIN_MAGNITUD
 
     metrics.sort(key=metric_order)
 
-    ta = {(t.nodeid, t.node): t.outcome for t in a.tests}
-    tb = {(t.nodeid, t.node): t.outcome for t in b.tests}
-    tests = [TestDiff(nodeid, node, ta.get((nodeid, node)), tb.get((nodeid, node)))
-             for nodeid, node in set(ta) | set(tb)]
-    tests.sort(key=lambda t: (not t.changed, t.nodeid, t.node or ""))
+    ta = {(t.identity, t.node): t for t in a.tests}
+    tb = {(t.identity, t.node): t for t in b.tests}
+    tests = []
+    for key in set(ta) | set(tb):
+        was, now = ta.get(key), tb.get(key)
+        tests.append(TestDiff(key[0], (now or was).nodeid, key[1], was.outcome if was else None,
+                              now.outcome if now else None))
+    tests.sort(key=lambda t: (not t.changed, t.test, t.node or ""))
 
     ra, rb = run_versions(a), run_versions(b)
     order = list(VERSION_LABELS)
@@ -253,7 +258,7 @@ def comparison_json(c: RunComparison) -> dict[str, object]:
         "metrics": [{"metric": m.metric, "node": m.node or None, "unit": m.unit,
                      "higher_is_better": m.higher_is_better, "a": m.a, "b": m.b, "ratio": m.ratio,
                      "verdict_a": m.verdict_a, "verdict_b": m.verdict_b, "change": m.change} for m in c.metrics],
-        "tests": [{"nodeid": t.nodeid, "node": t.node, "a": t.a, "b": t.b, "changed": t.changed}
+        "tests": [{"test": t.test, "nodeid": t.nodeid, "node": t.node, "a": t.a, "b": t.b, "changed": t.changed}
                   for t in c.tests],
         "fabric": [{"node": f.node, "recorded": f.recorded,
                     "links": [{"a": k.a, "b": k.b, "before": k.before, "after": k.after} for k in f.links]}
@@ -327,8 +332,9 @@ def _tests_section(c: RunComparison) -> str:
     same = [t for t in c.tests if not t.changed]
 
     def row(t: TestDiff) -> str:
-        return (f'<tr class="test{" changed" if t.changed else ""}" data-nodeid="{escape(t.nodeid, quote=True)}">'
-                f"<td>{_e(t.nodeid)}</td><td>{_e(t.node or '')}</td><td>{_e(t.a or 'did not run')}</td>"
+        return (f'<tr class="test{" changed" if t.changed else ""}" data-test="{escape(t.test, quote=True)}" '
+                f'data-nodeid="{escape(t.nodeid, quote=True)}"><td>{_e(t.test)}</td>'
+                f"<td>{_e(t.node or '')}</td><td>{_e(t.a or 'did not run')}</td>"
                 f"<td>{_e(t.b or 'did not run')}</td></tr>")
 
     head = "<tr><th>test</th><th>node</th><th>A</th><th>B</th></tr>"
@@ -376,9 +382,7 @@ def comparison_html(c: RunComparison, min_magnitude: float = MIN_MAGNITUDE) -> s
     links = sum(len(f.links) for f in c.fabric)
     title = f"hilt: {c.run_a.run_id} vs {c.run_b.run_id}"
     return "\n".join([
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
-        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">',
-        f"<title>{_e(title)}</title><style>{_STYLE}{_EXTRA_STYLE}{FABRIC_STYLE}</style><script>{_SCRIPT}</script></head><body>",
+        page_head(title, _EXTRA_STYLE + FABRIC_STYLE),
         f"<h1>Compare {_e(c.run_a.run_id)} (A) with {_e(c.run_b.run_id)} (B)</h1>",
         f'<p class="summary">{_count(len(c.version_changes), "version change")} · '
         f'{_count(worse, "metric")} worse, {better} better · {_count(tests, "test")} changed outcome'

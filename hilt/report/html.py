@@ -27,67 +27,11 @@ from hilt.report.nodes import OUTLIER_THRESHOLD, node_anchor, node_changes, node
 from hilt.report.order import rank_series
 from hilt.report.outcomes import outcome_histories, state_notes, tests_section
 from hilt.report.rollout_section import rollouts_section
+from hilt.report.style import page_head
 from hilt.report.svg import labels_text, metric_title, trend_chart, verdict_class
 from hilt.report.versions import versions_html
 
 Status = Literal["pass", "fail", "broken"]
-
-_CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:"
-
-_STYLE = """
-body{font:14px/1.4 system-ui,sans-serif;margin:0 auto;max-width:1000px;padding:16px;color:#1b1f24}
-h1{font-size:22px;margin:4px 0}h2{font-size:18px;border-bottom:1px solid #ddd;margin-top:28px}
-h3{font-size:15px;margin:18px 0 4px;font-family:ui-monospace,monospace}
-table{border-collapse:collapse;width:100%;margin:6px 0}td,th{border:1px solid #ddd;padding:3px 6px;
-text-align:left;vertical-align:top}th{background:#f5f6f8}.muted{color:#667}
-.badge{display:inline-block;padding:0 8px;border-radius:9px;color:#fff;font-weight:600}
-.s-pass{background:#1a7f37}.s-fail{background:#cf222e}.s-broken{background:#bc4c00}
-.k-regression{color:#cf222e;font-weight:600}.k-improvement{color:#0969da;font-weight:600}
-svg.trend-chart{display:block;max-width:100%;height:auto}
-svg .plot{fill:#fff;stroke:#ccc}svg .grid{stroke:#eee}svg text{font-size:10px;fill:#555}
-svg .band{fill:#1a7f37;fill-opacity:.12}svg .baseline{stroke:#1a7f37;stroke-dasharray:4 3}
-svg .line{fill:none;stroke-width:1.4}svg .img-tick{stroke:#888}svg .version-change{stroke:#888;stroke-dasharray:2 3}
-svg .legend text{font-size:11px;fill:#1b1f24}
-svg .cp{stroke-width:2;stroke-dasharray:5 3}svg .cp-regression{stroke:#cf222e}
-svg .cp-improvement{stroke:#0969da}svg circle.pt{stroke-width:1.5}
-.v-pass{fill:#1a7f37;color:#1a7f37}.v-regression{fill:#cf222e;color:#cf222e}
-.v-improvement{fill:#0969da;color:#0969da}.v-inconclusive{fill:#d4a72c;color:#9a6700}
-.v-unbaselined,.v-none{fill:#8c959f;color:#8c959f}
-.attn{display:inline-block;padding:0 6px;border-radius:9px;font-size:12px;font-weight:600;color:#fff}
-.attn-failing,.attn-regressed{background:#cf222e}.attn-changed{background:#0969da}
-details.run{border:1px solid #ddd;border-radius:4px;margin:4px 0;padding:2px 8px}
-details.run>summary{cursor:pointer}section.run:target details{outline:2px solid #0969da}
-pre{white-space:pre-wrap;margin:2px 0;font-size:12px}
-ul.versions{margin:0;padding-left:16px}
-.tstate,.outlier-flag{display:inline-block;padding:0 6px;border-radius:9px;font-size:12px;font-weight:600;color:#fff}
-.t-broken,.outlier-flag{background:#cf222e}.t-failing{background:#bc4c00}.t-flaky{background:#8250df}
-.t-passing{background:#1a7f37}.t-skipped{background:#8c959f}.dev-bad{color:#cf222e;font-weight:600}
-.dev-good{color:#0969da}.strip{white-space:nowrap}.strip .o{display:inline-block;width:6px;height:12px;
-margin-right:1px;vertical-align:middle}.o-pass{background:#1a7f37}.o-fail{background:#cf222e}
-.o-skip{background:#8c959f}.o-none{background:#eaeef2}
-details.node,details.tests-ok{border:1px solid #ddd;border-radius:4px;margin:4px 0;padding:2px 8px}
-details.node>summary,details.tests-ok>summary{cursor:pointer}
-"""
-
-# Runs first, in <head>: errors and CSP violations anywhere later land in <html data-errors>.
-_SCRIPT = """
-(function(){var root=document.documentElement,errs=[];
-function rec(m){errs.push(String(m));root.setAttribute('data-errors',JSON.stringify(errs));}
-root.setAttribute('data-errors','[]');
-window.addEventListener('error',function(e){rec('error: '+(e.message||e.type));});
-window.addEventListener('unhandledrejection',function(e){rec('rejection: '+e.reason);});
-document.addEventListener('securitypolicyviolation',function(e){rec('csp: '+e.blockedURI);});
-document.addEventListener('DOMContentLoaded',function(){
-root.setAttribute('data-charts',document.querySelectorAll('svg.trend-chart').length);
-openTarget();root.setAttribute('data-ready','1');});
-// a chart point or a table row links a run: open (expand) that run's details, not just scroll to them
-function openTarget(){var id=decodeURIComponent(location.hash.slice(1));if(!id)return;
-var el=document.getElementById(id);if(!el)return;var d=el.tagName==='DETAILS'?el:el.querySelector('details');
-if(d){d.open=true;root.setAttribute('data-opened',id);}}
-window.addEventListener('hashchange',openTarget);
-document.addEventListener('click',function(e){var a=e.target.closest&&e.target.closest('a');
-if(a&&(a.getAttribute('href')||'').charAt(0)==='#')setTimeout(openTarget,0);});})();
-"""
 
 
 def _failed(test: TestRecord) -> bool:
@@ -130,7 +74,7 @@ def _time(value: str) -> str:
 def _tonight(latest: dict[str, RunRecord], report_dir: Path, notes: dict[tuple[str, str], str] | None = None,
              test_notes: dict[tuple[str, str, str | None], str] | None = None) -> str:
     """``notes``: a line per node worth reading though its tests passed (an outlier against its peers);
-    ``test_notes``: a failed test's history (broken since, flaky), by (rig, test id, node)."""
+    ``test_notes``: a failed test's history (broken since, flaky), by (rig, test identity, node)."""
     out = ['<section id="tonight"><h2>Tonight</h2><table class="status"><tr><th>rig</th><th>node</th>'
            '<th>status</th><th>image</th><th>detail</th></tr>']
     for rig in sorted(latest):
@@ -159,7 +103,7 @@ def _tonight(latest: dict[str, RunRecord], report_dir: Path, notes: dict[tuple[s
 
 
 def _test_note(rig: str, test: TestRecord, notes: dict[tuple[str, str, str | None], str] | None) -> str:
-    note = (notes or {}).get((rig, test.nodeid, test.node))
+    note = (notes or {}).get((rig, test.identity, test.node))
     return f" ({note})" if note else ""
 
 
@@ -285,9 +229,7 @@ def build_report(runs: list[RunRecord], out: Path, title: str = "hilt nightly re
     span = (f"{len(ordered)} runs, {_time(ordered[0].started_at)} to {_time(ordered[-1].started_at)}"
             if ordered else "no runs")
     page = [
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
-        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">',
-        f"<title>{escape(title)}</title><style>{_STYLE}</style><script>{_SCRIPT}</script></head><body>",
+        page_head(title),
         f'<h1>{escape(title)}</h1><p class="muted">{span} · generated '
         f'{datetime.now(UTC):%Y-%m-%d %H:%M} UTC · <a href="#changes">changes</a> · <a href="#nodes">nodes</a>'
         f' · <a href="#tests">tests</a> · <a href="#trends">trends</a> · <a href="#runs">runs</a></p>',

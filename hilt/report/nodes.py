@@ -17,7 +17,7 @@ from html import escape
 from hilt.history.series import Series, metric_key, parse_time, point_node
 from hilt.record.run_record import MetricRecord, RunRecord
 from hilt.report.changes import Change, ChangeOptions, detect_changes, run_anchor
-from hilt.report.outcomes import STATE_ORDER, OutcomeHistory, history_table
+from hilt.report.outcomes import NEEDS_A_LOOK, STATE_ORDER, OutcomeHistory, history_table
 from hilt.report.svg import metric_title
 
 OUTLIER_THRESHOLD = 0.10  # a node this far (relative) on the worse side of its peers' median is flagged
@@ -212,7 +212,7 @@ def nodes_section(runs: Sequence[RunRecord], histories: Sequence[OutcomeHistory]
         outliers = view.outliers(threshold)
         what = "; ".join(f"{metric_title(v.metric)} {v.deviation:+.1%}" for v in outliers if v.deviation is not None)
         tests = by_node.get((view.rig, view.node), [])
-        bad = {s: sum(1 for h in tests if h.state == s) for s in ("broken", "failing", "flaky")}
+        bad = {s: sum(1 for h in tests if h.state == s) for s in NEEDS_A_LOOK}
         tally = ", ".join(f"{n} {s}" for s, n in bad.items() if n) or (f"{len(tests)} passing" if tests else "–")
         on_rig = f' <span class="muted">on {escape(view.rig)}</span>' if len(rigs) > 1 else ""
         out.append(f'<tr class="node-summary" data-node="{escape(view.node)}" data-rig="{escape(view.rig)}" '
@@ -224,7 +224,7 @@ def nodes_section(runs: Sequence[RunRecord], histories: Sequence[OutcomeHistory]
     out.append("</table>")
     for view in views:
         outliers = view.outliers(threshold)
-        tests = sorted(by_node.get((view.rig, view.node), []), key=lambda h: (STATE_ORDER[h.state], h.nodeid))
+        tests = sorted(by_node.get((view.rig, view.node), []), key=lambda h: (STATE_ORDER[h.state], h.test))
         if not (view.values or tests):
             continue  # nothing recorded on this node alone: its summary row says so
         out.append(f'<details class="node" id="{node_anchor(view.rig, view.node)}" data-node="{escape(view.node)}"'

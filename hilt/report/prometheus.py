@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import get_args
 
-from prometheus_client import CollectorRegistry, write_to_textfile
+from prometheus_client import CollectorRegistry, generate_latest, write_to_textfile
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from hilt.history.series import parse_time
@@ -152,8 +152,6 @@ class RunCollector:
 
 def render_metrics(record: RunRecord) -> str:
     """The text exposition of ``record``, as the file holds it."""
-    from prometheus_client import generate_latest
-
     registry = CollectorRegistry(auto_describe=False)
     registry.register(RunCollector(record))
     return generate_latest(registry).decode("utf-8")

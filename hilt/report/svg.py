@@ -346,3 +346,50 @@ def _image_labels(points: Sequence[SeriesPoint], col: Sequence[int], x, axis_y: 
                          f'{escape(shown)}</text>')
             row_end[row] = x0 + CHAR_W * len(shown)
     return "".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------------- C2C
+
+C2C_ROW, C2C_WIDTH = 34, 560
+
+
+def c2c_diagram(links: dict[int, dict[int, float | None]], links_per_gpu: int | None = None,
+                min_link_gbps: float | None = None, node: str = "") -> str:
+    """One node's NVLink-C2C as a picture: the CPU on the left, each GPU on the right, one line per GPU saying how
+    many of its links are up and their total GB/s. A GPU short of links, or with a link under the minimum, gets a
+    dashed line and the reason in its label (the words say it; the colour only repeats it). No GPU at all: the
+    node said "No Devices support C2C."."""
+    gpus = sorted(links)
+    height = max(1, len(gpus)) * C2C_ROW + 16
+    parts = [f'<svg class="c2c-diagram" data-node="{escape(node, quote=True)}" data-gpus="{len(gpus)}" '
+             f'viewBox="0 0 {C2C_WIDTH} {height}" width="{C2C_WIDTH}" height="{height}" role="img" '
+             'xmlns="http://www.w3.org/2000/svg">',
+             f'<title>NVLink-C2C of {escape(node or "the node")}</title>',
+             f'<rect class="c2c-cpu" x="4" y="8" width="70" height="{height - 16}" rx="4"/>'
+             f'<text x="39" y="{height / 2 + 4:.0f}" text-anchor="middle">CPU</text>']
+    if not gpus:
+        parts.append(f'<text class="c2c-none" x="90" y="{height / 2 + 4:.0f}">no GPU supports C2C '
+                     f'(nvidia-smi c2c -s: "No Devices support C2C.")</text></svg>')
+        return "".join(parts)
+    for row, gpu in enumerate(gpus):
+        speeds = links[gpu]
+        up = [s for s in speeds.values() if s is not None]
+        down = [i for i, s in sorted(speeds.items()) if s is None]
+        slow = [i for i, s in sorted(speeds.items()) if s is not None and min_link_gbps is not None
+                and s < min_link_gbps]
+        want = links_per_gpu if links_per_gpu is not None else len(speeds)
+        bad = bool(down or slow) or len(up) < want
+        label = f"GPU{gpu}: {len(up)}/{want} links, {sum(up):.1f} GB/s"
+        if down:
+            label += f" (link {', '.join(map(str, down))} down)"
+        if slow:
+            label += f" (link {', '.join(map(str, slow))} under {min_link_gbps:g} GB/s)"
+        y = 8 + row * C2C_ROW + C2C_ROW / 2
+        cls, dash = (" c2c-bad", ' stroke-dasharray="6 4"') if bad else ("", "")
+        parts.append(f'<g class="c2c-gpu{cls}" data-gpu="{gpu}"><title>{escape(label)}</title>'
+                     f'<line x1="74" x2="360" y1="{y:.0f}" y2="{y:.0f}"{dash}/>'
+                     f'<text x="84" y="{y - 4:.0f}">{escape(label.split(": ", 1)[1])}</text>'
+                     f'<rect x="360" y="{y - 12:.0f}" width="80" height="24" rx="4"/>'
+                     f'<text x="400" y="{y + 4:.0f}" text-anchor="middle">GPU{gpu}</text></g>')
+    parts.append("</svg>")
+    return "".join(parts)

@@ -1,4 +1,5 @@
-"""`hilt rigs check`: the whole chain from rigs.yaml to a gate that can decide, checked before any rack starts.
+"""`hilt rigs check`: the whole chain from rigs.yaml to a gate that can decide, checked before any rack starts,
+and the credential references and TLS settings that must hold by then.
 
 rigs.yaml can be valid and still lead to a gate that can only end inconclusive: a profile that does not exist or
 does not validate, a default image or suite that is not there, or a probe plan that never measures a size the
@@ -7,12 +8,22 @@ baselines gate. Each problem is one line naming the rig, the node, the profile a
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import hilt
 from hilt.errors import ConfigError
-from hilt.rig.config import Inventory, RigConfig, load_provider
+from hilt.gate.baselines import load_baselines
+from hilt.gate.coverage import plan_gaps
+from hilt.probes.settings import ProbeSettings, planned_for_profile, planned_metrics
+from hilt.profiles.model import load_profile
+from hilt.rig.config import Inventory, RigConfig
+from hilt.rig.credentials import Secret
+from hilt.rig.provider import load_provider
+from hilt.util import safe_yaml
+from hilt.util.safe_yaml import YamlDocument
 
 
 def _planned_nodes(rig_name: str, rig: RigConfig) -> tuple[dict[str, str], set[str] | None, str | None]:
@@ -36,8 +47,6 @@ def _planned_nodes(rig_name: str, rig: RigConfig) -> tuple[dict[str, str], set[s
 
 def suite_dirs(rigs_file: Path) -> list[Path]:
     """Where suite modules live: the rigs file's ``suites/`` and the package's reference suites."""
-    import hilt
-
     return [Path(rigs_file).resolve().parent / "suites", Path(hilt.__file__).resolve().parent / "suites"]
 
 
@@ -48,11 +57,6 @@ def _suite_names(suite_dirs: Iterable[Path]) -> set[str]:
 def check_chain(inventory: Inventory, suite_dirs: Iterable[Path] = (), rig_names: list[str] | None = None
                 ) -> list[str]:
     """Every problem between rigs.yaml and a decidable gate, one line each (empty: the chain holds)."""
-    from hilt.gate.baselines import load_baselines
-    from hilt.gate.coverage import plan_gaps
-    from hilt.probes.settings import ProbeSettings, planned_for_profile, planned_metrics
-    from hilt.profiles.model import load_profile
-
     problems: list[str] = []
     baselines_dir = Path(inventory.baselines_dir)  # a profile without a baseline file has nothing to gate here
     suites = _suite_names(suite_dirs)
@@ -108,3 +112,48 @@ def check_chain(inventory: Inventory, suite_dirs: Iterable[Path] = (), rig_names
                     problems.append(f"rig {rig_name} lease of {len(nodes)} (profile {profile_name}): "
                                     f"gated entry {gap}")
     return problems
+
+
+def check_credentials(inv: Inventory, rig_names: list[str] | None = None) -> list[str]:
+    """Problems with credential references that are not set now, each naming file:line and field."""
+    try:
+        doc: YamlDocument | None = safe_yaml.load_file(inv.source)
+    except ConfigError:
+        doc = None  # the file changed or went away since it was loaded: report fields without lines
+    problems = []
+    for rig_name in rig_names or list(inv.rigs):
+        for node_name, node in inv.rig(rig_name).nodes.items():
+            for field in ("username", "password"):
+                secret: Secret = getattr(node.bmc, field)
+                if str(secret).startswith("literal:"):
+                    continue
+                problem = secret.problem()
+                if problem:
+                    loc = ("rigs", rig_name, "nodes", node_name, "bmc", field)
+                    dotted = ".".join(loc)
+                    line = doc.line(loc) if doc is not None else None
+                    problems.append(f"{inv.source}:{line or '?'}: {dotted}: {problem}")
+    return problems
+
+
+def check_tls(inv: Inventory, rig_names: list[str] | None = None) -> tuple[list[str], list[str]]:
+    """(problems, warnings) of the BMCs' TLS settings: a CA bundle that is not a readable file is a problem;
+    verification turned off (``verify: false``) is allowed, and always shown."""
+    try:
+        doc: YamlDocument | None = safe_yaml.load_file(inv.source)
+    except ConfigError:
+        doc = None
+    problems, warnings = [], []
+    for rig_name in rig_names or list(inv.rigs):
+        for node_name, node in inv.rig(rig_name).nodes.items():
+            loc = ("rigs", rig_name, "nodes", node_name, "bmc", "verify")
+            where = f"{inv.source}:{(doc.line(loc) if doc is not None else None) or '?'}: {'.'.join(loc)}"
+            verify = node.bmc.verify
+            if verify is False:
+                warnings.append(f"{where}: TLS verification is off for {node.bmc.url}: anyone on the path can "
+                                "read the BMC password; give a CA bundle instead")
+            elif isinstance(verify, str):
+                path = Path(verify).expanduser()
+                if not path.is_file() or not os.access(path, os.R_OK):
+                    problems.append(f"{where}: CA bundle {verify} is not a readable file")
+    return problems, warnings

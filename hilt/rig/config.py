@@ -7,83 +7,22 @@ the file: only references (``${ENV_VAR}`` or ``file:/path``) that are resolved a
 
 from __future__ import annotations
 
-import importlib
-import os
+import base64
+import binascii
 import re
-from collections.abc import Mapping
+import struct
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from hilt.errors import ConfigError
 from hilt.profiles.model import FirmwareSpec
+from hilt.rig.credentials import Secret, is_reference, reference
+from hilt.rig.store_url import StoreUrlError, parse_url
 from hilt.util import safe_yaml
 from hilt.util.locations import default_history, default_history_path, default_lease_store_url
 from hilt.util.safe_yaml import YamlDocument
-
-_ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
-
-
-class Secret(str):
-    """A credential reference: ``${ENV_VAR}`` or ``file:/path``. Its value is read only at use.
-
-    ``str(secret)`` is the reference, never the value, so a secret that ends up in a log or an
-    exception shows where the value lives, not what it is.
-    """
-
-    def resolve(self) -> str:
-        ref = str(self)
-        match = _ENV_REF.match(ref)
-        if match:
-            value = os.environ.get(match.group(1))
-            if value is None:
-                raise ConfigError(f"credential {ref} is not set: export {match.group(1)}")
-            return value
-        if ref.startswith("file:"):
-            return _first_line(ref, Path(ref[5:]).expanduser())
-        raise ConfigError(f"credential {ref!r} is not a reference (use ${{ENV_VAR}} or file:/path)")
-
-    @classmethod
-    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
-        from pydantic_core import core_schema
-
-        return core_schema.no_info_after_validator_function(cls, core_schema.str_schema())
-
-    def problem(self) -> str | None:
-        """Why this reference cannot be resolved now, or None when it can."""
-        try:
-            self.resolve()
-        except ConfigError as exc:
-            return str(exc)
-        return None
-
-
-def _first_line(ref: str, path: Path) -> str:
-    """The first line of a credential file, as documented: a trailing comment, a second secret or a
-    newline after it never become part of the password. Messages name the reference, never the content."""
-    try:
-        with path.open("rb") as f:
-            raw = f.readline(64 * 1024)
-    except OSError as exc:
-        raise ConfigError(f"credential {ref} cannot be read: {exc.strerror or exc}") from None
-    try:
-        line = raw.decode("utf-8").rstrip("\r\n")
-    except UnicodeDecodeError:
-        raise ConfigError(f"credential {ref}: its first line is not UTF-8 text") from None
-    if not line.strip():
-        raise ConfigError(f"credential {ref}: its first line is empty (the value goes on line 1)")
-    return line
-
-
-def _secret(value: object, field: str) -> Secret:
-    if not isinstance(value, str):
-        raise ValueError(f"{field} must be a string reference")
-    if _ENV_REF.match(value) or value.startswith("file:"):
-        return Secret(value)
-    raise ValueError(
-        "credentials are never written in rigs.yaml: use a reference like ${BMC_PASSWORD} or file:/path"
-    )
 
 
 class _Model(BaseModel):
@@ -128,14 +67,14 @@ class BmcConfig(_Model):
     @field_validator("username", mode="before")
     @classmethod
     def _username(cls, v: object) -> Secret:
-        if isinstance(v, str) and not (_ENV_REF.match(v) or v.startswith("file:")):
+        if isinstance(v, str) and not is_reference(v):
             return Secret(f"literal:{v}")
-        return _secret(v, "username")
+        return reference(v, "username")
 
     @field_validator("password", mode="before")
     @classmethod
     def _password(cls, v: object) -> Secret:
-        return _secret(v, "password")
+        return reference(v, "password")
 
 
 class SshConfig(_Model):
@@ -180,10 +119,6 @@ _HOST_KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-
 
 def host_key_problem(text: str) -> str | None:
     """Why ``TYPE BASE64 [comment]`` is not a public host key hilt can pin, or None when it is one."""
-    import base64
-    import binascii
-    import struct
-
     parts = text.split()
     if len(parts) < 2:
         return "not 'TYPE BASE64' (copy a line of ssh-keyscan HOST, or /etc/ssh/ssh_host_ed25519_key.pub)"
@@ -210,7 +145,7 @@ def host_key_problem(text: str) -> str | None:
     if len(fields) != expected or (kind == "ssh-ed25519" and len(fields[1]) != 32):
         return f"the {kind} key data is truncated or malformed"
     try:
-        import paramiko
+        import paramiko  # start-up cost (~0.1 s): only a pinned host key needs it, and every `hilt` reads rigs.yaml
 
         paramiko.PKey.from_type_string(kind, blob)
     except Exception:  # noqa: BLE001 - paramiko raises several types for a malformed key
@@ -295,6 +230,15 @@ class Inventory(_Model):
         """A message for the user when the history read is the old default location (reports/history.sqlite)."""
         return self._history_note
 
+    @field_validator("lease_store")
+    @classmethod
+    def _lease_store(cls, v: str) -> str:
+        try:
+            parse_url(v)
+        except StoreUrlError as exc:
+            raise ValueError(exc.problem) from None
+        return v
+
     @field_validator("history")
     @classmethod
     def _history(cls, v: str) -> str:
@@ -308,7 +252,7 @@ class Inventory(_Model):
     @field_validator("history_password", mode="before")
     @classmethod
     def _history_password(cls, v: object) -> Secret | None:
-        return None if v is None else _secret(v, "history_password")
+        return None if v is None else reference(v, "history_password")
 
     def rig(self, name: str | None) -> RigConfig:
         name = name or self.default_rig
@@ -449,91 +393,3 @@ def load_inventory(path: str | Path) -> Inventory:
     if len(raw) > safe_yaml.MAX_BYTES:
         raise ConfigError(f"{path}: larger than {safe_yaml.MAX_BYTES} bytes; not a rigs file")
     return parse_inventory(raw, source=str(path), base_dir=path.resolve().parent)
-
-
-def check_credentials(inv: Inventory, rig_names: list[str] | None = None) -> list[str]:
-    """Problems with credential references that are not set now, each naming file:line and field."""
-    try:
-        doc: YamlDocument | None = safe_yaml.load_file(inv.source)
-    except ConfigError:
-        doc = None  # the file changed or went away since it was loaded: report fields without lines
-    problems = []
-    for rig_name in rig_names or list(inv.rigs):
-        for node_name, node in inv.rig(rig_name).nodes.items():
-            for field in ("username", "password"):
-                secret: Secret = getattr(node.bmc, field)
-                if str(secret).startswith("literal:"):
-                    continue
-                problem = secret.problem()
-                if problem:
-                    loc = ("rigs", rig_name, "nodes", node_name, "bmc", field)
-                    dotted = ".".join(loc)
-                    line = doc.line(loc) if doc is not None else None
-                    problems.append(f"{inv.source}:{line or '?'}: {dotted}: {problem}")
-    return problems
-
-
-def check_tls(inv: Inventory, rig_names: list[str] | None = None) -> tuple[list[str], list[str]]:
-    """(problems, warnings) of the BMCs' TLS settings: a CA bundle that is not a readable file is a problem;
-    verification turned off (``verify: false``) is allowed, and always shown."""
-    try:
-        doc: YamlDocument | None = safe_yaml.load_file(inv.source)
-    except ConfigError:
-        doc = None
-    problems, warnings = [], []
-    for rig_name in rig_names or list(inv.rigs):
-        for node_name, node in inv.rig(rig_name).nodes.items():
-            loc = ("rigs", rig_name, "nodes", node_name, "bmc", "verify")
-            where = f"{inv.source}:{(doc.line(loc) if doc is not None else None) or '?'}: {'.'.join(loc)}"
-            verify = node.bmc.verify
-            if verify is False:
-                warnings.append(f"{where}: TLS verification is off for {node.bmc.url}: anyone on the path can "
-                                "read the BMC password; give a CA bundle instead")
-            elif isinstance(verify, str):
-                path = Path(verify).expanduser()
-                if not path.is_file() or not os.access(path, os.R_OK):
-                    problems.append(f"{where}: CA bundle {verify} is not a readable file")
-    return problems, warnings
-
-
-def resolve_username(secret: Secret) -> str:
-    text = str(secret)
-    return text[len("literal:"):] if text.startswith("literal:") else secret.resolve()
-
-
-# ---------------------------------------------------------------- providers
-
-
-class RigProvider(Protocol):
-    """Materialises a rig's nodes before a session (and tears them down after)."""
-
-    def start(self, rig_name: str, options: dict, workdir: Path) -> dict: ...
-
-    def stop(self) -> None: ...
-
-
-def load_provider(config: ProviderConfig) -> RigProvider:
-    module_name, _, attr = config.factory.partition(":")
-    try:
-        factory = getattr(importlib.import_module(module_name), attr or "Provider")
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"rig provider {config.factory!r} cannot be loaded: {exc}") from None
-    return factory()
-
-
-def materialize(inv: Inventory, rig_name: str, provided: Mapping[str, Any]) -> Inventory:
-    """The inventory with a provider's nodes and images merged into the rig, validated like the file."""
-    data = inv.model_dump(mode="python", exclude={"source"})
-    data["source"] = inv.source
-    rig = data["rigs"][rig_name]
-    rig["nodes"] = {**rig.get("nodes", {}), **provided.get("nodes", {})}
-    data["images"] = {**data.get("images", {}), **provided.get("images", {})}
-    for node in rig["nodes"].values():
-        bmc = node["bmc"]
-        for field in ("username", "password"):
-            value = str(bmc[field])
-            bmc[field] = value[len("literal:"):] if value.startswith("literal:") else value
-    try:
-        return Inventory.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(f"rig {rig_name!r} from its provider is invalid: {exc}") from None

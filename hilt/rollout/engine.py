@@ -8,21 +8,27 @@ booted again only when it does not already run the new image with a new boot id.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from hilt.errors import ConfigError, HiltError, LeaseLost, NodeError
 from hilt.exitcodes import ExitCode
+from hilt.history.open import open_history
+from hilt.lease.hold import LeaseHold
 from hilt.provision.boot import ProvisionResult, provision, read_running_images
+from hilt.pytestplugin.command import gate_run_args
+from hilt.record.run_record import RunRecord
 from hilt.rig.config import ImageConfig, Inventory, NodeConfig, load_inventory
+from hilt.rig.provider import running_rig
 from hilt.rollout import record
 from hilt.rollout.plan import plan_waves
 from hilt.rollout.previous import image_name_of, last_passed_images
@@ -38,7 +44,8 @@ from hilt.rollout.state import (
     utc_now,
 )
 from hilt.rollout.verdict import wave_verdict
-from hilt.session.rig_session import write_materialised
+from hilt.session.rig_session import HANDOFF_ENV, subset_state, write_materialised
+from hilt.util.processes import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -61,28 +68,16 @@ def _absolute_suites(suites: str | None) -> str | None:
     return f"{Path(path).resolve()}{sep}{selector}"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def controller_alive(state: RolloutState) -> bool:
     """Whether another process on this host is driving the rollout now (a dead one can be resumed)."""
     c = state.controller
-    return (c is not None and c.host == socket.gethostname() and c.pid != os.getpid() and _pid_alive(c.pid)
+    return (c is not None and c.host == socket.gethostname() and c.pid != os.getpid() and pid_alive(c.pid)
             and state.status == "running")
 
 
 def _die_with_parent() -> None:
     """The gate run must not outlive a killed controller: a resumed rollout runs its own, alone on the nodes."""
     try:
-        import ctypes
-
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
@@ -97,9 +92,7 @@ class Rollout:
         self.say = say
         self.dir = store.directory(state.id)
         self.inventory: Inventory | None = None
-        self.lease_store = None
-        self.lease = None
-        self.keeper = None
+        self.hold: LeaseHold | None = None
 
     # ------------------------------------------------------------------ set-up
 
@@ -163,93 +156,59 @@ class Rollout:
     # ------------------------------------------------------------------ lease
 
     def _hold_lease(self) -> None:
-        from hilt.lease import Holder, LeaseKeeper, open_store
-
         assert self.inventory is not None
-        self.lease_store = open_store(self.state.lease_store or self.inventory.lease_store)
+        self.hold = LeaseHold.open(self.state.lease_store or self.inventory.lease_store, self.state.rig,
+                                   self.state.id, bad_after=self.inventory.health.bad_after,
+                                   lost_file=self.dir / "lease-lost")
         if all(w.status == "pending" for w in self.state.waves) and self.state.rollback is None:
             self._refuse_sick_nodes()
         if self.state.lease_id:
             self._drop_dead_lease(self.state.lease_id)
-        holder = Holder.current(purpose=f"hilt rollout {self.state.id}: {self.state.image} on rig {self.state.rig}")
-        keys = [f"{self.state.rig}/{n}" for n in self.state.nodes]
-        self.lease = self.lease_store.acquire(keys, holder, ttl_s=self.state.lease_ttl_s,
-                                              wait_s=self.state.lease_wait_s,
-                                              on_wait=lambda w: self.say(f"waiting for nodes: {w}"))
-        self.state.lease_id = self.lease.id
+        lease = self.hold.acquire(list(self.state.nodes),
+                                  f"hilt rollout {self.state.id}: {self.state.image} on rig {self.state.rig}",
+                                  ttl_s=self.state.lease_ttl_s, wait_s=self.state.lease_wait_s,
+                                  on_wait=lambda w: self.say(f"waiting for nodes: {w}"))
+        self.state.lease_id = lease.id
         self.state.controller = Controller(host=socket.gethostname(), pid=os.getpid())
-        lost_file = self.dir / "lease-lost"
-        lost_file.unlink(missing_ok=True)
-        self.keeper = LeaseKeeper(self.lease_store, self.lease).start()
-
-        def watch() -> None:
-            while self.keeper is not None and not self.keeper.lost:
-                time.sleep(0.2)
-            if self.keeper is not None:
-                lost_file.write_text(self.keeper.lost_reason or "lease lost")
-
-        threading.Thread(target=watch, name="rollout-lease-watch", daemon=True).start()
         self.save()
 
     def _drop_dead_lease(self, lease_id: str) -> None:
         """The lease of this rollout's dead controller (same host, pid gone) is released, not waited out."""
-        assert self.lease_store is not None
-        old = self.lease_store.get(lease_id)
+        assert self.hold is not None
+        old = self.hold.store.get(lease_id)
         if old is None:
             return
         holder = old.holder
         if (self.state.id in holder.purpose and holder.host == socket.gethostname()
-                and not _pid_alive(holder.pid)):
-            self.lease_store.release(lease_id, by=f"hilt rollout resume (pid {os.getpid()})",
-                                     why=f"the controller of rollout {self.state.id} (pid {holder.pid}) died")
+                and not pid_alive(holder.pid)):
+            self.hold.store.release(lease_id, by=f"hilt rollout resume (pid {os.getpid()})",
+                                    why=f"the controller of rollout {self.state.id} (pid {holder.pid}) died")
 
     def _refuse_sick_nodes(self) -> None:
         """A node marked bad or in maintenance is not given a new image: the rollout would have to skip it and
         could not end with every node on the image, so it does not start."""
-        assert self.lease_store is not None
-        sick = []
-        for name in self.state.nodes:
-            record = self.lease_store.health(f"{self.state.rig}/{name}")
-            if record.state in ("bad", "maintenance"):
-                sick.append(f"node {name} is {record.state} ({record.reason})")
+        assert self.hold is not None
+        sick = [f"node {name} is {record.state} ({record.reason})"
+                for name, record in self.hold.sick(self.state.nodes).items()]
         if sick:
             raise ConfigError(f"rig {self.state.rig}: " + "; ".join(sick) + ": a rollout needs every node of the rig; "
                               f"after repairing it, `hilt nodes set-health {self.state.rig}/NODE good --why ...`")
 
     def _record_health(self, results: dict[str, ProvisionResult]) -> None:
         """Boots count for node health as a run's do (docs/leases.md): a success clears, a failure counts."""
-        assert self.inventory is not None
-        if self.lease_store is None:
-            return
-        for name, result in results.items():
-            key = f"{self.state.rig}/{name}"
-            try:
-                if result.ok:
-                    self.lease_store.record_success(key, self.state.id)
-                else:
-                    self.lease_store.record_infra_failure(key, result.error or "boot failed", self.state.id,
-                                                          bad_after=self.inventory.health.bad_after)
-            except HiltError as exc:
-                log.warning("node %s: health not recorded: %s", name, exc)
+        if self.hold is not None:
+            self.hold.record_health(results)
 
     def _check_lease(self) -> None:
-        if self.keeper is not None and self.keeper.lost:
-            raise LeaseLost(f"rollout {self.state.id}: {self.keeper.lost_reason}; stopped (resume it with "
+        lost = self.hold.lost_reason if self.hold is not None else None
+        if lost:
+            raise LeaseLost(f"rollout {self.state.id}: {lost}; stopped (resume it with "
                             f"`hilt rollout resume {self.state.id}`)")
 
     def release(self) -> None:
-        keeper, self.keeper = self.keeper, None
-        if keeper is not None:
-            keeper.stop()
-        if self.lease is not None and self.lease_store is not None:
-            try:
-                self.lease_store.release(self.lease.id)
-            except HiltError as exc:
-                log.warning("lease %s not released: %s", self.lease.id, exc)
-            self.lease = None
-        if self.lease_store is not None:
-            self.lease_store.close()
-            self.lease_store = None
+        hold, self.hold = self.hold, None
+        if hold is not None:
+            hold.release()
 
     # ------------------------------------------------------------------ what runs before
 
@@ -413,9 +372,6 @@ class Rollout:
         """Gate runs of the wave's nodes next to the control group: one, and up to MAX_LOOKS when only the canary
         versus control comparison is undecided (each look measures both groups again, in its own window; the
         comparison pools the looks, as the sequential test it is)."""
-        from hilt.record.run_record import RunRecord
-        from hilt.session.rig_session import subset_state
-
         assert self.inventory is not None
         state = self.state
         wave.status = "gating"
@@ -461,26 +417,17 @@ class Rollout:
         return self._decided(wave, verdict.outcome, verdict.reason)
 
     def _pytest(self, reports: Path, handoff: Path) -> int:
-        from hilt.session.rig_session import HANDOFF_ENV
-
         state = self.state
-        target = [state.suites] if state.suites else ["--pyargs", "hilt.suites"]
-        args = [*target, "-o", "hilt_rig_suites=true", "--rigs-file", str(self.rigs_path), "--hilt-reports",
-                str(reports), "-p", "no:cacheprovider", "--gate", "--no-boot", *state.pytest_args]
-        extra = state.pytest_args
-        if not any(a in ("-n", "--numprocesses", "no:xdist") or a.startswith(("-n", "--numprocesses="))
-                   for a in extra):
-            args += ["-n", "1", "--workers-from-lease"]  # as `hilt run`: the nodes measure side by side
+        args = gate_run_args(suites=state.suites, rigs_file=self.rigs_path, reports=reports, no_boot=True,
+                             extra=state.pytest_args)
         env = {**os.environ, HANDOFF_ENV: str(handoff), "HILT_NO_HISTORY": "1"}  # the rollout appends, tagged
         proc = subprocess.run([sys.executable, "-m", "pytest", *args], env=env, preexec_fn=_die_with_parent,
                               check=False)
         return proc.returncode
 
-    def _append_history(self, run) -> None:  # noqa: ANN001 - RunRecord
+    def _append_history(self, run: RunRecord) -> None:
         if os.environ.get("HILT_NO_HISTORY"):
             return
-        from hilt.history.open import open_history
-
         assert self.inventory is not None
         try:
             open_history(self.inventory.history, self.inventory.history_password).append(run)
@@ -557,8 +504,6 @@ class Rollout:
 
 def _clear(reports: Path) -> None:
     """A wave's gate run that a crash interrupted is run again from scratch: its partial reports go."""
-    import shutil
-
     if reports.exists():
         shutil.rmtree(reports)
     reports.mkdir(parents=True)
@@ -567,16 +512,11 @@ def _clear(reports: Path) -> None:
 def _live_rig(inventory: Inventory, rig_name: str) -> Inventory:
     """A rig with static nodes as it is; a provided rig only while it runs (`hilt sim up`): a rollout outlives
     its commands (resume, abort), so it never starts a provider that would stop with it."""
-    from hilt.rig.config import load_provider, materialize
-
-    rig = inventory.rig(rig_name)
-    if rig.provider is None:
-        return inventory
-    provider = load_provider(rig.provider)
-    running = getattr(provider, "running", None)
-    live = running(rig_name, dict(rig.provider.options)) if running else None
-    if not live:
+    live = running_rig(inventory, rig_name)
+    if live is None:
+        rig = inventory.rig(rig_name)
+        assert rig.provider is not None  # a rig with static nodes is always "running"
         raise ConfigError(f"{inventory.source}: rig {rig_name!r} is provided ({rig.provider.factory}) and not "
                           "running: start it first (for the sim: `hilt sim up`), a rollout does not start a rig "
                           "that would stop with it")
-    return materialize(inventory, rig_name, live)
+    return live

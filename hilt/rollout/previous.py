@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from hilt.errors import HiltError
+from hilt.history.open import open_history
 from hilt.rig.config import Inventory
 
 log = logging.getLogger(__name__)
@@ -21,8 +22,6 @@ def image_name_of(inventory: Inventory, image_id: str | None) -> str | None:
 
 def last_passed_images(inventory: Inventory, rig: str) -> dict[str, str]:
     """node -> the image it ran in the newest run of ``rig`` whose gate passed (and that rigs.yaml still names)."""
-    from hilt.history.open import open_history
-
     try:
         runs = open_history(inventory.history, inventory.history_password).runs(rig=rig)
     except HiltError as exc:

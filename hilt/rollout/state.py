@@ -22,6 +22,7 @@ from typing import IO, Any, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from hilt.errors import ConfigError
+from hilt.util.locations import state_dir
 
 SCHEMA_VERSION = 1
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,80}", re.ASCII)  # fullmatch: `$` would let "id\n" through
@@ -42,8 +43,6 @@ def new_rollout_id() -> str:
 
 def rollouts_dir(env: Mapping[str, str] | None = None) -> Path:
     """``$HILT_ROLLOUTS``, else ``rollouts/`` in hilt's state directory (hilt.util.locations.state_dir)."""
-    from hilt.util.locations import state_dir
-
     env = os.environ if env is None else env
     if env.get("HILT_ROLLOUTS"):
         return Path(env["HILT_ROLLOUTS"])

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from hilt.gate.canary import judge_against_control
 from hilt.gate.judge import Baseline, Verdict
 from hilt.record.run_record import MetricRecord, RunRecord
 from hilt.rollout.state import Check
@@ -78,8 +79,6 @@ def _regression_lines(regressions: Sequence[Check], control: Sequence[str]) -> l
 
 
 def _default_control_judge() -> ControlJudge:
-    from hilt.gate.canary import judge_against_control
-
     return judge_against_control
 
 

@@ -12,6 +12,7 @@ import logging
 import os
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,17 +20,13 @@ from typing import Any
 
 import yaml
 
-from hilt.errors import ConfigError, HiltError, LeaseError
+from hilt.bmc import Bmc
+from hilt.errors import ConfigError, HiltError
+from hilt.lease.hold import SICK, LeaseHold
+from hilt.lease.model import HealthState
 from hilt.provision.boot import ProgressCallback, ProvisionResult, provision
-from hilt.rig.config import (
-    ImageConfig,
-    Inventory,
-    NodeConfig,
-    RigProvider,
-    load_inventory,
-    load_provider,
-    materialize,
-)
+from hilt.rig.config import ImageConfig, Inventory, NodeConfig, load_inventory
+from hilt.rig.provider import RigProvider, load_provider, materialize
 
 log = logging.getLogger(__name__)
 
@@ -128,9 +125,7 @@ class RigSession:
         self.run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
         self.work_dir = self.reports_dir / ".hilt" / self.run_id
         self.provider: RigProvider | None = None
-        self.store = None
-        self.lease = None
-        self.keeper = None
+        self.hold: LeaseHold | None = None
         self.state: SessionState | None = None
         self.inventory: Inventory | None = None
 
@@ -191,7 +186,8 @@ class RigSession:
             raise ConfigError(f"{inventory.source}: rig {rig_name!r} has no nodes")
         nodes = self._reserve(inventory, rig_name, dict(rig.nodes))
         results = provision(nodes, image_name, image, boot=self.state.boot, progress=self.progress)
-        self._record_health(results)
+        if self.hold is not None:
+            self.hold.record_health(results)
         self.state.nodes = {name: r.to_dict() for name, r in results.items()}
         self.state.save(self.state_path)
         return self.state
@@ -223,31 +219,24 @@ class RigSession:
         return f"{self.state.rig}/{node}"
 
     def _reserve(self, inventory: Inventory, rig_name: str, nodes: dict[str, NodeConfig]) -> dict[str, NodeConfig]:
-        from hilt.lease import Holder, LeaseKeeper, open_store
-
         assert self.state is not None
-        url = self.lease_store_url or inventory.lease_store
-        self.store = open_store(url)
-        candidates: dict[str, NodeConfig] = {}
-        unknown: dict[str, NodeConfig] = {}
-        for name, cfg in nodes.items():
-            record = self.store.health(self.lease_key(name))
-            if record.state in ("bad", "maintenance"):
-                self.state.excluded[name] = (
-                    f"node {name} is {record.state} ({record.reason}); "
-                    f"`hilt nodes set-health {self.lease_key(name)} good --why ...` after repairing it"
-                )
-                self._say(name, f"skipped: health {record.state}")
-                continue
-            candidates[name] = cfg
-            if record.state == "unknown":
-                unknown[name] = cfg
+        self.hold = LeaseHold.open(self.lease_store_url or inventory.lease_store, rig_name, self.run_id,
+                                   bad_after=self._bad_after(), lost_file=Path(self.state.lease_lost_file))
+        records = {name: self.hold.health(name) for name in nodes}
+        sick = {name: record for name, record in records.items() if record.state in SICK}
+        for name, record in sick.items():
+            self.state.excluded[name] = (
+                f"node {name} is {record.state} ({record.reason}); "
+                f"`hilt nodes set-health {self.lease_key(name)} good --why ...` after repairing it"
+            )
+            self._say(name, f"skipped: health {record.state}")
+        candidates = {name: cfg for name, cfg in nodes.items() if name not in sick}
+        unknown = {name: cfg for name, cfg in candidates.items() if records[name].state == HealthState.UNKNOWN}
         problems = self._health_checks(unknown)
         usable: dict[str, NodeConfig] = {}
         for name, cfg in candidates.items():
             if name in problems:
-                record = self.store.record_infra_failure(self.lease_key(name), f"health check: {problems[name]}",
-                                                         self.run_id, bad_after=self._bad_after())
+                record = self.hold.record_failure(name, f"health check: {problems[name]}")
                 self.state.excluded[name] = (f"node {name} failed its health check: {problems[name]} "
                                              f"(now {record.state})")
                 continue
@@ -255,7 +244,6 @@ class RigSession:
         if not usable:
             self.state.save(self.state_path)
             return {}
-        holder = Holder.current(purpose=f"hilt run {self.run_id} on rig {rig_name}")
         for name in usable:
             self._say(name, "reserving")
 
@@ -263,23 +251,15 @@ class RigSession:
             describe = getattr(waiting, "describe", None)
             self._say(rig_name, f"waiting for nodes: {describe() if describe else waiting}")
 
-        self.lease = self.store.acquire(
-            [self.lease_key(n) for n in usable], holder, ttl_s=self.lease_ttl_s, wait_s=self.lease_wait_s,
-            on_wait=on_wait,
-        )
-        self.state.lease_id = self.lease.id
-        self.keeper = LeaseKeeper(self.store, self.lease)
-        self.keeper.start()
-        self._watch_lease()
+        lease = self.hold.acquire(list(usable), f"hilt run {self.run_id} on rig {rig_name}",
+                                  ttl_s=self.lease_ttl_s, wait_s=self.lease_wait_s, on_wait=on_wait)
+        self.state.lease_id = lease.id
         return usable
 
     def _health_checks(self, nodes: dict[str, NodeConfig]) -> dict[str, HiltError]:
         """Nodes left `unknown` by an earlier infrastructure failure must answer their BMC first; they are asked at
         once (a BMC that does not answer costs its retries, seconds: one after another, that grew with the node
         count). Returns the nodes that failed, with why."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        from hilt.bmc import Bmc
 
         def check(name: str, cfg: NodeConfig) -> HiltError | None:
             self._say(name, "health check (was unknown)")
@@ -299,45 +279,11 @@ class RigSession:
     def _bad_after(self) -> int:
         return self.inventory.health.bad_after if self.inventory else 3
 
-    def _watch_lease(self) -> None:
-        """Write the lease-lost file that every worker checks before touching a node."""
-        import threading
-
-        def watch() -> None:
-            while self.keeper is not None and not self.keeper.lost:
-                time.sleep(0.2)
-            if self.keeper is not None and self.state and self.state.lease_lost_file:
-                Path(self.state.lease_lost_file).write_text(self.keeper.lost_reason or "lease lost")
-
-        threading.Thread(target=watch, name="hilt-lease-watch", daemon=True).start()
-
-    def _record_health(self, results: dict[str, ProvisionResult]) -> None:
-        assert self.store is not None and self.state is not None
-        for name, result in results.items():
-            key = self.lease_key(name)
-            try:
-                if result.ok:
-                    self.store.record_success(key, self.run_id)
-                    result_health = "good"
-                else:
-                    record = self.store.record_infra_failure(key, result.error or "boot failed", self.run_id,
-                                                             bad_after=self._bad_after())
-                    result_health = record.state
-                result.evidence["health"] = result_health
-            except LeaseError as exc:
-                log.warning("node %s: health not recorded: %s", name, exc)
-
     def finish(self) -> None:
         """Release the lease and stop the provider; safe to call after a partial start."""
-        keeper, self.keeper = self.keeper, None
-        if keeper is not None:
-            keeper.stop()
-        if self.lease is not None and self.store is not None:
-            try:
-                self.store.release(self.lease.id)
-            except LeaseError as exc:
-                log.warning("lease %s not released: %s", self.lease.id, exc)
-            self.lease = None
+        hold, self.hold = self.hold, None
+        if hold is not None:
+            hold.release()
         if self.provider is not None:
             try:
                 self.provider.stop()

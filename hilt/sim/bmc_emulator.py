@@ -51,7 +51,7 @@ class EmulatorProcess:
 
 
 def _self_signed(cert_path: Path, key_path: Path) -> None:
-    from cryptography import x509
+    from cryptography import x509  # the sim extra: the controller imports hilt.sim without it
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
@@ -90,8 +90,12 @@ def _free_port() -> int:
 def start_sushy_emulator(state_dir: Path, systems: list[dict[str, Any]], *, username: str, password: str,
                          port: int = 0, power_delay_s: float = 1.0,
                          external_notification_url: str | None = None,
+                         vmedia_devices: dict[str, dict[str, Any]] | None = None,
                          ready_timeout_s: float = 30.0) -> EmulatorProcess:
-    """Start sushy-emulator (fake driver) serving ``systems``; returns once its service root answers."""
+    """Start sushy-emulator (fake driver) serving ``systems``; returns once its service root answers.
+
+    ``vmedia_devices`` (id -> ``{"Name", "MediaTypes"}``, in the order the collection lists them) replaces
+    sushy's default virtual-media slots (``Cd``, ``Floppy``): a BMC with two CD slots, for instance."""
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     if any(state_dir.iterdir()):
@@ -113,6 +117,8 @@ def start_sushy_emulator(state_dir: Path, systems: list[dict[str, Any]], *, user
     }
     if external_notification_url:
         config["EXTERNAL_NOTIFICATION_URL"] = external_notification_url
+    if vmedia_devices is not None:
+        config["SUSHY_EMULATOR_VMEDIA_DEVICES"] = vmedia_devices
     conf_path = state_dir / "emulator.conf"
     conf_path.write_text("".join(f"{k} = {v!r}\n" for k, v in config.items()))
     log_path = state_dir / "emulator.log"

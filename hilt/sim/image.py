@@ -27,8 +27,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from hilt.errors import ConfigError
-from hilt.profiles.model import FirmwareSpec
-from hilt.sim.fabric_view import INFOROM, VBIOS
+from hilt.profiles.model import FirmwareSpec, load_profile
+from hilt.sim.dcgm_view import write_dcgmi, write_nvbandwidth
+from hilt.sim.fabric_view import INFOROM, VBIOS, write_fabric_view
+from hilt.sim.nccl_tests_view import write_nccl_tests
 from hilt.sim.safe_tar import extract_inside
 from hilt.sim.trust_view import trust_spec, write_device_nodes, write_trust_root
 
@@ -225,10 +227,6 @@ def nccl_spec_for(manifest: dict[str, Any], profile: Any) -> dict[str, Any]:
 
 def _populate(stage: Path, manifest: dict[str, Any]) -> None:
     write_base_root(stage / "root", manifest)
-    from hilt.profiles.model import load_profile
-    from hilt.sim.fabric_view import write_fabric_view
-    from hilt.sim.nccl_tests_view import write_nccl_tests
-
     for name in manifest["profiles"]:
         profile = load_profile(name)
         view = stage / "views" / name
@@ -242,8 +240,6 @@ def _populate(stage: Path, manifest: dict[str, Any]) -> None:
 
 def _write_dcgm_views(view: Path, manifest: dict[str, Any], profile: Any) -> None:
     """dcgmi and nvbandwidth for this profile's GPUs (hilt.sim.dcgm_view), where the image ships them."""
-    from hilt.sim.dcgm_view import write_dcgmi, write_nvbandwidth
-
     if manifest.get("dcgm"):
         write_dcgmi(view, manifest["dcgm"], profile.gpu_count, profile.gpu_name, manifest["driver"])
     if manifest.get("nvbandwidth"):

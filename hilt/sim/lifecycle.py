@@ -22,6 +22,8 @@ from hilt.errors import HiltError
 from hilt.sim import state
 from hilt.sim.control import SimControl
 from hilt.util.extras import require
+from hilt.util.locations import runtime_dir
+from hilt.util.processes import pid_alive
 
 
 class SimError(HiltError):
@@ -45,8 +47,6 @@ def runtime_state_dir(name: str) -> Path:
     htpasswd, the BMCs' TLS key. It lives here, never under reports/ (which CI uploads), and is removed when the
     sim stops (a sim started with this directory is ``temporary``).
     """
-    from hilt.util.locations import runtime_dir
-
     return Path(tempfile.mkdtemp(prefix=f"sim-{name}-", dir=runtime_dir()))
 
 
@@ -120,10 +120,10 @@ def sim_down(name: str = "sim", timeout_s: float = 30.0) -> list[str]:
         return []
     pid = existing.get("daemon_pid")
     removed: list[str] = []
-    if pid and state.pid_alive(pid) and state.pid_start_time(pid) == existing.get("daemon_start"):
+    if pid and pid_alive(pid) and state.pid_start_time(pid) == existing.get("daemon_start"):
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
-        while state.pid_alive(pid) and time.monotonic() < deadline:
+        while pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
         removed.append(f"daemon pid {pid}")
     # whatever the daemon did not get to (it was killed, or it crashed) goes now

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from hilt.sim import netns
+from hilt.sim.identity import write_dmi
 from hilt.sim.image import Image, unpack_root
 from hilt.sim.trust_view import apply_device_mode
 
@@ -201,8 +202,6 @@ class Machine:
         (run_dir / "boot_id").write_text(self.boot_id + "\n")
         (run_dir / "osrelease").write_text(image.manifest["kernel"] + "\n")
         if self.system_uuid:
-            from hilt.sim.identity import write_dmi
-
             write_dmi(root, self.system_uuid, f"SIM-{self.name}")
         apply_device_mode(root, image.manifest)
         # a node resolves its own name without DNS (the host's resolver is not reachable from the namespace)

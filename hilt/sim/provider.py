@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
 from hilt.errors import ConfigError
+from hilt.profiles.model import load_profile
+from hilt.sim import state
 from hilt.sim.control import SimControl
+from hilt.sim.identity import swap_bmcs
+from hilt.sim.image import STANDARD_IMAGES
 from hilt.sim.lifecycle import sim_down, sim_up
 
 _OPTIONS = {"nodes", "boot_delay_s", "power_delay_s", "images", "subnet", "profile", "boot_timeout_s", "name",
@@ -33,8 +38,6 @@ def node_specs(rig_name: str, options: dict[str, Any]) -> list[tuple[str, str]]:
 
     Real-rack shapes: hyphenated and dotted names, several platforms in one rig.
     """
-    from hilt.profiles.model import load_profile
-
     where = f"rig {rig_name!r} provider options"
     default = str(options.get("profile", "sim-4gpu"))
     raw = options.get("nodes", 4)
@@ -81,8 +84,6 @@ class SimProvider:
         A sim of this name that `hilt sim up` started is used as it runs, and left running (``stop`` stops only
         a sim this provider started): that is how `hilt run` and `pytest --rig sim` share the rack that
         `hilt rollout` works on (docs/rollout.md). The lease keeps them from using one node at once."""
-        from hilt.sim import state
-
         name = check_options(rig_name, options, _OPTIONS)
         specs = node_specs(rig_name, options)
         running = self._started_by_hand(rig_name, name, options)
@@ -98,8 +99,6 @@ class SimProvider:
         )
         self.name = name  # only a sim this provider started is ever stopped by it
         if options.get("swap_bmcs"):
-            from hilt.sim.identity import swap_bmcs
-
             swap_bmcs(rig, list(options["swap_bmcs"]))
         state_dir = self.state_dir = Path(state.lookup(name)["state_dir"])
         for node, fault in dict(options.get("faults") or {}).items():
@@ -111,8 +110,6 @@ class SimProvider:
     def _started_by_hand(self, rig_name: str, name: str, options: dict[str, Any]) -> dict[str, Any] | None:
         """The rig of sim ``name`` when `hilt sim up` started it and it is ready; None when none runs (a sim
         another run started, which stops with that run, is left to ``sim_up`` to refuse)."""
-        from hilt.sim import state
-
         existing = state.lookup(name)
         if existing is None or state.is_stale(existing) or existing.get("owner_pid"):
             return None
@@ -129,8 +126,6 @@ class SimProvider:
     def planned(self, rig_name: str, options: dict[str, Any]) -> dict[str, Any]:
         """What ``start`` would provide, without starting: ``{"nodes": {name: profile}, "images": [names]}``;
         a sim that runs already (`hilt sim up`) has its own nodes."""
-        from hilt.sim.image import STANDARD_IMAGES
-
         check_options(rig_name, options, _OPTIONS)
         live = self.running(rig_name, options)
         if live is not None:
@@ -141,8 +136,6 @@ class SimProvider:
 
     def running(self, rig_name: str, options: dict[str, Any]) -> dict[str, Any] | None:
         """The rig of a sim already up under this rig's name (`hilt sim up`), for `hilt rigs`; else None."""
-        from hilt.sim import state
-
         name = str(options.get("name", rig_name))
         existing = state.lookup(name)
         if existing is None or state.is_stale(existing):
@@ -158,10 +151,6 @@ class SimProvider:
 
     def _keep_log(self) -> None:
         """The daemon's log (no secrets: it names files, never their contents) outlives the runtime state."""
-        import shutil
-
-        from hilt.sim import state
-
         existing = state.lookup(self.name) if self.name else None
         if existing is None or self._log_to is None:
             return

@@ -17,23 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from hilt.sim import netns
+from hilt.util.processes import pid_alive
 
 REGISTRY = Path(os.environ.get("HILT_SIM_REGISTRY", "/run/hilt/sims"))
-
-
-def pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(OSError):  # a zombie is dead for our purposes
-        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
-            return False
-    return True
 
 
 def pid_start_time(pid: int) -> str | None:

@@ -10,6 +10,7 @@ Usage: ``python -m hilt.sim.sushy_fast --config FILE``.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
@@ -32,7 +33,7 @@ def _uefi_http_boot(sushy_main: Any, fakedriver: Any) -> None:
     reports ``Cd``) and keeps one URI for all systems; the fake driver stores none. The simulated rack serves
     several systems from one emulator, so the URI is kept per system, and the rack's daemon boots it.
     """
-    import flask
+    import flask  # the sim extra, as in main()
 
     fakedriver.FakeDriver.get_http_boot_uri = lambda self, identity: self._get(identity).get("http_boot_uri")
     app = sushy_main.app
@@ -72,9 +73,7 @@ def _serial_numbers(sushy_main: Any) -> None:
     Real BMCs report the board serial there; the RISC-V rack's boards carry the same serial in their device
     tree, so provisioning can prove identity on hosts without DMI.
     """
-    import json
-
-    import flask
+    import flask  # the sim extra, as in main()
 
     app = sushy_main.app
     original = app.view_functions["system_resource"]
@@ -94,6 +93,7 @@ def _serial_numbers(sushy_main: Any) -> None:
 
 
 def main() -> int:
+    # the sim extra (sushy-tools, which brings flask): present in the emulator's process, which runs this module
     from sushy_tools.emulator import main as sushy_main
     from sushy_tools.emulator.resources.systems import fakedriver
 

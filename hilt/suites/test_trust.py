@@ -8,6 +8,7 @@ import json
 import allure
 import pytest
 
+from hilt.bmc import Bmc
 from hilt.fabric.trustcheck import (
     check_device_nodes,
     check_firmware,
@@ -43,8 +44,6 @@ def trust_facts(node, trust):
 @pytest.fixture
 def bmc_inventory(node):
     """What the node's BMC says (SecureBoot resource, BIOS and BMC firmware versions)."""
-    from hilt.bmc import Bmc
-
     if node.name not in _BMC:
         with Bmc.from_config(node.config, name=node.name) as bmc:
             _BMC[node.name] = bmc.inventory()

@@ -1,9 +1,11 @@
 """`dcgmi diag` parser on every capture of the corpus (tests/data/corpus/dcgm_diag, see PROVENANCE.md)."""
 
+from pathlib import Path
+
 import pytest
 
 from hilt.errors import ParseError
-from hilt.fabric.dcgm import parse_dcgm_diag
+from hilt.fabric.dcgm import parse_dcgm_diag, parse_dcgm_diag_runs
 
 D = "dcgm_diag/"
 DEPLOYMENT_3X = ["Denylist", "NVML Library", "CUDA Main Library", "Permissions and OS Blocks", "Persistence Mode",
@@ -241,3 +243,55 @@ def test_unknown_result_word_names_the_line():
     with pytest.raises(ParseError) as err:
         parse_dcgm_diag(text)
     assert err.value.line_no == 5 and "Maybe" in str(err.value)
+
+
+# --- the output inside a larger text (issue 24 item 10; tests/data/composed, see its PROVENANCE.md) ----------
+
+COMPOSED = Path(__file__).resolve().parents[1] / "data" / "composed"
+
+
+def test_two_runs_in_one_capture_are_read_each_and_the_last(corpus):
+    text = (COMPOSED / "dcgm-diag-twice-fail-early-then-pass.txt").read_text()
+    first, second = parse_dcgm_diag_runs(text)
+    alone = [parse_dcgm_diag(corpus(D + n)) for n in (
+        "dcgm3.3.8-h100x8-r3-fail-early-gpu-memory-fail-all-cuinit-info-row.txt",
+        "dcgm3.3.9-h200x8-r3-pass-eud-skip-from-code-comment.txt")]
+    assert [first, second] == alone  # each run reads as it does alone
+    assert first.failed == ["GPU Memory"] and second.passed
+    assert parse_dcgm_diag(text) == second  # the last: the node's state now
+
+
+def test_a_run_inside_a_prolog_log_is_found_and_the_log_around_it_passed_over(corpus):
+    d = parse_dcgm_diag((COMPOSED / "dcgm-diag-in-slurm-prolog-log.txt").read_text())
+    assert d == parse_dcgm_diag(corpus(D + "dcgm2.x-r1-page-retirement-old-name-readme-no-footer.txt"))
+    assert d.passed and _results(d)["Inforom"] == "pass" and len(d.tests) == 9
+
+
+def test_a_box_behind_a_per_line_prefix_is_read_from_its_border_column(corpus):
+    """`pdsh -w gpu-017 dcgmi diag -r 3` prefixes every line with the host; a log may prefix a timestamp."""
+    plain = corpus(D + "dcgm3.3.9-h200x8-r3-pass-eud-skip-from-code-comment.txt")
+    prefixed = "".join(f"gpu-017: {line}" for line in plain.splitlines(keepends=True))
+    assert parse_dcgm_diag(prefixed) == parse_dcgm_diag(plain) and parse_dcgm_diag(prefixed).passed
+
+
+def test_two_json_documents_one_after_another(corpus):
+    a = corpus(D + "dcgm4.5.2-gb10-r2-json-raw-tabs-memory-pcie-pass-software-fail.json")
+    b = corpus(D + "dcgm4.5.2-gb10-r2-json-raw-tabs-memory-pcie-skip-gated.json")
+    runs = parse_dcgm_diag_runs(a + b)
+    assert runs == [parse_dcgm_diag(a), parse_dcgm_diag(b)]
+    assert _results(runs[-1]) == {"software": "fail", "memory": "skip", "pcie": "skip"}
+
+
+def test_a_log_holding_no_run_is_still_refused():
+    log = (COMPOSED / "dcgm-diag-in-slurm-prolog-log.txt").read_text().splitlines(keepends=True)
+    without = "".join(line for line in log if "prolog[" in line)
+    with pytest.raises(ParseError, match="not `dcgmi diag` output"):
+        parse_dcgm_diag(without)
+
+
+def test_a_broken_box_inside_a_log_is_refused_with_its_line(corpus):
+    text = (COMPOSED / "dcgm-diag-in-slurm-prolog-log.txt").read_text().replace(
+        "| NVML Library              | Pass  ", "| NVML Library              | Maybe ")
+    with pytest.raises(ParseError) as err:
+        parse_dcgm_diag(text)
+    assert err.value.line_no == 9 and "Maybe" in str(err.value)

@@ -12,8 +12,12 @@ from pathlib import Path
 import pytest
 
 from hilt.errors import ParseError
+from hilt.fabric.c2c import parse_c2c_status
 from hilt.fabric.dcgm import parse_dcgm_diag, parse_dcgm_health
 from hilt.fabric.devicetree import parse_devicetree
+from hilt.fabric.gpuquery import parse_nvidia_smi_q
+from hilt.fabric.imex import parse_imex_status
+from hilt.fabric.numa import parse_numa, parse_sysfs_numa
 from hilt.fabric.nvlink import (
     parse_nvlink_capabilities,
     parse_nvlink_errors,
@@ -113,6 +117,11 @@ TEXT_PARSERS: dict[str, tuple[Callable[[str], object], tuple[str, ...]]] = {
     "driver_version": (parse_driver_version, ("corpus/proc",)),
     "xids": (parse_xids, ("corpus/proc",)),
     "nvml": (parse_nvml_report, ()),
+    "c2c_status": (parse_c2c_status, ("corpus/c2c_mnnvl",)),
+    "nvidia_smi_q": (parse_nvidia_smi_q, ("corpus/c2c_mnnvl", "corpus/nvidia_smi_q")),
+    "imex_status": (parse_imex_status, ("corpus/c2c_mnnvl",)),
+    "numa": (parse_numa, ("corpus/c2c_mnnvl",)),
+    "sysfs_numa": (parse_sysfs_numa, ()),
     "sections": (split_sections, ()),
     "result_lines": (parse_result_lines, ()),
 }
@@ -128,6 +137,8 @@ EXTRA_SEEDS = {
                     "| GPU ID: 0 | Warning |\n|  | PCIe system: Warning - Detected more than 8 PCIe |\n"
                     "|  | replays per minute for GPU 0 : 13 |\n+---+---+\n"],
     "result_lines": ['[host:0]: HILT_RESULT {"kind": "allreduce", "size": 1024, "time_s": [0.1, 0.2]}\nnoise\n'],
+    "sysfs_numa": ["/sys/devices/system/node/node0/cpulist:0-3\n"
+                   "/sys/devices/system/node/node1/meminfo:Node 1 MemTotal:        1048576 kB\n"],
     "xids": ["[ 12.5] NVRM: Xid (PCI:0000:17:00): 79, pid=1, GPU has fallen off the bus.\n"],
     "driver_version": ["NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.15  Tue Mar  5 22:23:56 UTC 2024\n"],
 }

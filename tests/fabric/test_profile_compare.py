@@ -18,6 +18,9 @@ def test_all_shipped_profiles_load():
         "hgx-h200-8gpu",
         "sim-4gpu",
         "sim-riscv-nvlink",
+        "gh200-1gpu",
+        "gb200-nvl-tray-4gpu",
+        "gb300-nvl-tray-4gpu",
     ):
         assert required in names
     for name in names:
@@ -31,6 +34,8 @@ def test_all_shipped_profiles_load():
         ("dgx-a100-8gpu", "topo/dgx-a100-8gpu-nv12-10nic-gpu-numa-id.txt"),
         ("dgx1-v100-8gpu", "topo/dgx1-v100-8gpu-hybrid-cube-mesh-nv1-nv2-mlx5.txt"),
         ("gh200-4gpu", "topo/gh200-4gpu-nv6-multi-numa-affinity-gpu-numa-id.txt"),
+        ("gb200-nvl-tray-4gpu", "c2c_mnnvl/gb200-4gpu-nvidia-smi-topo-m-nv18-8nic-numa-affinity-lists-gpu-numa-id-"
+                                "2-10-18-26.txt"),
     ],
 )
 def test_real_captures_match_their_profiles(corpus, profile, capture):

@@ -100,6 +100,43 @@ def test_many_nics():
     assert len(t.nics) == 12 and t.nic_names["NIC11"] == "mlx5_11" and t.link("GPU1", "mlx5_11") == "SYS"
 
 
+LEGENDED = [
+    "topo/dgx-a100-8gpu-nv12-10nic-gpu-numa-id.txt",
+    "topo/dgx1-v100-8gpu-hybrid-cube-mesh-nv1-nv2-mlx5.txt",
+    "topo/gh200-4gpu-nv6-multi-numa-affinity-gpu-numa-id.txt",
+    "topo/k80x4-nimbix-soc-legend-mlx5.txt",
+]
+
+
+@pytest.mark.parametrize("name", LEGENDED)
+@pytest.mark.parametrize("blank_lines", ["kept", "dropped"])
+def test_a_legend_cut_short_is_not_needed(corpus, name, blank_lines):
+    """Issue 24 item 9: the capture ends part-way through the legend (a log that dropped blank lines, as syslog
+    does, cut at any character); the matrix and affinity columns are whole and read as from the full output."""
+    full = corpus(name)
+    whole = parse_topology(full)
+    if blank_lines == "dropped":
+        full = "\n".join(line for line in full.splitlines() if line.strip()) + "\n"
+    legend = full.index("Legend:")
+    for cut in range(legend, full.index("\n", full.index("X", legend)) + 1):  # "L" ... the "X = Self" line
+        t = parse_topology(full[:cut])
+        assert (t.cells, t.cpu_affinity, t.numa_affinity, t.gpu_numa_id) == (
+            whole.cells, whole.cpu_affinity, whole.numa_affinity, whole.gpu_numa_id), full[legend:cut]
+
+
+def test_a_nic_legend_cut_short_names_the_nics_it_holds(corpus):
+    full = corpus("topo/dgx-a100-8gpu-nv12-10nic-gpu-numa-id.txt")
+    t = parse_topology(full[:full.index("  NIC4: mlx5_4")])
+    assert t.nic_names == {f"NIC{i}": f"mlx5_{i}" for i in range(4)} and t.nics == [f"NIC{i}" for i in range(10)]
+    assert t.link("GPU7", "NIC7") == "PXB" and t.link("GPU1", "mlx5_1") == "PXB"
+
+
+def test_a_second_row_after_the_whole_matrix_is_still_refused():
+    text = "\tGPU0\tGPU1\nGPU0\t X \tNV2\nGPU1\tNV2\t X \nGPU0\t X \tNV2\n"
+    with pytest.raises(ParseError, match="second row for GPU0"):
+        parse_topology(text)
+
+
 @pytest.mark.parametrize(
     ("text", "line_no"),
     [

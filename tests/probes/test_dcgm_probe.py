@@ -168,3 +168,21 @@ def test_every_probe_watch_reports_new_dcgm_health_incidents(tools, tmp_path):
     with NvlinkWatch([node]) as watch:
         write_dcgmi(tmp_path, {"health": [[1, "Memory system: Failure - a DBE was detected"]]}, 4, None, "550")
     assert watch.new_errors() == ["DCGM health: n1: GPU 1: Memory system: Failure - a DBE was detected"]
+
+
+def test_v02_waived_testcase_is_reported_as_waived_through_the_node(tmp_path, monkeypatch):
+    """Issue 24 item 10: nvbandwidth v0.2 prints `Waiving <testcase>.`; the probe said "printed no results: not
+    nvbandwidth output" instead of naming the waived testcase. The node's nvbandwidth prints the v0.2 run."""
+    from tests.probes.test_nvbandwidth_parser import v02_with_waived
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (tmp_path / "out.txt").write_text(v02_with_waived(D2D))
+    tool = bin_dir / "nvbandwidth"
+    tool.write_text(f"#!/bin/sh\ncat {tmp_path / 'out.txt'}\n")
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    node = LocalNode("n1")
+    with pytest.raises(ProbeFailed, match=rf"gave no result for {D2D}: waived"):
+        run_nvbandwidth(node, [D2D, "host_to_device_memcpy_ce"])
+    assert run_nvbandwidth(node, ["host_to_device_memcpy_ce"]).sums["host_to_device_memcpy_ce"] == 442.52

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from hilt.errors import ParseError
-from hilt.probes.nvbandwidth import parse_nvbandwidth
+from hilt.probes.nvbandwidth import parse_nvbandwidth, parse_nvbandwidth_runs
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
 
@@ -161,3 +161,57 @@ def test_bad_cells_name_the_line():
         assert err.value.line_no == 5
     with pytest.raises(ParseError):
         parse_nvbandwidth(base + " 0 1.0 2.0\n")  # more cells than columns
+
+
+# --- the output inside a larger text (issue 24 item 10; tests/data/composed, see its PROVENANCE.md) ----------
+
+COMPOSED = CORPUS.parent / "composed"
+
+
+def test_several_runs_with_separator_lines_are_read_each_and_the_last():
+    text = (COMPOSED / "nvbandwidth-two-runs-with-separators.txt").read_text()
+    runs = parse_nvbandwidth_runs(text)
+    assert runs == [parse_nvbandwidth(read(N + "a10-v0.5-h2d-ce-single-gpu.txt")),
+                    parse_nvbandwidth(read(N + "a10-v0.5-h2d-sm-single-gpu.txt"))]
+    assert parse_nvbandwidth(text).sums == {"host_to_device_memcpy_sm": 25.25}
+
+
+def test_perf_stat_counters_between_the_matrix_rows_are_passed_over():
+    """`perf stat -I` writes its counters into the same terminal, between the column header and the rows."""
+    text = (COMPOSED / "nvbandwidth-h800-v0.2-d2d-read-ce-under-perf-stat-interval.txt").read_text()
+    assert "     1.006527804" in text.split("SUM")[0].split("memcpy CE")[1]  # counters inside the matrix
+    assert parse_nvbandwidth(text) == parse_nvbandwidth(read(N + "h800x8-v0.2-d2d-read-ce-only.txt"))
+
+
+def test_a_row_lost_among_other_lines_is_refused_not_skipped():
+    text = read(N + "h800x8-v0.2-d2d-read-ce-only.txt")
+    row3 = "3    172.07    172.07    172.27       N/A"
+    with pytest.raises(ParseError, match="row 3 is missing"):  # a word in it: not a row, and row 3 is gone
+        parse_nvbandwidth(text.replace(row3, "3    172.07    172.07    172.27   garbled"))
+    with pytest.raises(ParseError, match="'n/a' is not a finite number at line 26"):  # a row with a bad cell
+        parse_nvbandwidth(text.replace(row3, "3    172.07    172.07    172.27       n/a"))
+
+
+@pytest.mark.parametrize("text", [
+    "\n".join(line for line in (COMPOSED / "nvbandwidth-h800-v0.2-d2d-read-ce-under-perf-stat-interval.txt")
+              .read_text().splitlines() if line.startswith((" ", "#"))),  # perf's lines alone
+    "===== nvbandwidth -t host_to_device_memcpy_ce (run 1 of 2) =====\n=====\n",
+])
+def test_text_holding_no_nvbandwidth_output_is_still_refused(text):
+    with pytest.raises(ParseError, match="not nvbandwidth output"):
+        parse_nvbandwidth(text)
+
+
+def v02_with_waived(name: str) -> str:
+    """The v0.2 full run as v0.2 prints it on a machine whose GPUs reach no peer: the peer testcase is waived with
+    `Waiving <testcase>.` and a blank line (NVIDIA/nvbandwidth v0.2, nvbandwidth.cpp runTestcase)."""
+    text = read(N + "h800x8-v0.2-full-run-30-testcases-d2d-read-sm-labelled-ce.txt")
+    start = text.index(f"Running {name}.")
+    end = text.index("Running ", start + 1)
+    return text[:start] + f"Waiving {name}.\n\n" + text[end:]
+
+
+def test_v02_waived_wording_is_read_as_waived():
+    r = parse_nvbandwidth(v02_with_waived("device_to_device_memcpy_read_ce"))
+    assert r.waived == ["device_to_device_memcpy_read_ce"] and r.errors == {}
+    assert len(r.sums) == 29 and "device_to_device_memcpy_read_ce" not in r.testcases

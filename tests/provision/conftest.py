@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from hilt.rig.config import ImageConfig, Inventory, NodeConfig, materialize, parse_inventory
+from hilt.rig.config import ImageConfig, Inventory, NodeConfig, parse_inventory
+from hilt.rig.provider import materialize
 from hilt.sim.control import SimControl
 from hilt.sim.provider import SimProvider
 

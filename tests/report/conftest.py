@@ -16,11 +16,24 @@ from hilt.record.run_record import (
     RunRecord,
     TestRecord,
     VerdictRecord,
+    identity_of,
 )
 
 GOOD_IMAGE = "img-1.4.2"
 REGRESSED_IMAGE = "img-1.4.3-regressed"
 START = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
+
+
+def identity(nodeid: str) -> str:
+    """The identity the plugin records for a test of these modules (what the history joins its runs by)."""
+    stem = nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
+    return identity_of(stem, nodeid)
+
+
+def recorded(nodeid: str, **fields) -> TestRecord:
+    """A test as the plugin records it: its node id and its identity (the module that defines it; these
+    modules sit outside any package, so the module is named by its file)."""
+    return TestRecord(nodeid=nodeid, test_id=identity(nodeid), **fields)
 
 
 def _verdict(value: float, baseline: BaselineRecord) -> VerdictRecord:
@@ -45,12 +58,12 @@ def make_night(i: int, rng: random.Random, rig: str = "sim", regress_at: int | N
     started = START + timedelta(days=i - 1)
     nodes = [NodeRecord(name=f"node{n}", image_id=image, kernel="6.8.0-45", driver="550.90.07",
                         boot_s=boot[0]) for n in (1, 2)]
-    tests = [TestRecord(nodeid="suites/nvlink/test_links.py::test_all_links_up", outcome="passed"),
-             TestRecord(nodeid="suites/nccl/test_allreduce.py::test_busbw", outcome="passed")]
+    tests = [recorded("suites/nvlink/test_links.py::test_all_links_up", outcome="passed"),
+             recorded("suites/nccl/test_allreduce.py::test_busbw", outcome="passed")]
     verdict = _verdict(busbw_mean, busbw_base)
     if verdict.outcome == "regression":
-        tests[1] = TestRecord(nodeid=tests[1].nodeid, outcome="failed", kind="regression",
-                              message=f"regression: {verdict.reason}")
+        tests[1] = recorded(tests[1].nodeid, outcome="failed", kind="regression",
+                            message=f"regression: {verdict.reason}")
     return RunRecord(
         run_id=f"{rig}-night-{i:02d}",
         started_at=started.isoformat(),
@@ -125,11 +138,11 @@ def make_fleet_night(i: int, rng: random.Random, rig: str = "rack-a", slow_node:
         flaky_fail = name == flaky_node and i in FLAKY_NIGHTS
         broken_fail = name == broken_node and broken_from is not None and i >= broken_from
         tests += [
-            TestRecord(nodeid=f"{STEADY_TEST}[{name}]", outcome="passed", node=name),
-            TestRecord(nodeid=f"{FLAKY_TEST}[{name}]", outcome="failed" if flaky_fail else "passed",
+            recorded(f"{STEADY_TEST}[{name}]", outcome="passed", node=name),
+            recorded(f"{FLAKY_TEST}[{name}]", outcome="failed" if flaky_fail else "passed",
                        kind="product" if flaky_fail else "none", node=name,
                        message="NCCL WARN Call to ibv_poll_cq failed" if flaky_fail else None),
-            TestRecord(nodeid=f"{BROKEN_TEST}[{name}]", outcome="failed" if broken_fail else "passed",
+            recorded(f"{BROKEN_TEST}[{name}]", outcome="failed" if broken_fail else "passed",
                        kind="product" if broken_fail else "none", node=name,
                        message="dcgmi diag: Memory bandwidth test failed" if broken_fail else None),
         ]
@@ -189,7 +202,7 @@ def store_location(request, tmp_path) -> tuple[str, str | None]:
 def open_store(store_location):
     """``open_store()`` -> the history of ``store_location``, opened afresh (as another runner would)."""
     from hilt.history.open import open_history
-    from hilt.rig.config import Secret
+    from hilt.rig.credentials import Secret
 
     location, ref = store_location
     return lambda: open_history(location, Secret(ref) if ref else None)

@@ -64,7 +64,7 @@ def test_cli_json_has_the_documented_keys(history: Path) -> None:
     assert set(metric) == {"metric", "node", "unit", "higher_is_better", "a", "b", "ratio", "verdict_a",
                            "verdict_b", "change"}
     assert metric["change"] == "worse" and metric["node"] is None
-    assert set(doc["tests"][0]) == {"nodeid", "node", "a", "b", "changed"} and doc["tests"][0]["changed"]
+    assert set(doc["tests"][0]) == {"test", "nodeid", "node", "a", "b", "changed"} and doc["tests"][0]["changed"]
     assert {"what": "driver", "node": "node1", "a": OLD, "b": NEW, "changed": True} in doc["versions"]
 
 
@@ -84,7 +84,7 @@ def test_hostile_strings_are_escaped(history: Path) -> None:
     a, b = runs["sim-night-19"], runs["sim-night-20"]
     b.run_id = '<img src=x onerror="alert(1)">'
     b.nodes[0].driver = "</td><script>alert(2)</script>"
-    b.tests[0].nodeid = "t[<b>x</b>]"
+    b.tests[0].nodeid = b.tests[0].test_id = "t[<b>x</b>]"
     page = comparison_html(compare_runs(a, b))
     assert "<script>alert" not in page and "<img src=x" not in page and "<b>x</b>" not in page
     assert "&lt;script&gt;alert(2)" in page

@@ -13,7 +13,8 @@ from hilt.history.base import HistoryError
 from hilt.history.open import open_history
 from hilt.report import cli
 from hilt.report.cli import history_app, report_app
-from hilt.rig.config import Secret, load_inventory
+from hilt.rig.config import load_inventory
+from hilt.rig.credentials import Secret
 from tests.pgserver import PASSWORD_ENV
 
 runner = CliRunner()

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from hilt.history.base import SCHEMA, HistoryError
 from hilt.history.open import open_history
@@ -21,7 +22,7 @@ from hilt.history.series import SeriesKey
 from hilt.history.sqlite import BUSY_TIMEOUT_S
 from hilt.history.summary import load_summary
 from hilt.record.run_record import RunRecord
-from hilt.rig.config import Secret
+from hilt.rig.credentials import Secret
 
 BUSBW = "nccl.all_reduce.busbw{nodes=2,size=1G}"
 
@@ -164,7 +165,7 @@ def test_v1_file_is_migrated_and_backfilled(tmp_path: Path, nightly) -> None:
     conn.commit()
     conn.close()
     store = open_history(path)
-    assert store.schema_version == SCHEMA == 3
+    assert store.schema_version == SCHEMA == 4
     assert [p.run_id for p in store.series(BUSBW)] == [run.run_id]
 
 
@@ -227,3 +228,45 @@ def test_import_summary_errors_name_file_and_field(tmp_path: Path, nightly) -> N
     bad.write_text(json.dumps(data))
     with pytest.raises(HistoryError, match="schema_version 7 is newer"):
         load_summary(bad)
+
+
+def test_a_test_recorded_under_two_ids_is_one_test_after_the_v4_migration(open_store, store_location, nightly,
+                                                                          monkeypatch, tmp_path: Path) -> None:
+    """Issue 24 item 5: hilt before schema v4 recorded pytest's node id only, which named one reference test
+    `suites/test_nccl.py::...` through `pytest suites` and `hilt/suites/test_nccl.py::...` through `hilt run`; the
+    report showed two tests with split histories. Opening such a history migrates it: one test, every night."""
+    from hilt.history import base
+    from hilt.record.run_record import TestRecord
+    from hilt.report import cli
+    from hilt.report.cli import report_app
+
+    nccl, boot = "test_nccl.py::test_nccl_tests[node1]", "test_boot.py::test_fresh_boot[node1]"
+    with monkeypatch.context() as older_hilt:  # what hilt with schema v3 wrote: node ids, no identities
+        older_hilt.setattr(base, "SCHEMA", 3)
+        older_hilt.setattr(base, "with_test_ids", lambda record: record)
+        store = open_store()
+        for i, run in enumerate(nightly(6)):
+            where = "suites" if i % 2 else "hilt/suites"  # the nightly alternated between the two commands
+            store.append(run.model_copy(update={"tests": [
+                TestRecord(nodeid=f"{where}/{nccl}", outcome="failed" if i == 5 else "passed", node="node1"),
+                TestRecord(nodeid=f"{where}/{boot}", outcome="passed", node="node1")]}))
+        assert store.schema_version == 3
+        assert {t.test_id for r in store.runs() for t in r.tests} == {None}
+
+    store = open_store()  # this hilt opens it, as the next run or `hilt report` does
+    assert store.schema_version == SCHEMA == 4
+    runs = store.runs()
+    ids = {f"hilt.suites.{test.replace('.py', '')}" for test in (nccl, boot)}
+    assert {(t.test_id, t.nodeid.split("/test_")[0]) for r in runs for t in r.tests} == {
+        (i, where) for i in ids for where in ("suites", "hilt/suites")}  # node ids kept as they were recorded
+
+    location, ref = store_location
+    monkeypatch.setattr(cli, "default_history_path", location)
+    monkeypatch.setattr(cli, "default_history_password", Secret(ref) if ref else None)
+    out = tmp_path / "report.html"
+    done = CliRunner().invoke(report_app, ["--since", "all", "-o", str(out), "--no-prom"])
+    assert done.exit_code == 0, done.output
+    tests = out.read_text().split('<section id="tests">', 1)[1].split("</section>", 1)[0]
+    assert tests.count('<tr class="test-history"') == 2  # not four half-histories
+    assert 'data-test="hilt.suites.test_nccl::test_nccl_tests[node1]"' in tests
+    assert "every night since sim-night-06 (1 of 6 failed)" in tests and "passed 6 of 6 nights" in tests

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from hilt.history.open import open_history
 from hilt.history.series import series_from_runs
 from hilt.report.cli import report_app
-from tests.report.conftest import BROKEN_TEST, FLAKY_TEST, NEW_DRIVER, OLD_DRIVER
+from tests.report.conftest import BROKEN_TEST, FLAKY_TEST, NEW_DRIVER, OLD_DRIVER, identity
 from tests.report.test_html_report import REPO, chromium, html_attr, needs_chromium
 
 SHOT = REPO / "reports" / "regression-night.png"
@@ -67,7 +67,7 @@ def test_the_regression_night_reads_top_down(tmp_path: Path, fleet) -> None:
     # the flaky test is labelled flaky, the broken one broken, since the night it broke
     tests = dict(re.findall(r'<tr class="test-history" data-test="([^"]+)" data-node="[^"]*" data-rig="[^"]*" '
                             r'data-state="([a-z]+)">', dom))
-    assert tests[f"{FLAKY_TEST}[gpu-02]"] == "flaky" and tests[f"{BROKEN_TEST}[gpu-04]"] == "broken"
+    assert tests[f"{identity(FLAKY_TEST)}[gpu-02]"] == "flaky" and tests[f"{identity(BROKEN_TEST)}[gpu-04]"] == "broken"
     assert "every night since rack-a-night-25" in dom
     # Tonight says whether gpu-04's red is new or the usual: broken since night 25
     assert re.search(rf'data-node="gpu-04" data-status="fail">.*?{re.escape(BROKEN_TEST)}\[gpu-04\]: failed '

@@ -20,7 +20,8 @@ def _hostile_fleet(fleet) -> list:
             "image": f"{r.image}{EVIL}",
             "nodes": [n.model_copy(update={"name": rename[n.name]}) for n in r.nodes],
             "node_profiles": {rename[k]: f"{v}{EVIL}" for k, v in r.node_profiles.items()},
-            "tests": [t.model_copy(update={"nodeid": t.nodeid + EVIL, "node": rename[t.node]}) for t in r.tests],
+            "tests": [t.model_copy(update={"nodeid": t.nodeid + EVIL, "test_id": f"{t.test_id}{EVIL}",
+                                           "node": rename[t.node]}) for t in r.tests],
             "metrics": [m.model_copy(update={"node": rename[m.node], "labels": {**m.labels, f"k{EVIL}": EVIL},
                                              "profile": f"{m.profile}{EVIL}" if m.profile else None})
                         for m in r.metrics],

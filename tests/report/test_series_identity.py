@@ -73,7 +73,7 @@ def test_a_v2_history_split_by_nccl_version_is_migrated_into_one_series(tmp_path
     conn.commit()
     conn.close()
     store = open_history(path)
-    assert store.schema_version == 3
+    assert store.schema_version == 4
     assert store.series_keys() == [SeriesKey("rack", KEY)]
     assert len(store.series(KEY)) == 24
 

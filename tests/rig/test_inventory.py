@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from hilt.errors import ConfigError
-from hilt.rig.config import load_inventory, resolve_username
+from hilt.rig.config import load_inventory
+from hilt.rig.credentials import resolve_username
 
 GOOD = textwrap.dedent("""\
     default_rig: staging-a

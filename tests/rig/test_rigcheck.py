@@ -79,3 +79,34 @@ def test_the_command_reports_the_chain_and_exits_4(tmp_path, monkeypatch):
     path = rigs(tmp_path, nodes=NODE.replace("profile: hgx-h100-8gpu", "profile: hgx-b300"))
     result = CliRunner().invoke(app, ["rigs", "check", str(path)])
     assert result.exit_code == 4 and "unknown profile 'hgx-b300'" in result.output
+
+
+def shipped_with_lease_store(tmp_path: Path, url: str) -> Path:
+    """The shipped rigs.yaml (and its baselines) with its commented ``lease_store:`` line set to ``url``."""
+    shutil.copytree(ROOT / "baselines", tmp_path / "baselines")
+    text = (ROOT / "rigs.yaml").read_text()
+    assert "\n# lease_store: " in text  # the shipped file documents the field where a user would set it
+    path = tmp_path / "rigs.yaml"
+    path.write_text(text.replace("\n# lease_store: ", f"\nlease_store: {url}\n# ", 1))
+    return path
+
+
+def test_the_lease_store_url_is_checked_when_rigs_yaml_loads(tmp_path):
+    """Issue 24 item 7: `hilt rigs check` said OK to a lease store no run could open."""
+    good = CliRunner().invoke(app, ["rigs", "check", str(shipped_with_lease_store(tmp_path / "good",
+                                                                                 "etcd://10.0.0.5:2379"))])
+    assert good.exit_code == 0, good.output
+    path = shipped_with_lease_store(tmp_path / "bogus", "bogus://x")
+    line = path.read_text().splitlines().index("lease_store: bogus://x") + 1
+    bogus = CliRunner().invoke(app, ["rigs", "check", str(path)])
+    assert bogus.exit_code == 4
+    assert f"rigs.yaml:{line}: lease_store: 'bogus://x' is not valid (unknown scheme 'bogus')" in bogus.output
+    assert "etcd://host:port" in bogus.output  # what would be valid
+
+
+def test_a_password_in_the_lease_store_url_is_refused_without_showing_it(tmp_path):
+    path = shipped_with_lease_store(tmp_path, "etcd://user:s3cr/et@etcd.lab:2379")
+    result = CliRunner().invoke(app, ["rigs", "check", str(path)])
+    assert result.exit_code == 4
+    assert "lease_store:" in result.output and "password_file= or password_env=" in result.output
+    assert "s3cr" not in result.output and "et@" not in result.output

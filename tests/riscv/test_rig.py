@@ -12,6 +12,7 @@ from hilt.rig.config import NodeConfig
 from hilt.sim import state
 from hilt.sim.riscv.machine import ssh_banner
 from hilt.sim.riscv.provider import riscv_down, riscv_up
+from hilt.util.processes import pid_alive
 from tests.riscv.conftest import run_session
 
 
@@ -94,7 +95,7 @@ def test_bmc_power_drives_the_guest(tmp_path):
             bmc.power_off()
             _wait(lambda: not ssh_banner(cfg.ssh.port), 15, "SSH gone after power off")
             pids = (state.read_json(tmp_path / "sim" / "state.json") or {}).get("pids", {})
-            assert [p for p in pids if state.pid_alive(int(p)) and "qemu" in _cmdline(int(p))] == []
+            assert [p for p in pids if pid_alive(int(p)) and "qemu" in _cmdline(int(p))] == []
     finally:
         riscv_down("riscv-bmc-test")
     assert state.lookup("riscv-bmc-test") is None

@@ -20,4 +20,4 @@ def test_a_run_adopts_a_handed_over_session_without_leasing(tmp_path, monkeypatc
     assert SessionState.load(session.state_path) == handed
     assert session.state_path.parent == tmp_path / "reports" / ".hilt" / handed.run_id
     session.finish()  # nothing held, nothing to release
-    assert session.lease is None and session.provider is None
+    assert session.hold is None and session.provider is None

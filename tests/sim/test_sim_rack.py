@@ -21,6 +21,7 @@ import requests
 from hilt.sim import state
 from hilt.sim.control import SimControl
 from hilt.sim.lifecycle import SimError, sim_down, sim_status, sim_up
+from hilt.util.processes import pid_alive
 
 pytestmark = [
     pytest.mark.slow,
@@ -211,17 +212,17 @@ def test_crashed_sim_is_cleaned_at_next_start_and_down_leaves_nothing(tmp_path):
     crashed = state.lookup(name)
     emulator_pids = [int(p) for p in crashed["pids"]]
     os.kill(crashed["daemon_pid"], signal.SIGKILL)  # a crash: nothing gets cleaned up
-    assert wait_until(lambda: not state.pid_alive(crashed["daemon_pid"]), 5)
+    assert wait_until(lambda: not pid_alive(crashed["daemon_pid"]), 5)
     assert _leftovers(name, subnet)
 
     sim_up(name, nodes=1, subnet=subnet, images=["good"], state_dir=tmp_path / "b")
-    assert not any(state.pid_alive(p) for p in emulator_pids), "the crashed sim's processes must be gone"
+    assert not any(pid_alive(p) for p in emulator_pids), "the crashed sim's processes must be gone"
     fresh = state.lookup(name)
     assert fresh["daemon_pid"] != crashed["daemon_pid"]
 
     sim_down(name)
-    assert not state.pid_alive(fresh["daemon_pid"])
-    assert not any(state.pid_alive(int(p)) for p in fresh["pids"])
+    assert not pid_alive(fresh["daemon_pid"])
+    assert not any(pid_alive(int(p)) for p in fresh["pids"])
     assert _leftovers(name, subnet) == []
     assert not (tmp_path / "b" / "secrets").exists()
 

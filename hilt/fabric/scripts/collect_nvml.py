@@ -15,7 +15,7 @@ def _text(value):
 
 def _maybe(fn, *args):
     """NVML raises NotSupported on parts that lack a feature; that is data (None), not a failure."""
-    import pynvml
+    import pynvml  # NVIDIA's bindings exist on GPU nodes only; this script runs there, hilt never imports it
 
     try:
         return fn(*args)
@@ -72,7 +72,7 @@ def _ecc(pynvml, handle):
 
 
 def collect():
-    import pynvml
+    import pynvml  # on the node only (see _maybe)
 
     pynvml.nvmlInit()
     try:

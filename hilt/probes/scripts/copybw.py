@@ -19,7 +19,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--device", type=int, default=0)
     args = ap.parse_args()
-    import torch
+    import torch  # the probes extra lives on the nodes, never on the controller; --help works without it
 
     if not torch.cuda.is_available():
         emit({"probe": "copy", "skip": "no CUDA device visible to torch on this node (CPU-only node)"})

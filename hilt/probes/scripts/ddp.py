@@ -30,7 +30,7 @@ def main() -> None:
     ap.add_argument("--hang-rank", type=int, default=-1)
     args = ap.parse_args()
 
-    from torch.nn.parallel import DistributedDataParallel as DDP
+    from torch.nn.parallel import DistributedDataParallel as DDP  # node-side torch (the probes extra)
 
     torch, dist, backend, device, rank, world, init_s = start_process_group(
         args.backend, args.pg_timeout, args.hang_rank, _T0)

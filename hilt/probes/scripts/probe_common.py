@@ -11,6 +11,8 @@ import os
 import socket
 import struct
 import sys
+import time
+from datetime import timedelta
 
 RESULT_MARK = "HILT_RESULT "
 _SIOCGIFADDR = 0x8915
@@ -58,10 +60,7 @@ def pin_socket_interface() -> None:
 def start_process_group(backend: str, pg_timeout: float, hang_rank: int, t0: float):  # noqa: ANN201
     """Join the torchrun job: NCCL on GPUs, gloo on CPU-only nodes. Returns (torch, dist, backend, device,
     rank, world, init_s). ``hang_rank`` is the test hook that makes one rank sleep instead of working."""
-    import time
-    from datetime import timedelta
-
-    import torch
+    import torch  # node-side (the probes extra); the controller imports this module's helpers without torch
     import torch.distributed as dist
 
     if backend == "auto":

@@ -4,7 +4,7 @@
 userland, composes the session's images (its client key, one pinned host key), serves them on 127.0.0.1,
 starts one sushy-emulator (fake driver, external notifications) with a system per node, writes ``ready.json``
 with the generated rig, and turns BMC events into QEMU power transitions. BMC handling (notifications, the
-virtual-media lookup, the safety poll, HTTP) is inherited from :class:`hilt.sim.daemon.SimDaemon`.
+virtual-media lookup, the safety poll, HTTP) is inherited from :class:`hilt.sim.rack.SimDaemon`.
 """
 
 from __future__ import annotations
@@ -23,8 +23,10 @@ from urllib.parse import urlparse
 import requests
 
 from hilt.sim import state
-from hilt.sim.daemon import SimDaemon, serve
+from hilt.sim.bmc_emulator import start_sushy_emulator
+from hilt.sim.daemon import serve
 from hilt.sim.machine import generate_ssh_key
+from hilt.sim.rack import SimDaemon
 from hilt.sim.riscv.build import default_cache_dir
 from hilt.sim.riscv.image import STANDARD_IMAGES, build_images, read_image
 from hilt.sim.riscv.machine import QemuMachine
@@ -69,8 +71,6 @@ class RiscvDaemon(SimDaemon):
             self.by_system[system_id] = node
             # the board's serial: in its firmware's device tree and in its BMC's System (SerialNumber)
             systems.append({"uuid": system_id, "name": node, "power_state": "Off", "serial_number": m.serial})
-
-        from hilt.sim.bmc_emulator import start_sushy_emulator
 
         self.emulator = start_sushy_emulator(
             self.state_dir / "bmc", systems, username=user, password=password,

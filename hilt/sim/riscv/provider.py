@@ -15,6 +15,8 @@ from typing import Any
 from hilt.sim.lifecycle import SimError, _cleanup_stale, launch_daemon, runtime_state_dir, sim_down
 from hilt.sim.provider import SimProvider, check_options
 from hilt.sim.riscv.build import build_kernel, build_userland, default_cache_dir
+from hilt.sim.riscv.daemon import PROFILE
+from hilt.sim.riscv.image import STANDARD_IMAGES
 
 _OPTIONS = {"nodes", "images", "boot_timeout_s", "power_delay_s", "memory_mb", "name", "cache_dir"}
 
@@ -66,9 +68,6 @@ class RiscvSimProvider(SimProvider):
 
     def planned(self, rig_name: str, options: dict[str, Any]) -> dict[str, Any]:
         """What ``start`` would provide, without starting (for `hilt rigs check`)."""
-        from hilt.sim.riscv.daemon import PROFILE
-        from hilt.sim.riscv.image import STANDARD_IMAGES
-
         check_options(rig_name, options, _OPTIONS)
         nodes = int(options.get("nodes", 2))
         return {"nodes": {f"node{i + 1}": PROFILE for i in range(nodes)},

@@ -8,7 +8,8 @@ import json
 import os
 from pathlib import Path
 
-from hilt.rig.config import load_inventory, resolve_username
+from hilt.rig.config import load_inventory
+from hilt.rig.credentials import resolve_username
 from hilt.sim import state
 
 

@@ -1,0 +1,113 @@
+"""`hilt sim`: start, stop and look at the simulated racks, and build their images (docs/sim.md).
+
+The root command (hilt/cli.py) mounts ``sim_app`` as `hilt sim`; nothing else in hilt imports this package's
+code: the engine reaches a sim only through rigs.yaml's provider, Redfish and SSH.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+import yaml
+
+from hilt.errors import HiltError
+from hilt.exitcodes import ExitCode
+from hilt.util.cli_output import error_line, fail, print_json, say
+from hilt.util.cli_output import stdout as console
+
+# The sim's own modules are imported inside the commands (start-up cost): its lifecycle, control client and image
+# builders bring requests and cryptography, which every other `hilt` command would load for nothing.
+
+sim_app = typer.Typer(help="The simulated rack (needs root for network namespaces).", no_args_is_help=True)
+sim_image_app = typer.Typer(help="Simulated rack images.", no_args_is_help=True)
+
+
+@sim_app.command("up")
+def sim_up(
+    name: str = typer.Option("sim", help="sim name (several can run, on different subnets)"),
+    nodes: int = typer.Option(4, help="number of nodes"),
+    boot_delay: float = typer.Option(1.0, help="seconds a node takes to boot"),
+    subnet: int = typer.Option(0, help="10.200.SUBNET.0/24 for the nodes"),
+    profile: str = typer.Option("sim-4gpu", help="fabric profile of the nodes"),
+    image: str = typer.Option(None, help="boot this image (good, regressed, ...) on every node; returns once each "
+                              "is verified (exit 6 naming a node that is not): what `hilt rollout` starts from"),
+) -> None:
+    """Start a simulated rack in the background and print its nodes and images (rigs.yaml shape)."""
+    from hilt.sim import lifecycle  # start-up cost (see the top)
+    from hilt.sim.image import STANDARD_IMAGES
+
+    if image is not None and image not in STANDARD_IMAGES:
+        fail(f"--image {image}: not an image of the sim; its images: {', '.join(STANDARD_IMAGES)}")
+    try:
+        rig = lifecycle.sim_up(name, nodes=nodes, boot_delay_s=boot_delay, subnet=subnet, profile=profile)
+    except HiltError as exc:
+        fail(exc)
+    console.print(yaml.safe_dump(rig, sort_keys=False), markup=False, soft_wrap=True)
+    if image:
+        raise typer.Exit(_boot_sim(name, rig, image))
+
+
+def _boot_sim(name: str, rig: dict[str, Any], image: str) -> int:
+    """Boot ``image`` on every node of the sim just started and verify each (as a run's boot does); the sim stays
+    up whatever happens, so a failed node can be looked at (`hilt sim status`) before `hilt sim down`."""
+    from hilt.provision.boot import provision  # start-up cost (see the top): paramiko, the Redfish client
+    from hilt.rig.config import Inventory, materialize
+
+    inventory = materialize(Inventory.model_validate({"default_rig": name, "rigs": {name: {}}}), name, rig)
+    image_name, image_cfg = inventory.image(image)
+    results = provision(inventory.rig(name).nodes, image_name, image_cfg, boot=True,
+                        progress=lambda node, what: say(f"{node}: {what}"))
+    failed = [f"node {node}: {result.error}" for node, result in sorted(results.items()) if not result.ok]
+    if failed:
+        error_line(f"sim {name}: {image_name} not verified on " + "; ".join(failed))
+        return int(ExitCode.INCONCLUSIVE)
+    say(f"sim {name}: {image_name} runs on {', '.join(sorted(results))}, each verified")
+    return int(ExitCode.PASS)
+
+
+@sim_app.command("down")
+def sim_down(name: str = typer.Option("sim", help="sim name")) -> None:
+    """Stop a simulated rack and remove everything it made (also a stale one of a crashed run)."""
+    from hilt.sim import lifecycle  # start-up cost (see the top)
+
+    removed = lifecycle.sim_down(name)
+    say(f"sim {name}: down" + (f" (removed {len(removed)} items)" if removed else " (was not running)"))
+
+
+@sim_app.command("status")
+def sim_status(name: str = typer.Option(None, help="only this sim")) -> None:
+    """Which simulated racks run (or were left stale), and what their nodes show (JSON)."""
+    from hilt.sim import lifecycle  # start-up cost (see the top)
+
+    print_json(lifecycle.sim_status(name))
+
+
+@sim_image_app.command("build")
+def sim_image_build(
+    name: str = typer.Argument(..., help="image name: good, regressed, broken, links-down, ... or a new one"),
+    out: Path = typer.Option(Path("reports/images"), help="output directory"),
+    arch: str = typer.Option("x86_64", help="x86_64 (namespace rack) or riscv64 (QEMU rack: kernel + initramfs)"),
+    authorized_key: Path = typer.Option(Path("~/.ssh/id_ed25519.pub"), help="riscv64: root's authorized key"),
+) -> None:
+    """Build a simulated rack image: a tarball with a manifest and a root overlay (or a kernel and initramfs)."""
+    from hilt.sim.image import STANDARD_IMAGES, build_image  # start-up cost (see the top)
+    from hilt.sim.riscv.image import build_images
+
+    try:
+        if arch == "riscv64":
+            key = authorized_key.expanduser().read_text().strip()
+            images, host_key = build_images(out, authorized_key=key, names=[name])
+            say(f"{images[0].path}\nhost key to pin: {host_key}")
+            return
+        if arch != "x86_64":
+            fail(f"--arch {arch}: valid architectures are x86_64 and riscv64")
+        say(build_image(name, out, **STANDARD_IMAGES.get(name, {})))
+    except OSError as exc:
+        fail(f"{authorized_key}: {exc.strerror}")
+    except HiltError as exc:
+        fail(exc)
+
+
+sim_app.add_typer(sim_image_app, name="image")
