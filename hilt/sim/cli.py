@@ -14,6 +14,8 @@ import yaml
 
 from hilt.errors import HiltError
 from hilt.exitcodes import ExitCode
+from hilt.rig.config import Inventory
+from hilt.rig.provider import materialize
 from hilt.util.cli_output import error_line, fail, print_json, say
 from hilt.util.cli_output import stdout as console
 
@@ -53,7 +55,6 @@ def _boot_sim(name: str, rig: dict[str, Any], image: str) -> int:
     """Boot ``image`` on every node of the sim just started and verify each (as a run's boot does); the sim stays
     up whatever happens, so a failed node can be looked at (`hilt sim status`) before `hilt sim down`."""
     from hilt.provision.boot import provision  # start-up cost (see the top): paramiko, the Redfish client
-    from hilt.rig.config import Inventory, materialize
 
     inventory = materialize(Inventory.model_validate({"default_rig": name, "rigs": {name: {}}}), name, rig)
     image_name, image_cfg = inventory.image(image)

@@ -149,3 +149,17 @@ def test_a_teams_own_probes_are_asked_why_their_metric_was_not_measured(state, t
     assert why[f"{torch}@node1"] == f"probe test_our_torch_sweep ran on node node1 and recorded no {torch[:22]}"
     nvb = next(k for k in why if k.startswith("nvbandwidth.") and k.endswith("@node3"))
     assert why[nvb] == "no probe of nvbandwidth.device_to_device_memcpy_read_ce ran on node node3 (none selected)"
+
+
+def test_sim_up_with_an_image_that_does_not_come_up_exits_6_naming_each_node(state, tmp_path):
+    """Item 3: `hilt sim up --image NAME` returns once every node is verified, or says which is not."""
+    try:
+        up = as_typed(state, "hilt", "sim", "up", "--image", "broken", "--nodes", "2", cwd=tmp_path)
+        assert up.code == ExitCode.INCONCLUSIVE, up.output[-4000:]
+        error = [line for line in up.output.splitlines() if line.startswith("error: ")]
+        assert len(error) == 1 and "broken not verified on node node1: " in error[0] and "; node node2: " in error[0]
+        unknown = as_typed(state, "hilt", "sim", "up", "--image", "no-such-image", cwd=tmp_path)
+        assert unknown.code == ExitCode.USAGE_ERROR and "its images: good, " in unknown.output
+    finally:
+        down = as_typed(state, "hilt", "sim", "down", cwd=tmp_path)
+    assert "sim sim: down" in down.output
