@@ -333,13 +333,33 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     rig_session = config.stash.get(SESSION, None)
     run = config.stash.get(RUN, None)
-    try:
-        if rig_session is not None:
-            rig_session.finish()
-    finally:
+    try:  # the verdict first, then the hand-off to Kubernetes, while the nodes are still leased and up
         if run is not None and run.started:
             code = run.finish(int(exitstatus))
             session.exitstatus = code
+            _hand_off_to_kubernetes(config, run)
+    finally:
+        if rig_session is not None:
+            rig_session.finish()
+
+
+def _hand_off_to_kubernetes(config: pytest.Config, run) -> None:  # noqa: ANN001 - RunCollector
+    """Rigs that opt in (``kubernetes:`` in rigs.yaml) get hilt's NFD feature file written or removed on each node
+    after the verdict (hilt.k8s.publish, docs/kubernetes.md); a failure here never changes the verdict."""
+    try:
+        from hilt.k8s.publish import hand_off
+        from hilt.rig.config import KubernetesPublish
+        from hilt.session.rig_session import node_configs
+
+        state = run.state
+        if state is None or not getattr(state, "kubernetes", None) or run.record is None:
+            return
+        settings = KubernetesPublish.model_validate(state.kubernetes)
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        hand_off(run.record, settings, node_configs(state),
+                 say=lambda line: reporter.write_line(f"hilt: {line}") if reporter is not None else log.info(line))
+    except Exception as exc:  # noqa: BLE001 - the run's outcome is decided; say what went wrong, keep it
+        log.error("hilt: hand-off to Kubernetes failed: %s", exc)
 
 
 __all__ = ["ExitCode", "record_metric_on", "session_state", "session_work_dir", "want_rig"]

@@ -61,6 +61,8 @@ class SessionState:
     history_password: str | None = None  # a ${ENV}/file: reference, never the value
     node_images: dict[str, dict[str, Any]] = field(default_factory=dict)
     """node -> the ImageConfig it must run, where it differs from ``image`` (a rollout's control group)."""
+    kubernetes: dict[str, Any] | None = None
+    """The rig's ``kubernetes:`` hand-off (hilt.rig.config.KubernetesPublish); None: the rig does not opt in."""
     lease_wide_ungated: str | None = None
     """Why no lease-wide metric of this run is gated (a rollout's wave: its nodes run the old and the new image,
     so a lease-wide measurement is of neither); None: they are gated as usual."""
@@ -181,6 +183,7 @@ class RigSession:
             started_at=utc_now(), lease_lost_file=str(self.work_dir / "lease-lost"),
             configs=dump["rigs"][rig_name]["nodes"], suites=rig.suites, baselines_dir=inventory.baselines_dir,
             history=inventory.history, history_password=inventory.history_password,
+            kubernetes=rig.kubernetes.model_dump(mode="json") if rig.kubernetes else None,
         )
         if not rig.nodes:
             raise ConfigError(f"{inventory.source}: rig {rig_name!r} has no nodes")
@@ -326,6 +329,8 @@ def subset_state(run_id: str, rig: str, rigs_file: Path, inventory: Inventory, i
         suites=inventory.rig(rig).suites, baselines_dir=inventory.baselines_dir, history=inventory.history,
         history_password=inventory.history_password,
         node_images={name: cfg.model_dump(mode="json") for name, cfg in (node_images or {}).items()},
+        kubernetes=(inventory.rig(rig).kubernetes.model_dump(mode="json") if inventory.rig(rig).kubernetes
+                    else None),
         lease_wide_ungated=lease_wide_ungated,
     )
 

@@ -123,10 +123,16 @@ class SimDaemon:
         self.save()
         netns.create_bridge(self.subnet)
         systems = []
+        # the trays of one profile form one NVLink domain, in rig order (its IMEX node config)
+        domains: dict[str, list[str]] = {}
+        for i, (_, profile) in enumerate(specs):
+            domains.setdefault(profile, []).append(netns.node_address(self.subnet, i))
         for i, (node, profile) in enumerate(specs):
+            address = netns.node_address(self.subnet, i)
             m = Machine(sim=self.name, name=node, index=i, subnet=self.subnet, node_dir=self.state_dir / "nodes" / node,
                         authorized_keys=authorized, boot_delay_s=self.args.boot_delay_s, sshd=sshd,
-                        record_pid=self.record_pid, profile=profile)
+                        record_pid=self.record_pid, profile=profile, tray_index=domains[profile].index(address),
+                        domain=domains[profile])
             system_id = str(uuid.uuid4())
             m.system_uuid = system_id  # before create(): every boot, the first included, shows this identity
             self.machines[node] = m

@@ -8,7 +8,6 @@ item 11: `hilt baseline promote` of a multi-node run pools the nodes' samples.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 import yaml
 
 from hilt.exitcodes import ExitCode
-from tests.e2e.conftest import ROOT, Session, as_typed
+from tests.support.sessions import ROOT, Session, as_typed
 
 #: a series as the gate names it: ``nccl.all_reduce.busbw{nodes=1,size=67108864}``
 SERIES = re.compile(r"[a-z_][a-z0-9_.]*\{[^{}]*\}")
@@ -39,8 +38,7 @@ def summary(session: Session) -> dict:
 
 @pytest.fixture(scope="module")
 def state(tmp_path_factory) -> Path:
-    if os.geteuid() != 0:
-        pytest.fail("the simulated rack needs root (network namespaces); run the tests as root")
+    """Where the lease store and the history go ($XDG_STATE_HOME) for this module's commands."""
     return tmp_path_factory.mktemp("state")
 
 
