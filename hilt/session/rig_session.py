@@ -63,6 +63,9 @@ class SessionState:
     """node -> the ImageConfig it must run, where it differs from ``image`` (a rollout's control group)."""
     kubernetes: dict[str, Any] | None = None
     """The rig's ``kubernetes:`` hand-off (hilt.rig.config.KubernetesPublish); None: the rig does not opt in."""
+    lease_wide_ungated: str | None = None
+    """Why no lease-wide metric of this run is gated (a rollout's wave: its nodes run the old and the new image,
+    so a lease-wide measurement is of neither); None: they are gated as usual."""
 
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")
@@ -310,9 +313,11 @@ def write_materialised(inventory: Inventory, rig_name: str, path: Path) -> dict[
 
 def subset_state(run_id: str, rig: str, rigs_file: Path, inventory: Inventory, image_name: str,
                  image: ImageConfig, results: dict[str, ProvisionResult], *, lease_id: str | None,
-                 lease_lost_file: Path | None, node_images: dict[str, ImageConfig] | None = None) -> SessionState:
+                 lease_lost_file: Path | None, node_images: dict[str, ImageConfig] | None = None,
+                 lease_wide_ungated: str | None = None) -> SessionState:
     """The hand-off for a run on a chosen subset of a lease that the caller holds and booted itself (a rollout's
     wave: its new nodes and the control group). ``boot`` is False: the run boots nothing, the caller did.
+    ``lease_wide_ungated``: why the run gates no lease-wide metric (SessionState.lease_wide_ungated).
     """
     dump = yaml.safe_load(Path(rigs_file).read_text())
     configs = {name: dump["rigs"][rig]["nodes"][name] for name in results}
@@ -326,6 +331,7 @@ def subset_state(run_id: str, rig: str, rigs_file: Path, inventory: Inventory, i
         node_images={name: cfg.model_dump(mode="json") for name, cfg in (node_images or {}).items()},
         kubernetes=(inventory.rig(rig).kubernetes.model_dump(mode="json") if inventory.rig(rig).kubernetes
                     else None),
+        lease_wide_ungated=lease_wide_ungated,
     )
 
 

@@ -70,3 +70,21 @@ def outcomes(session) -> dict[str, tuple[str, str]]:
         else:
             found[name] = ("passed", "")
     return found
+
+
+def as_typed(state: Path, *argv: str, reports: Path | None = None, cwd: Path = ROOT,
+             timeout: float = 900) -> Session:
+    """A command exactly as a user types it in this repository (``pytest ...`` or ``hilt ...``): the shipped
+    rigs.yaml and baselines, default options. Only where the state goes differs: ``$XDG_STATE_HOME`` (the lease
+    store and the history, docs/leases.md) is ``state``, and no ``HILT_*`` variable of the caller leaks in.
+    ``reports``: passed as ``--hilt-reports`` to pytest (where a run writes, not how it runs)."""
+    env = {k: v for k, v in session_env().items() if not k.startswith("HILT_")}
+    env["XDG_STATE_HOME"] = str(state)
+    program, *rest = argv
+    script = Path(sys.executable).parent / program  # the console script the user runs, from this environment
+    command = [str(script), *rest] if script.is_file() else \
+        [sys.executable, "-m", "pytest" if program == "pytest" else "hilt.cli", *rest]
+    if program == "pytest" and reports is not None:
+        command += ["--hilt-reports", str(reports)]
+    proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+    return Session(proc.returncode, proc.stdout + proc.stderr, reports or cwd / "reports")
