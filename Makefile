@@ -1,7 +1,8 @@
 # hilt: `make run` runs the reference suites against the simulated rack; `make test` runs hilt's own tests;
-# `make lint` checks style and the layers (docs/architecture.md). All install what they need first
-# (scripts/setup.sh: apt packages, a virtualenv, pip, npm).
-.PHONY: setup run test lint report bench clean
+# `make test-fast` runs those that boot no rack (no `rack` marker: no rack lock), in parallel; `make lint` checks
+# style and the layers (docs/architecture.md). All install what they need first (scripts/setup.sh: apt packages,
+# a virtualenv, pip, npm).
+.PHONY: setup run test test-fast lint report bench clean
 
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -12,8 +13,15 @@ setup:
 run: setup
 	$(VENV)/bin/hilt run
 
+# every test: the fast ones in parallel, then the rack ones one after another (racks share names and subnets);
+# both phases always run, and the target fails if either did
 test: setup
-	$(PY) -m pytest tests -q -p no:cacheprovider --durations=15
+	@fast=0; $(PY) -m pytest tests -m "not rack" -n 4 --dist loadgroup -q -p no:cacheprovider --durations=10 || fast=$$?; \
+	rack=0; $(PY) -m pytest tests -m rack -q -p no:cacheprovider --durations=15 || rack=$$?; \
+	echo "make test: fast tests exit $$fast, rack tests exit $$rack"; [ $$fast -eq 0 ] && [ $$rack -eq 0 ]
+
+test-fast: setup  # the edit-test loop: every test but the rack ones, 4 workers (most of a test's time is waiting)
+	$(PY) -m pytest tests -m "not rack" -n 4 --dist loadgroup -q -p no:cacheprovider --durations=10
 
 lint: setup  # ruff, and the layers of docs/architecture.md (import-linter's contracts in pyproject.toml)
 	$(VENV)/bin/ruff check .

@@ -16,9 +16,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hilt.bmc import Bmc  # noqa: E402
 from hilt.sim.bmc_emulator import start_sushy_emulator  # noqa: E402
-from tests.bmc.peer.server import QUIRKS, start_peer  # noqa: E402
-from tests.bmc.replay.journey import run_journey  # noqa: E402
-from tests.bmc.replay.server import TREES, start_replay  # noqa: E402
+from testkit.redfish_peer import QUIRKS, start_peer  # noqa: E402
+from testkit.redfish_replay.journey import run_journey  # noqa: E402
+from testkit.redfish_replay.server import TREES, start_replay  # noqa: E402
 
 IMAGE = "http://127.0.0.1:9/images/candidate.iso"
 

@@ -8,7 +8,7 @@ room drifting by 0%, +5% or -5% since the baseline was measured: the control gro
 each judge says each outcome on the same canary samples:
   baseline  judge() against the stored baseline value (what `hilt run` does); it sees (1 + drift) x ratio
   control   judge_against_control() against the control group measured in the same window
-Model: tests/gate/canary_study.py (also used by tests/gate/test_canary_power.py).
+Model: testkit/canary_study.py (also used by tests/gate/test_canary_power.py).
 
     .venv/bin/python bench/canary_power.py [--trials 2000] [--budget 20] [--initial 3] [--control-per-look 1]
         [--markdown]
@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.gate.canary_study import TOLERANCE, Rates, study  # noqa: E402
+from testkit.canary_study import TOLERANCE, Rates, study  # noqa: E402
 
 CVS = (0.01, 0.02, 0.05)
 CELLS = ((0.00, 1.00), (0.00, 0.93), (0.05, 1.00), (0.05, 0.93), (-0.05, 1.00), (-0.05, 0.93), (0.00, 0.95))

@@ -5,7 +5,7 @@ of those nodes, and the count of double grants found by the independent checker 
 
     .venv/bin/python bench/lease_contention.py [--processes 16] [--rounds 10] [--hold 0.005] [--stores sqlite,etcd]
 
-The competing processes are tests/lease/worker.py (the same as the acceptance test); the etcd store runs
+The competing processes are testkit/lease_worker.py (the same as the acceptance test); the etcd store runs
 against a throwaway local etcd (Debian package etcd-server).
 """
 
@@ -21,13 +21,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "lease"))
-
-from lease_checker import double_grants, load  # noqa: E402
+sys.path.insert(0, str(ROOT))
 
 from hilt.lease.local_etcd import LocalEtcd  # noqa: E402
+from testkit.lease_checker import double_grants, load  # noqa: E402
 
-WORKER = ROOT / "tests" / "lease" / "worker.py"
+WORKER = ROOT / "testkit" / "lease_worker.py"
 
 
 def handoff_latencies(records: list[dict]) -> list[float]:

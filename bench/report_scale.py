@@ -5,7 +5,7 @@ metric), written through the history store, read back, and turned into the HTML 
 points included). Prints seconds per phase and the report's size. Usage:
     .venv/bin/python bench/report_scale.py [--runs 1000] [--metrics 50] [--out /tmp/report_scale]
         [--nodes 0]   # N > 0: every metric and test per node (N nodes, one profile), as a rack records them
-        [--store sqlite|postgresql]   # postgresql: a throwaway local server (tests/pgserver.py: initdb, pg_ctl)
+        [--store sqlite|postgresql]   # postgresql: a throwaway local server (testkit/pgserver.py: initdb, pg_ctl)
         [--history postgresql://user@host/db --password-ref '${PGPW}']   # or an existing, empty database
 """
 
@@ -72,7 +72,7 @@ def main() -> None:
     server = None
     if args.store == "postgresql" and args.history is None:
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-        from tests.pgserver import PASSWORD_ENV, PgServer
+        from testkit.pgserver import PASSWORD_ENV, PgServer
 
         server = PgServer().start()
         os.environ[PASSWORD_ENV] = server.password

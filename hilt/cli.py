@@ -16,6 +16,7 @@ from hilt import __version__
 from hilt.errors import ConfigError, HiltError
 from hilt.exitcodes import ExitCode, exit_code_for
 from hilt.gate import cli as gate_cli
+from hilt.k8s.cli import k8s_app
 from hilt.lease import cli as lease_cli
 from hilt.report import cli as report_cli
 from hilt.rig.cli import RIGS_HELP, rigs_app
@@ -137,6 +138,7 @@ def _mount_subapps() -> None:
     app.add_typer(rigs_app, name="rigs")
     app.add_typer(sim_app, name="sim")
     app.add_typer(rollout_app, name="rollout")
+    app.add_typer(k8s_app, name="k8s")
     app.add_typer(lease_cli.leases_app, name="leases")
     app.add_typer(lease_cli.nodes_app, name="nodes")
     app.add_typer(gate_cli.baseline_app, name="baseline")
@@ -198,7 +200,7 @@ def _refuse_default_store(problem: ConfigError) -> None:
 
 # sub-commands whose defaults come from rigs.yaml, and the option that names the one default each needs instead
 _FILE_DEFAULTS = {"baseline": ("the baselines directory", None), "report": ("the run history", "--history"),
-                  "history": ("the run history", "--history")}
+                  "history": ("the run history", "--history"), "k8s": ("the run history", "--history")}
 
 
 def _refuse_file_defaults(problem: ConfigError, argv: list[str]) -> None:

@@ -59,8 +59,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   # unpinned torch resolves to the multi-GB CUDA build from the index. The package itself pins nothing
   # (hilt[probes] asks torch>=2.1): the controller never imports torch, the nodes' probes do.
   .venv/bin/pip install -q 'torch==2.13.0'
-  # every extra: the simulated rack, probes, etcd leases, change-point reports, the PostgreSQL history, the linter
-  .venv/bin/pip install -q -e '.[sim,probes,etcd,report,postgres,dev]'
+  # every extra: the simulated rack, probes, etcd leases, change-point reports, the PostgreSQL history, the kubelet's
+  # gRPC (test_kubernetes), the linter
+  .venv/bin/pip install -q -e '.[sim,probes,etcd,report,postgres,k8s,dev]'
   touch "$stamp"
 fi
 

@@ -65,6 +65,26 @@ class GpuQuery:
     fabric: FabricInfo | None
     c2c_mode: str | None
     addressing_mode: str | None
+    memory_total_mib: int | None = None
+    """FB Memory Usage / Total in MiB (GPU Feature Discovery's ``nvidia.com/gpu.memory``); None where not printed."""
+
+    @property
+    def clique(self) -> str | None:
+        """``<ClusterUUID>.<CliqueId>``, as GPU Feature Discovery labels it; None unless the fabric shows both."""
+        f = self.fabric
+        return f"{f.cluster_uuid}.{f.clique_id}" if f and f.cluster_uuid and f.clique_id is not None else None
+
+
+def node_clique(gpus: list[GpuQuery]) -> str | None:
+    """The node's clique as GPU Feature Discovery derives it: one ClusterUUID and CliqueId over every GPU that
+    shows one; None when none does or they differ (GFD labels no clique then)."""
+    cliques = {g.clique for g in gpus if g.clique is not None}
+    return cliques.pop() if len(cliques) == 1 else None
+
+
+def _mib(value: str | None) -> int | None:
+    match = re.fullmatch(r"(\d{1,9})\s*MiB", (value or "").strip())
+    return int(match.group(1)) if match else None
 
 
 def parse_nvidia_smi_q(text: str) -> list[GpuQuery]:
@@ -175,6 +195,7 @@ def _gpu_from_text(block: _Block) -> GpuQuery:
         fabric=fabric,
         c2c_mode=_value(block, "GPU C2C Mode"),
         addressing_mode=_value(block, "Addressing Mode"),
+        memory_total_mib=_mib(_value(block, "FB Memory Usage", "Total")),
     )
 
 
@@ -243,4 +264,5 @@ def _gpu_from_xml(gpu: ET.Element) -> GpuQuery:
         fabric=fabric,
         c2c_mode=_text(gpu.find("c2c_mode")),
         addressing_mode=_text(gpu.find("addressing_mode")),
+        memory_total_mib=_mib(_text(gpu.find("fb_memory_usage/total"))),
     )

@@ -255,23 +255,27 @@ class RunBaselines:
 
     node_profiles: dict[str, str]
     sets: dict[str, BaselineSet | None]
+    lease_ungated: str | None = None
+    """Why this run's lease-wide metrics are not gated at all (a rollout's wave: old and new image in one lease)."""
 
     def for_node(self, node: str) -> tuple[str | None, BaselineSet | None]:
         profile = self.node_profiles.get(node)
         return profile, self.sets.get(profile) if profile else None
 
     def for_lease(self) -> tuple[str | None, BaselineSet | None, str | None]:
-        """(shared profile, its baselines, None), or (None, None, why not gated) for a mixed lease."""
+        """(shared profile, its baselines, None), or (None, None, why not gated) for a mixed lease; (profile,
+        baselines, why) when the run gates no lease-wide metric (the metrics are still judged, for information)."""
         profiles = sorted(set(self.node_profiles.values()))
         if len(profiles) == 1:
-            return profiles[0], self.sets.get(profiles[0]), None
+            return profiles[0], self.sets.get(profiles[0]), self.lease_ungated
         return None, None, f"the lease mixes profiles {', '.join(profiles)}: no shared baseline"
 
 
-def load_run_baselines(directory: Path, node_profiles: dict[str, str]) -> RunBaselines:
+def load_run_baselines(directory: Path, node_profiles: dict[str, str], lease_ungated: str | None = None
+                       ) -> RunBaselines:
     """Every profile's baseline file that exists in ``directory`` (a profile without one has None)."""
     sets: dict[str, BaselineSet | None] = {}
     for profile in dict.fromkeys(node_profiles.values()):
         path = Path(directory) / f"{profile}.yaml"
         sets[profile] = load_baseline_file(path, profile) if path.is_file() else None
-    return RunBaselines(dict(node_profiles), sets)
+    return RunBaselines(dict(node_profiles), sets, lease_ungated)

@@ -82,29 +82,55 @@ def _mean(samples: list[float]) -> float:
     return math.fsum(samples) / len(samples) if samples else math.nan
 
 
-def _plan(record: RunRecord, bset: BaselineSet, names: list[str] | None, force: bool
-          ) -> list[tuple[MetricRecord, BaselineEntry | None, BaselineEntry | None, str]]:
-    """(metric, current entry, proposed entry or None when refused, why) for each metric of the run."""
-    unknown = sorted(set(names or ()) - {m.name for m in record.metrics})
-    if unknown:
-        known = ", ".join(sorted({m.name for m in record.metrics})) or "none"
-        raise ConfigError(f"run {record.run_id} has no metric {', '.join(map(repr, unknown))}; its metrics: {known}")
-    date = (record.started_at or "")[:10] or None
-    plan = []
+NODE_LABEL = "node"
+"""The label naming the node a metric was measured on: not part of the series (an entry for one node is owed by
+every node of its profile), so a new entry is written without it and the nodes' samples are pooled."""
+
+
+def _series(record: RunRecord, bset: BaselineSet, names: list[str] | None
+            ) -> list[tuple[dict[str, str], BaselineEntry | None, list[MetricRecord]]]:
+    """The run's metrics grouped by the baseline entry each would write: (its labels, the current entry, the
+    measurements of every node of the run that feed it, in node order)."""
+    groups: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[dict[str, str], BaselineEntry | None,
+                                                                 list[MetricRecord]]] = {}
     for m in record.metrics:
         if names and m.name not in names:
             continue
         if m.profile is not None and m.profile != bset.profile:
             continue  # measured on a node of another profile: judged against, and promoted to, its own file
         current = bset.find_entry(_as_metric(m))
-        outcome = m.verdict.outcome if m.verdict else "unbaselined"
+        labels = dict(current.labels) if current is not None else \
+            {k: v for k, v in m.labels.items() if k != NODE_LABEL}
+        key = (m.name, tuple(sorted(labels.items())))
+        groups.setdefault(key, (labels, current, []))[2].append(m)
+    return [(labels, current, sorted(members, key=lambda m: m.node or ""))
+            for labels, current, members in groups.values()]
+
+
+def _plan(record: RunRecord, bset: BaselineSet, names: list[str] | None, force: bool
+          ) -> list[tuple[MetricRecord, BaselineEntry | None, BaselineEntry | None, str]]:
+    """(series, current entry, proposed entry or None when refused, why) for each series of the run; a series
+    measured on several nodes is one entry, from every node's samples."""
+    unknown = sorted(set(names or ()) - {m.name for m in record.metrics})
+    if unknown:
+        known = ", ".join(sorted({m.name for m in record.metrics})) or "none"
+        raise ConfigError(f"run {record.run_id} has no metric {', '.join(map(repr, unknown))}; its metrics: {known}")
+    date = (record.started_at or "")[:10] or None
+    plan = []
+    for labels, current, members in _series(record, bset, names):
+        first = members[0]
+        m = first.model_copy(update={"labels": labels, "samples": [s for x in members for s in x.samples],
+                                     "node": first.node if len(members) == 1 else None})
+        outcomes = [(x.node, x.verdict.outcome if x.verdict else "unbaselined") for x in members]
+        refused = [f"{outcome} on node {node}" if node and len(members) > 1 else outcome
+                   for node, outcome in outcomes if outcome not in PROMOTABLE]
+        outcome = outcomes[0][1] if len({o for _n, o in outcomes}) == 1 else "mixed"
         if not m.samples:
             plan.append((m, current, None, "no samples"))
             continue
-        if outcome not in PROMOTABLE and not force:
-            plan.append((m, current, None, f"verdict {outcome} (use --force to promote anyway)"))
+        if refused and not force:
+            plan.append((m, current, None, f"verdict {', '.join(refused)} (use --force to promote anyway)"))
             continue
-        labels = dict(current.labels) if current is not None else dict(m.labels)
         try:
             proposed = BaselineEntry(
                 metric=m.name, labels=labels, value=_mean(m.samples), unit=m.unit,
@@ -114,9 +140,9 @@ def _plan(record: RunRecord, bset: BaselineSet, names: list[str] | None, force: 
                 source=Source(run_id=record.run_id, image=record.image, date=date),
             )
         except ValidationError as exc:  # e.g. samples [0, 0]: a baseline is a positive value
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"])
-            plan.append((m, current, None, f"not a valid baseline: {field}: {first['msg']}"))
+            first_error = exc.errors()[0]
+            field = ".".join(str(p) for p in first_error["loc"])
+            plan.append((m, current, None, f"not a valid baseline: {field}: {first_error['msg']}"))
             continue
         plan.append((m, current, proposed, outcome))
     return plan

@@ -17,16 +17,6 @@ from hilt.probes.plan import PlannedMetric
 from hilt.record.metrics import Metric
 from hilt.record.run_record import CoverageEntry, CoverageRecord, MetricRecord, NodeRecord, TestRecord
 
-#: The reference suites' probe test for each metric family: where to look for why a series was not measured.
-PROBE_TESTS = {
-    "nccl.": ("test_nccl_tests", "test_nccl_tests_across_lease"),
-    "torch.all_reduce.": ("test_torch_allreduce", "test_torch_allreduce_across_lease"),
-    "ddp.": ("test_ddp", "test_ddp_across_lease"),
-    "copy.": ("test_copy_bandwidth", None),
-    "nvbandwidth.": ("test_nvbandwidth", None),
-    "c2c.": ("test_c2c_bandwidth", None),
-}
-
 
 def _entry_nodes(entry: BaselineEntry) -> str | None:
     return entry.labels.get("nodes")
@@ -36,13 +26,14 @@ def _gated(bset: BaselineSet, entry: BaselineEntry) -> bool:
     return bset.is_gated(Metric.of(entry.metric, entry.unit, [], entry.labels))
 
 
-def expected_entries(node_profiles: Mapping[str, str], baselines: Mapping[str, BaselineSet | None]
-                     ) -> CoverageRecord:
+def expected_entries(node_profiles: Mapping[str, str], baselines: Mapping[str, BaselineSet | None],
+                     lease_ungated: str | None = None) -> CoverageRecord:
     """The gated entries the run owes a verdict on, before anything is measured.
 
     An entry naming ``nodes: 1`` (or no ``nodes`` label) is owed by every node of its profile; one naming as
     many nodes as the lease holds is owed by the lease when all nodes share that profile. Entries for another
-    node count cannot be measured by this lease and are not expected.
+    node count cannot be measured by this lease and are not expected. ``lease_ungated``: why this run judges no
+    lease-wide metric (a rollout's wave mixes the old and the new image); its lease entries are named as ungated.
     """
     record = CoverageRecord()
     lease_size = len(node_profiles)
@@ -64,7 +55,9 @@ def expected_entries(node_profiles: Mapping[str, str], baselines: Mapping[str, B
         for entry in bset.entries:
             if not _gated(bset, entry) or _entry_nodes(entry) != str(lease_size):
                 continue
-            if len(profiles) == 1:
+            if lease_ungated is not None:
+                record.ungated.append(f"{profile}: {entry.key}: lease-wide, not gated: {lease_ungated}")
+            elif len(profiles) == 1:
                 record.entries.append(CoverageEntry(profile=profile, metric=entry.metric, labels=dict(entry.labels),
                                                     scope="lease"))
             else:
@@ -85,14 +78,22 @@ def _matches(entry: CoverageEntry, metric: MetricRecord) -> bool:
     return metric.node is None
 
 
-def _probe_tests(metric: str) -> tuple[str | None, str | None]:
-    for prefix, tests in PROBE_TESTS.items():
-        if metric.startswith(prefix):
-            return tests
-    return None, None
+def _declares(declared: Sequence[str], metric: str) -> bool:
+    """A probe's marker names the metric, or its family (``nccl.`` covers ``nccl.all_reduce.busbw``)."""
+    return any(metric == name or (name.endswith(".") and metric.startswith(name)) for name in declared)
+
+
+def _probes_for(entry: CoverageEntry, tests: Sequence[TestRecord]) -> tuple[list[TestRecord], bool]:
+    """The probes that ran where ``entry`` is owed (its node, or the lease) and measure its metric: those whose
+    marker declares it, else those that declare nothing (they might). The flag: they declared it."""
+    here = [t for t in tests if t.probe is not None
+            and (t.node == entry.node if entry.scope == "node" else t.node is None)]
+    declaring = [t for t in here if _declares(t.probe or (), entry.metric)]
+    return (declaring, True) if declaring else ([t for t in here if not t.probe], False)
 
 
 def _test_name(nodeid: str) -> str:
+    """The test as a person finds it in the suite: its function, without the node parameter (the entry names it)."""
     return nodeid.split("::")[-1].split("[", 1)[0]
 
 
@@ -124,24 +125,32 @@ def _why(entry: CoverageEntry, nodes: Mapping[str, NodeRecord], tests: Sequence[
     gap = _plan_gap(entry, planned)
     if gap:
         return gap
-    node_test, lease_test = _probe_tests(entry.metric)
-    probe = node_test if entry.scope == "node" else lease_test
-    if probe is not None:
-        runs = [t for t in tests if _test_name(t.nodeid) == probe and (entry.scope == "lease" or t.node == entry.node)]
-        if not runs:
-            stopped = [why for nodeid, why in (unfinished or {}).items() if _test_name(nodeid) == probe]
-            return f"probe {probe} {stopped[0]}" if stopped else f"probe {probe} did not run (not selected)"
-        for t in runs:
-            if t.outcome == "skipped":
-                return f"probe {probe} skipped: {t.message or 'no reason given'}"
-            if t.outcome in ("error", "failed"):
-                return f"probe {probe} {'errored' if t.outcome == 'error' else 'failed'} before measuring it: " \
-                       f"{(t.message or '').splitlines()[0] if t.message else 'no message'}"
+    where = f"node {entry.node}" if entry.scope == "node" else "the lease"
+    probes, declared = _probes_for(entry, tests)
+    if not probes:
+        if unfinished:  # an interrupted run: what would have measured it was cut off or never started
+            cut = [f"{_test_name(t)} {why}" for t, why in unfinished.items()]
+            more = f"; and {len(cut) - 3} more" if len(cut) > 3 else ""
+            return f"no probe of {entry.metric} ran on {where}: the run was stopped first ({'; '.join(cut[:3])}{more})"
+        return f"no probe of {entry.metric} ran on {where} (none selected)"
+    names = ", ".join(sorted({_test_name(t.nodeid) for t in probes}))
+    maybe = "" if declared else ", which may measure it (its probe marker names no metric),"
+    for t in probes:
+        name = _test_name(t.nodeid)
+        if t.outcome == "skipped":
+            return f"probe {name}{maybe} skipped: {t.message or 'no reason given'}"
+        if t.outcome in ("error", "failed"):
+            what = "errored" if t.outcome == "error" else "failed"
+            first = (t.message or "").splitlines()[0] if t.message else "no message"
+            return f"probe {name}{maybe} {what} before measuring it: {first}"
     seen = sorted({m.labels.get("size", "?") for m in measured if m.name == entry.metric
                    and (entry.scope == "lease" or m.node == entry.node)}, key=lambda v: (len(v), v))
     if seen:
         return f"no measurement with these labels (measured {entry.metric} at size {', '.join(seen)})"
-    return "not measured: no test recorded it"
+    if not declared:
+        return (f"no probe that ran on {where} declares {entry.metric} (@pytest.mark.probe(\"{entry.metric}\")), "
+                f"and {names} did not measure it")
+    return f"probe {names} ran on {where} and recorded no {entry.metric}"
 
 
 def judge_coverage(expected: CoverageRecord, metrics: Sequence[MetricRecord], tests: Sequence[TestRecord],

@@ -139,15 +139,16 @@ def judge(baseline: Baseline, samples: Sequence[float], *, max_samples: int = DE
     expected = f"expected {_fmt(baseline.value)}{unit} +/-{baseline.tolerance:.0%}"
     nan = math.nan
     if n == 0:
-        return Verdict("inconclusive", f"{baseline.key}: no samples ({expected})", nan, nan, nan, 0)
+        return Verdict("inconclusive", f"{baseline.key}: inconclusive: no samples ({expected})", nan, nan, nan, 0)
     if not all(math.isfinite(x) for x in xs):
-        return Verdict("inconclusive", f"{baseline.key}: non-finite samples {xs} ({expected})", nan, nan, nan, n)
+        return Verdict("inconclusive", f"{baseline.key}: inconclusive: non-finite samples {xs} ({expected})",
+                       nan, nan, nan, n)
     mx, varx = _mean_var(xs)
     ratio = mx / baseline.value
     measured = f"measured {_fmt(mx)}{unit} (mean of {n}, {_pct(ratio)})"
     if n < FIRST_LOOK:
-        return Verdict("inconclusive", f"{baseline.key}: {measured} vs {expected}: one sample has no spread, "
-                       "need at least 2", ratio, nan, nan, n)
+        return Verdict("inconclusive", f"{baseline.key}: inconclusive: {measured} vs {expected}: one sample has no "
+                       "spread, need at least 2", ratio, nan, nan, n)
 
     base = [float(s) for s in baseline.samples or ()]
     my, vy = baseline.value, 0.0  # always the value: the samples only say how sure it is

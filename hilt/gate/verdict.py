@@ -171,7 +171,7 @@ def _decide(record: RunRecord, session_error: str | None, allow_ungated: bool) -
         reason += f"; {len(allowed)} without baseline (allowed)"
     if coverage.ungated:
         n = len(coverage.ungated)
-        reason += f"; {n} lease-wide entr{'y' if n == 1 else 'ies'} not gated (mixed profiles)"
+        reason += f"; {n} lease-wide entr{'y' if n == 1 else 'ies'} not gated"  # why: coverage.ungated
     return VerdictRecord(outcome="pass", reason=reason)
 
 

@@ -271,6 +271,18 @@ class Node:
             )
         return result
 
+    def open_stream(self, argv: Sequence[str]) -> paramiko.Channel:
+        """Start an argv whose stdin and stdout the caller streams (``sendall``/``recv``/``shutdown_write``/
+        ``close``): a byte pipe to a program on the node, e.g. a relay to one of its unix sockets (hilt.k8s.relay).
+        """
+        channel = self._open_channel()
+        try:
+            channel.exec_command(shlex.join(argv))
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            channel.close()
+            raise NodeError(f"node {self.name}: cannot start {_short(tuple(argv))}: {exc}") from None
+        return channel
+
     def read_files(self, paths: Sequence[str], *, timeout: float = 60.0) -> dict[str, str | None]:
         """Read many small files in one round trip; a missing or unreadable file maps to None."""
         if not paths:

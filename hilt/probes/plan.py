@@ -136,7 +136,6 @@ class PlannedMetric:
 
     name: str
     labels: dict[str, str]
-    probe: str  # the test that measures it, e.g. test_nccl_tests
     scope: Literal["node", "lease"]
 
 
@@ -150,8 +149,7 @@ def nccl_planned(plan: NcclTestsPlan, nodes: int = 1) -> list[PlannedMetric]:
                       "backend": "nccl"}
             if plan.gpus_per_node is not None:
                 labels["gpus_per_node"] = str(plan.gpus_per_node)
-            out.append(PlannedMetric(name, labels, "test_nccl_tests" if nodes == 1 else "test_nccl_tests_across_lease",
-                                     "node" if nodes == 1 else "lease"))
+            out.append(PlannedMetric(name, labels, "node" if nodes == 1 else "lease"))
     return out
 
 
@@ -161,9 +159,9 @@ def nvbandwidth_planned(testcases: list[str], gpu_count: int) -> list[PlannedMet
     out = []
     for name in testcases:
         labels = {"tool": "nvbandwidth", "gpus": str(gpu_count)}
-        out.append(PlannedMetric(f"nvbandwidth.{name}", {**labels, "pair": "sum"}, "test_nvbandwidth", "node"))
+        out.append(PlannedMetric(f"nvbandwidth.{name}", {**labels, "pair": "sum"}, "node"))
         rows = range(gpu_count) if name.startswith("device_to_device") else range(1)
-        out += [PlannedMetric(f"nvbandwidth.{name}", {**labels, "pair": f"{r}-{c}"}, "test_nvbandwidth", "node")
+        out += [PlannedMetric(f"nvbandwidth.{name}", {**labels, "pair": f"{r}-{c}"}, "node")
                 for r in rows for c in range(gpu_count) if not (name.startswith("device_to_device") and r == c)]
     return out
 
@@ -172,12 +170,11 @@ def c2c_planned(testcases: list[str], gpu_count: int) -> list[PlannedMetric]:
     """What the copy probe through NVLink-C2C (a profile's ``c2c: bandwidth:``) will report on one node: each
     testcase for every GPU (hilt.probes.c2c_probe)."""
     return [PlannedMetric(f"c2c.{name}", {"tool": "nvbandwidth", "gpu": str(gpu), "gpus": str(gpu_count)},
-                          "test_c2c_bandwidth", "node") for name in testcases for gpu in range(gpu_count)]
+                          "node") for name in testcases for gpu in range(gpu_count)]
 
 
 def torch_planned(sizes: list[int], dtype: str, nodes: int = 1) -> list[PlannedMetric]:
     """What the torch all-reduce probe will report (backend and GPUs per node are the node's, not the plan's)."""
-    probe = "test_torch_allreduce" if nodes == 1 else "test_torch_allreduce_across_lease"
     return [PlannedMetric("torch.all_reduce.busbw", {"size": str(s), "dtype": dtype, "nodes": str(nodes),
-                                                      "tool": "torch"}, probe, "node" if nodes == 1 else "lease")
+                                                      "tool": "torch"}, "node" if nodes == 1 else "lease")
             for s in sizes]

@@ -244,6 +244,26 @@ class NvlinkDomainSpec(_Strict):
         return HEALTHY_ROWS.get(row, HEALTHY_UNLISTED)
 
 
+class KubernetesSpec(_Strict):
+    """Where this platform's nodes keep what the kubelet believes (suite test_kubernetes.py; docs/kubernetes.md)."""
+
+    resource: str = "nvidia.com/gpu"
+    """The extended resource the GPU device plugin advertises."""
+    device_plugin_socket: str = "/var/lib/kubelet/device-plugins/nvidia-gpu.sock"
+    """The device plugin's v1beta1 socket (NVIDIA's k8s-device-plugin: nvidia-gpu.sock)."""
+    pod_resources_socket: str = "/var/lib/kubelet/pod-resources/kubelet.sock"
+    """The kubelet's pod-resources v1 socket."""
+    gfd_features_file: str = "/etc/kubernetes/node-feature-discovery/features.d/gfd"
+    """GPU Feature Discovery's NFD feature file (GFD's --output-file); absent on the node: GFD is not checked."""
+
+    @field_validator("device_plugin_socket", "pod_resources_socket", "gfd_features_file")
+    @classmethod
+    def _absolute(cls, v: str) -> str:
+        if not v.startswith("/") or "\n" in v or "\0" in v:
+            raise ValueError(f"{v!r} is not an absolute path on the node")
+        return v
+
+
 class Profile(_Strict):
     name: str
     description: str = ""
@@ -267,6 +287,8 @@ class Profile(_Strict):
     """The GPU memory as CPU-less NUMA nodes, ATS, C2C mode; without it test_coherent_memory skips."""
     nvlink_domain: NvlinkDomainSpec | None = None
     """Fabric state and health, one clique and ClusterUUID, IMEX; without it test_nvlink_domain skips."""
+    kubernetes: KubernetesSpec | None = None
+    """The device plugin, kubelet and GFD sockets and files; without it test_kubernetes skips."""
     probes: ProbesSpec = ProbesSpec()
     """The probe plan (docs/probes.md); nccl-tests runs on every GPU of the node unless it says otherwise."""
 

@@ -17,7 +17,13 @@ from pathlib import Path
 import pytest
 
 from hilt.pytestplugin.fusion import apply_to_nodes
-from hilt.pytestplugin.state import METRIC_PROPERTY, NODE_PROPERTY, PROBE_PROPERTY, TEST_PROPERTY
+from hilt.pytestplugin.state import (
+    METRIC_PROPERTY,
+    NODE_PROPERTY,
+    PROBE_PROPERTY,
+    TEST_PROPERTY,
+    probe_metrics,
+)
 from hilt.pytestplugin.topology import topology_from_report
 from hilt.record.run_record import (
     BaselineRecord,
@@ -126,22 +132,23 @@ class RunCollector:
         except Exception as exc:  # noqa: BLE001 - the gate fixtures raise the same problem, in a test
             log.error("hilt: the gated entries of this run cannot be known: %s", exc)
             return CoverageRecord()
-        return expected_entries(node_profiles, book.sets)
+        return expected_entries(node_profiles, book.sets,
+                                self.state.lease_wide_ungated if self.state is not None else None)
 
-    def pytest_collection_modifyitems(self, items: list) -> None:
-        """A run that selects a probe (a test using the release gate, or marked `probe`) is a gate."""
-        self.probe_selected = self.probe_selected or any(
-            "release_gate" in getattr(item, "fixturenames", ()) or item.get_closest_marker("probe") is not None
-            for item in items)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """A run that selects a probe (a test using the release gate, or marked `probe`) is a gate; and what
+        this run was to run (the controller without xdist collects; under xdist the workers do).
+
+        Asked once collection is final: ``pytest_collection_modifyitems`` saw the items before pytest's own
+        ``-k``/``-m`` deselection (and the rig's suites), so ``-k trust`` counted the deselected probes."""
+        self.probe_selected = self.probe_selected or any(probe_metrics(item) is not None for item in session.items)
+        if not self.selected:
+            self.selected = [item.nodeid for item in session.items]
 
     def junit_properties(self) -> list[tuple[str, str]]:
         """The run's provenance for JUnit's ``<testsuite>`` (hilt.report.junit)."""
         return junit_properties(self.record) if self.record is not None else []
 
-    def pytest_collection_finish(self, session: pytest.Session) -> None:
-        """What this run was to run (the controller without xdist collects; under xdist the workers do)."""
-        if not self.selected:
-            self.selected = [item.nodeid for item in session.items]
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node, ids: list[str]) -> None:  # noqa: ANN001 - xdist's
@@ -202,7 +209,8 @@ class RunCollector:
         message = _message(report) if outcome in ("failed", "error", "skipped") else None
         self.record.tests.append(TestRecord(nodeid=report.nodeid, outcome=outcome, kind=kind, message=message,
                                             duration_s=round(report.duration, 3), node=props.get(NODE_PROPERTY),
-                                            test_id=props.get(TEST_PROPERTY)))
+                                            test_id=props.get(TEST_PROPERTY),
+                                            probe=_declared(props.get(PROBE_PROPERTY))))
 
     def _add_topology(self, node: str | None, topology: TopologyRecord | None) -> None:
         """test_topology's found and expected matrix, onto its node's record (the report's fabric picture)."""
@@ -300,9 +308,22 @@ class RunCollector:
         except Exception as exc:  # noqa: BLE001
             lines.append(f"hilt gate: {self.record.gate.outcome}: {self.record.gate.reason} ({exc})")
         lines += [f"error: {line}" for line in problem_lines(self.record.output_problems)]
-        lines.append(f"hilt: gate {self.record.gate.outcome.upper()}: {self.record.gate.reason} "
-                     f"(exit {self.record.exit_code}; reports in {self.reports_dir}/)")
+        gate = self.record.gate
+        # "gate: not run (...)" says what it is; a verdict is named first ("gate INCONCLUSIVE: ...")
+        verdict = gate.reason if gate.outcome == "not_run" else f"gate {gate.outcome.upper()}: {gate.reason}"
+        lines.append(f"hilt: {verdict} (exit {self.record.exit_code}; reports in {self.reports_dir}/)")
         return lines
+
+
+def _declared(value: str | None) -> list[str] | None:
+    """The probe property's list of metrics (``[]``: a probe that says nothing; None: no probe)."""
+    if value is None:
+        return None
+    try:
+        names = json.loads(value)
+    except ValueError:
+        return []
+    return [str(n) for n in names] if isinstance(names, list) else []
 
 
 def _plans(config: pytest.Config, node_profiles: dict[str, str]) -> dict[str | None, list]:

@@ -174,7 +174,8 @@ class RunEnd:
     # -------------------------------------------------------------- the end
 
     def end(self, session: pytest.Session, exitstatus: int, junit_error: BaseException | None = None) -> None:
-        """Release the lease, complete the record, write every output, set the exit code. Once per run."""
+        """Stop a boot in progress, complete the record, write every output and set the exit code, hand the
+        verdict to Kubernetes where the rig opts in, and release the lease (whatever failed before). Once."""
         if self.ended:
             return
         self.ended = True
@@ -183,27 +184,63 @@ class RunEnd:
         if collector is not None and collector.signal is None:
             collector.phase = "reports"  # a signal from now on is noted, and the end goes on (atomic files)
         rig_session = config.stash.get(SESSION, None)
-        problem = None
-        try:
-            if rig_session is not None:
-                rig_session.finish()  # cancels a boot in progress and waits for it, then releases the lease
-        except Exception as exc:  # noqa: BLE001 - the lease is released first; what failed after is recorded
-            problem = exc
-        finally:
-            _join_boot(config)
-        if collector is None or rig_session is None:
-            if problem is not None:
-                raise problem
+        if rig_session is None:
             return
-        full = is_disk_full(problem)
-        if full is not None:  # the sim provider copies its log into the reports at its stop
-            where = getattr(full, "filename2", None) or full.filename
-            self.problems.append(OutputProblem(output="rig session", path=str(where) if where else None,
-                                               error=full.strerror or str(full), disk_full=True))
-        elif problem is not None:
-            traceback.print_exception(problem, file=sys.stderr)
-            collector.internal_error = collector.internal_error or _one_line(problem)
-        self._record(session, collector, rig_session, exitstatus, junit_error)
+        try:
+            rig_session.stop_boot()
+            _join_boot(config)
+            if collector is not None:
+                self._record(session, collector, rig_session, exitstatus, junit_error)
+                self._hand_off(collector)
+        finally:
+            self._release(session, collector, rig_session)
+
+    def _release(self, session: pytest.Session, collector, rig_session) -> None:  # noqa: ANN001
+        """Release the lease and stop the provider; what fails there is said, and recorded where it changes
+        the verdict (the sim provider copies its log into the reports: a full disk)."""
+        try:
+            rig_session.finish()
+        except Exception as exc:  # noqa: BLE001 - the lease was released first (LeaseHold.release never raises)
+            record = collector.record if collector is not None else None
+            full = is_disk_full(exc)
+            if record is None or record.gate is None:
+                raise
+            if full is not None:
+                where = getattr(full, "filename2", None) or full.filename
+                record.output_problems.append(OutputProblem(output="rig session", path=str(where) if where else None,
+                                                            error=full.strerror or str(full), disk_full=True))
+            else:
+                traceback.print_exception(exc, file=sys.stderr)
+                collector.internal_error = record.internal_error = record.internal_error or _one_line(exc)
+            from hilt.report.outputs import write_run_outputs
+
+            write_run_outputs(record, _outputs(self.config, collector), collector.decide)
+            session.exitstatus = record.exit_code
+
+    def _hand_off(self, collector) -> None:  # noqa: ANN001 - RunCollector
+        """Rigs that opt in (``kubernetes:`` in rigs.yaml) get hilt's NFD feature file written or removed on each
+        node after the verdict, while the nodes are still leased (hilt.k8s.publish, docs/kubernetes.md); never
+        after a lost lease (the nodes may be someone else's) or a signal (the run must stop); a failure here
+        never changes the verdict, and is said."""
+        record, state = collector.record, collector.state
+        if record is None or state is None or not getattr(state, "kubernetes", None):
+            return
+        if record.lease_lost or record.interrupted is not None:
+            return
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+
+        def say(line: str) -> None:
+            if reporter is not None:
+                reporter.write_line(f"hilt: {line}")
+
+        try:
+            from hilt.k8s.publish import hand_off
+            from hilt.rig.config import KubernetesPublish
+            from hilt.session.rig_session import node_configs
+
+            hand_off(record, KubernetesPublish.model_validate(state.kubernetes), node_configs(state), say=say)
+        except Exception as exc:  # noqa: BLE001 - the run's outcome is decided; say what went wrong, keep it
+            say(f"error: hand-off to Kubernetes failed: {exc}")
 
     def _record(self, session: pytest.Session, collector, rig_session, exitstatus: int,  # noqa: ANN001
                 junit_error: BaseException | None) -> None:

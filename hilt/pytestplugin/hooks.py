@@ -30,6 +30,7 @@ from hilt.pytestplugin.state import (
     TEST_PROPERTY,
     WORKERS_SET,
     is_controller,
+    mark_probe,
     record_metric_on,
     session_state,
     session_work_dir,
@@ -73,7 +74,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     """Default the JUnit and Allure outputs into the reports directory, before those plugins configure."""
     config.addinivalue_line("markers", "multinode: needs every node of the lease at once")
-    config.addinivalue_line("markers", "probe: measures bandwidth; its metrics go to the gate")
+    config.addinivalue_line("markers", "probe(*metrics): measures these metrics (names, or families ending in "
+                            "'.'); they go to the gate, and coverage asks this test why one was not measured")
     if is_controller(config):
         # the run collector is a plugin object of its own: its hooks see its fields, no module state
         collector = RunCollector(config)
@@ -297,6 +299,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     for item in items:
         item.user_properties.append(("hilt.rig", state.rig))
         item.user_properties.append((TEST_PROPERTY, item_test_id(item)))
+        mark_probe(item)
 
 
 def _rig_suites(state) -> set[str] | None:  # noqa: ANN001 - SessionState

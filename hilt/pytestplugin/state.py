@@ -38,7 +38,30 @@ KIND_PROPERTY = "hilt.kind"
 NODE_PROPERTY = "hilt.node"  # set by the `node` fixture: the node a test ran on
 PROFILE_PROPERTY = "hilt.profile"  # set with it: that node's profile
 TEST_PROPERTY = "hilt.test"  # set at collection: the test's identity across runs (pytestplugin/identity.py)
-PROBE_PROPERTY = "hilt.probe"  # set by `release_gate`: this test feeds the gate, so the run is a gate
+PROBE_PROPERTY = "hilt.probe"  # this test feeds the gate (so the run is a gate): JSON list of what it measures
+
+
+def probe_metrics(item: pytest.Item) -> list[str] | None:
+    """What a test says it measures, or None when it is no probe.
+
+    A probe is marked ``@pytest.mark.probe("nccl.all_reduce.busbw", "torch.")`` (metric names, or families
+    ending in ``.``) or takes ``release_gate`` (then it may say nothing: ``[]``). Coverage explains an entry that
+    was not measured from the probes that declare its metric, whatever the tests are called (docs/suites.md).
+    """
+    marker = item.get_closest_marker("probe")
+    if marker is None and "release_gate" not in getattr(item, "fixturenames", ()):
+        return None
+    return [str(name) for name in marker.args] if marker is not None else []
+
+
+def mark_probe(item: pytest.Item, gated: bool = False) -> None:
+    """Put what a probe measures on its reports (they reach the controller under xdist, the items do not).
+    ``gated``: the test has just asked for ``release_gate`` (at run time, perhaps): it is a probe."""
+    declared = probe_metrics(item)
+    if declared is None and gated:
+        declared = []
+    if declared is not None and not any(name == PROBE_PROPERTY for name, _ in item.user_properties):
+        item.user_properties.append((PROBE_PROPERTY, json.dumps(declared)))
 
 
 def is_controller(config: pytest.Config) -> bool:

@@ -190,6 +190,8 @@ class TestRecord(BaseModel):
     test_id: str | None = None
     """The test's identity across runs (``identity_of``): the same whether the suites ran as ``pytest suites``,
     ``hilt run`` (``--pyargs hilt.suites``) or a team's module importing them; None in records of older hilt."""
+    probe: list[str] | None = None
+    """A probe's declared metrics (names, or families ending in '.'; ``[]``: it declared none); None: no probe."""
 
     @property
     def identity(self) -> str:

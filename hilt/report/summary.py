@@ -88,7 +88,7 @@ def _coverage_lines(record: RunRecord) -> list[str]:
     if cov is None:
         return []
     if not cov.gate_run:
-        return ["gate: not run (no probe selected)", ""]
+        return []  # the verdict's reason above says it, once
     lines = [f"**{cov.line()}**", ""]
     missing = [e for e in cov.entries if not e.measured]
     lines += [f"- not measured: `{e.key}` ({e.why})" for e in missing]
@@ -206,11 +206,14 @@ def print_summary(record: RunRecord, console: Console) -> None:
     """The same summary as a rich table, verdict first."""
     outcome, reason = _headline(record)
     style = _STYLE.get(outcome, "bold")
-    console.print(f"[{style}]hilt gate: {_BADGE.get(outcome, outcome.upper())}[/] ({outcome}) — {escape(reason)}",
-                  highlight=False)
+    badge = _BADGE.get(outcome, outcome.upper())
+    shown = badge if badge.lower() == outcome.replace("_", " ") else f"{badge} ({outcome})"
+    # the reason is the run's last line (hilt/pytestplugin/collector.py), where a person looks: said there, once
+    console.print(f"[{style}]hilt gate: {shown}[/]", highlight=False)
     cov = record.coverage
-    if cov is not None:
-        console.print(cov.line() if cov.gate_run else "gate: not run (no probe selected)", highlight=False)
+    if cov is not None and cov.gate_run:
+        if cov.line() not in reason:
+            console.print(cov.line(), highlight=False)
         for e in [e for e in cov.entries if not e.measured][:10]:
             console.print(f"  not measured: {escape(e.key)} ({escape(e.why or '')})", highlight=False)
     gated, informational = _split_gated(record)

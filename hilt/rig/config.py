@@ -196,12 +196,33 @@ class ProviderConfig(_Model):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+class KubernetesPublish(_Model):
+    """Opt-in hand-off to Kubernetes: after a run whose gate passed, write hilt's NFD feature file on each node;
+    remove it from a node the run failed on (hilt.k8s.publish; docs/kubernetes.md)."""
+
+    validity_s: float = Field(86400.0, gt=0, le=366 * 86400,
+                              description="how long the published labels hold (NFD's expiry-time): a node not "
+                                          "verified again within this time loses them")
+    features_dir: str = Field("/etc/kubernetes/node-feature-discovery/features.d",
+                              description="NFD's local feature directory on the nodes")
+    file: str = Field("hilt", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+                      description="the feature file's name there (not a dot-file: NFD skips those)")
+
+    @field_validator("features_dir")
+    @classmethod
+    def _absolute(cls, v: str) -> str:
+        if not v.startswith("/") or any(c in v for c in "\n\0"):
+            raise ValueError(f"{v!r} is not an absolute directory on the nodes")
+        return v.rstrip("/") or "/"
+
+
 class RigConfig(_Model):
     nodes: dict[str, NodeConfig] = Field(default_factory=dict)
     provider: ProviderConfig | None = None
     launcher: str | None = Field(None, description="MPI launcher for multi-node nccl-tests, e.g. mpirun")
     default_image: str | None = Field(None, description="image booted when --image is not given")
     suites: list[str] | None = Field(None, description="suite modules that apply to this rig (default: all)")
+    kubernetes: KubernetesPublish | None = Field(None, description="publish verified facts to Kubernetes (NFD)")
     description: str | None = None
 
 

@@ -51,6 +51,10 @@ log = logging.getLogger(__name__)
 
 Say = Callable[[str], None]
 
+LEASE_WIDE_UNGATED = ("a rollout's wave holds nodes on the old and the new image, so a lease-wide metric measures "
+                      "neither: judged for information only (docs/rollout.md)")
+"""Each wave's gate run gates no lease-wide metric: the baselines and the control group judge each node."""
+
 MAX_LOOKS = 3
 """Gate runs per wave while only the canary-versus-control comparison is undecided (docs/rollout.md)."""
 
@@ -388,7 +392,7 @@ class Rollout:
             self._check_lease()
             session = subset_state(run_id, state.rig, self.rigs_path, self.inventory, image_name, image, results,
                                    lease_id=state.lease_id, lease_lost_file=self.dir / "lease-lost",
-                                   node_images=node_images)
+                                   node_images=node_images, lease_wide_ungated=LEASE_WIDE_UNGATED)
             handoff = self.dir / f"wave-{wave.index}-session.json"
             session.save(handoff)
             _clear(reports)

@@ -62,6 +62,11 @@ class SessionState:
     history_password: str | None = None  # a ${ENV}/file: reference, never the value
     node_images: dict[str, dict[str, Any]] = field(default_factory=dict)
     """node -> the ImageConfig it must run, where it differs from ``image`` (a rollout's control group)."""
+    kubernetes: dict[str, Any] | None = None
+    """The rig's ``kubernetes:`` hand-off (hilt.rig.config.KubernetesPublish); None: the rig does not opt in."""
+    lease_wide_ungated: str | None = None
+    """Why no lease-wide metric of this run is gated (a rollout's wave: its nodes run the old and the new image,
+    so a lease-wide measurement is of neither); None: they are gated as usual."""
 
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")
@@ -192,6 +197,7 @@ class RigSession:
             started_at=utc_now(), lease_lost_file=str(self.work_dir / "lease-lost"),
             configs=dump["rigs"][rig_name]["nodes"], suites=rig.suites, baselines_dir=inventory.baselines_dir,
             history=inventory.history, history_password=inventory.history_password,
+            kubernetes=rig.kubernetes.model_dump(mode="json") if rig.kubernetes else None,
         )
         if not rig.nodes:
             raise ConfigError(f"{inventory.source}: rig {rig_name!r} has no nodes")
@@ -294,20 +300,26 @@ class RigSession:
     def _bad_after(self) -> int:
         return self.inventory.health.bad_after if self.inventory else 3
 
-    def finish(self, boot_wait_s: float = 30.0) -> None:
-        """Release the lease and stop the provider; safe to call after a partial start, and from another thread
-        while start() boots: the boot is cancelled and waited for (up to ``boot_wait_s``) first, so that nothing
-        touches the nodes once they are given back. A lease lost meanwhile is written to the lease-lost file
-        first (the hold's watcher writes it within 0.2 s; the run's record must not miss it)."""
+    def stop_boot(self, wait_s: float = 30.0) -> None:
+        """Cancel a boot in progress (start() in another thread: xdist's case) and wait for it, up to ``wait_s``,
+        so that nothing touches the nodes after the run's end; and write a lease lost meanwhile to the lease-lost
+        file now (the hold's watcher writes it within 0.2 s: the run's record must not miss it)."""
         self.cancel.set()
         if self._starter is not None and self._starter != threading.get_ident():
-            if not self._idle.wait(boot_wait_s):
-                log.warning("the boot did not stop within %.0f s of being cancelled", boot_wait_s)
-        hold, self.hold = self.hold, None
+            if not self._idle.wait(wait_s):
+                log.warning("the boot did not stop within %.0f s of being cancelled", wait_s)
+        hold = self.hold
         if hold is not None:
             lost = hold.lost_reason
             if lost and hold.lost_file is not None and not hold.lost_file.exists():
                 hold.lost_file.write_text(lost)
+
+    def finish(self, boot_wait_s: float = 30.0) -> None:
+        """Release the lease and stop the provider; safe to call after a partial start, and from another thread
+        while start() boots (the boot is stopped first: stop_boot)."""
+        self.stop_boot(boot_wait_s)
+        hold, self.hold = self.hold, None
+        if hold is not None:
             hold.release()
         if self.provider is not None:
             try:
@@ -335,9 +347,11 @@ def write_materialised(inventory: Inventory, rig_name: str, path: Path) -> dict[
 
 def subset_state(run_id: str, rig: str, rigs_file: Path, inventory: Inventory, image_name: str,
                  image: ImageConfig, results: dict[str, ProvisionResult], *, lease_id: str | None,
-                 lease_lost_file: Path | None, node_images: dict[str, ImageConfig] | None = None) -> SessionState:
+                 lease_lost_file: Path | None, node_images: dict[str, ImageConfig] | None = None,
+                 lease_wide_ungated: str | None = None) -> SessionState:
     """The hand-off for a run on a chosen subset of a lease that the caller holds and booted itself (a rollout's
     wave: its new nodes and the control group). ``boot`` is False: the run boots nothing, the caller did.
+    ``lease_wide_ungated``: why the run gates no lease-wide metric (SessionState.lease_wide_ungated).
     """
     dump = yaml.safe_load(Path(rigs_file).read_text())
     configs = {name: dump["rigs"][rig]["nodes"][name] for name in results}
@@ -349,6 +363,9 @@ def subset_state(run_id: str, rig: str, rigs_file: Path, inventory: Inventory, i
         suites=inventory.rig(rig).suites, baselines_dir=inventory.baselines_dir, history=inventory.history,
         history_password=inventory.history_password,
         node_images={name: cfg.model_dump(mode="json") for name, cfg in (node_images or {}).items()},
+        kubernetes=(inventory.rig(rig).kubernetes.model_dump(mode="json") if inventory.rig(rig).kubernetes
+                    else None),
+        lease_wide_ungated=lease_wide_ungated,
     )
 
 

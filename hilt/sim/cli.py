@@ -7,12 +7,16 @@ code: the engine reaches a sim only through rigs.yaml's provider, Redfish and SS
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 import yaml
 
 from hilt.errors import HiltError
-from hilt.util.cli_output import fail, print_json, say
+from hilt.exitcodes import ExitCode
+from hilt.rig.config import Inventory
+from hilt.rig.provider import materialize
+from hilt.util.cli_output import error_line, fail, print_json, say
 from hilt.util.cli_output import stdout as console
 
 # The sim's own modules are imported inside the commands (start-up cost): its lifecycle, control client and image
@@ -29,15 +33,39 @@ def sim_up(
     boot_delay: float = typer.Option(1.0, help="seconds a node takes to boot"),
     subnet: int = typer.Option(0, help="10.200.SUBNET.0/24 for the nodes"),
     profile: str = typer.Option("sim-4gpu", help="fabric profile of the nodes"),
+    image: str = typer.Option(None, help="boot this image (good, regressed, ...) on every node; returns once each "
+                              "is verified (exit 6 naming a node that is not): what `hilt rollout` starts from"),
 ) -> None:
     """Start a simulated rack in the background and print its nodes and images (rigs.yaml shape)."""
     from hilt.sim import lifecycle  # start-up cost (see the top)
+    from hilt.sim.image import STANDARD_IMAGES
 
+    if image is not None and image not in STANDARD_IMAGES:
+        fail(f"--image {image}: not an image of the sim; its images: {', '.join(STANDARD_IMAGES)}")
     try:
         rig = lifecycle.sim_up(name, nodes=nodes, boot_delay_s=boot_delay, subnet=subnet, profile=profile)
     except HiltError as exc:
         fail(exc)
     console.print(yaml.safe_dump(rig, sort_keys=False), markup=False, soft_wrap=True)
+    if image:
+        raise typer.Exit(_boot_sim(name, rig, image))
+
+
+def _boot_sim(name: str, rig: dict[str, Any], image: str) -> int:
+    """Boot ``image`` on every node of the sim just started and verify each (as a run's boot does); the sim stays
+    up whatever happens, so a failed node can be looked at (`hilt sim status`) before `hilt sim down`."""
+    from hilt.provision.boot import provision  # start-up cost (see the top): paramiko, the Redfish client
+
+    inventory = materialize(Inventory.model_validate({"default_rig": name, "rigs": {name: {}}}), name, rig)
+    image_name, image_cfg = inventory.image(image)
+    results = provision(inventory.rig(name).nodes, image_name, image_cfg, boot=True,
+                        progress=lambda node, what: say(f"{node}: {what}"))
+    failed = [f"node {node}: {result.error}" for node, result in sorted(results.items()) if not result.ok]
+    if failed:
+        error_line(f"sim {name}: {image_name} not verified on " + "; ".join(failed))
+        return int(ExitCode.INCONCLUSIVE)
+    say(f"sim {name}: {image_name} runs on {', '.join(sorted(results))}, each verified")
+    return int(ExitCode.PASS)
 
 
 @sim_app.command("down")

@@ -62,6 +62,12 @@ class _View:
         self.xids = [int(x) for x in spec.get("xids", [])]
         self.dt_missing = set(spec.get("dt_missing", []))
         self.nics = sorted({nic for nics in (profile.nic_locality or {}).values() for nic in nics})
+        # a Fusion platform's own PCI addresses and Grace NUMA affinity (hilt.sim.fusion_view), else the defaults
+        self.buses = [str(b) for b in spec.get("buses") or []]
+        self.topo_numa = [tuple(row) for row in spec.get("topo_numa") or []]
+        # a Grace node's `nvidia-smi -q` (Fabric, C2C Mode, Addressing Mode, per tray) is hilt.sim.fusion_tools';
+        # elsewhere -q is the file hilt.sim.k8s_view writes
+        self.fusion_query = bool(spec.get("fusion_query"))
         self.vbios = [self._per_gpu(spec, "vbios", i, VBIOS) for i in range(self.n)]
         self.inforom = [self._per_gpu(spec, "inforom", i, INFOROM) for i in range(self.n)]
         if self.n > len(_BUSES):
@@ -77,6 +83,8 @@ class _View:
         return "GPU-" + str(uuid.uuid5(uuid.NAMESPACE_URL, f"hilt-sim/{self.profile.name}/{i}"))
 
     def bus(self, i: int) -> str:
+        if self.buses:
+            return self.buses[i % len(self.buses)][4:].lower()
         return f"0000:{_BUSES[i]}:00.0"
 
     def counter(self, gpu: int, link: int, name: str) -> int:
@@ -104,7 +112,8 @@ class _View:
         for i, g in enumerate(gpus):
             node = 0 if i < half else 1
             cpus = "0-47,96-143" if node == 0 else "48-95,144-191"
-            lines.append("\t".join([g] + [self.cell(g, c) for c in cols] + [cpus, str(node), "", "N/A"]))
+            affinity = list(self.topo_numa[i]) if i < len(self.topo_numa) else [cpus, str(node), "N/A"]
+            lines.append("\t".join([g] + [self.cell(g, c) for c in cols] + affinity[:2] + [""] + affinity[2:]))
         for nic in nics:
             lines.append("\t".join([nic] + [self.cell(nic, c) for c in cols]))
         text = "\n".join(lines) + "\n" + _LEGEND
@@ -212,6 +221,11 @@ class _View:
         return {"driver": self.driver, "nvml_version": "12." + self.driver, "gpus": gpus}
 
 
+def default_bus_id(i: int) -> str:
+    """The PCI address nvidia-smi prints for GPU i of a simulated node of no particular platform."""
+    return f"00000000:{_BUSES[i % len(_BUSES)].upper()}:00.0"
+
+
 def write_file(path: Path, data: str | bytes, mode: int = 0o644) -> None:
     """A file of a node's view, its directories made, with the mode the real file has."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -227,19 +241,29 @@ def _heredoc(text: str) -> str:
 
 
 def _nvidia_smi(view: _View) -> str:
-    cases = {
+    cases: dict[str, str | None] = {
         '"topo -m"|"topo --matrix"': view.topo(),
         '"nvlink -s"|"nvlink --status"': view.nvlink_status(),
         '"nvlink -e"|"nvlink --errorcounters"': view.nvlink_errors(),
         '"nvlink -c"|"nvlink --capabilities"': view.nvlink_capabilities(),
         '"-L"|"--list-gpus"': view.gpu_list(),
+        # C2C status ("No Devices support C2C." off Grace) and, on Grace nodes, the full query (text, -x XML) come
+        # from hilt.sim.fusion_tools, at run time on the tray
+        'c2c|"c2c "*': None,
         "*--query-gpu=driver_version*": "".join(f"{view.driver}\n" for _ in range(view.n)),
     }
-    body = "".join(f"  {pattern})\n{_heredoc(text)}    ;;\n" for pattern, text in cases.items())
+    if view.fusion_query:
+        cases['-q|"-q "*|--query|"--query "*|"-x -q"*|"-i "*" -q"*'] = None
+    delegate = 'exec python3 /opt/hilt-sim/fusion/tools.py nvidia-smi "$@"\n'
+    body = "".join(f"  {pattern})\n{delegate if text is None else _heredoc(text)}    ;;\n"
+                   for pattern, text in cases.items())
     return (
         "#!/bin/sh\n# nvidia-smi of a simulated node (hilt.sim.fabric_view): prints captured-format output.\n"
         f'case "$*" in\n{body}'
-        '  *) echo "nvidia-smi (simulated): unsupported arguments: $*" >&2; exit 2 ;;\nesac\n'
+        # other views add outputs as files named by the arguments (hilt.sim.k8s_view: -q), as the base image's does
+        "  *) f=/opt/hilt-sim/nvidia-smi/$(printf '%s_' \"$@\" | tr -c 'A-Za-z0-9_.=-' '_').txt\n"
+        '     if [ -f "$f" ]; then cat "$f"; exit 0; fi\n'
+        '     echo "nvidia-smi (simulated): unsupported arguments: $*" >&2; exit 2 ;;\nesac\n'
     )
 
 

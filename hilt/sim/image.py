@@ -30,6 +30,8 @@ from hilt.errors import ConfigError
 from hilt.profiles.model import FirmwareSpec, load_profile
 from hilt.sim.dcgm_view import write_dcgmi, write_nvbandwidth
 from hilt.sim.fabric_view import INFOROM, VBIOS, write_fabric_view
+from hilt.sim.fusion_view import FABRIC_TRAINING, FusionLayout, fusion_spec, gpu_uuid, platform_of, write_fusion_view
+from hilt.sim.k8s_view import kubernetes_spec, write_k8s_view
 from hilt.sim.nccl_tests_view import write_nccl_tests
 from hilt.sim.safe_tar import extract_inside
 from hilt.sim.trust_view import trust_spec, write_device_nodes, write_trust_root
@@ -56,7 +58,9 @@ MANIFEST_DEFAULTS: dict[str, Any] = {
     "dcgm": {},  # hilt.sim.dcgm_view: dcgmi's declared results ({} ships no dcgmi)
     "nvbandwidth": {},  # hilt.sim.dcgm_view: nvbandwidth's declared bandwidths ({} ships no nvbandwidth)
     "trust": {},  # hilt.sim.trust_view: Secure Boot, lockdown, taint, module signatures ({}: a good node's)
+    "fusion": {},  # hilt.sim.fusion_view: C2C links, coherent-memory NUMA nodes, fabric/IMEX faults ({}: good)
     "compatible_firmware": {},  # the firmware the image's identity declares compatible ({}: none declared)
+    "kubernetes": {},  # hilt.sim.k8s_view: the device plugin's, kubelet's and GFD's view ({}: a right one)
 }
 
 #: DCGM and nvbandwidth as the good image ships them; the images below that do not name them ship the same.
@@ -90,6 +94,29 @@ STANDARD_IMAGES: dict[str, dict[str, Any]] = {
     "unsigned-module": {"nccl": {"nccl_busbw_gbps": 180.0}, "trust": {"unsigned": ["nvidia_uvm"]}},
     # GPU 2 carries an older VBIOS (e.g. an RMA replacement never flashed): only test_firmware_matrix fails
     "firmware-mismatch": {"nccl": {"nccl_busbw_gbps": 180.0}, "fabric": {"vbios_by_gpu": {"2": "96.00.74.00.1C"}}},
+    # What the kubelet believes (docs/kubernetes.md), one check each. The device plugin advertises one GPU fewer
+    # than the node has (e.g. a plugin started before the driver saw every GPU): only test_kubernetes' device check
+    "plugin-missing-gpu": {"nccl": {"nccl_busbw_gbps": 180.0}, "kubernetes": {"plugin_missing": 1}},
+    # the preferred allocation takes GPUs across NVLink groups: fails only where a node has more than one group
+    "plugin-cross-group": {"nccl": {"nccl_busbw_gbps": 180.0}, "kubernetes": {"preferred": "cross-group"}},
+    # GFD labels another fabric clique than the GPUs show (a stale label from another partition)
+    "gfd-wrong-clique": {"nccl": {"nccl_busbw_gbps": 180.0}, "kubernetes": {"gfd_clique": "wrong"}},
+    # NVLink Fusion (hilt.sim.fusion_view; on Grace nodes only, elsewhere these images are good), one check each.
+    # GPU 0's C2C link 3 trained down: only test_c2c fails
+    "c2c-link-down": {"nccl": {"nccl_busbw_gbps": 180.0}, "fusion": {"c2c_links_down": [[0, 3]]}},
+    # host copies over C2C at half rate (links at reduced width, or ATS translation thrashing): only the C2C
+    # copy probe's gate fails
+    "c2c-slow": {"nccl": {"nccl_busbw_gbps": 180.0}, "nvbandwidth": {**_NVBANDWIDTH_OK, "c2c_scale": 0.5}},
+    # the driver did not online GPU 0's memory: its NUMA node is absent, only test_coherent_memory fails
+    "coherent-memory-missing": {"nccl": {"nccl_busbw_gbps": 180.0}, "fusion": {"numa_missing": [0]}},
+    # the domain faults sit on the tray with index 1 (the rig's second node of the profile; needs 2 trays):
+    # its GPU 2 still training ("In Progress", the rest N/A), only test_nvlink_domain fails
+    "fabric-training": {"nccl": {"nccl_busbw_gbps": 180.0},
+                        "fusion": {"by_tray": {"1": {"fabric_by_gpu": {"2": FABRIC_TRAINING}}}}},
+    # tray 1 cabled into another NVLink partition: clique 32767 where the others show 32766
+    "clique-split": {"nccl": {"nccl_busbw_gbps": 180.0}, "fusion": {"by_tray": {"1": {"clique_id": 32767}}}},
+    # IMEX node #1 UNAVAILABLE (its daemon never joined): Domain State DEGRADED on every node
+    "imex-node-down": {"nccl": {"nccl_busbw_gbps": 180.0}, "fusion": {"imex_down": [1]}},
 }
 #: What every bootable standard image's driver build declares compatible (its identity's firmware matrix).
 _COMPATIBLE_FIRMWARE: dict[str, Any] = {"vbios": [VBIOS], "inforom": [INFOROM]}
@@ -146,6 +173,8 @@ def make_manifest(name: str, **overrides: Any) -> dict[str, Any]:
                           f"(valid: {', '.join(FirmwareSpec.model_fields)}, each a list of versions)") from None
     try:
         trust_spec(manifest["trust"])
+        fusion_spec(manifest["fusion"])
+        kubernetes_spec(manifest["kubernetes"])
     except ValueError as exc:
         raise ConfigError(f"sim image {name!r}: {exc}") from None
     return manifest
@@ -231,11 +260,33 @@ def _populate(stage: Path, manifest: dict[str, Any]) -> None:
         profile = load_profile(name)
         view = stage / "views" / name
         view.mkdir(parents=True, exist_ok=True)
-        write_fabric_view(view, profile, {"driver": manifest["driver"], **manifest["fabric"]})
+        fabric = {"driver": manifest["driver"], **manifest["fabric"]}
+        layout = FusionLayout(profile, manifest["fusion"], manifest["driver"])
+        if layout.platform is not None:  # a Grace node: its GPUs' own PCI addresses, and its own -q
+            fabric.setdefault("buses", list(layout.platform.buses))
+            fabric.setdefault("fusion_query", True)
+        if layout.has_numa:  # GPU memory as NUMA nodes: topo -m names each GPU's (GPU NUMA ID)
+            fabric.setdefault("topo_numa", layout.topo_numa())
+        write_fabric_view(view, profile, fabric)
+        write_fusion_view(view, profile, manifest["fusion"], driver=manifest["driver"],
+                          uuid_of=lambda i, p=profile.name: gpu_uuid(p, i), vbios=VBIOS)
         if manifest["nccl"]:
             write_nccl_tests(view, nccl_spec_for(manifest, profile))
         _write_dcgm_views(view, manifest, profile)
         write_device_nodes(view, profile.gpu_count)
+        write_k8s_view(view, profile, fabric, manifest["kubernetes"])
+
+
+def nvbandwidth_spec_for(manifest: dict[str, Any], profile: Any) -> dict[str, Any]:
+    """nvbandwidth's declared bandwidths on a node of ``profile``: on a Grace node host copies cross NVLink-C2C,
+    at the platform's rate (hilt.sim.fusion_view) times the image's ``c2c_scale`` (default 1)."""
+    spec = {k: v for k, v in manifest["nvbandwidth"].items() if k != "c2c_scale"}
+    platform = platform_of(profile)
+    if platform is not None:
+        scale = float(manifest["nvbandwidth"].get("c2c_scale", 1.0))
+        spec["h2d_gbps"] = round(platform.h2d_gbps * scale, 3)
+        spec["d2h_gbps"] = round(platform.d2h_gbps * scale, 3)
+    return spec
 
 
 def _write_dcgm_views(view: Path, manifest: dict[str, Any], profile: Any) -> None:
@@ -243,7 +294,8 @@ def _write_dcgm_views(view: Path, manifest: dict[str, Any], profile: Any) -> Non
     if manifest.get("dcgm"):
         write_dcgmi(view, manifest["dcgm"], profile.gpu_count, profile.gpu_name, manifest["driver"])
     if manifest.get("nvbandwidth"):
-        write_nvbandwidth(view, manifest["nvbandwidth"], profile.gpu_count, profile.gpu_name, manifest["driver"])
+        write_nvbandwidth(view, nvbandwidth_spec_for(manifest, profile), profile.gpu_count, profile.gpu_name,
+                          manifest["driver"])
 
 
 def _tar_deterministic(src: Path, out: Path) -> None:
@@ -295,6 +347,10 @@ def _content_key(manifest: dict[str, Any]) -> str:
         _module_digest("hilt.sim.nccl_tests_view"),
         _module_digest("hilt.sim.dcgm_view"),
         _module_digest("hilt.sim.trust_view"),
+        _module_digest("hilt.sim.fusion_view"),
+        _module_digest("hilt.sim.fusion_tools"),
+        _module_digest("hilt.sim.k8s_view"),
+        _module_digest("hilt.fabric.nvgroups"),
     ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from hilt.sim import netns
+from hilt.sim.fusion_view import write_platform
 from hilt.sim.identity import write_dmi
 from hilt.sim.image import Image, unpack_root
 from hilt.sim.trust_view import apply_device_mode
@@ -72,9 +73,13 @@ class Machine:
     """A sim node: network namespace, host key, power state, booted image, faults."""
 
     def __init__(self, *, sim: str, name: str, index: int, subnet: int, node_dir: Path, authorized_keys: Path,
-                 boot_delay_s: float, sshd: str, record_pid: Callable[[int, bool], None], profile: str | None = None):
+                 boot_delay_s: float, sshd: str, record_pid: Callable[[int, bool], None], profile: str | None = None,
+                 tray_index: int = 0, domain: list[str] | None = None):
         self.sim, self.name, self.index, self.subnet = sim, name, index, subnet
         self.profile = profile  # the hardware: which view of an image this node shows (None: the image's own)
+        # its place in the rack: chassis tray index and the addresses of its NVLink domain (the trays of its profile)
+        self.tray_index = tray_index
+        self.domain = list(domain or [])
         self.node_dir = node_dir
         self.authorized_keys = authorized_keys
         self.boot_delay_s = boot_delay_s
@@ -204,6 +209,7 @@ class Machine:
         if self.system_uuid:
             write_dmi(root, self.system_uuid, f"SIM-{self.name}")
         apply_device_mode(root, image.manifest)
+        write_platform(root, self.tray_index, self.domain or [self.address])
         # a node resolves its own name without DNS (the host's resolver is not reachable from the namespace)
         (run_dir / "hosts").write_text(f"127.0.0.1 localhost\n{self.address} {self.name}\n")
         (run_dir / "resolv.conf").write_text("# no DNS on a simulated node\noptions timeout:1 attempts:1\n")

@@ -3,8 +3,8 @@
 Run as ``ip netns exec NS unshare --mount --uts --propagation private -- python -m hilt.sim.nodeinit ...``:
 the mounts live only in this node's private mount namespace, so every SSH session of the node sees the
 image's /etc/os-release, boot id, kernel release, /proc/driver, /sys/module, /sys/firmware, /sys/class/nvlink,
-/usr/local/bin, /opt, the kernel's taint and lockdown state and the GPUs' /dev/nvidia* while the host and
-the other nodes see their own. ``exec`` keeps the process id,
+/sys/devices/system/node (a Grace node's NUMA nodes), /usr/local/bin, /opt, the kernel's taint and lockdown
+state and the GPUs' /dev/nvidia* while the host and the other nodes see their own. ``exec`` keeps the process id,
 so the daemon's PID for this process is the sshd listener's PID.
 """
 
@@ -15,6 +15,7 @@ import ctypes
 import os
 import pwd
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -149,9 +150,36 @@ def mount_home(run_dir: Path, home: str | None = None) -> None:
             bind(empty, path)
 
 
+def mount_node_disk(node_dir: Path, etc_files: tuple[str, ...]) -> None:
+    """The node's own disk for /etc and /var/lib: writable overlays over the host's, whose upper layers live in the
+    node's directory and so outlive a reboot, as a real node's disk does (NFD's feature files in
+    /etc/kubernetes, the kubelet's sockets in /var/lib/kubelet: hilt.sim.k8s_view). The host is never written.
+    ``etc_files`` the node binds its own copies over (mount_etc_files) are made here where the host lacks them."""
+    for target in ("/etc", "/var/lib"):
+        disk = node_dir / "disk" / target.strip("/").replace("/", "-")
+        (disk / "upper").mkdir(parents=True, exist_ok=True)
+        (disk / "work").mkdir(exist_ok=True)
+        mount("overlay", target, "overlay", 0, f"lowerdir={target},upperdir={disk / 'upper'},workdir={disk / 'work'}")
+    for name in etc_files:
+        if not os.path.exists(f"/etc/{name}"):
+            Path(f"/etc/{name}").touch()
+
+
+def start_node_services(root: Path, run_dir: Path) -> None:
+    """The image's node services, before sshd and in the node's namespaces (a power off kills them with it):
+    the device plugin, pod-resources and GFD of hilt.sim.device_plugin_server, where the image ships their view."""
+    spec = root / "opt/hilt-sim/k8s/kubelet.json"
+    if spec.is_file():
+        with (run_dir / "k8s-services.log").open("ab") as log:
+            subprocess.Popen([sys.executable, "-m", "hilt.sim.device_plugin_server", "--view",
+                              "/opt/hilt-sim/k8s/kubelet.json"], stdout=log, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL, start_new_session=True)
+
+
 def mount_image(root: Path, run_dir: Path) -> None:
     """Every mount that makes the host look like the booted image."""
-    mount_etc_files(run_dir, ("hosts", "resolv.conf"))  # first: it may put an overlay over /etc
+    mount_node_disk(run_dir.parent, ("hosts", "resolv.conf"))  # first: overlays over /etc and /var/lib
+    mount_etc_files(run_dir, ("hosts", "resolv.conf"))  # it may put an overlay over /etc (not where the disk has them)
     mount_home(run_dir)
     bind(root / "etc/os-release", "/etc/os-release")
     bind(run_dir / "boot_id", "/proc/sys/kernel/random/boot_id")
@@ -159,6 +187,9 @@ def mount_image(root: Path, run_dir: Path) -> None:
     for rel in ("proc/driver", "sys/firmware", "sys/module"):
         if (root / rel).is_dir():
             bind(root / rel, f"/{rel}")
+    # a Grace node's NUMA nodes (hilt.sim.fusion_view); a host kernel without NUMA has no directory to mount on
+    if (root / "sys/devices/system/node").is_dir() and os.path.isdir("/sys/devices/system/node"):
+        bind(root / "sys/devices/system/node", "/sys/devices/system/node")
     mount_sys_class_extra(root, run_dir / "sysclass-stage")
     mount_kernel_state(root)
     mount_dev_extra(root, run_dir / "dev-stage")
@@ -176,6 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     socket.sethostname(args.hostname)
     mount_image(args.root, args.run_dir)
+    start_node_services(args.root, args.run_dir)
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation directory
     sys.stdout.flush()
     os.execv(args.sshd, [args.sshd, "-D", "-e", "-f", str(args.run_dir / "sshd_config")])

@@ -79,9 +79,16 @@ class SimProvider:
 
     def start(self, rig_name: str, options: dict[str, Any], workdir: Path) -> dict[str, Any]:
         """Start the sim. Its state (and secrets) go to the runtime directory, removed when it stops; only
-        its log is copied to ``workdir`` (under reports/) at stop, for a person reading a failed run."""
+        its log is copied to ``workdir`` (under reports/) at stop, for a person reading a failed run.
+
+        A sim of this name that `hilt sim up` started is used as it runs, and left running (``stop`` stops only
+        a sim this provider started): that is how `hilt run` and `pytest --rig sim` share the rack that
+        `hilt rollout` works on (docs/rollout.md). The lease keeps them from using one node at once."""
         name = check_options(rig_name, options, _OPTIONS)
         specs = node_specs(rig_name, options)
+        running = self._started_by_hand(rig_name, name, options)
+        if running is not None:
+            return running
         self._log_to = Path(workdir) / f"sim-{name}"
         rig = sim_up(
             name, nodes=len(specs), node_specs=specs, boot_delay_s=float(options.get("boot_delay_s", 1.0)),
@@ -100,9 +107,30 @@ class SimProvider:
             SimControl(state_dir).set_fault(node, spec["fault"], **{k: v for k, v in spec.items() if k != "fault"})
         return rig
 
+    def _started_by_hand(self, rig_name: str, name: str, options: dict[str, Any]) -> dict[str, Any] | None:
+        """The rig of sim ``name`` when `hilt sim up` started it and it is ready; None when none runs (a sim
+        another run started, which stops with that run, is left to ``sim_up`` to refuse)."""
+        existing = state.lookup(name)
+        if existing is None or state.is_stale(existing) or existing.get("owner_pid"):
+            return None
+        rig = self.running(rig_name, options)
+        if rig is None:
+            return None
+        shaped = sorted(set(options) & {"faults", "swap_bmcs"})
+        if shaped:
+            raise ConfigError(f"rig {rig_name!r} provider options {shaped} shape a sim as it starts, and sim {name!r} "
+                              f"is running already (`hilt sim up`): stop it (`hilt sim down --name {name}`) or "
+                              "give this rig another sim name (options.name)")
+        return rig
+
     def planned(self, rig_name: str, options: dict[str, Any]) -> dict[str, Any]:
-        """What ``start`` would provide, without starting: ``{"nodes": {name: profile}, "images": [names]}``."""
+        """What ``start`` would provide, without starting: ``{"nodes": {name: profile}, "images": [names]}``;
+        a sim that runs already (`hilt sim up`) has its own nodes."""
         check_options(rig_name, options, _OPTIONS)
+        live = self.running(rig_name, options)
+        if live is not None:
+            return {"nodes": {n: cfg.get("profile") for n, cfg in live["nodes"].items()},
+                    "images": list(live.get("images") or {})}
         images = options.get("images") or list(STANDARD_IMAGES)
         return {"nodes": dict(node_specs(rig_name, options)), "images": list(images)}
 

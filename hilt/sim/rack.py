@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -113,17 +114,8 @@ class SimDaemon:
         keys = self.state_dir / "keys"
         keys.mkdir(mode=0o700, exist_ok=True)
         client_key = keys / "id_ed25519"
-        pub = generate_ssh_key(client_key, f"hilt-sim-{self.name}")
         authorized = keys / "authorized_keys"
-        authorized.write_text(pub + "\n")
-
-        names = [n for n in (self.args.images.split(",") if self.args.images else STANDARD_IMAGES) if n]
-        cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "hilt" / "sim-images"
         specs = node_specs(self.args)
-        profiles = list(dict.fromkeys(profile for _, profile in specs))
-        for path in build_standard_images(self.state_dir / "images", cache_dir=cache, names=names,
-                                          profile=profiles[0], profiles=profiles):
-            self.images[path.name] = read_image(path)
         self._start_http()
 
         netns.check_subnet_free(self.subnet)
@@ -131,32 +123,64 @@ class SimDaemon:
         self.save()
         netns.create_bridge(self.subnet)
         systems = []
+        # the trays of one profile form one NVLink domain, in rig order (its IMEX node config)
+        domains: dict[str, list[str]] = {}
+        for i, (_, profile) in enumerate(specs):
+            domains.setdefault(profile, []).append(netns.node_address(self.subnet, i))
         for i, (node, profile) in enumerate(specs):
+            address = netns.node_address(self.subnet, i)
             m = Machine(sim=self.name, name=node, index=i, subnet=self.subnet, node_dir=self.state_dir / "nodes" / node,
                         authorized_keys=authorized, boot_delay_s=self.args.boot_delay_s, sshd=sshd,
-                        record_pid=self.record_pid, profile=profile)
-            self.state["namespaces"].append(m.ns)
-            self.state["veths"].append(netns.veth_name(self.subnet, i))
-            self.save()
-            netns.create_node_namespace(self.name, node, self.subnet, i)
+                        record_pid=self.record_pid, profile=profile, tray_index=domains[profile].index(address),
+                        domain=domains[profile])
             system_id = str(uuid.uuid4())
             m.system_uuid = system_id  # before create(): every boot, the first included, shows this identity
-            m.create()
             self.machines[node] = m
             self.by_system[system_id] = node
             # the BMC reports the board serial the node's SMBIOS shows (hilt.sim.identity.write_dmi)
             systems.append({"uuid": system_id, "name": node, "power_state": "Off", **SYSTEM_FIRMWARE,
                             "serial_number": f"SIM-{node}",
                             "nics": [{"mac": f"02:00:0a:c8:{self.subnet:02x}:{i + 2:02x}", "ip": m.address}]})
+        # recorded before any is made: a start that fails half-way is cleaned up by name (state.cleanup)
+        self.state["namespaces"] = [m.ns for m in self.machines.values()]
+        self.state["veths"] = [netns.veth_name(self.subnet, i) for i in range(len(specs))]
+        self.save()
+        netns.add_namespaces(self.state["namespaces"])
 
-        self.emulator = start_sushy_emulator(
-            self.state_dir / "bmc", systems, username=user, password=password,
-            power_delay_s=self.args.power_delay_s, external_notification_url=f"{self.base_url}/notify")
-        self.record_pid(self.emulator.pid, True)
+        # Side by side: the BMC emulator's start (a process and its TLS key), the images, the client key and each
+        # node's network and host key. One after another, start-up grew with the node count (bench/sim_startup.py).
+        with ThreadPoolExecutor(max_workers=min(32, len(specs) + 3), thread_name_prefix="sim-start") as pool:
+            jobs = [pool.submit(self._start_emulator, systems, user, password),
+                    pool.submit(self._load_images, specs),
+                    pool.submit(lambda: authorized.write_text(
+                        generate_ssh_key(client_key, f"hilt-sim-{self.name}") + "\n"))]
+            jobs += [pool.submit(self._create_node, m) for m in self.machines.values()]
+            problems = [job.exception() for job in jobs if job.exception() is not None]
+        if problems:
+            raise problems[0]
+        assert self.emulator is not None
         emu = urlparse(self.emulator.url)
         for node in self.machines:
             self.forwarders[node] = TcpForwarder((emu.hostname, emu.port))
         return self.publish_ready(client_key, secrets_dir)
+
+    def _start_emulator(self, systems: list[dict[str, Any]], user: str, password: str) -> None:
+        self.emulator = start_sushy_emulator(
+            self.state_dir / "bmc", systems, username=user, password=password,
+            power_delay_s=self.args.power_delay_s, external_notification_url=f"{self.base_url}/notify")
+        self.record_pid(self.emulator.pid, True)
+
+    def _load_images(self, specs: list[tuple[str, str]]) -> None:
+        names = [n for n in (self.args.images.split(",") if self.args.images else STANDARD_IMAGES) if n]
+        cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "hilt" / "sim-images"
+        profiles = list(dict.fromkeys(profile for _, profile in specs))
+        for path in build_standard_images(self.state_dir / "images", cache_dir=cache, names=names,
+                                          profile=profiles[0], profiles=profiles):
+            self.images[path.name] = read_image(path)
+
+    def _create_node(self, m: Machine) -> None:
+        netns.create_node_namespace(self.name, m.name, self.subnet, m.index, added=True)
+        m.create()
 
     def _start_http(self) -> None:
         """The images, the BMC notifications and the fault control (hilt/sim/http_api.py)."""

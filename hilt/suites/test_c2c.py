@@ -48,6 +48,7 @@ def test_c2c_links(node, profile, c2c_spec, fusion_snapshot, request):
                     pytrace=False)
 
 
+@pytest.mark.probe("c2c.")
 def test_c2c_bandwidth(node, profile, c2c_spec, record_metric, release_gate):
     spec = c2c_spec.bandwidth
     if spec is None:

@@ -22,6 +22,7 @@ def _judge(metrics, probe, record_metric, release_gate) -> None:
     release_gate.check_all([m for m in metrics if m.name in gated], lambda m: remeasurer(m, probe))
 
 
+@pytest.mark.probe("ddp.")
 def test_ddp(node, probe_settings: ProbeSettings, record_metric, release_gate) -> None:
     s = probe_settings
 
@@ -37,6 +38,7 @@ def test_ddp(node, probe_settings: ProbeSettings, record_metric, release_gate) -
         pytest.fail("NVLink errors or DCGM health incidents during DDP:\n" + "\n".join(errors), pytrace=False)
 
 
+@pytest.mark.probe("ddp.")
 def test_ddp_across_lease(lease_nodes, lease_settings: ProbeSettings, record_metric, release_gate) -> None:
     if len(lease_nodes) < 2:
         pytest.skip(f"the lease holds {len(lease_nodes)} node; multi-node DDP needs two or more")
@@ -49,6 +51,7 @@ def test_ddp_across_lease(lease_nodes, lease_settings: ProbeSettings, record_met
     _judge(probe(), probe, record_metric, release_gate)
 
 
+@pytest.mark.probe("copy.")
 def test_copy_bandwidth(node, probe_settings: ProbeSettings, record_metric, release_gate) -> None:
     s = probe_settings
 

@@ -27,6 +27,7 @@ def _no_new_nvlink_errors(watch: NvlinkWatch) -> None:
         pytest.fail("NVLink errors or DCGM health incidents during the probe:\n" + "\n".join(errors), pytrace=False)
 
 
+@pytest.mark.probe("nccl.")
 def test_nccl_tests(node, probe_settings: ProbeSettings, record_metric, release_gate) -> None:
     s = probe_settings
     for binary in s.nccl_tests_binaries:
@@ -42,6 +43,7 @@ def test_nccl_tests(node, probe_settings: ProbeSettings, record_metric, release_
         _no_new_nvlink_errors(watch)
 
 
+@pytest.mark.probe("torch.all_reduce.")
 def test_torch_allreduce(node, probe_settings: ProbeSettings, record_metric, release_gate) -> None:
     s = probe_settings
 
@@ -55,6 +57,7 @@ def test_torch_allreduce(node, probe_settings: ProbeSettings, record_metric, rel
     _no_new_nvlink_errors(watch)
 
 
+@pytest.mark.probe("torch.all_reduce.")
 def test_torch_allreduce_across_lease(lease_nodes, lease_settings: ProbeSettings, record_metric,
                                       release_gate) -> None:
     if len(lease_nodes) < 2:
@@ -71,6 +74,7 @@ def test_torch_allreduce_across_lease(lease_nodes, lease_settings: ProbeSettings
     _no_new_nvlink_errors(watch)
 
 
+@pytest.mark.probe("nccl.")
 def test_nccl_tests_across_lease(lease_nodes, lease_settings: ProbeSettings, record_metric, release_gate) -> None:
     s = lease_settings
     if len(lease_nodes) < 2:

@@ -12,6 +12,7 @@ from hilt.probes.errors import ProbeSkipped
 from hilt.probes.suite_support import NvlinkWatch, remeasurer
 
 
+@pytest.mark.probe("nvbandwidth.")
 def test_nvbandwidth(node, profile, record_metric, release_gate) -> None:
     spec = profile.nvbandwidth
     if spec is None:

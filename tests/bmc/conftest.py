@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from hilt.bmc import Bmc
-from tests.bmc.peer.server import Peer, start_peer
+from testkit.redfish_peer import Peer, start_peer
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 from hilt.bmc import Bmc
 from hilt.errors import ConfigError
 from hilt.rig.config import BmcConfig, NodeConfig
-from tests.bmc.peer.server import start_peer
+from testkit.redfish_peer import start_peer
 
 
 def _node(url: str, password_ref: str, **bmc) -> NodeConfig:

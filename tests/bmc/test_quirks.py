@@ -1,4 +1,4 @@
-"""One test per BMC quirk, against our Redfish peer speaking real HTTP (tests/bmc/peer)."""
+"""One test per BMC quirk, against our Redfish peer speaking real HTTP (testkit/redfish_peer.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import time
 import pytest
 
 from hilt.bmc import Bmc, BmcError, BootMedia, PowerControl
-from tests.bmc.peer.server import IMAGE, MGR, SYS
+from testkit.redfish_peer import IMAGE, MGR, SYS
 
 
 def _cd(peer, base=SYS):

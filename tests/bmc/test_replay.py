@@ -1,14 +1,14 @@
 """The BMC layer against ten captured vendor trees served by the replay peer (tests/bmc/replay), each applying
-writes the way its firmware does (tests/bmc/replay/behaviour.py, tests/data/redfish-captures/BEHAVIOUR.md)."""
+writes the way its firmware does (testkit/redfish_replay/behaviour.py, tests/data/redfish-captures/BEHAVIOUR.md)."""
 
 from __future__ import annotations
 
 import pytest
 
 from hilt.bmc import BmcError
-from tests.bmc.replay.behaviour import BEHAVIOURS
-from tests.bmc.replay.journey import IMAGE, _bmc, run_journey
-from tests.bmc.replay.server import TREES, Faults, start_replay
+from testkit.redfish_replay.behaviour import BEHAVIOURS
+from testkit.redfish_replay.journey import IMAGE, _bmc, run_journey
+from testkit.redfish_replay.server import TREES, Faults, start_replay
 
 
 @pytest.fixture

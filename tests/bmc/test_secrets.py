@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,8 @@ import pytest
 
 from hilt.bmc import Bmc, BmcError
 from hilt.bmc.redact import _forms
-from tests.bmc.peer.server import IMAGE, start_peer
+from testkit.redfish_peer import IMAGE, start_peer
+from tests.support.sessions import session_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,7 +78,7 @@ def test_session_cookie_never_sent_back_nor_shown(debug_logs):
 INNER = '''
 import os, pathlib
 from hilt.bmc import Bmc
-from tests.bmc.peer.server import IMAGE, start_peer
+from testkit.redfish_peer import IMAGE, start_peer
 
 def test_boot_then_wrong_password():
     peer = start_peer({"echo-body", "cookie"}, password=os.environ["INNER_PW"])
@@ -99,7 +99,7 @@ def test_bad_url():
 def test_secrets_stay_out_of_junit_xml_and_allure(tmp_path):
     pw, wrong = 'Ju"n\\it-\u00f6-\u03a9x', 'x"Wr\\ong-\u00e9'
     (tmp_path / "test_inner.py").write_text(INNER)
-    env = {**os.environ, "INNER_PW": pw, "INNER_WRONG": wrong, "PYTHONPATH": str(ROOT)}
+    env = session_env(INNER_PW=pw, INNER_WRONG=wrong, PYTHONPATH=str(ROOT))
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "test_inner.py", "-p", "no:hilt", "-p", "no:cacheprovider",
          "--junitxml=junit.xml", "-o", "junit_logging=all", "--log-level=DEBUG", "--alluredir=allure", "-rA"],

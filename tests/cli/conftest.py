@@ -11,8 +11,7 @@ import yaml
 from typer.testing import CliRunner, Result
 
 from hilt.cli import app
-
-MARKUP = "[/dev/nvme0n1] [bold]x[/] [/]"  # text that Rich would read as tags (the closing ones raise MarkupError)
+from tests.support.markup import MARKUP
 
 
 @pytest.fixture

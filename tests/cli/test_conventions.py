@@ -16,8 +16,7 @@ import yaml
 from hilt.exitcodes import ExitCode
 from hilt.lease import Holder, open_store
 from hilt.record.run_record import MetricRecord, RunRecord
-
-from .conftest import MARKUP
+from tests.support.markup import MARKUP
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -34,7 +33,7 @@ def _documented_keys() -> dict[str, set[str]]:
     section = (REPO / "docs" / "ci.md").read_text().split("## Machine-readable listings")[1]
     documented = {}
     for bullet in section.split("\n- `hilt ")[1:]:
-        command = re.match(r"[a-z]+(?: [a-z]+)*?(?= --| [A-Z]|`)", bullet)
+        command = re.match(r"[a-z][a-z0-9]*(?: [a-z]+)*?(?= --| [A-Z]|`)", bullet)
         assert command, f"docs/ci.md: cannot read the command of the --json bullet `hilt {bullet[:40]}...`"
         command = command.group(0)
         documented[command] = set(re.findall(r'"([a-z_]+)"', bullet))

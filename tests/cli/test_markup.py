@@ -13,8 +13,7 @@ import yaml
 
 from hilt.lease import Holder, open_store
 from hilt.record.run_record import MetricRecord, RunRecord
-
-from .conftest import MARKUP
+from tests.support.markup import MARKUP
 
 
 def test_health_reason_with_markup_is_set_and_listed(hilt, tmp_path: Path) -> None:

@@ -10,8 +10,7 @@ from pathlib import Path
 import yaml
 
 from hilt.exitcodes import ExitCode
-from tests.e2e.conftest import run_suites
-from tests.e2e.test_fabric_images import outcomes
+from tests.support.sessions import outcomes, run_suites
 
 SUITES = "suites/test_dcgm.py suites/test_nvbandwidth.py"
 DCGM = "test_dcgm::test_dcgm_diag[node1]"

@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
-
 import pytest
 
 from hilt.exitcodes import ExitCode
 from hilt.record.run_record import RunRecord
 from hilt.report.fabric import problems
-from tests.e2e.conftest import run_suites
+from tests.support.sessions import outcomes, run_suites
 
 FABRIC = "suites/test_nvlink.py suites/test_topology.py suites/test_devicetree.py suites/test_nvml.py"
-
-
-def outcomes(session) -> dict[str, tuple[str, str]]:
-    """testcase name -> (outcome, message)"""
-    found = {}
-    for case in ET.parse(session.reports / "junit.xml").getroot().iter("testcase"):
-        name = f"{case.get('classname').rsplit('.', 1)[-1]}::{case.get('name')}"
-        for tag in ("failure", "error", "skipped"):
-            element = case.find(tag)
-            if element is not None:
-                found[name] = (tag, (element.get("message") or "") + (element.text or ""))
-                break
-        else:
-            found[name] = ("passed", "")
-    return found
 
 
 @pytest.mark.parametrize("profile", ["sim-4gpu", "sim-riscv-nvlink"])

@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from hilt.exitcodes import ExitCode
-from tests.e2e.conftest import ROOT, run_suites
+from tests.support.sessions import ROOT, run_suites
 
 NCCL = ("-k", "test_nccl_tests")
 #: the sim image's declared peak (good 180 GB/s) as nccl-tests reports it at 8 and 16 GiB: peak x s/(s + 8 MiB)

@@ -6,7 +6,7 @@ import json
 import re
 
 from hilt.exitcodes import ExitCode
-from tests.e2e.conftest import run_suites
+from tests.support.sessions import run_suites
 
 PROBES = ("-k", "test_torch_allreduce or test_nccl_tests or test_nvbandwidth")  # every probe sim-4gpu gates
 SUITES = "suites/test_nccl.py suites/test_nvbandwidth.py"
@@ -21,7 +21,12 @@ def test_good_image_passes_the_gate(sim_rig):
     assert {m["name"] for m in gated} == {"torch.all_reduce.busbw", "nccl.all_reduce.busbw",
                                           "nvbandwidth.device_to_device_memcpy_read_ce"}
     assert all(m["verdict"]["outcome"] == "pass" for m in gated), gated
-    assert "gate PASS" in (session.reports / "summary.md").read_text().replace("**", "") or True
+    # summary.md, what a reviewer reads first: the verdict as its headline, then one passing row per gated metric
+    md = (session.reports / "summary.md").read_text()
+    assert md.splitlines()[0] == "## ✅ hilt gate: **PASS** (pass)", md[:2000]
+    rows = [line for line in md.splitlines() if line.startswith("| `")]
+    for m in gated:
+        assert any(r.startswith(f"| `{m['name']}` |") and r.endswith("| ✅ pass |") for r in rows), (m["name"], md)
 
 
 def test_regressed_image_fails_the_gate_naming_metric_size_and_values(sim_rig):
@@ -37,3 +42,7 @@ def test_regressed_image_fails_the_gate_naming_metric_size_and_values(sim_rig):
     assert failure["outcome"] == "failed" and failure["kind"] == "regression"
     assert "torch.all_reduce.busbw" in failure["message"] and "size=16777216" in failure["message"]
     assert re.search(r"measured [0-9.]+", failure["message"]) and "baseline" in failure["message"]
+    md = (session.reports / "summary.md").read_text()
+    assert md.splitlines()[0] == "## ❌ hilt gate: **FAIL** (regression)", md[:2000]
+    assert any(line.startswith("| `torch.all_reduce.busbw` |") and "size=16777216" in line
+               and line.endswith("| ❌ regression |") for line in md.splitlines()), md

@@ -5,7 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from hilt.exitcodes import ExitCode
-from tests.e2e.conftest import run_suites
+from tests.support.sessions import run_suites
 
 
 def test_lease_broken_mid_run_makes_remaining_tests_error(sim_rig):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from hilt.exitcodes import ExitCode
 from hilt.util.locations import runtime_dir
-from tests.e2e.conftest import run_suites
+from tests.support.sessions import run_suites
 
 
 def test_reports_hold_no_key_or_credential_and_the_runtime_state_is_removed(sim_rig, tmp_path, monkeypatch):

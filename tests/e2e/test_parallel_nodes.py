@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 from hilt.exitcodes import ExitCode
-from tests.e2e.conftest import ROOT, run_suites
+from tests.support.sessions import ROOT, run_suites, session_env
 
 SESSION = "tests/e2e/sessions/session_parallel.py"
 
@@ -42,7 +41,7 @@ def test_hilt_run_on_four_nodes_overlaps_nodes_never_one_node(sim_rig):
     proc = subprocess.run([*hilt, "run", "--suites", SESSION, "--rigs-file", str(rigs), "--reports", str(reports),
                            "--allow-ungated"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "HILT_NO_HISTORY": "1"})
+                          env=session_env(HILT_NO_HISTORY="1"))
     output = proc.stdout + proc.stderr
     assert proc.returncode == ExitCode.PASS, output[-4000:]
     assert "4 workers" in output, output[-4000:]  # hilt run took one xdist worker per leased node

@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 
 from hilt.exitcodes import ExitCode
 from hilt.lease import open_store
-from tests.e2e.conftest import run_suites
+from tests.support.sessions import run_suites
 
 
 def test_good_image_under_xdist_boots_each_node_once(sim_rig):

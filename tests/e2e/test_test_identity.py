@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from hilt.exitcodes import ExitCode
 from hilt.report.cli import report_app
-from tests.e2e.conftest import ROOT, run_suites
+from tests.support.sessions import ROOT, run_suites
 
 
 def test_pytest_suites_and_hilt_run_record_one_test(sim_rig):

@@ -15,8 +15,7 @@ import pytest
 import yaml
 
 from hilt.exitcodes import ExitCode
-from tests.e2e.conftest import ROOT, run_suites
-from tests.e2e.test_fabric_images import outcomes
+from tests.support.sessions import ROOT, outcomes, run_suites
 
 NODE = "gpu-03"
 IMAGES = ["good", "secureboot-off", "unsigned-module", "firmware-mismatch"]
@@ -26,8 +25,6 @@ TESTS = ["test_secure_boot", "test_kernel_lockdown_and_taint", "test_module_sign
 
 @pytest.fixture(scope="module")
 def rigs(tmp_path_factory):
-    if os.geteuid() != 0:
-        pytest.fail("the simulated rack needs root (network namespaces); run the tests as root")
     from hilt.sim.lifecycle import sim_down, sim_up
 
     rig = sim_up("ttrust", node_specs=[(NODE, "sim-4gpu")], subnet=52, images=IMAGES, boot_delay_s=0.5,

@@ -83,8 +83,9 @@ def test_nvlink_gpu_line_without_uuid_and_with_parentheses():
 
 
 def test_nvlink_counter_over_24_digits_is_refused():
-    with pytest.raises(ParseError):
+    with pytest.raises(ParseError, match="not `nvidia-smi nvlink -e` output") as err:
         parse_nvlink_errors("GPU 0: H100 (UUID: GPU-1)\n\t Link 0: Replay Errors: " + "9" * 5000 + "\n")
+    assert err.value.line_no == 2
 
 
 def test_procinfo_long_blank_runs_and_unicode_digits():
@@ -100,19 +101,30 @@ def test_xid_message_with_long_blank_run():
     assert [e.xid for e in events] == [79] and events[0].message.endswith("GPU has fallen off the bus.")
 
 
-@pytest.mark.parametrize("text", ["[" * 100_000 + "]" * 100_000, '{"gpus": [{"index": ' + "9" * 5000 + "}]}",
-                                  '{"driver": 1e999}', ""])
-def test_nvml_json_attacks(text):
-    with pytest.raises(ParseError):
+@pytest.mark.parametrize(("text", "why"), [
+    ("[" * 100_000 + "]" * 100_000, "NVML collector output: JSON nested too deeply"),
+    ('{"gpus": [{"index": ' + "9" * 5000 + "}]}", "NVML collector output: Exceeds the limit .* digits"),
+    ('{"driver": 1e999}', "NVML collector JSON: driver: Input should be a valid string"),
+    ("", "NVML collector output is not JSON")])
+def test_nvml_json_attacks(text, why):
+    with pytest.raises(ParseError, match=why):
         parse_nvml_report(text)
 
 
-@pytest.mark.parametrize("parse", [parse_dcgm_diag, parse_nvbandwidth])
-@pytest.mark.parametrize("text", ["{" + '"a":' * 1 + "[" * 100_000, '{"DCGM Diagnostic": ' + "9" * 5000 + "}",
-                                  '{"nvbandwidth": {"testcases": [{"name": "x", "status": "Passed", '
-                                  '"bandwidth_matrix": [["1e999"]], "sum": 1e999}]}}'])
-def test_json_attacks_on_new_parsers(parse, text):
-    with pytest.raises(ParseError):
+DEEP, LONG_INT = "{" + '"a":' + "[" * 100_000, '{"DCGM Diagnostic": ' + "9" * 5000 + "}"
+INF_CELL = ('{"nvbandwidth": {"testcases": [{"name": "x", "status": "Passed", "bandwidth_matrix": [["1e999"]], '
+            '"sum": 1e999}]}}')
+
+
+@pytest.mark.parametrize(("parse", "text", "why"), [
+    (parse_dcgm_diag, DEEP, "dcgmi diag JSON: nested too deeply"),
+    (parse_dcgm_diag, LONG_INT, "dcgmi diag JSON: Exceeds the limit .* digits"),
+    (parse_dcgm_diag, INF_CELL, "not `dcgmi diag -j` output: no 'DCGM Diagnostic'"),
+    (parse_nvbandwidth, DEEP, "nvbandwidth JSON: nested too deeply"),
+    (parse_nvbandwidth, LONG_INT, "nvbandwidth JSON: Exceeds the limit .* digits"),
+    (parse_nvbandwidth, INF_CELL, r"nvbandwidth JSON: x cell \(0, 0\) '1e999' is not a number")])
+def test_json_attacks_on_new_parsers(parse, text, why):
+    with pytest.raises(ParseError, match=why):
         parse(text)
 
 

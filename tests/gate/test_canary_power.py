@@ -1,11 +1,11 @@
 """The acceptance study of issue 18, small and seeded: with the room drifting 5% since the baseline was measured,
 canary-versus-control catches a 7% regression that the fixed baseline misses, and passes a good image the fixed
-baseline cannot clear. Model in tests/gate/canary_study.py; the full table is bench/canary_power.py."""
+baseline cannot clear. Model in testkit/canary_study.py; the full table is bench/canary_power.py."""
 
 import numpy as np
 import pytest
 
-from tests.gate.canary_study import study
+from testkit.canary_study import study
 
 TRIALS = 300
 CV = 0.02  # the gate's design point (docs/gate.md)

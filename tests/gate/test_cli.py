@@ -29,8 +29,8 @@ def bdir(tmp_path, monkeypatch) -> Path:
     return d
 
 
-def metric(size, samples, outcome=None, base=None) -> MetricRecord:
-    return MetricRecord(name="bw", unit="GB/s", labels={"size": size, "node": "n1"}, samples=samples,
+def metric(size, samples, outcome=None, base=None, node="n1") -> MetricRecord:
+    return MetricRecord(name="bw", unit="GB/s", labels={"size": size, "node": node}, samples=samples, node=node,
                         baseline=BaselineRecord(value=base, tolerance=0.03) if base else None,
                         verdict=VerdictRecord(outcome=outcome, reason=f"bw{{size={size}}}: {outcome}")
                         if outcome else None)
@@ -67,7 +67,8 @@ def test_promote_writes_passed_and_unbaselined_metrics_with_provenance(bdir, run
     assert by_size["64"].source.run_id == "run-42" and by_size["64"].source.image == "img-1.4.2"
     assert by_size["64"].source.date == "2025-03-04"
     assert by_size["8"].value == 50.0  # the regressed one is kept as it was
-    assert by_size["128"].value == 201.0 and by_size["128"].labels == {"size": "128", "node": "n1"}
+    # a new entry names the series, not the node it was measured on: every node of the profile owes it
+    assert by_size["128"].value == 201.0 and by_size["128"].labels == {"size": "128"}
     assert bset.gated[0].labels == {"size": ["64"]}  # gating rules survive
 
 
@@ -92,3 +93,23 @@ def test_errors_are_usage_errors_naming_the_file(bdir, tmp_path):
     assert result.exit_code == ExitCode.USAGE_ERROR and "nope.json" in result.output
     result = runner.invoke(cli.baseline_app, ["show", "--profile", "missing"])
     assert result.exit_code == ExitCode.USAGE_ERROR and "missing.yaml" in result.output
+
+
+def test_promote_of_a_multi_node_run_pools_every_nodes_samples(bdir, tmp_path):
+    """Issue 24 item 11: the last node's samples used to replace the others' (one upsert per node)."""
+    record = RunRecord(run_id="run-43", started_at="2025-03-05T00:00:00Z", rig="sim", image="img", profile="rack",
+                       metrics=[metric("64", [100.0, 102.0], "pass", 100.0, node="n1"),
+                                metric("64", [98.0, 100.0], "pass", 100.0, node="n2"),
+                                metric("128", [200.0], "unbaselined", node="n1"),
+                                metric("128", [210.0], "unbaselined", node="n2"),
+                                metric("8", [49.0, 51.0], "pass", 50.0, node="n1"),
+                                metric("8", [30.0, 31.0], "regression", 50.0, node="n2")])
+    summary = tmp_path / "multi.json"
+    summary.write_text(record.model_dump_json())
+    result = runner.invoke(cli.baseline_app, ["promote", str(summary)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    by_size = {e.labels["size"]: e for e in load_baselines(bdir, "rack").entries}
+    assert by_size["64"].samples == [100.0, 102.0, 98.0, 100.0] and by_size["64"].value == 100.0
+    assert by_size["128"].samples == [200.0, 210.0] and by_size["128"].labels == {"size": "128"}
+    # one node regressed: the series is not promoted from the other node alone, and the output names the node
+    assert by_size["8"].value == 50.0 and "regression on node n2" in result.output

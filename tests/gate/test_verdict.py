@@ -29,9 +29,10 @@ def metric(node: str | None, outcome: str = "pass", size: str = SIZE, name: str 
                                               failed=outcome == "regression"))
 
 
-def trec(name: str, node: str | None, outcome: str = "passed", kind: str = "none", message: str | None = None):
+def trec(name: str, node: str | None, outcome: str = "passed", kind: str = "none", message: str | None = None,
+         probe: list[str] | None = None):
     nodeid = f"suites/test_nccl.py::{name}" + (f"[{node}]" if node else "")
-    return rr.TestRecord(nodeid=nodeid, outcome=outcome, kind=kind, node=node, message=message)
+    return rr.TestRecord(nodeid=nodeid, outcome=outcome, kind=kind, node=node, message=message, probe=probe)
 
 
 NODES = {"gpu-01": "p4", "r3-u17.gpu": "p4"}
@@ -82,13 +83,52 @@ def test_a_gate_that_measured_nothing_is_inconclusive_naming_the_entries_and_why
 
 
 def test_unmeasured_entries_say_why():
-    tests = [trec("test_nccl_tests", "gpu-01", "skipped", message="all_reduce_perf (nccl-tests) is not installed")]
+    tests = [trec("test_nccl_tests", "gpu-01", "skipped", message="all_reduce_perf (nccl-tests) is not installed",
+                  probe=["nccl."])]
     record = run([], tests, booted={"r3-u17.gpu": False})
     why = {e.key: e.why for e in record.coverage.entries}
     key = f"nccl.all_reduce.busbw{{nodes=1,size={SIZE}}}"
     assert "skipped: all_reduce_perf (nccl-tests) is not installed" in why[f"{key}@gpu-01"]
     assert why[f"{key}@r3-u17.gpu"] == "node r3-u17.gpu not booted: no power"
     assert why["torch.all_reduce.busbw{nodes=2,size=16}@lease"].startswith("node r3-u17.gpu not booted")
+
+
+def test_why_not_measured_comes_from_the_probe_marker_not_the_test_name():
+    """Issue 24 item 12: a team's own probe, named as it likes, is asked why its metric was not measured."""
+    key = f"nccl.all_reduce.busbw{{nodes=1,size={SIZE}}}"
+    ours = [trec("test_our_fabric", "gpu-01", "skipped", message="our harness is not installed",
+                 probe=["nccl.all_reduce.busbw"]),
+            trec("test_our_other", "r3-u17.gpu", "failed", "product", "assert 3 == 4", probe=[]),
+            trec("test_nccl_tests", "r3-u17.gpu", "failed", "product", "not a probe: no marker, no release_gate")]
+    why = {e.key: e.why for e in run([], ours).coverage.entries}
+    assert why[f"{key}@gpu-01"] == "probe test_our_fabric skipped: our harness is not installed"
+    # a probe that declares nothing may measure it: named as such, never a test picked by its name
+    assert why[f"{key}@r3-u17.gpu"] == ("probe test_our_other, which may measure it (its probe marker names no "
+                                        "metric), failed before measuring it: assert 3 == 4")
+    assert why["torch.all_reduce.busbw{nodes=2,size=16}@lease"] == \
+        "no probe of torch.all_reduce.busbw ran on the lease (none selected)"
+    # a declared probe that ran and recorded nothing says so
+    passed = [trec("test_our_fabric", n, probe=["nccl."]) for n in NODES]
+    assert {e.why for e in run([], passed).coverage.entries if e.scope == "node"} == {
+        f"probe test_our_fabric ran on node {n} and recorded no nccl.all_reduce.busbw" for n in NODES}
+
+
+def test_a_rollout_wave_gates_no_lease_wide_entry_and_its_lease_metric_fails_nothing():
+    """Issue 24 item 2: a wave's lease mixes the old and the new image (or holds 3 nodes no baseline names)."""
+    from hilt.gate.baselines import RunBaselines
+    from hilt.gate.release_gate import ReleaseGate
+    from hilt.record.metrics import Metric
+
+    why = "a rollout's wave holds nodes on the old and the new image"
+    expected = expected_entries(NODES, {"p4": bset(nodes_label="1")}, lease_ungated=why)
+    assert all(e.scope == "node" for e in expected.entries)
+    assert expected.ungated == [f"p4: torch.all_reduce.busbw{{nodes=2,size=16}}: lease-wide, not gated: {why}"]
+    profile, baselines, reason = RunBaselines(NODES, {"p4": bset()}, lease_ungated=why).for_lease()
+    assert (profile, reason) == ("p4", why)
+    gate = ReleaseGate(baselines, ungated_reason=reason)
+    for nodes in ("2", "3"):  # baselined (judged for information) and unbaselined: neither fails its test
+        check = gate.check(Metric.of("torch.all_reduce.busbw", "GB/s", [1.0, 1.0], {"size": "16", "nodes": nodes}))
+        assert not check.gated and not check.failed, check
 
 
 def test_each_node_is_owed_its_own_profiles_entries_and_a_mixed_lease_has_no_lease_wide_gate():

@@ -15,9 +15,9 @@ import pytest
 
 from hilt.errors import LeaseLost
 from hilt.lease import Holder, LeaseKeeper
-from tests.lease.lease_checker import double_grants, load
+from testkit.lease_checker import double_grants, load
 
-WORKER = str(Path(__file__).with_name("worker.py"))
+WORKER = str(Path(__file__).resolve().parents[2] / "testkit" / "lease_worker.py")
 PROCESSES, ROUNDS = 16, 3
 
 

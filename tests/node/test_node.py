@@ -10,7 +10,7 @@ import pytest
 from hilt.errors import NodeError
 from hilt.node.ssh import Node
 from hilt.rig.config import BmcConfig, NodeConfig, SshConfig
-from tests.sshd import keygen, start_sshd
+from tests.support.sshd import keygen, start_sshd
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def sshd(tmp_path_factory):
 
 
 def config_for(sshd, **ssh) -> NodeConfig:
-    fields = {"host": "127.0.0.1", "port": sshd.port, "user": "root", "key": str(sshd.client_key),
+    fields = {"host": "127.0.0.1", "port": sshd.port, "user": sshd.user, "key": str(sshd.client_key),
               "host_key": sshd.host_key, "connect_timeout_s": 5} | ssh
     return NodeConfig(
         bmc=BmcConfig(url="https://127.0.0.1:1", username="${U}", password="${P}"),

@@ -22,6 +22,11 @@ from hilt.probes.errors import ProbeFailed, ProbeSkipped
 from hilt.probes.nvbandwidth import parse_nvbandwidth
 from hilt.profiles.model import DcgmSpec, load_profile
 from hilt.sim.dcgm_view import write_dcgmi, write_nvbandwidth
+from tests.support.captures import v02_with_waived
+
+# probe runs on this host leave run directories under /tmp and tagged processes, which these tests look for:
+# under `make test-fast` (-n, --dist loadgroup) the modules that run probes here share one worker
+pytestmark = pytest.mark.xdist_group("local-probes")
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
 D2D = "device_to_device_memcpy_read_ce"
@@ -173,7 +178,6 @@ def test_every_probe_watch_reports_new_dcgm_health_incidents(tools, tmp_path):
 def test_v02_waived_testcase_is_reported_as_waived_through_the_node(tmp_path, monkeypatch):
     """Issue 24 item 10: nvbandwidth v0.2 prints `Waiving <testcase>.`; the probe said "printed no results: not
     nvbandwidth output" instead of naming the waived testcase. The node's nvbandwidth prints the v0.2 run."""
-    from tests.probes.test_nvbandwidth_parser import v02_with_waived
 
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()

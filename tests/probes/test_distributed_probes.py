@@ -5,8 +5,8 @@ Few tests on purpose: each starts torch several times (about 2 s per import on t
 
 from __future__ import annotations
 
-import glob
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -18,15 +18,53 @@ from hilt.probes import runner
 from hilt.probes.errors import ProbeSkipped, ProbeTimeout
 from hilt.sim.nccl_tests_view import write_nccl_tests
 
+# probe runs on this host leave run directories under /tmp and tagged processes, which these tests look for:
+# under `make test-fast` (-n, --dist loadgroup) the modules that run probes here share one worker
+pytestmark = pytest.mark.xdist_group("local-probes")
 
-def _tagged_processes() -> list[int]:
+
+RUN_DIR = re.compile(r"^/tmp/hilt-probe-([0-9T]+-[0-9a-f]+)-\d+")
+
+
+class TracedNode(LocalNode):
+    """A LocalNode that notes the probe run directories it is asked to stage and run in, so that the checks look
+    only at this test's runs: other probes run on this host too (other tests under -n, other people's racks)."""
+
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.run_dirs: set[str] = set()
+
+    def _note(self, *paths: object) -> None:
+        for path in paths:
+            if (m := RUN_DIR.match(str(path))) is not None:
+                self.run_dirs.add(m.group(0))
+
+    def upload(self, local_path, remote_path):  # noqa: ANN001
+        self._note(remote_path)
+        return super().upload(local_path, remote_path)
+
+    def run(self, argv, timeout=60, check=True, on_output=None):  # noqa: ANN001
+        self._note(*argv)
+        return super().run(argv, timeout, check, on_output)
+
+
+def _tags(*nodes: TracedNode) -> set[bytes]:
+    """The HILT_PROBE_RUN marks of the nodes' runs (the tag is ``hilt-<run id>``, the directory
+    ``/tmp/hilt-probe-<run id>-<i>``)."""
+    return {f"HILT_PROBE_RUN=hilt-{RUN_DIR.match(d).group(1)}".encode() for n in nodes for d in n.run_dirs}
+
+
+def _tagged_processes(*nodes: TracedNode) -> list[int]:
+    """Processes still alive that carry the mark of one of these nodes' probe runs."""
+    marks = _tags(*nodes)
+    assert marks, "the nodes staged no probe run"
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/environ", "rb") as fh:
-                if any(v.startswith(b"HILT_PROBE_RUN=") for v in fh.read().split(b"\0")):
+                if marks & set(fh.read().split(b"\0")):
                     found.append(int(entry))
         except OSError:
             continue
@@ -42,7 +80,8 @@ def _group_alive(pgid: int) -> bool:
 
 
 def test_single_node_allreduce_gives_busbw_per_size_with_every_sample() -> None:
-    run = runner.torch_allreduce([LocalNode("n1")], [2**20, 4 * 2**20], repeats=3, warmup=1, timeout_s=60)
+    node = TracedNode("n1")
+    run = runner.torch_allreduce([node], [2**20, 4 * 2**20], repeats=3, warmup=1, timeout_s=60)
     busbw = {m.label_dict["size"]: m for m in run.metrics if m.name == "torch.all_reduce.busbw"}
     algbw = {m.label_dict["size"]: m for m in run.metrics if m.name == "torch.all_reduce.algbw"}
     assert set(busbw) == {str(2**20), str(4 * 2**20)}
@@ -55,16 +94,17 @@ def test_single_node_allreduce_gives_busbw_per_size_with_every_sample() -> None:
         # 2 ranks: busbw = algbw x 2(n-1)/n = algbw
         assert metric.samples == pytest.approx(algbw[size].samples)
     assert 0 < run.measured_s < run.wall_s
-    assert _tagged_processes() == []
+    assert _tagged_processes(node) == []
 
 
 def test_two_node_allreduce_and_busbw_factor() -> None:
-    run = runner.torch_allreduce([LocalNode("a"), LocalNode("b")], [2**20], repeats=3, warmup=1, timeout_s=90)
+    nodes = [TracedNode("a"), TracedNode("b")]
+    run = runner.torch_allreduce(nodes, [2**20], repeats=3, warmup=1, timeout_s=90)
     by_name = {m.name: m for m in run.metrics}
     bus, alg = by_name["torch.all_reduce.busbw"], by_name["torch.all_reduce.algbw"]
     assert bus.label_dict["nodes"] == "2" and bus.label_dict["ranks"] == "4" and bus.label_dict["node"] == "a+b"
     assert bus.samples == pytest.approx([a * 1.5 for a in alg.samples])  # 2(4-1)/4
-    assert _tagged_processes() == []
+    assert _tagged_processes(*nodes) == []
 
 
 def test_ddp_probe_reports_throughput_and_communication() -> None:
@@ -79,17 +119,15 @@ def test_ddp_probe_reports_throughput_and_communication() -> None:
 
 
 def test_hanging_probe_is_killed_on_every_node_within_its_timeout() -> None:
+    nodes = [TracedNode("a"), TracedNode("b")]
     seen_pgids: set[int] = set()
     stop = threading.Event()
-    before = set(glob.glob("/tmp/hilt-probe-*"))  # other runs on this host are not this test's business
 
     def watch() -> None:  # record the process groups the launcher writes, as a person would look for them
         while not stop.is_set():
-            for path in glob.glob("/tmp/hilt-probe-*/pgid"):
-                if str(Path(path).parent) in before:
-                    continue
+            for run_dir in [d for n in nodes for d in list(n.run_dirs)]:
                 try:
-                    seen_pgids.add(int(Path(path).read_text()))
+                    seen_pgids.add(int(Path(run_dir, "pgid").read_text()))
                 except (OSError, ValueError):
                     pass
             time.sleep(0.05)
@@ -98,16 +136,15 @@ def test_hanging_probe_is_killed_on_every_node_within_its_timeout() -> None:
     watcher.start()
     started = time.monotonic()
     with pytest.raises(ProbeTimeout, match="did not finish in 12 s"):
-        runner.torch_allreduce([LocalNode("a"), LocalNode("b")], [2**20], repeats=2, warmup=1, timeout_s=12,
-                               extra_args=["--hang-rank", "1"])
+        runner.torch_allreduce(nodes, [2**20], repeats=2, warmup=1, timeout_s=12, extra_args=["--hang-rank", "1"])
     elapsed = time.monotonic() - started
     stop.set()
     watcher.join()
     assert elapsed < 12 + 10  # the deadline plus the reaper's TERM/KILL grace
     assert len(seen_pgids) == 2  # one launcher group per node
     assert not any(_group_alive(p) for p in seen_pgids)
-    assert _tagged_processes() == []
-    assert set(glob.glob("/tmp/hilt-probe-*")) - before == set()
+    assert _tagged_processes(*nodes) == []
+    assert [d for n in nodes for d in n.run_dirs if Path(d).exists()] == []  # the reaper removed both run dirs
 
 
 def test_copy_bandwidth_skips_on_cpu_only_node_with_reason() -> None:

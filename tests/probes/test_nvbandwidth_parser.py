@@ -6,6 +6,7 @@ import pytest
 
 from hilt.errors import ParseError
 from hilt.probes.nvbandwidth import parse_nvbandwidth, parse_nvbandwidth_runs
+from tests.support.captures import v02_with_waived
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
 
@@ -200,15 +201,6 @@ def test_a_row_lost_among_other_lines_is_refused_not_skipped():
 def test_text_holding_no_nvbandwidth_output_is_still_refused(text):
     with pytest.raises(ParseError, match="not nvbandwidth output"):
         parse_nvbandwidth(text)
-
-
-def v02_with_waived(name: str) -> str:
-    """The v0.2 full run as v0.2 prints it on a machine whose GPUs reach no peer: the peer testcase is waived with
-    `Waiving <testcase>.` and a blank line (NVIDIA/nvbandwidth v0.2, nvbandwidth.cpp runTestcase)."""
-    text = read(N + "h800x8-v0.2-full-run-30-testcases-d2d-read-sm-labelled-ce.txt")
-    start = text.index(f"Running {name}.")
-    end = text.index("Running ", start + 1)
-    return text[:start] + f"Waiving {name}.\n\n" + text[end:]
 
 
 def test_v02_waived_wording_is_read_as_waived():

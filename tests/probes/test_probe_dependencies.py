@@ -6,7 +6,6 @@ node's setup, an infrastructure error naming the extra to install.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import venv
@@ -20,7 +19,12 @@ from hilt.node.ssh import Node
 from hilt.probes import runner
 from hilt.probes.errors import ProbeDependencyMissing
 from hilt.rig.config import BmcConfig, NodeConfig, SshConfig
-from tests.sshd import start_sshd
+from tests.support.sessions import session_env
+from tests.support.sshd import start_sshd
+
+# probe runs on this host leave run directories under /tmp and tagged processes, which these tests look for:
+# under `make test-fast` (-n, --dist loadgroup) the modules that run probes here share one worker
+pytestmark = pytest.mark.xdist_group("local-probes")
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,7 +51,7 @@ def bare_python(tmp_path_factory) -> str:
 def node_config(sshd, python: str) -> NodeConfig:
     return NodeConfig(
         bmc=BmcConfig(url="https://127.0.0.1:1", username="${U}", password="${P}"),
-        ssh=SshConfig(host="127.0.0.1", port=sshd.port, user="root", key=str(sshd.client_key),
+        ssh=SshConfig(host="127.0.0.1", port=sshd.port, user=sshd.user, key=str(sshd.client_key),
                       host_key=sshd.host_key, python=python, connect_timeout_s=5),
         profile="sim-4gpu",
     )
@@ -101,8 +105,7 @@ def test_torch_allreduce():
 def test_pytest_reports_it_as_an_error_of_the_rig_not_a_failure_of_the_image(sshd, bare_python, tmp_path):
     (tmp_path / "test_probe.py").write_text(PROBE_TEST)
     junit = tmp_path / "junit.xml"
-    env = {**os.environ, "NODE_CONFIG": node_config(sshd, bare_python).model_dump_json(),
-           "PYTHONPATH": str(ROOT)}
+    env = session_env(NODE_CONFIG=node_config(sshd, bare_python).model_dump_json(), PYTHONPATH=str(ROOT))
     done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--junitxml={junit}",
                            "test_probe.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1, done.stdout + done.stderr

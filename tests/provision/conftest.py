@@ -1,46 +1,16 @@
-"""A simulated rack per test module (own name and subnet, so modules can run side by side under xdist)."""
+"""The tests here that boot a simulated rack in-process (tests/support/sim.py) are ``rack`` tests (and
+``needs_root``); the others stop before any rack."""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from hilt.rig.config import ImageConfig, Inventory, NodeConfig, parse_inventory
-from hilt.rig.provider import materialize
-from hilt.sim.control import SimControl
-from hilt.sim.provider import SimProvider
+from tests.support.markers import mark_rack
+
+RACK = ("test_health.py", "test_identity_sim.py", "test_provision.py")
 
 
-@dataclass
-class Sim:
-    inventory: Inventory
-    control: SimControl
-    workdir: Path
-
-    @property
-    def nodes(self) -> dict[str, NodeConfig]:
-        return dict(self.inventory.rig("sim").nodes)
-
-    def image(self, name: str = "good", **changes: object) -> tuple[str, ImageConfig]:
-        image_name, image = self.inventory.image(name)
-        return image_name, image.model_copy(update=changes) if changes else image
-
-    def some(self, *names: str) -> dict[str, NodeConfig]:
-        return {n: self.nodes[n] for n in names}
-
-
-def start_sim(request: pytest.FixtureRequest, workdir: Path, *, name: str, subnet: int, nodes: int,
-              **options: object) -> Sim:
-    """Start a sim through the rig provider; stopped (namespaces, processes) by the request's finalizer."""
-    if os.geteuid() != 0:
-        pytest.skip("the simulated rack needs root for network namespaces")
-    provider = SimProvider()
-    request.addfinalizer(provider.stop)
-    opts = {"nodes": nodes, "subnet": subnet, "name": name, "boot_delay_s": 1.0, "power_delay_s": 0.5,
-            "images": ["good"], **options}
-    provided = provider.start("sim", opts, workdir)
-    inventory = materialize(parse_inventory("default_rig: sim\nrigs:\n  sim: {}\n"), "sim", provided)
-    return Sim(inventory, SimControl(provider.state_dir), workdir)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    mark_rack(items, Path(__file__).parent, only=RACK)

@@ -11,9 +11,7 @@ from typer.testing import CliRunner
 from hilt.cli import app
 from hilt.lease import open_store
 from hilt.session.rig_session import RigSession
-from tests.provision.conftest import start_sim
-
-pytestmark = pytest.mark.slow
+from tests.support.sim import start_sim
 
 
 @pytest.fixture(scope="module")

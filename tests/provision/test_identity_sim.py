@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from hilt.provision.boot import NodeState, provision
-from tests.provision.conftest import start_sim
+from tests.support.sim import start_sim
 
 
 @pytest.fixture(scope="module")

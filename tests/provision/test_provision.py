@@ -12,9 +12,7 @@ from hilt.bmc import Bmc
 from hilt.errors import NodeError
 from hilt.node.ssh import Node, _parse_pinned, fingerprint
 from hilt.provision.boot import NodeState, provision
-from tests.provision.conftest import Sim, start_sim
-
-pytestmark = pytest.mark.slow
+from tests.support.sim import Sim, start_sim
 
 
 @pytest.fixture(scope="module")

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.support.markers import mark_rack
 
 PROVIDER = '''\
 from pathlib import Path
@@ -42,12 +40,6 @@ def test_on_a_node(node):
 '''
 
 
-@dataclass
-class Run:
-    code: int
-    output: str
-
-
 @pytest.fixture
 def outside_dir(tmp_path: Path) -> Path:
     """A directory outside this repository with a rigs.yaml and a conftest-free test file."""
@@ -57,8 +49,8 @@ def outside_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def run_pytest(where: Path, *args: str) -> Run:
-    env = {**os.environ, "PYTHONPATH": str(where), "HILT_NO_HISTORY": "1"}
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=where,
-                          capture_output=True, text=True, timeout=120, env=env)
-    return Run(proc.returncode, proc.stdout + proc.stderr)
+RACK = ("test_installed_wheel.py::test_wheel_in_a_fresh_venv_runs_a_team_suite_on_the_simulated_rack",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    mark_rack(items, Path(__file__).parent, only=RACK)

@@ -6,7 +6,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from tests.pytestplugin.conftest import run_pytest
+from tests.support.sessions import run_pytest
 
 
 @pytest.mark.parametrize("listing", [["--fixtures"], ["--fixtures-per-test"], ["--markers"], ["--help"],

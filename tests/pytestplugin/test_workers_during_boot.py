@@ -7,12 +7,12 @@ their health check fails at once and no test touches a node: what is checked is 
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 from hilt.exitcodes import ExitCode
+from tests.support.sessions import session_env
 
 PROVIDER = '''\
 import os
@@ -83,8 +83,7 @@ def _run(tmp_path: Path, fail: str) -> subprocess.CompletedProcess:
     (tmp_path / "rigs.yaml").write_text(RIGS.format(fail=fail))
     (tmp_path / "conftest.py").write_text(CONFTEST)
     (tmp_path / "test_team.py").write_text(TESTS)
-    env = {**os.environ, "PYTHONPATH": str(tmp_path), "HILT_NO_HISTORY": "1", "TEAM_DIR": str(tmp_path),
-           "TEAM_BMC_PASSWORD": "x"}
+    env = session_env(PYTHONPATH=str(tmp_path), HILT_NO_HISTORY="1", TEAM_DIR=str(tmp_path), TEAM_BMC_PASSWORD="x")
     return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--rig", "lab", "-n", "1",
                            "--workers-from-lease", "test_team.py"], cwd=tmp_path, capture_output=True, text=True,
                           timeout=600, env=env)

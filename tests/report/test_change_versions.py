@@ -8,33 +8,16 @@ from dataclasses import replace
 from pathlib import Path
 
 from hilt.history.series import SeriesKey
-from hilt.record.run_record import MetricRecord, RunRecord
+from hilt.record.run_record import MetricRecord
 from hilt.report.changes import changes_in_runs, with_versions
 from hilt.report.html import build_report
 from hilt.report.versions import VersionChange, version_diff, versions_html
-from tests.report.conftest import GOOD_IMAGE, REGRESSED_IMAGE, make_night
-from tests.report.test_html_report import chromium, needs_chromium
+from tests.support.browser import chromium, needs_chromium
+from tests.support.nights import GOOD_IMAGE, NEW, OLD, REGRESSED_IMAGE, driver_upgrade_nights, make_night
 
 BUSBW = SeriesKey("sim", "nccl.all_reduce.busbw{nodes=2,size=1G}")
-OLD, NEW = "550.54.15", "555.42.02"
-
-
-def _driver_upgrade_nights(n: int = 30, at: int = 20, seed: int = 7) -> list[RunRecord]:
-    """30 nights; from night ``at`` both nodes run driver 555.42.02 (and busbw steps down with the image)."""
-    rng = random.Random(seed)
-    runs = []
-    for i in range(1, n + 1):
-        run = make_night(i, rng, regress_at=at)
-        driver = NEW if i >= at else OLD
-        for node in run.nodes:
-            node.driver = driver
-        run.versions["driver"] = driver
-        runs.append(run)
-    return runs
-
-
 def test_change_point_lists_the_driver_change_that_came_with_it() -> None:
-    (change,) = changes_in_runs(_driver_upgrade_nights())[BUSBW]
+    (change,) = changes_in_runs(driver_upgrade_nights())[BUSBW]
     assert change.run_id == "sim-night-20"
     assert change.versions == (
         VersionChange("image", GOOD_IMAGE, REGRESSED_IMAGE, ("node1", "node2")),
@@ -45,7 +28,7 @@ def test_change_point_lists_the_driver_change_that_came_with_it() -> None:
 
 def test_versions_come_from_the_previous_run_not_the_previous_point() -> None:
     """A series has a point per node: the point before a change can be the same run's other node."""
-    runs = _driver_upgrade_nights()
+    runs = driver_upgrade_nights()
     (change,) = changes_in_runs(runs)[BUSBW]
     same_run = replace(change, previous_run_id=change.run_id, versions=())
     (found,) = with_versions({BUSBW: [same_run]}, runs)[BUSBW]
@@ -83,7 +66,7 @@ def test_version_strings_are_escaped() -> None:
 
 @needs_chromium
 def test_changes_table_shows_the_driver_change(tmp_path: Path) -> None:
-    page = build_report(_driver_upgrade_nights(), tmp_path / "report.html")
+    page = build_report(driver_upgrade_nights(), tmp_path / "report.html")
     dom = chromium(page, tmp_path / "profile", "--dump-dom")
     (row,) = re.findall(r'<tr class="change".*?</tr>', dom, re.S)
     assert 'data-run="sim-night-20"' in row
@@ -96,7 +79,7 @@ def test_changes_table_shows_the_driver_change(tmp_path: Path) -> None:
 def test_fleet_change_point_on_one_node_lists_the_driver_change(tmp_path: Path, fleet) -> None:
     """Issue 19's acceptance: 30 nights, 4 nodes, gpu-03 12% slower from night 20 when the image brought
     driver 555: that change point (found on gpu-03's own line) lists the driver change beside it."""
-    from tests.report.conftest import NEW_DRIVER, OLD_DRIVER
+    from tests.support.nights import NEW_DRIVER, OLD_DRIVER
 
     html = build_report(fleet(30), tmp_path / "report.html").read_text()
     rows = re.findall(r'<tr class="change"[^>]*data-metric="nccl.all_reduce.busbw[^"]*"[^>]*>.*?</tr>', html, re.S)

@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 from hilt.history.open import open_history
 from hilt.report.cli import report_app
 from hilt.report.compare import compare_runs, comparison_html, comparison_json
-from tests.report.conftest import GOOD_IMAGE, REGRESSED_IMAGE
-from tests.report.test_change_versions import NEW, OLD, _driver_upgrade_nights
-from tests.report.test_html_report import chromium, html_attr, needs_chromium
+from tests.support.browser import chromium, html_attr, needs_chromium
+from tests.support.nights import GOOD_IMAGE, NEW, OLD, REGRESSED_IMAGE, driver_upgrade_nights
+from tests.support.topology import H100, degraded_h100, topology_record
 
 runner = CliRunner()
 BUSBW = "nccl.all_reduce.busbw{nodes=2,size=1G}"
@@ -24,7 +24,7 @@ BUSBW = "nccl.all_reduce.busbw{nodes=2,size=1G}"
 def history(tmp_path: Path) -> Path:
     db = tmp_path / "history.sqlite"
     store = open_history(db)
-    for run in _driver_upgrade_nights():
+    for run in driver_upgrade_nights():
         store.append(run)
     return db
 
@@ -109,13 +109,12 @@ def test_compare_page_lists_the_changed_versions(history: Path, tmp_path: Path) 
 
 
 def test_fabric_links_that_changed_between_the_runs(history: Path) -> None:
-    from tests.report.test_fabric_picture import H100, _degraded_h100, _record
 
     runs = {r.run_id: r for r in open_history(history).runs()}
     a, b = runs["sim-night-19"], runs["sim-night-20"]
-    a.nodes[0].topology = b.nodes[0].topology = _record("hgx-h100-8gpu", H100)
-    a.nodes[1].topology = _record("hgx-h100-8gpu", H100)
-    b.nodes[1].topology = _record("hgx-h100-8gpu", _degraded_h100())
+    a.nodes[0].topology = b.nodes[0].topology = topology_record("hgx-h100-8gpu", H100)
+    a.nodes[1].topology = topology_record("hgx-h100-8gpu", H100)
+    b.nodes[1].topology = topology_record("hgx-h100-8gpu", degraded_h100())
     c = compare_runs(a, b)
     assert [(f.node, f.recorded, [(k.a, k.b, k.before, k.after) for k in f.links]) for f in c.fabric] == [
         ("node1", "both", []), ("node2", "both", [("GPU3", "GPU5", "NV18", "NV12")])]

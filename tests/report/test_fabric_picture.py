@@ -16,32 +16,13 @@ from hilt.pytestplugin.topology import TOPOLOGY_PROPERTY
 from hilt.record.run_record import NodeRecord, RunRecord, TopologyRecord
 from hilt.report.fabric import LinkDiff, fabric_grid, fabric_section, link_diffs, problems
 from hilt.report.html import build_report
-from tests.report.conftest import make_night
-from tests.report.test_html_report import chromium, html_attr, needs_chromium
-
-TOPO = Path(__file__).resolve().parents[1] / "data" / "corpus" / "topo"  # provenance: ../data/corpus/PROVENANCE.md
-H100 = (TOPO / "h100-8gpu-nv18-8nic-pix-sglang-check-env.txt").read_text()
-
-
-def _degraded_h100() -> str:
-    """The real H100 capture with one link (GPU3-GPU5) down to NV12, as a node with lost NVLink lanes shows it.
-    Edited here in both rows, not stored, so the file stays as captured."""
-    lines = H100.splitlines()
-    for i, line in enumerate(lines):
-        cells = line.split()
-        if cells and cells[0] in ("GPU3", "GPU5"):
-            other = 5 if cells[0] == "GPU3" else 3
-            cells[1 + other] = "NV12"
-            lines[i] = "\t".join(cells)
-    return "\n".join(lines)
-
-
-def _record(profile: str, text: str) -> TopologyRecord:
-    return TopologyRecord.from_parsed(load_profile(profile), parse_topology(text))
+from tests.support.browser import chromium, html_attr, needs_chromium
+from tests.support.nights import make_night
+from tests.support.topology import H100, TOPO, degraded_h100, topology_record
 
 
 def test_h100_capture_matches_its_profile_and_round_trips() -> None:
-    topo = _record("hgx-h100-8gpu", H100)
+    topo = topology_record("hgx-h100-8gpu", H100)
     assert topo.devices == [f"GPU{i}" for i in range(8)] + [f"NIC{i}" for i in range(8)]
     assert topo.nic_names["NIC3"] == "mlx5_3"
     assert problems(topo) == []
@@ -54,7 +35,7 @@ def test_h100_capture_matches_its_profile_and_round_trips() -> None:
 
 
 def test_degraded_link_is_marked_and_explained() -> None:
-    topo = _record("hgx-h100-8gpu", _degraded_h100())
+    topo = topology_record("hgx-h100-8gpu", degraded_h100())
     assert link_diffs(topo) == [LinkDiff("GPU3", "GPU5", "NV18", "NV12")]
     html = fabric_grid("node3", topo, "staging-a")
     cells = re.findall(r'<td class="link diff" data-a="([^"]*)" data-b="([^"]*)" title="([^"]*)">([^<]*)</td>', html)
@@ -66,22 +47,22 @@ def test_degraded_link_is_marked_and_explained() -> None:
 
 def test_wrong_board_and_missing_gpus_from_real_captures() -> None:
     # a DGX-1 (hybrid cube mesh) whose rigs.yaml says dgx1: matches, NIC locality included
-    dgx1 = _record("dgx1-v100-8gpu", (TOPO / "dgx1-v100-8gpu-hybrid-cube-mesh-nv1-nv2-mlx5.txt").read_text())
+    dgx1 = topology_record("dgx1-v100-8gpu", (TOPO / "dgx1-v100-8gpu-hybrid-cube-mesh-nv1-nv2-mlx5.txt").read_text())
     assert problems(dgx1) == [] and dgx1.expected[2][8] == "PIX"  # GPU2-mlx5_0
     # a 4-GPU GH200 node under the 8-GPU HGX H100 profile: four GPUs missing, every link NV6 not NV18
-    gh200 = _record("hgx-h100-8gpu", (TOPO / "gh200-4gpu-nv6-multi-numa-affinity-gpu-numa-id.txt").read_text())
+    gh200 = topology_record("hgx-h100-8gpu", (TOPO / "gh200-4gpu-nv6-multi-numa-affinity-gpu-numa-id.txt").read_text())
     found = problems(gh200)
     assert found[:4] == [f"GPU{i}: the profile expects it; not in the output" for i in range(4, 8)]
     assert found[4:] == [f"GPU{a}–GPU{b}: expected NV18, found NV6" for a in range(4) for b in range(a + 1, 4)]
     html = fabric_grid("gh", gh200)
     assert html.count('class="link missing"') == 8 * 4 * 2 - 4 * 4  # rows and columns of the missing GPUs
     # the H100 under the DGX-1 profile: its NIC locality names mlx5_0, found through the NIC legend (NIC0)
-    h100_as_dgx1 = _record("dgx1-v100-8gpu", H100)
+    h100_as_dgx1 = topology_record("dgx1-v100-8gpu", H100)
     assert "GPU2–NIC0: expected PIX, found NODE" in problems(h100_as_dgx1)
 
 
 def test_hostile_names_are_escaped() -> None:
-    topo = _record("hgx-h100-8gpu", _degraded_h100())
+    topo = topology_record("hgx-h100-8gpu", degraded_h100())
     topo.nic_names["NIC0"] = "<script>alert(1)</script>"
     topo.notes.append('"><img src=x onerror=alert(2)>')
     html = fabric_grid('<b>node</b>', topo, "rig<i>")
@@ -93,7 +74,7 @@ def test_collector_puts_the_recorded_matrix_on_its_node() -> None:
         def getoption(self, name, default=None):  # noqa: ANN001, ANN201
             return default
 
-    topo = _record("hgx-h100-8gpu", _degraded_h100())
+    topo = topology_record("hgx-h100-8gpu", degraded_h100())
     collector = RunCollector(_Config())
     collector.record = RunRecord(run_id="r", started_at="2026-11-30T00:00:00Z", rig="x",
                                  nodes=[NodeRecord(name="node1"), NodeRecord(name="node2")])
@@ -106,8 +87,8 @@ def test_collector_puts_the_recorded_matrix_on_its_node() -> None:
 
 
 def _four_node_nights() -> list[RunRecord]:
-    good = _record("hgx-h100-8gpu", H100)
-    bad = _record("hgx-h100-8gpu", _degraded_h100())
+    good = topology_record("hgx-h100-8gpu", H100)
+    bad = topology_record("hgx-h100-8gpu", degraded_h100())
     rng = random.Random(3)
     runs = [make_night(i, rng, regress_at=None) for i in (1, 2)]
     for run in runs:
@@ -173,7 +154,7 @@ def test_a_summary_with_a_malformed_matrix_names_the_field(tmp_path: Path) -> No
     from hilt.history.base import HistoryError
     from hilt.history.summary import load_summary
 
-    topo = _record("hgx-h100-8gpu", H100).model_dump()
+    topo = topology_record("hgx-h100-8gpu", H100).model_dump()
     topo["found"][3] = topo["found"][3][:-1]
     run = RunRecord(run_id="r", started_at="2026-11-30T00:00:00Z", rig="x").model_dump()
     run["nodes"] = [{"name": "node1", "topology": topo}]

@@ -27,8 +27,8 @@ from hilt.record.run_record import (
 from hilt.report.fabric import fabric_section
 from hilt.report.html import build_report
 from hilt.report.svg import c2c_diagram
-from tests.report.conftest import make_night
-from tests.report.test_html_report import chromium, html_attr, needs_chromium
+from tests.support.browser import chromium, html_attr, needs_chromium
+from tests.support.nights import make_night
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus" / "c2c_mnnvl"  # provenance: ../PROVENANCE.md
 C2C = (CORPUS / "DOUBTFUL-graphics-device-4gpu-nvidia-smi-c2c-s-5links-incrementing-values-fixture.txt").read_text()

@@ -12,7 +12,7 @@ import hilt.report
 from hilt.history.open import open_history
 from hilt.report.cli import report_app
 from hilt.report.style import CSP, SCRIPT, STYLE
-from tests.report.test_change_versions import _driver_upgrade_nights
+from tests.support.nights import driver_upgrade_nights
 
 REPORT = Path(hilt.report.__file__).resolve().parent
 
@@ -36,7 +36,7 @@ def test_the_report_and_the_comparison_share_one_policy_and_style(tmp_path):
     """Both pages, as `hilt report` writes them, carry the policy, stylesheet and script of hilt.report.style."""
     history = tmp_path / "history.sqlite"
     store = open_history(history)
-    for run in _driver_upgrade_nights():
+    for run in driver_upgrade_nights():
         store.append(run)
     report, compare = tmp_path / "report.html", tmp_path / "compare.html"
     for args in (["--output", str(report)], ["--compare", "sim-night-19", "sim-night-20", "--output", str(compare)]):

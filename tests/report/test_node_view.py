@@ -7,7 +7,7 @@ from pathlib import Path
 
 from hilt.report.html import build_report
 from hilt.report.nodes import latest_node_values, node_views
-from tests.report.conftest import FLEET_PROFILE
+from tests.support.nights import FLEET_PROFILE
 
 BUSBW = "nccl.all_reduce.busbw{nodes=1,size=8G}"
 

@@ -8,7 +8,7 @@ import pytest
 
 from hilt.report import outcomes
 from hilt.report.html import build_report
-from tests.report.conftest import BROKEN_TEST, FLAKY_NIGHTS, FLAKY_TEST, STEADY_TEST, identity
+from tests.support.nights import BROKEN_TEST, FLAKY_NIGHTS, FLAKY_TEST, STEADY_TEST, identity
 
 P, F, E, S = "passed", "failed", "error", "skipped"
 STEADY_ID, FLAKY_ID, BROKEN_ID = identity(STEADY_TEST), identity(FLAKY_TEST), identity(BROKEN_TEST)

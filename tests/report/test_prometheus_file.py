@@ -10,8 +10,7 @@ import pytest
 
 from hilt.record.run_record import GateOutcome, MetricRecord, VerdictRecord
 from hilt.report.prometheus import label_names, metric_name, write_metrics_prom
-
-from .textfile_rules import Rejected, parse, unquote
+from tests.support.prometheus_textfile import Rejected, parse, unquote
 
 
 def _series(families: dict, name: str) -> list[tuple[dict[str, str], float]]:

@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 from hilt.history.open import open_history
 from hilt.history.series import series_from_runs
 from hilt.report.cli import report_app
-from tests.report.conftest import BROKEN_TEST, FLAKY_TEST, NEW_DRIVER, OLD_DRIVER, identity
-from tests.report.test_html_report import REPO, chromium, html_attr, needs_chromium
+from tests.support.browser import REPO, chromium, html_attr, needs_chromium
+from tests.support.nights import BROKEN_TEST, FLAKY_TEST, NEW_DRIVER, OLD_DRIVER, identity
 
 SHOT = REPO / "reports" / "regression-night.png"
 

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from hilt.report.html import build_report
-from tests.report.test_html_report import chromium, html_attr, needs_chromium
+from tests.support.browser import chromium, html_attr, needs_chromium
 
 EVIL = '"><img src=x onerror=alert(1)><script>window.pwned=1</script>\'<svg onload=alert(2)>'
 

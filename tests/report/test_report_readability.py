@@ -12,7 +12,7 @@ from hilt.report.html import build_report
 from hilt.report.nodes import node_changes
 from hilt.report.order import rank_series
 from hilt.report.svg import WIDTH, labels_text, metric_title, nice_ticks, shorten, split_metric_key
-from tests.report.test_html_report import chromium, html_attr, needs_chromium
+from tests.support.browser import chromium, html_attr, needs_chromium
 
 
 def _is_125_step(step: float) -> bool:

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from hilt.errors import ConfigError
 from hilt.exitcodes import ExitCode
 from hilt.rig.config import load_inventory
-from tests.rig.test_inventory import GOOD
+from tests.support.rigs import GOOD
 
 VERIFY_LINE = "          verify: /etc/hilt/bmc-ca.pem\n"
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFXf92quncSueRSAKIeX0svlF2Ub7Hg9npxpKkcZhcnr"

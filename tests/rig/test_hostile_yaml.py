@@ -15,7 +15,7 @@ import pytest
 from hilt.errors import ConfigError
 from hilt.rig.config import load_inventory
 from hilt.util import safe_yaml
-from tests.rig.test_inventory import GOOD
+from tests.support.rigs import GOOD
 
 
 def error_of(path: Path) -> str:

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from hilt.cli import app
 from hilt.rig.check import check_chain
 from hilt.rig.config import load_inventory
-from tests.rig.test_inventory import GOOD
+from tests.support.rigs import GOOD
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE = GOOD[GOOD.index("    nodes:"):]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import gzip
+import re
 import subprocess
 import tarfile
 
 import pytest
 
-from hilt.sim.riscv.build import build_kernel, default_cache_dir
+from hilt.sim.riscv.build import BuildError, build_kernel, default_cache_dir
 from hilt.sim.riscv.firmware import firmware_dtb
 from hilt.sim.riscv.image import build_images, read_image
 
@@ -85,3 +86,30 @@ def test_firmware_tree_is_qemu_virt_plus_the_named_nvlink_nodes(tmp_path):
     assert '\tserial-number = "SIM-RV-node1";' in dts  # the board's identity, in the root node
     for name in ("nvlink-0", "nvlink-2", "nvlink-3"):
         assert f'{name} {{\n\t\t\tcompatible = "nvidia,nvlink-fusion";' in dts
+
+
+def test_firmware_splits_the_guest_ram_into_a_cpu_node_and_a_cpu_less_node_per_gpu(tmp_path):
+    """The GPU memory a Fusion host exposes, as the device-tree NUMA binding says it (QEMU virt refuses CPU-less
+    -numa nodes): memory nodes with numa-node-id, the CPUs on node 0, Grace's distances."""
+    dtb = firmware_dtb(default_cache_dir() / "firmware", tmp_path / "fw.dtb", ["nvlink-0"], memory_mb=256,
+                       gpu_memory_mb=[32, 32, 32, 32])
+    dts = subprocess.run(["dtc", "-q", "-I", "dtb", "-O", "dts", str(dtb)], capture_output=True, text=True,
+                         check=True).stdout
+    nodes = re.findall(r"memory@([0-9a-f]+) \{\n\t\tdevice_type = \"memory\";\n\t\treg = <([^>]*)>;\n"
+                       r"\t\tnuma-node-id = <0x0?(\d)>;", dts)
+    assert [(addr, int(node)) for addr, _, node in nodes] == [
+        ("80000000", 0), ("88000000", 1), ("8a000000", 2), ("8c000000", 3), ("8e000000", 4)]
+    assert nodes[0][1] == "0x00 0x80000000 0x00 0x8000000" and nodes[1][1] == "0x00 0x88000000 0x00 0x2000000"
+    assert re.search(r"cpu@0 \{[^}]*numa-node-id = <0x00>;", dts)
+    assert "numa-distance-map-v1" in dts
+    # without GPU memory the firmware says nothing of NUMA: the guest has one node, as a host without Fusion
+    plain = firmware_dtb(default_cache_dir() / "firmware", tmp_path / "plain.dtb", ["nvlink-0"], gpu_memory_mb=[])
+    text = subprocess.run(["dtc", "-q", "-I", "dtb", "-O", "dts", str(plain)], capture_output=True, text=True,
+                          check=True).stdout
+    assert "numa-node-id" not in text and text.count("memory@") == 1
+
+
+def test_gpu_memory_that_leaves_the_cpus_too_little_is_refused(tmp_path):
+    with pytest.raises(BuildError, match=r"do not fit in 256 MiB of guest RAM"):
+        firmware_dtb(default_cache_dir() / "firmware", tmp_path / "fw.dtb", [], memory_mb=256,
+                     gpu_memory_mb=[64, 64, 64])

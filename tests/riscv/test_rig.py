@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import xml.etree.ElementTree as ET
 
@@ -13,19 +14,27 @@ from hilt.sim import state
 from hilt.sim.riscv.machine import ssh_banner
 from hilt.sim.riscv.provider import riscv_down, riscv_up
 from hilt.util.processes import pid_alive
-from tests.riscv.conftest import run_session
+from tests.support.riscv import run_session
 
 
-def test_two_guests_boot_and_pass_boot_and_devicetree_suites(tmp_path):
-    """...and each guest's identity is proven from its device tree's serial-number against its BMC, and its
-    real kernel's taint and lockdown state are reported."""
+def test_two_guests_boot_and_pass_boot_devicetree_and_coherent_memory_suites(tmp_path):
+    """...and each guest's identity is proven from its device tree's serial-number against its BMC, its real
+    kernel's taint and lockdown state are reported, and its real kernel shows the GPUs' memory as CPU-less NUMA
+    nodes in /sys/devices/system/node (no numactl on the guest: the suite reads the kernel's files)."""
     s = run_session(tmp_path, nodes=2, suites=("suites/test_boot.py", "suites/test_devicetree.py",
+                                               "suites/test_coherent_memory.py",
                                                "suites/test_trust.py::test_kernel_lockdown_and_taint"))
     assert s.code == 0, s.output[-4000:]
-    for test in ("test_image_identity", "test_fresh_boot", "test_devicetree_nvlink_nodes"):
+    for suite, test in (("boot", "test_image_identity"), ("boot", "test_fresh_boot"),
+                        ("devicetree", "test_devicetree_nvlink_nodes"), ("coherent_memory", "test_coherent_memory")):
         for node in ("node1", "node2"):
-            assert f"PASSED suites/test_{'devicetree' if 'devicetree' in test else 'boot'}.py::{test}[{node}]" \
-                in s.output, s.output[-4000:]
+            assert f"PASSED suites/test_{suite}.py::{test}[{node}]" in s.output, s.output[-4000:]
+    numa = [p for p in (s.reports / "allure-results").glob("*-attachment*")
+            if "/sys/devices/system/node/node4/meminfo:Node 4 MemTotal:" in p.read_text(errors="replace")]
+    assert numa, "the guest kernel's own node files are attached to test_coherent_memory"
+    listing = numa[0].read_text()
+    assert "/sys/devices/system/node/node0/cpulist:0\n" in listing  # node 0 holds the CPU; nodes 1-4 none
+    assert not re.search(r"node[1-4]/cpulist", listing)
     summary = json.loads((s.reports / "summary.json").read_text())
     for record in summary["nodes"]:
         identity = record["identity"]
@@ -46,6 +55,18 @@ def test_firmware_without_nvlink1_fails_devicetree_naming_it(tmp_path):
     assert "FAILED suites/test_devicetree.py::test_devicetree_nvlink_nodes[node1]" in s.output
     assert "device tree: nvlink-1 missing" in s.output
     assert "nvlink-0 missing" not in s.output and "nvlink-2 missing" not in s.output
+
+
+def test_firmware_without_gpu_memory_nodes_fails_coherent_memory_on_the_real_kernel(tmp_path):
+    """The same kernel booted with a firmware that hands the OS no GPU memory: one NUMA node, with the CPU."""
+    s = run_session(tmp_path, "--image", "coherent-memory-missing", nodes=1,
+                    suites=("suites/test_boot.py", "suites/test_devicetree.py", "suites/test_coherent_memory.py"))
+    assert s.code != 0
+    assert "PASSED suites/test_boot.py::test_fresh_boot[node1]" in s.output  # the image did boot
+    assert "PASSED suites/test_devicetree.py::test_devicetree_nvlink_nodes[node1]" in s.output
+    assert "FAILED suites/test_coherent_memory.py::test_coherent_memory[node1]" in s.output
+    assert ("coherent memory: expected 4 CPU-less NUMA nodes of at least 8 MB (one per GPU), found 0; "
+            "no CPU-less node with memory") in s.output, s.output[-4000:]
 
 
 def test_panicking_image_fails_boot_with_the_console_tail(tmp_path):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -17,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"),
-                                reason="mount namespaces need root and unshare(1)")
+from tests.support.sessions import session_env
+
+pytestmark = pytest.mark.needs_root("each test mounts in a private mount namespace (unshare --mount)")
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -127,7 +127,6 @@ exec "$@"
 """
 
 
-@pytest.mark.slow
 def test_a_sim_session_boots_on_a_host_without_etc_hosts(tmp_path: Path) -> None:
     """What a fresh debootstrap root looked like: every node failed to boot (bind on /etc/hosts: no such file)."""
     (tmp_path / "rigs.yaml").write_text(RIGS)
@@ -138,7 +137,40 @@ def test_a_sim_session_boots_on_a_host_without_etc_hosts(tmp_path: Path) -> None
     done = subprocess.run(["unshare", "--mount", "--propagation", "private", "--", "sh", "-ec", WITHOUT_ETC_HOSTS,
                            "sh", str(tmp_path / "upper"), "sh", "-c", "test ! -e /etc/hosts && exec \"$@\"", "sh",
                            *pytest_argv], cwd=tmp_path, capture_output=True, text=True, timeout=240,
-                          env={**os.environ, "PYTHONPATH": str(ROOT), "HILT_NO_HISTORY": "1"})
+                          env=session_env(PYTHONPATH=str(ROOT), HILT_NO_HISTORY="1"))
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
     assert "2 passed" in done.stdout
     assert Path("/etc/hosts").exists()  # the host's own file was never touched
+
+
+DISK = textwrap.dedent("""\
+    import json, os, sys
+    from pathlib import Path
+    from hilt.sim.nodeinit import mount_node_disk
+    node_dir, action = Path(sys.argv[1]), sys.argv[2]
+    mount_node_disk(node_dir, ())
+    nfd, sock = Path("/etc/kubernetes/node-feature-discovery/features.d/hilt"), Path("/var/lib/kubelet/x.sock")
+    if action == "write":
+        nfd.parent.mkdir(parents=True, exist_ok=True); nfd.write_text("hilt.gate=pass\\n")
+        sock.parent.mkdir(parents=True, exist_ok=True); sock.write_text("s")
+    print(json.dumps({"nfd": nfd.read_text() if nfd.exists() else None, "sock": sock.exists(),
+                      "passwd": Path("/etc/passwd").exists()}))
+    """)
+
+
+def test_the_node_disk_keeps_its_etc_and_var_lib_across_boots_and_never_writes_the_hosts(tmp_path: Path) -> None:
+    node_dir = tmp_path / "node1"
+
+    def boot(action: str) -> dict:
+        done = subprocess.run(["unshare", "--mount", "--propagation", "private", "--", sys.executable, "-c", DISK,
+                               str(node_dir), action], capture_output=True, text=True, timeout=60,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    host_had = Path("/etc/kubernetes/node-feature-discovery/features.d/hilt").exists()
+    assert boot("write") == {"nfd": "hilt.gate=pass\n", "sock": True, "passwd": True}
+    assert boot("read") == {"nfd": "hilt.gate=pass\n", "sock": True, "passwd": True}  # the next boot still has it
+    assert Path("/etc/kubernetes/node-feature-discovery/features.d/hilt").exists() == host_had
+    assert (node_dir / "disk" / "etc" / "upper" / "kubernetes" / "node-feature-discovery" / "features.d" /
+            "hilt").read_text() == "hilt.gate=pass\n"

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
-import pytest
 from typer.testing import CliRunner
 
 from hilt.cli import app
 from hilt.sim.lifecycle import sim_down, sim_up
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="the simulated rack needs root (network namespaces)")
 def test_rigs_table_shows_a_running_sim(tmp_path):
     rigs = tmp_path / "rigs.yaml"
     rigs.write_text(f"""

@@ -1,7 +1,7 @@
 """The simulated rack end to end: real sushy-emulator BMCs, real sshd nodes in namespaces, real images.
 
 Driven only through what the engine uses (Redfish with the rig's CA and credentials, SSH with the pinned
-host key), plus the fault API. Needs root (namespaces); skipped with the reason otherwise.
+host key), plus the fault API. Rack tests (tests/sim/conftest.py): they need root and the rack lock.
 """
 
 from __future__ import annotations
@@ -22,11 +22,6 @@ from hilt.sim import state
 from hilt.sim.control import SimControl
 from hilt.sim.lifecycle import SimError, sim_down, sim_status, sim_up
 from hilt.util.processes import pid_alive
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(os.geteuid() != 0, reason="the simulated rack needs root for network namespaces"),
-]
 
 SIM, SUBNET = "tsim", 252
 

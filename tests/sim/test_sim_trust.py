@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COLLECTOR = ROOT / "hilt/fabric/scripts/collect_nvml.py"
 IMAGES = ["good", "secureboot-off", "unsigned-module", "firmware-mismatch"]
 BMC_SECURE_BOOT = "Enabled" if SYSTEM_FIRMWARE["secure_boot"] else "Disabled"
+AS_A_NODE = pytest.mark.needs_root("an image is mounted as a sim node mounts it, in a private mount namespace")
 
 _NODE = """
 import os, sys
@@ -50,8 +51,6 @@ def _as_node(root: Path, run_dir: Path, *argv: str, stdin: str = "") -> str:
 @pytest.fixture(scope="module")
 def booted(tmp_path_factory):
     """image name -> what the sim-4gpu node booted with it shows: (trust facts, NVML report, image identity)."""
-    if os.geteuid() != 0:
-        pytest.fail("mounting an image as a sim node does needs root (mount namespaces); run the tests as root")
     tmp = tmp_path_factory.mktemp("trust-images")
     profile = load_profile("sim-4gpu")
     shown = {}
@@ -85,6 +84,7 @@ def _problems(profile, facts, nvml, identity) -> dict[str, list[str]]:
     }
 
 
+@AS_A_NODE
 def test_good_image_shows_a_trusted_node(booted):
     facts, nvml, identity = booted["good"]
     assert identity["firmware"] == {"vbios": ["96.00.99.00.01"], "inforom": ["G520.0200.00.05"]}
@@ -100,6 +100,7 @@ def test_good_image_shows_a_trusted_node(booted):
         "test_firmware_matrix": [], "test_device_nodes": []}
 
 
+@AS_A_NODE
 @pytest.mark.parametrize(("image", "failing", "message"), [
     ("secureboot-off", "test_secure_boot", "Secure Boot: BMC says Enabled, OS says disabled"),
     ("unsigned-module", "test_module_signatures",

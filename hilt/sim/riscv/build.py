@@ -34,8 +34,9 @@ SUITE = "trixie"
 USERLAND_PACKAGES = ("busybox-static", "dropbear-bin", "libc6", "libcrypt1", "libtomcrypt1", "libtommath1",
                      "libgmp10", "zlib1g", "libgcc-s1")
 #: Options the guest cannot do without; a fragment that loses one fails the build with its name.
-REQUIRED_OPTIONS = ("64BIT", "SERIAL_8250_CONSOLE", "SERIAL_OF_PLATFORM", "BLK_DEV_INITRD", "RD_GZIP", "VIRTIO_NET",
-                    "VIRTIO_MMIO", "PROC_FS", "SYSFS", "DEVTMPFS", "OF", "UNIX", "INET", "UNIX98_PTYS", "PRINTK")
+REQUIRED_OPTIONS = ("64BIT", "NUMA", "SERIAL_8250_CONSOLE", "SERIAL_OF_PLATFORM", "BLK_DEV_INITRD", "RD_GZIP",
+                    "VIRTIO_NET", "VIRTIO_MMIO", "PROC_FS", "SYSFS", "DEVTMPFS", "OF", "UNIX", "INET", "UNIX98_PTYS",
+                    "PRINTK")
 
 
 class BuildError(HiltError):

@@ -3,7 +3,8 @@
 The initramfs is written here as a newc cpio (pure Python, so /dev/console and file modes need no root); it
 carries the session's authorized key and the image's dropbear host key, so images are composed per session
 (about a second) on top of the cached kernel and userland. The manifest says what the node's *firmware*
-exposes in its device tree (``devicetree.nvlink``): the rig's test images carry it, so an image can ship a
+exposes in its device tree (``devicetree.nvlink``: the NVLink nodes; ``devicetree.gpu_memory_mb``: the GPU
+memory handed to the OS, one CPU-less NUMA node each): the rig's test images carry it, so an image can ship a
 firmware that lacks a node.
 """
 
@@ -25,10 +26,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hilt.sim.riscv.build import BuildError, build_kernel, build_userland, kernel_release
 
 ALL_NVLINK = ["nvlink-0", "nvlink-1", "nvlink-2", "nvlink-3"]
+#: The coherent GPU memory the firmware exposes: a CPU-less NUMA node of 32 MiB per GPU (hilt.sim.riscv.firmware).
+GPU_MEMORY_MB = [32, 32, 32, 32]
 STANDARD_IMAGES: dict[str, dict[str, Any]] = {
-    "good": {"boot": "ok", "devicetree": {"nvlink": ALL_NVLINK}},
-    "broken": {"boot": "panic", "devicetree": {"nvlink": ALL_NVLINK}},
-    "dt-missing": {"boot": "ok", "devicetree": {"nvlink": ["nvlink-0", "nvlink-2", "nvlink-3"]}},
+    "good": {"boot": "ok", "devicetree": {"nvlink": ALL_NVLINK, "gpu_memory_mb": GPU_MEMORY_MB}},
+    "broken": {"boot": "panic", "devicetree": {"nvlink": ALL_NVLINK, "gpu_memory_mb": GPU_MEMORY_MB}},
+    "dt-missing": {"boot": "ok", "devicetree": {"nvlink": ["nvlink-0", "nvlink-2", "nvlink-3"],
+                                                "gpu_memory_mb": GPU_MEMORY_MB}},
+    # a firmware that does not hand the GPU memory to the OS: no memory-only NUMA node, everything else good
+    "coherent-memory-missing": {"boot": "ok", "devicetree": {"nvlink": ALL_NVLINK, "gpu_memory_mb": []}},
 }
 #: busybox applets linked into /usr/bin (what init, the node probes and a person at the console use).
 APPLETS = ("sh ash mount umount mkdir rmdir rm cat echo printf ls ln cp mv ip ifconfig route hostname uname "

@@ -128,9 +128,10 @@ class QemuMachine:
         self._halt()
         self.boots += 1
         src = self.image_dirs[image.sha256]
-        nvlink = list((image.manifest.get("devicetree") or {}).get("nvlink") or [])
-        dtb = firmware_dtb(self.cache_dir, self.node_dir / f"firmware-{self.boots}.dtb", nvlink, smp=self.smp,
-                           memory_mb=self.memory_mb, serial=self.serial)
+        tree = image.manifest.get("devicetree") or {}
+        dtb = firmware_dtb(self.cache_dir, self.node_dir / f"firmware-{self.boots}.dtb", list(tree.get("nvlink") or []),
+                           smp=self.smp, memory_mb=self.memory_mb, serial=self.serial,
+                           gpu_memory_mb=[int(mb) for mb in tree.get("gpu_memory_mb") or []])
         argv = qemu_argv(kernel=src / "Image", initrd=src / "initramfs.cpio.gz", dtb=dtb, console=self.console,
                          port=self.port, hostname=self.name, smp=self.smp, memory_mb=self.memory_mb)
         (self.node_dir / "qemu.argv").write_text(" ".join(argv) + "\n")

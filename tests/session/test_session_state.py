@@ -4,10 +4,11 @@ controller's state (credentials as references), and rigs.yaml is read once per p
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.support.sessions import session_env
 
 PROVIDER = '''\
 class Provider:
@@ -72,8 +73,8 @@ def test_workers_get_typed_state_and_rigs_yaml_is_read_once(tmp_path: Path):
     (tmp_path / "rigs.yaml").write_text(RIGS)
     (tmp_path / "conftest.py").write_text(CONFTEST)
     (tmp_path / "test_team.py").write_text(TESTS)
-    env = {**os.environ, "PYTHONPATH": str(tmp_path), "HILT_NO_HISTORY": "1", "TEAM_BMC_USER": "admin",
-           "TEAM_BMC_PASSWORD": "never-in-the-state-file"}
+    env = session_env(PYTHONPATH=str(tmp_path), HILT_NO_HISTORY="1", TEAM_BMC_USER="admin",
+                      TEAM_BMC_PASSWORD="never-in-the-state-file")
     proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--rig", "lab", "-n", "2",
                            "test_team.py"], cwd=tmp_path, capture_output=True, text=True, timeout=180, env=env)
     output = proc.stdout + proc.stderr

@@ -20,9 +20,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from tests.bmc.replay.behaviour import BEHAVIOURS, Behaviour
+from testkit.redfish_replay.behaviour import BEHAVIOURS, Behaviour
 
-DATA = Path(__file__).resolve().parents[2] / "data" / "redfish-captures"
+DATA = Path(__file__).resolve().parents[2] / "tests" / "data" / "redfish-captures"
 TREES = sorted(BEHAVIOURS)
 USER, PASSWORD = "admin", "replay-Pw-1"
 

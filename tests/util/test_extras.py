@@ -50,3 +50,16 @@ def test_simulated_rack_names_the_sim_extra(without):
     without("sushy_tools")
     with pytest.raises(MissingExtra, match=r"the simulated rack needs hilt's 'sim' extra .*hilt\[sim\]"):
         sim_up("extras-test", nodes=1)
+
+
+def test_kubelet_checks_name_the_k8s_extra(without):
+    import importlib
+
+    without("grpc", "hilt.k8s.kubelet")
+    suite = importlib.import_module("hilt.suites.test_kubernetes")  # collecting the suite needs no gRPC
+    from hilt.fabric.nvgroups import NvlinkGroups
+    from hilt.profiles.model import KubernetesSpec
+
+    with pytest.raises(MissingExtra) as err:
+        suite.read_kubelet(None, KubernetesSpec(), [], NvlinkGroups((), "none"))
+    assert "hilt[k8s]" in str(err.value) and "\n" not in str(err.value)

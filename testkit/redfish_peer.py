@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 IMAGE = "http://127.0.0.1:9/images/candidate.iso"  # a URL the peer accepts and never fetches
-DATA = Path(__file__).resolve().parents[2] / "data" / "redfish"
+DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "redfish"
 SYS = "/redfish/v1/Systems/437XR1138R2"
 MGR = "/redfish/v1/Managers/BMC"
 

@@ -1,6 +1,6 @@
 """The history store: round trips, filters, series, migration, imports and concurrent appends.
 
-Tests taking ``open_store`` run twice: on a SQLite file and on a real PostgreSQL server (tests/pgserver.py)."""
+Tests taking ``open_store`` run twice: on a SQLite file and on a real PostgreSQL server (testkit/pgserver.py)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The PostgreSQL history as a platform team meets it: rigs.yaml, credentials by reference, moving an existing
-SQLite history over with ``hilt history migrate``, and the errors a CI log shows. Real server: tests/pgserver.py.
+SQLite history over with ``hilt history migrate``, and the errors a CI log shows. Real server: testkit/pgserver.py.
 (The store's behaviour itself, round trips to 8 concurrent writers, runs on both stores in test_history_store.)"""
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from hilt.report import cli
 from hilt.report.cli import history_app, report_app
 from hilt.rig.config import load_inventory
 from hilt.rig.credentials import Secret
-from tests.pgserver import PASSWORD_ENV
+from testkit.pgserver import PASSWORD_ENV
+from tests.support.sessions import session_env
 
 runner = CliRunner()
 REF = Secret("${" + PASSWORD_ENV + "}")
@@ -139,8 +140,8 @@ def test_a_pytest_run_on_a_runner_appends_to_the_shared_postgresql_history(tmp_p
         f"default_rig: lab\nlease_store: sqlite://leases.sqlite\nhistory: {pg_url}\n"
         f"history_password: ${{{PASSWORD_ENV}}}\n"
         "rigs:\n  lab:\n    suites: [test_team]\n    provider:\n      factory: state_provider:Provider\n")
-    env = {k: v for k, v in os.environ.items() if k != "HILT_NO_HISTORY"}
-    env.update({"PYTHONPATH": str(tmp_path), "TEAM_BMC_PASSWORD": "x", "BUILD_URL": "https://ci.lab/job/n/7/"})
+    env = session_env(PYTHONPATH=str(tmp_path), TEAM_BMC_PASSWORD="x", BUILD_URL="https://ci.lab/job/n/7/")
+    env.pop("HILT_NO_HISTORY", None)
     env.pop("CI_JOB_URL", None)
     env.pop("GITHUB_RUN_ID", None)
     proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--rig", "lab", "test_team.py"],

@@ -1,7 +1,10 @@
-"""A real OpenSSH server on 127.0.0.1 for tests of the SSH layer, stopped by PID."""
+"""A real OpenSSH server on 127.0.0.1 for tests of the SSH layer, stopped by PID. It runs as whoever runs the
+tests and lets in that user (``Sshd.user``) with the client key: root is not needed (an sshd not started by root
+lets in only its own user)."""
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import signal
@@ -34,6 +37,7 @@ class Sshd:
     client_key: Path
     dir: Path
     proc: subprocess.Popen
+    user: str
 
     def session_pids(self) -> list[int]:
         """PIDs of the per-connection sshd processes (children of the listener)."""
@@ -84,4 +88,5 @@ def start_sshd(directory: Path, host_key_file: Path | None = None) -> Sshd:
     else:
         proc.kill()
         raise RuntimeError(f"sshd did not start: {(directory / 'sshd.log').read_text()}")
-    return Sshd(port=port, pid=proc.pid, host_key=host_key, client_key=client_key, dir=directory, proc=proc)
+    return Sshd(port=port, pid=proc.pid, host_key=host_key, client_key=client_key, dir=directory, proc=proc,
+                user=getpass.getuser())

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 from hilt.bmc import Bmc, BmcError
-from tests.bmc.replay.server import PASSWORD, USER, Replay
+from testkit.redfish_replay.server import PASSWORD, USER, Replay
 
 IMAGE = "http://127.0.0.1:9/images/candidate.iso"  # the replay peer never fetches it
 

@@ -1,0 +1,251 @@
+"""The rollout engine's resume and rollback, without a rack: the real engine (hilt.rollout.engine.Rollout, its
+state file, a real SQLite lease store, the `hilt rollout resume` command) over a fake of hilt's own provisioning
+and gate run. The fake rack keeps what each node runs (image id, boot id) and records every boot; the fake gate
+run writes the summary.json a wave's pytest session would. tests/e2e/test_rollout.py does the same on a
+simulated rack.
+
+What a user relies on: a resumed rollout continues from the step its state file recorded and never boots a node
+twice; a wave that regresses boots the image each of its nodes ran before, on those nodes only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from hilt.cli import app
+from hilt.exitcodes import ExitCode
+from hilt.provision.boot import NodeState, ProvisionResult
+from hilt.record.run_record import BaselineRecord, MetricRecord, NodeRecord, RunRecord, VerdictRecord
+from hilt.rig.config import ImageConfig, NodeConfig
+from hilt.rollout import engine
+from hilt.rollout.engine import Rollout
+from hilt.rollout.state import StateStore
+from hilt.session.rig_session import SessionState
+
+NODES = ("n1", "n2", "n3")
+IMAGES = {"old": "img-old-1.4.2", "new": "img-new-1.4.3"}  # image name -> the image id a node running it shows
+BUSBW = [180.0, 180.4, 179.6, 180.2, 179.8]
+
+
+class ControllerKilled(BaseException):
+    """The controller process dies here (nothing in the engine catches a BaseException of ours)."""
+
+
+class FakeRack:
+    """What hilt.provision.boot shows the engine of a rack: per node the image id and boot id it runs now.
+
+    ``provision(boot=True)`` boots a node on an image (a new boot id) and records it in ``boots``; with
+    ``boot=False`` it only reports what the node runs. ``kill_before_boot = k`` kills the controller as the k-th
+    boot is about to start (1-based), as a crash or a SIGKILL would: boots started before it have happened.
+    """
+
+    def __init__(self, running: dict[str, str]):
+        self.running = {name: (image_id, uuid.uuid4().hex) for name, image_id in running.items()}
+        self.boots: list[tuple[str, str]] = []
+        self.kill_before_boot: int | None = None
+
+    def read_running_images(self, nodes: dict[str, NodeConfig], timeout: float = 30.0) -> dict[str, dict]:
+        return {name: {"image_id": self.running[name][0], "boot_id": self.running[name][1], "kernel": "6.8.0-45",
+                       "driver": "550.54.15"} for name in nodes}
+
+    def provision(self, nodes: dict[str, NodeConfig], image_name: str | None, image: ImageConfig | None, *,
+                  boot: bool = True, progress=None, **_: object) -> dict[str, ProvisionResult]:  # noqa: ANN001
+        results = {}
+        for name in nodes:
+            old_boot_id = self.running[name][1]
+            if boot:
+                assert image is not None and image_name is not None
+                if self.kill_before_boot is not None and len(self.boots) + 1 >= self.kill_before_boot:
+                    raise ControllerKilled(f"controller killed as {name} was to boot {image_name}")
+                self.running[name] = (image.identity.image_id, uuid.uuid4().hex)
+                self.boots.append((name, image_name))
+            image_id, boot_id = self.running[name]
+            results[name] = ProvisionResult(node=name, ok=True, state=NodeState.VERIFIED, image_id=image_id,
+                                            old_boot_id=old_boot_id if boot else None, boot_id=boot_id,
+                                            kernel="6.8.0-45", driver="550.54.15", identity={"status": "verified"})
+        return results
+
+
+class FakeGate:
+    """The wave's gate run (`pytest --gate` on the wave and its control group): writes the summary.json a session
+    would, with each node's bus bandwidth; a node running an image in ``slow_images`` measures 30% less."""
+
+    def __init__(self, rack: FakeRack, slow_images: frozenset[str] = frozenset()):
+        self.rack = rack
+        self.slow = slow_images
+        self.runs: list[list[str]] = []
+
+    def __call__(self, reports: Path, handoff: Path) -> int:
+        state = SessionState.load(handoff)  # the hand-off the real gate run adopts: the wave and its control
+        nodes = sorted(state.nodes)
+        self.runs.append(nodes)
+        baseline = BaselineRecord(value=180.0, tolerance=0.05)
+        metrics, regressed = [], False
+        for node in nodes:
+            slow = self.rack.running[node][0] in self.slow
+            samples = [s * (0.7 if slow else 1.0) for s in BUSBW]
+            outcome = "regression" if slow else "pass"
+            regressed |= slow
+            metrics.append(MetricRecord(
+                name="nccl.all_reduce.busbw", unit="GB/s", labels={"size": "67108864", "node": node},
+                samples=samples, node=node, baseline=baseline,
+                verdict=VerdictRecord(outcome=outcome, reason=f"busbw {outcome}", failed=slow)))
+        record = RunRecord(run_id=state.run_id, started_at="2026-03-01T02:00:00+00:00",
+                           finished_at="2026-03-01T02:10:00+00:00", rig="lab",
+                           nodes=[NodeRecord(name=n, image_id=self.rack.running[n][0]) for n in nodes],
+                           metrics=metrics,
+                           gate=VerdictRecord(outcome="regression" if regressed else "pass", reason="gate"))
+        reports.mkdir(parents=True, exist_ok=True)
+        (reports / "summary.json").write_text(record.model_dump_json())
+        return int(ExitCode.FAILED if regressed else ExitCode.PASS)
+
+
+def _rigs(tmp_path: Path) -> Path:
+    node = {"bmc": {"url": "https://127.0.0.1:9", "username": "admin", "password": "${HILT_TEST_NO_SUCH_VAR}"},
+            "ssh": {"host": "127.0.0.1", "port": 9}, "profile": "sim-4gpu"}
+    data = {"default_rig": "lab", "lease_store": f"sqlite://{tmp_path}/leases.sqlite",
+            "history": str(tmp_path / "history.sqlite"),
+            "images": {name: {"url": f"http://127.0.0.1:9/{name}.iso", "identity": {"image_id": image_id}}
+                       for name, image_id in IMAGES.items()},
+            "rigs": {"lab": {"nodes": {n: node for n in NODES}}}}
+    path = tmp_path / "rigs.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.fixture
+def lab(tmp_path, monkeypatch):
+    """A 3-node rig running the old image, the engine's provisioning and gate run faked, rollouts under tmp."""
+    rack = FakeRack({n: IMAGES["old"] for n in NODES})
+    gate = FakeGate(rack, slow_images=frozenset())
+    monkeypatch.setattr(engine, "provision", rack.provision)
+    monkeypatch.setattr(engine, "read_running_images", rack.read_running_images)
+    monkeypatch.setattr(Rollout, "_pytest", lambda self, reports, handoff: gate(reports, handoff))
+    monkeypatch.setenv("HILT_ROLLOUTS", str(tmp_path / "rollouts"))
+    monkeypatch.setenv("HILT_NO_HISTORY", "1")
+    return rack, gate, _rigs(tmp_path), StateStore(tmp_path / "rollouts")
+
+
+def _create(store: StateStore, rigs: Path, tmp_path: Path, **options: str) -> Rollout:
+    return Rollout.create(store, rigs_file=rigs, rig="lab", image="new", canary=options.get("canary", "1"),
+                          waves=options.get("waves", "100%"), rollback_to=None, on_inconclusive="stop",
+                          reports_dir=tmp_path / "reports", lease_store=None, lease_wait_s=5, lease_ttl_s=60,
+                          suites=None, pytest_args=[], say=lambda _: None)
+
+
+def _resume(rollout_id: str) -> int:
+    """`hilt rollout resume ID`, as an operator types it after the controller died."""
+    return CliRunner().invoke(app, ["rollout", "resume", rollout_id], env={"COLUMNS": "200"}).exit_code
+
+
+def test_resume_after_a_crash_mid_wave_boots_only_the_nodes_that_were_not_booted(lab, tmp_path):
+    rack, gate, rigs, store = lab
+    rollout = _create(store, rigs, tmp_path)  # canary n1 (control n2, n3), then wave 2: n2, n3
+    rack.kill_before_boot = 3  # the canary, then n2 of wave 2: the controller dies before n3 boots
+    with pytest.raises(ControllerKilled):
+        rollout.run()
+    state = store.load(rollout.state.id)
+    assert [w.status for w in state.waves] == ["passed", "booting"]
+    assert {n: state.nodes[n].status for n in NODES} == {"n1": "new", "n2": "booting", "n3": "booting"}
+
+    rack.kill_before_boot = None
+    assert _resume(rollout.state.id) == ExitCode.PASS
+    # n2 already ran the new image on a new boot: not booted again; n3 booted once; the canary never again
+    assert rack.boots == [("n1", "new"), ("n2", "new"), ("n3", "new")]
+    state = store.load(rollout.state.id)
+    assert state.status == "passed" and [w.status for w in state.waves] == ["passed", "passed"]
+    assert all(state.nodes[n].status == "new" for n in NODES)
+    assert all(rack.running[n][0] == IMAGES["new"] for n in NODES)
+    assert gate.runs == [["n1", "n2", "n3"], ["n2", "n3"]]  # one gate run per wave (the last has no control)
+    assert any("n2 already runs new" in e.what for e in state.events), [e.what for e in state.events]
+
+
+def test_resume_after_a_crash_in_a_gate_run_gates_that_wave_again_without_a_boot(lab, tmp_path, monkeypatch):
+    rack, gate, rigs, store = lab
+    rollout = _create(store, rigs, tmp_path, waves="2,3")  # canary n1; wave 2: n2; wave 3: n3
+
+    def gate_then_die(reports: Path, handoff: Path) -> int:
+        code = gate(reports, handoff)
+        if len(gate.runs) == 2:  # wave 2 was measured; the controller dies before it records the verdict
+            raise ControllerKilled("killed in wave 2's gate run")
+        return code
+
+    monkeypatch.setattr(Rollout, "_pytest", lambda self, reports, handoff: gate_then_die(reports, handoff))
+    with pytest.raises(ControllerKilled):
+        rollout.run()
+    state = store.load(rollout.state.id)
+    assert [w.status for w in state.waves] == ["passed", "gating", "pending"]
+
+    assert _resume(rollout.state.id) == ExitCode.PASS
+    # wave 2's node is proven on the new image again without a boot, its gate runs again; wave 3 boots n3
+    assert rack.boots == [("n1", "new"), ("n2", "new"), ("n3", "new")]
+    assert len(gate.runs) == 4  # canary, wave 2 (interrupted), wave 2 again, wave 3
+    assert [w.status for w in store.load(rollout.state.id).waves] == ["passed", "passed", "passed"]
+
+
+def test_a_regressed_canary_is_rolled_back_to_the_image_it_ran_and_the_control_group_is_not_touched(lab, tmp_path):
+    rack, gate, rigs, store = lab
+    gate.slow = frozenset({IMAGES["new"]})
+    rollout = _create(store, rigs, tmp_path)
+    assert rollout.run() == ExitCode.FAILED
+    assert rack.boots == [("n1", "new"), ("n1", "old")]  # the canary got the new image, then its own old one
+    assert {n: rack.running[n][0] for n in NODES} == {n: IMAGES["old"] for n in NODES}
+    state = store.load(rollout.state.id)
+    assert state.status == "regression" and state.rollback is not None and state.rollback.ok
+    assert state.rollback.nodes == ["n1"]
+    assert state.nodes["n1"].status == "rolled_back" and state.nodes["n1"].rollback_image == "old"
+    assert {state.nodes[n].status for n in ("n2", "n3")} == {"old"}
+    assert "n1 -> old" in state.reason
+
+
+def test_a_regressed_wave_rolls_back_every_node_that_got_the_image_to_what_each_ran(lab, tmp_path, monkeypatch):
+    rack, gate, rigs, store = lab
+    rack.running["n3"] = ("img-old-1.4.1", rack.running["n3"][1])  # n3 runs an older image than the others
+    with open(tmp_path / "rigs.yaml") as fh:
+        data = yaml.safe_load(fh)
+    data["images"]["older"] = {"url": "http://127.0.0.1:9/older.iso", "identity": {"image_id": "img-old-1.4.1"}}
+    (tmp_path / "rigs.yaml").write_text(yaml.safe_dump(data))
+    rollout = _create(store, rigs, tmp_path)  # canary n1 passes; wave 2 (n2, n3) regresses
+
+    def regress_in_wave_2(reports: Path, handoff: Path) -> int:
+        gate.slow = frozenset({IMAGES["new"]}) if gate.runs else frozenset()  # the canary passes, wave 2 not
+        return gate(reports, handoff)
+
+    monkeypatch.setattr(Rollout, "_pytest", lambda self, reports, handoff: regress_in_wave_2(reports, handoff))
+    assert rollout.run() == ExitCode.FAILED
+    rolled = sorted(b for b in rack.boots[3:])
+    assert rack.boots[:3] == [("n1", "new"), ("n2", "new"), ("n3", "new")]
+    assert rolled == [("n1", "old"), ("n2", "old"), ("n3", "older")]  # each node to the image it ran before
+    assert {n: rack.running[n][0] for n in NODES} == {"n1": IMAGES["old"], "n2": IMAGES["old"],
+                                                      "n3": "img-old-1.4.1"}
+    assert sorted(store.load(rollout.state.id).rollback.nodes) == ["n1", "n2", "n3"]
+
+
+def test_a_rollback_interrupted_by_a_crash_is_finished_by_resume_without_booting_a_node_twice(lab, tmp_path):
+    rack, gate, rigs, store = lab
+    rack.running["n2"] = ("img-old-1.4.1", rack.running["n2"][1])
+    with open(tmp_path / "rigs.yaml") as fh:
+        data = yaml.safe_load(fh)
+    data["images"]["older"] = {"url": "http://127.0.0.1:9/older.iso", "identity": {"image_id": "img-old-1.4.1"}}
+    (tmp_path / "rigs.yaml").write_text(yaml.safe_dump(data))
+    gate.slow = frozenset({IMAGES["new"]})
+    rollout = _create(store, rigs, tmp_path, canary="2")  # canary n1, n2 (control n3) regresses
+    rack.kill_before_boot = 4  # n1 and n2 get the new image, n1 is rolled back; the crash comes before n2's
+    with pytest.raises(ControllerKilled):
+        rollout.run()
+    state = store.load(rollout.state.id)
+    assert state.rollback is not None and state.rollback.ok is None
+    assert (state.nodes["n1"].status, state.nodes["n2"].status) == ("rolled_back", "rolling_back")
+
+    rack.kill_before_boot = None
+    assert _resume(rollout.state.id) == ExitCode.FAILED  # the rollout ends as the regression it was
+    assert rack.boots == [("n1", "new"), ("n2", "new"), ("n1", "old"), ("n2", "older")]  # each node once
+    state = store.load(rollout.state.id)
+    assert state.rollback.ok and state.status == "regression"
+    assert {n: rack.running[n][0] for n in NODES} == {"n1": IMAGES["old"], "n2": "img-old-1.4.1",
+                                                      "n3": IMAGES["old"]}
