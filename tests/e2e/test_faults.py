@@ -1,6 +1,6 @@
 """Faults injected into real `hilt run`s on the simulated rack: none of them may end in "gate PASS" (issue 27).
 
-Each test runs one short gate (one node, the torch all-reduce gated: tests/e2e/faults.py) and injects one fault
+Each test runs one short gate (one node, the torch all-reduce gated: tests/support/faults.py) and injects one fault
 while it runs: a signal to the run's process group (Ctrl-C, a CI job's timeout), the etcd lease store killed by
 its PID, the reports directory on a small tmpfs that fills up, a PostgreSQL history with no server. Each asserts
 what the run says everywhere (exit code, console, summary.json, summary.md, the history) and that the lease was
@@ -24,8 +24,8 @@ import pytest
 
 from hilt.exitcodes import ExitCode
 from hilt.lease.local_etcd import LocalEtcd
-from tests.e2e.faults import ROOT, history_runs, leases, start_run, write_rigs
-from tests.pgserver import PASSWORD_ENV, PgServer, pg_bin_dir
+from testkit.pgserver import PASSWORD_ENV, PgServer, pg_bin_dir
+from tests.support.faults import ROOT, hilt_json, history_runs, leases, start_run, write_rigs
 
 TORCH = ("-k", "test_torch_allreduce and not lease")
 
@@ -99,8 +99,6 @@ def test_sigterm_while_the_nodes_boot_ends_at_once_and_records_the_boot(rack, xd
 
 
 def hilt_nodes(tmp_path: Path) -> list[dict]:
-    from tests.e2e.faults import hilt_json
-
     return hilt_json("nodes", "--lease-store", _store(tmp_path))["nodes"]
 
 

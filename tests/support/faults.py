@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from hilt.sim import state as sim_state
+from tests.support.sessions import session_env
 
 ROOT = Path(__file__).resolve().parents[2]
 SIM_NAME = "e2e"
@@ -133,7 +134,7 @@ def start_run(rigs: Path, *pytest_args: str, reports: Path | None = None,
     reports = reports or rigs.parent / "reports"
     argv = [sys.executable, "-m", "hilt.cli", "run", "--rigs-file", str(rigs), "--reports", str(reports),
             "--suites", suites[0], "--", *suites[1:], "-p", "no:randomly", *pytest_args]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = session_env(PYTHONUNBUFFERED="1")
     env.pop("HILT_NO_HISTORY", None)
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
                             start_new_session=True)
