@@ -6,7 +6,6 @@ The full disk is a real one: a tmpfs mounted for the test (root, as the e2e test
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -27,11 +26,11 @@ from hilt.record.run_record import (
 from hilt.report.outputs import RunOutputs, problem_lines, write_run_outputs
 from hilt.util.atomic_file import OutputError, write_atomic
 
+NEEDS_ROOT = pytest.mark.needs_root("the full disk is a tmpfs mounted for the test")
+
 
 @pytest.fixture
 def tiny_disk(tmp_path: Path):
-    if os.geteuid() != 0:
-        pytest.fail("mounting a tmpfs needs root; run the tests as root")
     mount = tmp_path / "disk"
     mount.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,nr_inodes=1000", "tmpfs", str(mount)], check=True)
@@ -71,6 +70,7 @@ def decider(record: RunRecord, **options):  # noqa: ANN201
 # ------------------------------------------------------------------ atomic files
 
 
+@NEEDS_ROOT
 def test_a_file_that_does_not_fit_is_absent_named_and_leaves_no_temporary(tiny_disk: Path):
     old = write_atomic(tiny_disk / "summary.json", '{"gate": "pass from the last run"}')
     _fill(tiny_disk)
@@ -117,6 +117,7 @@ def test_a_nightly_job_that_requires_the_history_gets_exit_6(tmp_path: Path):
     assert "history required" in record.gate.reason
 
 
+@NEEDS_ROOT
 def test_a_full_disk_makes_the_run_inconclusive_and_no_output_says_pass(tiny_disk: Path):
     record = passing_run()
     reports = tiny_disk / "reports"
