@@ -63,7 +63,8 @@ def _problems(record: RunRecord) -> tuple[list[str], list[str]]:
                 if t.outcome == "failed" or t.kind in ("product", "regression")]
     infra = [f"`{t.nodeid}`: {t.message or t.outcome}" for t in record.tests
              if t.kind == "infrastructure" or (t.outcome == "error" and t.kind == "none")]
-    infra += [f"node `{n.name}`: {n.error}" for n in record.nodes if n.error]
+    if record.interrupted is None or record.interrupted.phase != "boot":  # a boot cut off is no rig failure
+        infra += [f"node `{n.name}`: {n.error}" for n in record.nodes if n.error]
     return failures, infra
 
 
