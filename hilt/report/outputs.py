@@ -8,9 +8,10 @@ inconclusive (its reports cannot be trusted whole), a history store that did not
 recovers the run from summary.json.
 
 Order: the outputs that do not carry the verdict first (JUnit properties, the Allure environment), then the
-verdict is decided, then metrics.prom, the history append, summary.md, and summary.json last, so that the
-machine-readable record holds every problem met before it. The verdict is decided again whenever a problem
-was added, so that no output written after a full disk still says PASS.
+verdict is decided, then metrics.prom, summary.md, summary.json and the history append last. The verdict is
+decided again before each, and an output written before a later one failed is written again when what it says
+went stale (summary.md and summary.json name the history's failure and its recovery command; none of them
+says PASS after a full disk cost another file).
 """
 
 from __future__ import annotations
