@@ -8,7 +8,6 @@ session got. The outputs are written by hilt.report.outputs, at the end (hilt/py
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import platform
@@ -39,7 +38,6 @@ from hilt.record.run_record import (
 )
 from hilt.report.junit import junit_properties
 from hilt.report.links import run_artifacts
-from hilt.report.outputs import problem_lines
 from hilt.util.ci_env import ci_job_url
 
 log = logging.getLogger(__name__)
@@ -280,39 +278,6 @@ class RunCollector:
         """Each node's last boot step (the progress also names the rig and the session: not nodes)."""
         nodes = set(self.state.configs) if self.state is not None else set()
         return {node: step for node, step in self.boot_steps.items() if node in nodes}
-
-    def decide(self) -> None:
-        """The run's verdict and exit code from the record as it stands (decided again when an output failed)."""
-        from hilt.gate.verdict import run_verdict
-
-        assert self.record is not None
-        self.record.gate, self.record.exit_code = run_verdict(
-            self.record, getattr(self, "pytest_status", 0),
-            session_error=self.state.error if self.state is not None else None,
-            allow_ungated=bool(self.config.getoption("allow_ungated", False)),
-            history_required=bool(self.config.getoption("history_required", False)))
-
-    def summary_lines(self) -> list[str]:
-        """The console's summary (the same as summary.md's), verdict first, then the outputs that failed."""
-        if self.record is None or self.record.gate is None:
-            return []
-        lines = []
-        try:
-            from rich.console import Console
-
-            from hilt.report.summary import print_summary
-
-            text = io.StringIO()
-            print_summary(self.record, Console(file=text, force_terminal=False, width=120))
-            lines += text.getvalue().splitlines()
-        except Exception as exc:  # noqa: BLE001
-            lines.append(f"hilt gate: {self.record.gate.outcome}: {self.record.gate.reason} ({exc})")
-        lines += [f"error: {line}" for line in problem_lines(self.record.output_problems)]
-        gate = self.record.gate
-        # "gate: not run (...)" says what it is; a verdict is named first ("gate INCONCLUSIVE: ...")
-        verdict = gate.reason if gate.outcome == "not_run" else f"gate {gate.outcome.upper()}: {gate.reason}"
-        lines.append(f"hilt: {verdict} (exit {self.record.exit_code}; reports in {self.reports_dir}/)")
-        return lines
 
 
 def _declared(value: str | None) -> list[str] | None:

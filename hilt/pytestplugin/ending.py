@@ -16,6 +16,7 @@ with no record and the lease left to expire), and the signal's name is kept for 
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import sys
@@ -28,7 +29,7 @@ import pytest
 from hilt.exitcodes import ExitCode
 from hilt.pytestplugin.hooks import _rig_wanted
 from hilt.pytestplugin.state import RUN, SESSION, STARTED, STARTING, is_controller
-from hilt.record.run_record import OutputProblem
+from hilt.record.run_record import OutputProblem, RunRecord
 from hilt.util.atomic_file import is_disk_full
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -214,7 +215,7 @@ class RunEnd:
                 collector.internal_error = record.internal_error = record.internal_error or _one_line(exc)
             from hilt.report.outputs import write_run_outputs
 
-            write_run_outputs(record, _outputs(self.config, collector), collector.decide)
+            write_run_outputs(record, _outputs(self.config, collector), _decider(self.config, collector))
             session.exitstatus = record.exit_code
 
     def _hand_off(self, collector) -> None:  # noqa: ANN001 - RunCollector
@@ -254,14 +255,15 @@ class RunEnd:
         if collector.record is None:
             return
         collector.record.output_problems.extend(self.problems)
+        decide = _decider(self.config, collector)
         try:
             collector.close(exitstatus)
-            write_run_outputs(collector.record, _outputs(self.config, collector), collector.decide, junit_error)
+            write_run_outputs(collector.record, _outputs(self.config, collector), decide, junit_error)
         except Exception as exc:  # noqa: BLE001 - a crash in hilt's own code: the traceback, one line, exit 3
             traceback.print_exception(exc, file=sys.stderr)
             collector.internal_error = collector.internal_error or _one_line(exc)
             collector.record.internal_error = collector.internal_error
-            write_run_outputs(collector.record, RunOutputs(reports_dir=collector.reports_dir), collector.decide)
+            write_run_outputs(collector.record, RunOutputs(reports_dir=collector.reports_dir), decide)
         session.exitstatus = collector.record.exit_code
 
     def print_summary(self, terminalreporter=None) -> None:  # noqa: ANN001 - pytest's TerminalReporter
@@ -272,7 +274,7 @@ class RunEnd:
             return
         self.printed = True
         reporter = terminalreporter or self.config.pluginmanager.get_plugin("terminalreporter")
-        for line in collector.summary_lines():
+        for line in summary_lines(collector.record, collector.reports_dir):
             if reporter is not None:
                 reporter.write_line(line)
             else:
@@ -305,6 +307,43 @@ class _Outer:
             return None
         finally:
             run_end.print_summary()  # pytest prints no terminal summary after an internal error
+
+
+def _decider(config: pytest.Config, collector):  # noqa: ANN001, ANN202 - RunCollector -> a callable
+    """The run's verdict and exit code from its record as it stands (decided again when an output failed)."""
+    from hilt.gate.verdict import run_verdict
+
+    def decide() -> None:
+        record = collector.record
+        record.gate, record.exit_code = run_verdict(
+            record, collector.pytest_status, session_error=collector.state.error if collector.state else None,
+            allow_ungated=bool(config.getoption("allow_ungated", False)),
+            history_required=bool(config.getoption("history_required", False)))
+
+    return decide
+
+
+def summary_lines(record: RunRecord, reports_dir: Path) -> list[str]:
+    """The console's summary (the same as summary.md's), verdict first, then the outputs that failed."""
+    from rich.console import Console
+
+    from hilt.report.outputs import problem_lines
+    from hilt.report.summary import print_summary
+
+    assert record.gate is not None
+    lines = []
+    try:
+        text = io.StringIO()
+        print_summary(record, Console(file=text, force_terminal=False, width=120))
+        lines += text.getvalue().splitlines()
+    except Exception as exc:  # noqa: BLE001 - the verdict line below still says it all
+        lines.append(f"hilt gate: {record.gate.outcome}: {record.gate.reason} ({exc})")
+    lines += [f"error: {line}" for line in problem_lines(record.output_problems)]
+    gate = record.gate
+    # "gate: not run (...)" says what it is; a verdict is named first ("gate INCONCLUSIVE: ...")
+    verdict = gate.reason if gate.outcome == "not_run" else f"gate {gate.outcome.upper()}: {gate.reason}"
+    lines.append(f"hilt: {verdict} (exit {record.exit_code}; reports in {reports_dir}/)")
+    return lines
 
 
 def _join_boot(config: pytest.Config) -> None:
