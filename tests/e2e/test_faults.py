@@ -16,7 +16,6 @@ import shlex
 import signal
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -85,13 +84,14 @@ def test_sigterm_while_the_nodes_boot_ends_at_once_and_records_the_boot(rack, xd
     rigs = write_rigs(rack, boot_delay_s=15)
     run = start_run(rigs, *TORCH, *xdist)
     run.wait_for_line(r"hilt: node1: booting")
-    signalled = time.monotonic()
     run.signal_group(signal.SIGTERM)
     code = run.wait()
-    assert time.monotonic() - signalled < 15, "the run waited for the boot it was told to stop"
     summary = _assert_inconclusive_everywhere(run, code, "interrupted by SIGTERM")
     stop = summary["interrupted"]
     assert (stop["signal"], stop["phase"], stop["booting"]) == ("SIGTERM", "boot", {"node1": "booting"}), stop
+    [node] = summary["nodes"]  # the boot was stopped, not waited for (15 s of boot delay, 30 s of timeout)
+    assert not node["booted"] and re.search(r"boot (cancelled|cut off)", node["error"]), node
+    assert "hilt: node1: verified" not in run.output
     assert "Traceback" not in run.output and "hilt: node1: failed" not in run.output, run.output[-3000:]
     assert leases(_store(rack)) == []
     health = {n["node"]: n["health"] for n in hilt_nodes(rack)}
@@ -124,9 +124,7 @@ def test_a_lease_lost_during_the_last_test_stops_it_and_the_run_is_inconclusive(
         run.wait_for_probe("allreduce.py")
         etcd.proc.kill()  # the Popen LocalEtcd started: by PID
         etcd.proc.wait()
-        killed = time.monotonic()
         code = run.wait()
-        ended = time.monotonic() - killed
     finally:
         etcd.stop()
     summary = _assert_inconclusive_everywhere(run, code, "lease lost")
@@ -135,9 +133,8 @@ def test_a_lease_lost_during_the_last_test_stops_it_and_the_run_is_inconclusive(
     [probe] = [t for t in summary["tests"] if "test_torch_allreduce" in t["nodeid"]]
     assert probe["outcome"] == "error" and "lease lost" in probe["message"], probe
     assert "the running test was stopped" in probe["message"]
-    assert not [m for m in summary["metrics"] if m["name"] == "torch.all_reduce.busbw"], "a result after the loss"
-    # 60 repetitions take half a minute or more here; the run ended within the TTL and the teardown of the rack
-    assert ended < 25, f"the run ended {ended:.0f} s after the store died: the probe was not stopped"
+    # 60 repetitions take most of a minute here: a probe that ran on to its end would have recorded its samples
+    assert not [m for m in summary["metrics"] if m["name"].startswith("torch.")], "a result measured after the loss"
 
 
 @pytest.mark.skipif(pg_bin_dir() is None, reason="PostgreSQL server binaries are not installed")
