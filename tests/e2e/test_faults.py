@@ -41,7 +41,7 @@ def _store(tmp_path: Path) -> str:
 
 
 def _assert_inconclusive_everywhere(run, code: int, why: str) -> dict:
-    """Exit 6, and the console, summary.json, summary.md and the history all say INCONCLUSIVE, never PASS."""
+    """Exit 6, and the console, summary.json and summary.md all say INCONCLUSIVE and why, never PASS."""
     assert code == ExitCode.INCONCLUSIVE, run.output[-4000:]
     summary = run.summary()
     assert summary["gate"]["outcome"] == "inconclusive" and why in summary["gate"]["reason"], summary["gate"]
