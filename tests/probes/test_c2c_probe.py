@@ -26,6 +26,9 @@ CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
 BASELINES = Path(__file__).resolve().parents[2] / "baselines"
 TESTCASES = ["host_to_device_memcpy_ce", "device_to_host_memcpy_ce"]
 
+# stages the nvbandwidth script in /tmp/hilt-probe-* like the other local probe tests: one worker runs them all
+pytestmark = pytest.mark.xdist_group("local-probes")
+
 
 def test_gb300_station_capture_gives_one_metric_per_direction():
     text = (CORPUS / "nvbandwidth/gb300-dgx-station-1gpu-ce-author-elided-start-and-end.txt").read_text()
