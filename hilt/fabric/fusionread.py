@@ -10,7 +10,7 @@ only the check that needs it.
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hilt.errors import NodeError, ParseError
@@ -18,7 +18,7 @@ from hilt.fabric.c2c import C2cGpu, parse_c2c_status
 from hilt.fabric.gpuquery import GpuQuery, parse_nvidia_smi_q
 from hilt.fabric.imex import ImexStatus, parse_imex_status
 from hilt.fabric.numa import NumaNode, parse_numa, parse_sysfs_numa
-from hilt.fabric.snapshot import _SECTION_FN, Section, split_sections
+from hilt.fabric.snapshot import _SECTION_FN, SectionSnapshot, split_sections
 from hilt.fabric.topo import parse_topology
 
 if TYPE_CHECKING:
@@ -49,22 +49,8 @@ def fusion_script(imex: bool = False, imex_config: str | None = None) -> str:
 
 
 @dataclass(frozen=True)
-class FusionSnapshot:
+class FusionSnapshot(SectionSnapshot):
     """The raw outputs of one node (kept for the report's attachments) and their parsed forms, on demand."""
-
-    node: str
-    sections: dict[str, Section] = field(default_factory=dict)
-
-    def raw(self, name: str) -> str:
-        section = self.sections.get(name)
-        return section.text if section else ""
-
-    def _need(self, name: str, what: str) -> str:
-        section = self.sections.get(name)
-        if section is None or not section.ok:
-            detail = section.text.strip()[:300] if section else "not collected"
-            raise NodeError(f"{self.node}: {what} failed (rc={section.rc if section else '?'}): {detail}")
-        return section.text
 
     def c2c(self) -> dict[int, C2cGpu]:
         """`nvidia-smi c2c -s`; ``{}`` where no device supports C2C (the tool then exits 3, which is an answer)."""

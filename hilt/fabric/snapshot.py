@@ -70,7 +70,10 @@ class Section:
 
 
 @dataclass(frozen=True)
-class FabricSnapshot:
+class SectionSnapshot:
+    """One node's tool outputs, read in one round trip: the raw text of each section and the one way a reader
+    asks for a section it needs (a section that failed or is missing is the node's error, naming the tool)."""
+
     node: str
     sections: dict[str, Section] = field(default_factory=dict)
 
@@ -84,6 +87,11 @@ class FabricSnapshot:
             detail = section.text.strip()[:300] if section else "not collected"
             raise NodeError(f"{self.node}: {what} failed (rc={section.rc if section else '?'}): {detail}")
         return section.text
+
+
+@dataclass(frozen=True)
+class FabricSnapshot(SectionSnapshot):
+    """The GPU fabric's outputs (topo -m, nvlink, device tree, NVML, ...) and their parsed forms, on demand."""
 
     def topology(self) -> Topology:
         return parse_topology(self._need("topo", "nvidia-smi topo -m"))
