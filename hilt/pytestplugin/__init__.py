@@ -11,13 +11,15 @@ of them needs nothing here.
 
 from hilt.pytestplugin.state import record_metric_on, session_state, want_rig
 
+# In import order: a plugin module that another imports comes first (hooks imports schedule, rig imports
+# lease_watch), so pytest marks it for assert rewriting before anything imports it (PytestAssertRewriteWarning)
 pytest_plugins = [
+    "hilt.pytestplugin.schedule",
+    "hilt.pytestplugin.lease_watch",
     "hilt.pytestplugin.hooks",
     "hilt.pytestplugin.rig",
     "hilt.pytestplugin.measure",
-    "hilt.pytestplugin.schedule",
     "hilt.pytestplugin.ending",
-    "hilt.pytestplugin.lease_watch",
 ]
 
 __all__ = ["record_metric_on", "session_state", "want_rig"]
