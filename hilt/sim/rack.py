@@ -96,9 +96,9 @@ class SimDaemon:
                 self.state["pids"].pop(str(pid), None)
         self.save()
 
-    # ------------------------------------------------------------------ start
-    def start(self) -> dict[str, Any]:
-        sshd = preflight()
+    def register_with_bmc_secrets(self) -> Path:
+        """Save and register the rack's state, and write its BMCs' fresh credentials (0600, never in a log): the
+        first step of every simulated rack's start. Returns the secrets directory rigs.yaml's references name."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.save()
         state.register(self.name, self.state_dir)
@@ -106,11 +106,17 @@ class SimDaemon:
         secrets_dir.mkdir(mode=0o700, exist_ok=True)
         user, password = "hilt", secrets.token_urlsafe(18)
         for fname, value in (("bmc-user", user), ("bmc-pass", password)):
-            path = secrets_dir / fname
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            fd = os.open(secrets_dir / fname, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as fh:
                 fh.write(value + "\n")
         self.bmc_auth = (user, password)
+        return secrets_dir
+
+    # ------------------------------------------------------------------ start
+    def start(self) -> dict[str, Any]:
+        sshd = preflight()
+        secrets_dir = self.register_with_bmc_secrets()
+        user, password = self.bmc_auth
         keys = self.state_dir / "keys"
         keys.mkdir(mode=0o700, exist_ok=True)
         client_key = keys / "id_ed25519"

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import secrets
 import shutil
 import sys
 import uuid
@@ -22,7 +20,6 @@ from urllib.parse import urlparse
 
 import requests
 
-from hilt.sim import state
 from hilt.sim.bmc_emulator import start_sushy_emulator
 from hilt.sim.daemon import serve
 from hilt.sim.machine import generate_ssh_key
@@ -37,17 +34,8 @@ PROFILE = "sim-riscv-nvlink"
 
 class RiscvDaemon(SimDaemon):
     def start(self) -> dict[str, Any]:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.save()
-        state.register(self.name, self.state_dir)
-        secrets_dir = self.state_dir / "secrets"
-        secrets_dir.mkdir(mode=0o700, exist_ok=True)
-        user, password = "hilt", secrets.token_urlsafe(18)
-        for fname, value in (("bmc-user", user), ("bmc-pass", password)):
-            fd = os.open(secrets_dir / fname, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(value + "\n")
-        self.bmc_auth = (user, password)
+        secrets_dir = self.register_with_bmc_secrets()
+        user, password = self.bmc_auth
         keys = self.state_dir / "keys"
         keys.mkdir(mode=0o700, exist_ok=True)
         client_key = keys / "id_ed25519"
