@@ -241,7 +241,7 @@ class Node:
                 if channel.recv_stderr_ready():
                     err.append(channel.recv_stderr(65536))
                     progressed = True
-                if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
+                if _finished(channel):
                     break
                 if channel.closed and not progressed:
                     break
@@ -329,6 +329,14 @@ class Node:
 
     def boot_id(self, timeout: float = 15.0) -> str:
         return self.run(["cat", "/proc/sys/kernel/random/boot_id"], timeout=timeout).stdout.strip()
+
+
+def _finished(channel: paramiko.Channel) -> bool:
+    """Done means exited AND the output has ended: OpenSSH sends exit-status as soon as the process ends, which
+    can be before the last of its output has crossed the channel, so stopping at the exit status alone drops the
+    tail. Like `ssh host cmd`, wait for EOF too."""
+    drained = not channel.recv_ready() and not channel.recv_stderr_ready()
+    return channel.exit_status_ready() and channel.eof_received and drained
 
 
 def _short(shown: tuple[str, ...] | str) -> str:

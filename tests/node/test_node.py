@@ -118,3 +118,13 @@ def test_connection_dropped_between_commands_is_reconnected_once(sshd, node):
         os.kill(pid, signal.SIGKILL)
     time.sleep(0.3)
     assert node.run(["echo", "again"]).stdout == "again\n"
+
+
+def test_output_written_after_the_exit_status_is_not_lost(node):
+    """OpenSSH sends exit-status when the command's process ends, which can be before the last bytes of its
+    output have crossed the channel: a reader that stops at the exit status drops the tail (a fabric snapshot
+    lost its last section, NVML, this way under load). A child that outlives the shell forces that order."""
+    result = node.run(["sh", "-c", "(sleep 0.5; echo late) & echo early"])
+    assert result.stdout == "early\nlate\n"
+    scripted = node.run_script("(sleep 0.5; echo tail) &\necho head\nexit 0\n")
+    assert scripted.stdout == "head\ntail\n"
