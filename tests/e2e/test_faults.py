@@ -25,6 +25,7 @@ from hilt.exitcodes import ExitCode
 from hilt.lease.local_etcd import LocalEtcd
 from testkit.pgserver import PASSWORD_ENV, PgServer, pg_bin_dir
 from tests.support.faults import ROOT, hilt_json, history_runs, leases, start_run, write_rigs
+from tests.support.tmpfs import mounted_tmpfs
 
 TORCH = ("-k", "test_torch_allreduce and not lease")
 
@@ -182,13 +183,8 @@ def test_history_down_keeps_the_verdict_and_says_how_to_recover_the_run(rack):
 @pytest.fixture
 def small_disk(rack):
     """A 16 MiB tmpfs for the reports, mounted for the test and unmounted after."""
-    mount = rack / "reports-disk"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m,nr_inodes=10000", "tmpfs", str(mount)], check=True)
-    try:
+    with mounted_tmpfs(rack / "reports-disk", size="16m", nr_inodes=10000) as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def _fill(mount: Path, leave_pages: int) -> None:

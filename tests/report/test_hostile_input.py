@@ -23,6 +23,7 @@ from hilt.probes.results import allreduce_metrics, parse_result_lines
 from hilt.record.metrics import Metric
 from hilt.record.run_record import MetricRecord, RunRecord
 from hilt.report.cli import history_app, report_app
+from tests.support.tmpfs import mounted_tmpfs
 
 runner = CliRunner()
 GOOD = {"run_id": "r1", "started_at": "2026-11-01T02:00:00Z", "rig": "sim", "profile": "sim-4gpu",
@@ -189,13 +190,30 @@ def test_report_since_far_in_the_past_is_a_usage_error(tmp_path):
     assert "99999999999d" in done.output and "'all'" in done.output
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only directory; covered by the next test")
-def test_report_into_a_read_only_directory_is_one_line(tmp_path):
+@pytest.fixture
+def read_only_dir(tmp_path: Path):
+    """A directory the report cannot be written into. As root (CI) a read-only tmpfs: root writes through a
+    directory's mode bits, not through a read-only filesystem. Otherwise a mode-0555 directory, the same fault
+    for a user who does not own the disk."""
     out = tmp_path / "ro"
-    out.mkdir(mode=0o555)
-    message = one_line_error(runner.invoke(report_app, ["--since", "all", "-o", str(out / "r.html"),
+    if os.geteuid() != 0:
+        out.mkdir(mode=0o555)
+        yield out
+        return
+    with mounted_tmpfs(out, size="1m", read_only=True):
+        yield out
+
+
+def test_report_into_a_read_only_directory_is_one_line(tmp_path, read_only_dir):
+    """Before as root: skipped ("root writes into a read-only directory"), so CI, which runs as root, never ran
+    it."""
+    target = read_only_dir / "r.html"
+    message = one_line_error(runner.invoke(report_app, ["--since", "all", "-o", str(target),
                                                         "--history", str(tmp_path / "h.sqlite")]))
-    assert "cannot write" in message
+    assert message.startswith(f"error: cannot write {target}:"), message
+    assert ("Read-only file system" if os.geteuid() == 0 else "Permission denied") in message, message
+    assert "Traceback" not in message
+    assert list(read_only_dir.iterdir()) == []  # no report, no temporary file left
 
 
 def test_report_to_an_unwritable_path_is_one_line(tmp_path):

@@ -6,7 +6,6 @@ The full disk is a real one: a tmpfs mounted for the test (root, as the e2e test
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -25,19 +24,15 @@ from hilt.record.run_record import (
 )
 from hilt.report.outputs import RunOutputs, problem_lines, write_run_outputs
 from hilt.util.atomic_file import OutputError, write_atomic
+from tests.support.tmpfs import mounted_tmpfs
 
 NEEDS_ROOT = pytest.mark.needs_root("the full disk is a tmpfs mounted for the test")
 
 
 @pytest.fixture
 def tiny_disk(tmp_path: Path):
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,nr_inodes=1000", "tmpfs", str(mount)], check=True)
-    try:
+    with mounted_tmpfs(tmp_path / "disk", size="256k", nr_inodes=1000) as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def _fill(mount: Path) -> None:
