@@ -16,12 +16,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
 from hilt.errors import ConfigError
 from hilt.history.base import Db, HistoryError, SqlHistoryStore
+from hilt.util.url_password import has_password, redact
 
 if TYPE_CHECKING:
     from hilt.rig.config import Secret
@@ -32,25 +32,15 @@ CONNECT_TIMEOUT_S = 10
 
 
 def redact_url(url: str) -> str:
-    """``url`` with any password in its user part replaced by ``***`` (for messages and logs)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "postgresql://(unparseable URL)"
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username or ''}:***@{parts.netloc.rpartition('@')[2]}"
-    return urlunsplit(parts._replace(netloc=netloc))
+    """``url`` with any password in its user part replaced by ``***`` (for messages and logs), found as
+    hilt.util.url_password finds it: a password holding ``/`` is no password to ``urlsplit``."""
+    return redact(url)
 
 
 def url_password_problem(url: str) -> str | None:
     """Why ``url`` may not be used as written (a password in it), or None."""
-    try:
-        has_password = urlsplit(url).password is not None
-    except ValueError as exc:
-        return f"not a valid URL ({exc})"
-    if has_password:
-        return ("a password is never written in the URL: give it as a reference "
+    if has_password(url):
+        return ("a password is never written in the URL, not even percent-encoded: give it as a reference "
                 "(history_password: ${ENV_VAR} or file:/path in rigs.yaml, --to-password on the command line)")
     return None
 

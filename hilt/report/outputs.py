@@ -20,7 +20,6 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from hilt.errors import HiltError
 from hilt.record.run_record import OutputProblem, RunRecord, disk_full_line
@@ -29,6 +28,7 @@ from hilt.report.junit import add_junit_properties, is_whole, junit_properties
 from hilt.report.prometheus import write_metrics_prom
 from hilt.report.summary import write_summary_json, write_summary_md
 from hilt.util.atomic_file import DISK_FULL, OutputError, is_disk_full
+from hilt.util.url_password import redact
 
 
 @dataclass
@@ -140,13 +140,7 @@ def _problem(output: str, path: Path | str | None, exc: BaseException) -> Output
 def _location(outputs: RunOutputs) -> str:
     """The history's path, or its URL without a password (rigs.yaml refuses one there, but never show it)."""
     text = str(outputs.history)
-    if "://" not in text:
-        return text
-    parts = urlsplit(text)
-    if parts.password is None:
-        return text
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    return redact(text) if "://" in text else text
 
 
 def _append(record: RunRecord, outputs: RunOutputs) -> None:

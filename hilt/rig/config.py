@@ -23,6 +23,7 @@ from hilt.rig.store_url import StoreUrlError, parse_url
 from hilt.util import safe_yaml
 from hilt.util.locations import default_history, default_history_path, default_lease_store_url
 from hilt.util.safe_yaml import YamlDocument
+from hilt.util.url_password import has_password
 
 
 class _Model(BaseModel):
@@ -263,9 +264,10 @@ class Inventory(_Model):
     @field_validator("history")
     @classmethod
     def _history(cls, v: str) -> str:
-        if re.match(r"^postgres(ql)?://[^:/@]*:[^@/]*@", v):
-            raise ValueError("a password is never written in the URL: give it as history_password: ${ENV_VAR} "
-                             "or file:/path")
+        if re.match(r"^postgres(ql)?://", v) and has_password(v):  # also one holding "/", which urlsplit misses
+            raise ValueError("a password is never written in the URL, not even percent-encoded: write "
+                             "postgresql://[user@]host[:port]/database and give the password as history_password: "
+                             "${ENV_VAR} or file:/path (an @ after the host is written %40)")
         if "://" in v and not re.match(r"^postgres(ql)?://", v):
             raise ValueError("must be a SQLite file path or a postgresql://[user@]host[:port]/database URL")
         return v

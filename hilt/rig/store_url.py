@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
 from hilt.errors import ConfigError
+from hilt.util.url_password import has_password
+from hilt.util.url_password import redact as redact_password
 
 VALID = ("sqlite:///abs/path.sqlite, sqlite://relative/path.sqlite, etcd://host:port or "
          "etcds://host:port (TLS), with etcd options ?ca=FILE&cert=FILE&key=FILE&user=NAME"
@@ -35,24 +37,11 @@ def _bad(url: str, why: str) -> StoreUrlError:
 
 
 def redact(url: str) -> str:
-    """The URL without any password (``user:***@host``), for messages.
-
-    Everything before the last ``@`` of the authority goes when it holds a ``:``: a password may itself hold
-    ``/`` or ``?``, which ``urlsplit`` would read as the path, so the split is not trusted to find its end."""
-    if "://" not in url or url.lower().startswith("sqlite:"):
-        return url  # a file path: an "@" in it is part of the name
-    scheme, rest = url.split("://", 1)
-    userinfo, at, host = rest.rpartition("@")
-    if not at or ":" not in userinfo:
+    """The URL without any password (``user:***@host``), for messages (hilt.util.url_password); a ``sqlite:``
+    URL is a file path, in which an ``@`` is part of the name."""
+    if url.lower().startswith("sqlite:"):
         return url
-    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}"
-
-
-def has_password(url: str) -> bool:
-    """Whether ``url`` carries a password in its user part (``user:secret@host``)."""
-    rest = url.split("://", 1)[-1]
-    userinfo, at, _ = rest.rpartition("@")
-    return bool(at) and ":" in userinfo
+    return redact_password(url)
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,18 @@ def test_password_in_the_url_is_refused_in_rigs_yaml_and_on_the_command_line(tmp
     assert "hunter2" not in done.output
 
 
+def test_a_password_holding_a_slash_on_the_command_line_is_refused_never_shown(tmp_path: Path) -> None:
+    """``hilt report --history URL``: a password with "/" is no password to urlsplit. Before: a connection to host
+    "hilt" was tried and its error printed the URL, password and all."""
+    url = "postgresql://hilt:hun/ter2@db.lab/hilt"
+    with pytest.raises(HistoryError, match=r"^postgresql://hilt:\*\*\*@db\.lab/hilt: a password is never") as info:
+        open_history(url)
+    assert "ter2" not in str(info.value)
+    done = runner.invoke(report_app, ["--since", "all", "--history", url, "-o", str(tmp_path / "r.html")])
+    assert done.exit_code != 0 and "a password is never written in the URL" in done.output, done.output
+    assert "ter2" not in done.output and not (tmp_path / "r.html").exists()
+
+
 def test_wrong_or_unset_password_is_a_clear_error_without_the_secret(pg_url: str, monkeypatch) -> None:
     monkeypatch.setenv("WRONG_PG_PASSWORD", "not-the-password-xyz")
     with pytest.raises(HistoryError, match=r"cannot connect to the history database .*password authentication "

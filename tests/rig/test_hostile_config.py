@@ -155,3 +155,25 @@ def test_real_host_keys_of_every_type_load(tmp_path):
         public = (tmp_path / f"{kind}.pub").read_text().strip()
         node = load_inventory(write(tmp_path, GOOD.replace(KEY, public))).rig(None).nodes["gpu-01"]
         assert node.ssh.host_key == public
+
+
+@pytest.mark.parametrize("password", ["hunter/2", "a/b?c#d", "hunter%2F2", "hunter2"],
+                         ids=["slash", "slash-query-fragment", "percent-encoded", "plain"])
+def test_a_history_password_in_the_url_is_refused_at_load_and_never_shown(tmp_path, password):
+    """A password holding "/" is no password to urlsplit (or libpq): "postgresql://hilt:hunter/2@db.lab/hilt"
+    reads as host "hilt", port "hunter". Before: the file loaded, and the run's history append failed later with
+    "cannot connect ... failed to resolve host 'hilt'" and the URL, password and all, in the message. Now: refused
+    at load, naming the file, the line, the field and what to write instead, without the password."""
+    url = f"postgresql://hilt:{password}@db.lab/hilt"
+    message = error_of(tmp_path, GOOD.replace("default_rig: staging-a\n", f"default_rig: staging-a\nhistory: {url}\n"))
+    assert message.startswith(f"{tmp_path / 'rigs.yaml'}:2: history: a password is never written in the URL"), message
+    assert "postgresql://[user@]host[:port]/database" in message and "history_password: ${ENV_VAR}" in message
+    assert "hunter" not in message and "a/b" not in message
+
+
+def test_a_history_url_without_a_password_still_loads(tmp_path):
+    """The check does not take an "@" or ":" elsewhere for a password: a user, a port, a socket directory."""
+    for url in ("postgresql://hilt@db.lab:5433/hilt", "postgresql://db.lab/hilt",
+                "postgresql://hilt@/hilt?host=/run/postgresql"):
+        text = GOOD.replace("default_rig: staging-a\n", f"default_rig: staging-a\nhistory: {url}\n")
+        assert load_inventory(write(tmp_path, text)).history == url
