@@ -18,7 +18,7 @@ from hilt.fabric.c2c import C2cGpu, parse_c2c_status
 from hilt.fabric.gpuquery import GpuQuery, parse_nvidia_smi_q
 from hilt.fabric.imex import ImexStatus, parse_imex_status
 from hilt.fabric.numa import NumaNode, parse_numa, parse_sysfs_numa
-from hilt.fabric.snapshot import _SECTION_FN, SectionSnapshot, split_sections
+from hilt.fabric.snapshot import SECTION_FN, SectionSnapshot, split_sections
 from hilt.fabric.topo import parse_topology
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ _ADDRESS_CHARS = set("0123456789abcdefABCDEF.:")
 def fusion_script(imex: bool = False, imex_config: str | None = None) -> str:
     """The bash script: one framed section per tool (the commands a person would type on the node)."""
     lines = [
-        _SECTION_FN,
+        SECTION_FN,
         "section c2c nvidia-smi c2c -s",
         "section query nvidia-smi -q -x",
         "section topo nvidia-smi topo -m",

@@ -35,7 +35,10 @@ _MARK = "@@HILT@@"
 _FRAME = re.compile(rf"^{_MARK} (BEGIN|END) (\S{{1,200}})(?: rc=(\d{{1,9}}))?$")
 
 
-_SECTION_FN = f"""\
+#: The bash function every node script starts with: ``section NAME CMD...`` runs CMD and frames its output
+#: (stderr when it printed nothing) and exit code between markers that :func:`split_sections` reads back.
+#: The fusion and trust readers (fusionread, trustread) frame their sections with it too.
+SECTION_FN = f"""\
 section() {{ name=$1; shift; err=$(mktemp); out=$("$@" 2>"$err"); rc=$?
   [ $rc -ne 0 ] && [ -z "$out" ] && out=$(cat "$err"); rm -f "$err"
   printf '{_MARK} BEGIN %s\\n%s\\n{_MARK} END %s rc=%s\\n' "$name" "$out" "$name" "$rc"; }}
@@ -164,7 +167,7 @@ def snapshot_script(python: str = "python3") -> str:
     """The bash script that prints every section, the NVML collector last (run with the node's python)."""
     collector = COLLECTOR.read_text()
     nvml = f"nvml_run() {{ {shlex.quote(python)} - <<'HILT_NVML_EOF'\n{collector}\nHILT_NVML_EOF\n}}\n"
-    return _SECTION_FN + _SNAPSHOT_BODY + nvml + "section nvml nvml_run\n"
+    return SECTION_FN + _SNAPSHOT_BODY + nvml + "section nvml nvml_run\n"
 
 
 def read_fabric_snapshot(node: NodeLike, timeout: float = 120) -> FabricSnapshot:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from hilt.errors import NodeError, ParseError
-from hilt.fabric.snapshot import _SECTION_FN, Section, split_sections
+from hilt.fabric.snapshot import SECTION_FN, Section, split_sections
 from hilt.fabric.trust import (
     SECUREBOOT_EFIVAR,
     ModuleSignature,
@@ -30,7 +30,7 @@ _MISSING = "@@HILT-MISSING@@"
 def trust_script(modules: list[str]) -> str:
     """Each fact in its own section; a file that does not exist prints a marker, not an error."""
     lines = [
-        _SECTION_FN,
+        SECTION_FN,
         f"rd() {{ [ -e \"$1\" ] || {{ echo {_MISSING}; return 0; }}; cat \"$1\"; }}",
         f"efi() {{ [ -d /sys/firmware/efi ] || {{ echo {_MISSING}; return 0; }}; "
         f"[ -e {SECUREBOOT_EFIVAR} ] || {{ echo novar; return 0; }}; od -An -v -t x1 {SECUREBOOT_EFIVAR}; }}",

@@ -19,14 +19,9 @@ from hilt.gate.judge import (
     DEFAULT_MAX_SAMPLES,
     Baseline,
     Verdict,
-    _critical,
-    _fieller,
-    _fmt,
-    _mean_var,
-    _pct,
-    _welch_df,
     classify,
 )
+from hilt.gate.ratio import fieller_interval, mean_var, percent_change, short_number, t_critical, welch_df
 from hilt.gate.sequential import FIRST_LOOK, nominal_level
 
 __all__ = ["judge_against_control"]
@@ -61,17 +56,18 @@ def judge_against_control(baseline: Baseline, canary: Sequence[float], control: 
             return undecided(f"non-finite {group} samples {values}")
     if nx < FIRST_LOOK or ny < FIRST_LOOK:
         return undecided(f"need at least {FIRST_LOOK} samples in each group to see their spread, got {counts}")
-    mx, varx = _mean_var(xs)
-    my, vary = _mean_var(ys)
+    mx, varx = mean_var(xs)
+    my, vary = mean_var(ys)
     if not my > 0:
-        return undecided(f"control mean {_fmt(my)}{unit} is not positive, so no ratio can be taken ({counts})")
+        return undecided(f"control mean {short_number(my)}{unit} is not positive, so no ratio can be taken ({counts})")
     ratio = mx / my
     vx, vy = varx / nx, vary / ny
     p_star = nominal_level(max(max_samples, nx), alpha)
-    low, high = _fieller(mx, vx, my, vy, _critical(p_star, _welch_df(vx, nx, vy, ny)))
+    low, high = fieller_interval(mx, vx, my, vy, t_critical(p_star, welch_df(vx, nx, vy, ny)))
     confidence = 1.0 - 2.0 * p_star
 
     outcome, verdict = classify(low, high, baseline.tolerance, baseline.higher_is_better)
-    reason = (f"{baseline.key}: {outcome}: canary {_fmt(mx)}{unit} vs control {_fmt(my)}{unit} ({_pct(ratio)}), "
-              f"{verdict} (ratio {ratio:.3f}, CI [{low:.3f}, {high:.3f}] at {confidence:.1%}; {counts})")
+    reason = (f"{baseline.key}: {outcome}: canary {short_number(mx)}{unit} vs control {short_number(my)}{unit} "
+              f"({percent_change(ratio)}), {verdict} (ratio {ratio:.3f}, CI [{low:.3f}, {high:.3f}] at "
+              f"{confidence:.1%}; {counts})")
     return Verdict(outcome, reason, ratio, low, high, nx, confidence)

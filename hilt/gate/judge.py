@@ -14,11 +14,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Literal
 
-from scipy.special import stdtrit  # not scipy.stats: a second less to import in every process that judges
-
+from hilt.gate.ratio import fieller_interval, mean_var, percent_change, short_number, t_critical, welch_df
 from hilt.gate.sequential import FIRST_LOOK, nominal_level
 
 Outcome = Literal["pass", "regression", "improvement", "inconclusive", "unbaselined"]  # judge never says unbaselined
@@ -59,50 +57,6 @@ class Verdict:
     confidence: float = 0.0  # two-sided nominal level of [ci_low, ci_high] at this look
 
 
-def _mean_var(xs: Sequence[float]) -> tuple[float, float]:
-    n = len(xs)
-    mean = math.fsum(xs) / n
-    var = math.fsum((x - mean) ** 2 for x in xs) / (n - 1) if n > 1 else 0.0
-    return mean, var
-
-
-def _fieller(mx: float, vx: float, my: float, vy: float, t: float) -> tuple[float, float]:
-    """Confidence interval of mx/my where vx, vy are the variances of the two means.
-
-    The set of r with (mx - r my)^2 <= t^2 (vx + r^2 vy); a finite interval whenever the baseline mean is
-    clearly non-zero, which a baseline always is.
-    """
-    a = my * my - t * t * vy
-    b = mx * my
-    c = mx * mx - t * t * vx
-    if a <= 0:
-        return -math.inf, math.inf
-    disc = max(b * b - a * c, 0.0)
-    root = math.sqrt(disc)
-    return (b - root) / a, (b + root) / a
-
-
-def _welch_df(vx: float, nx: int, vy: float, ny: int) -> float:
-    if vy == 0.0 or ny < 2:
-        return float(nx - 1)
-    if vx == 0.0:
-        return float(ny - 1)
-    return (vx + vy) ** 2 / (vx * vx / (nx - 1) + vy * vy / (ny - 1))
-
-
-@lru_cache(maxsize=1024)
-def _critical(p_star: float, df: float) -> float:
-    return float(-stdtrit(df, p_star))  # scipy.stats.t.isf(p_star, df), the same function underneath
-
-
-def _pct(ratio: float) -> str:
-    return f"{(ratio - 1.0) * 100:+.1f}%"
-
-
-def _fmt(value: float) -> str:
-    return f"{value:.4g}"
-
-
 def classify(low: float, high: float, tolerance: float, higher_is_better: bool) -> tuple[Outcome, str]:
     """The outcome of a confidence interval [low, high] for a ratio against the tolerance edges, and why.
 
@@ -136,16 +90,16 @@ def judge(baseline: Baseline, samples: Sequence[float], *, max_samples: int = DE
     xs = [float(s) for s in samples]
     n = len(xs)
     unit = f" {baseline.unit}" if baseline.unit else ""
-    expected = f"expected {_fmt(baseline.value)}{unit} +/-{baseline.tolerance:.0%}"
+    expected = f"expected {short_number(baseline.value)}{unit} +/-{baseline.tolerance:.0%}"
     nan = math.nan
     if n == 0:
         return Verdict("inconclusive", f"{baseline.key}: inconclusive: no samples ({expected})", nan, nan, nan, 0)
     if not all(math.isfinite(x) for x in xs):
         return Verdict("inconclusive", f"{baseline.key}: inconclusive: non-finite samples {xs} ({expected})",
                        nan, nan, nan, n)
-    mx, varx = _mean_var(xs)
+    mx, varx = mean_var(xs)
     ratio = mx / baseline.value
-    measured = f"measured {_fmt(mx)}{unit} (mean of {n}, {_pct(ratio)})"
+    measured = f"measured {short_number(mx)}{unit} (mean of {n}, {percent_change(ratio)})"
     if n < FIRST_LOOK:
         return Verdict("inconclusive", f"{baseline.key}: inconclusive: {measured} vs {expected}: one sample has no "
                        "spread, need at least 2", ratio, nan, nan, n)
@@ -153,17 +107,17 @@ def judge(baseline: Baseline, samples: Sequence[float], *, max_samples: int = DE
     base = [float(s) for s in baseline.samples or ()]
     my, vy = baseline.value, 0.0  # always the value: the samples only say how sure it is
     if len(base) >= 2 and all(math.isfinite(b) and b > 0 for b in base):
-        vy = _mean_var(base)[1] / len(base)
+        vy = mean_var(base)[1] / len(base)
     vx = varx / n
-    df = _welch_df(vx, n, vy, len(base))
+    df = welch_df(vx, n, vy, len(base))
     p_star = nominal_level(max(max_samples, n), alpha)
-    t = _critical(p_star, df)
-    low, high = _fieller(mx, vx, my, vy, t)
+    t = t_critical(p_star, df)
+    low, high = fieller_interval(mx, vx, my, vy, t)
     ratio = mx / my
     confidence = 1.0 - 2.0 * p_star
 
     outcome, verdict = classify(low, high, baseline.tolerance, baseline.higher_is_better)
     spread = "" if len(base) < 2 else f", baseline spread from {len(base)} samples"
-    reason = (f"{baseline.key}: {outcome}: {measured} vs expected {_fmt(my)}{unit}, {verdict} "
+    reason = (f"{baseline.key}: {outcome}: {measured} vs expected {short_number(my)}{unit}, {verdict} "
               f"(ratio {ratio:.3f}, CI [{low:.3f}, {high:.3f}] at {confidence:.1%}{spread})")
     return Verdict(outcome, reason, ratio, low, high, n, confidence)

@@ -37,7 +37,7 @@ def labels(
 ) -> None:
     """The labels hilt publishes for RUN's nodes: only facts that run verified (each with the checks it rests on)."""
     try:
-        record = report_cli._store(history).run(run_id)
+        record = report_cli.history_store(history).run(run_id)
         if record is None:
             raise ConfigError(f"no run {run_id!r} in the history; `hilt history list` shows the run ids")
         names = [n.name for n in record.nodes]

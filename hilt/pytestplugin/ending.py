@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from hilt.exitcodes import ExitCode
-from hilt.pytestplugin.hooks import _rig_wanted
+from hilt.pytestplugin.hooks import rig_wanted
 from hilt.pytestplugin.state import RUN, SESSION, STARTED, STARTING, is_controller
 from hilt.record.run_record import OutputProblem, RunRecord
 from hilt.util.atomic_file import is_disk_full
@@ -68,7 +68,7 @@ class RunEnd:
         """Before the rig session starts: keep the session, and catch SIGTERM as well as SIGINT."""
         self.session = session
         config = self.config
-        wanted = _rig_wanted(config) if self.controller else bool(config.workerinput.get("hilt_state"))
+        wanted = rig_wanted(config) if self.controller else bool(config.workerinput.get("hilt_state"))
         if wanted:
             self._catch_signals()
         return (yield)

@@ -81,7 +81,7 @@ def pytest_configure(config: pytest.Config) -> None:
         collector = RunCollector(config)
         config.stash[RUN] = collector
         config.pluginmanager.register(collector, "hilt-run-collector")
-    if not _rig_wanted(config):
+    if not rig_wanted(config):
         return
     reports = Path(config.getoption("hilt_reports"))
     reports.mkdir(parents=True, exist_ok=True)
@@ -101,7 +101,10 @@ def listing_only(config: pytest.Config) -> bool:
     return any(config.getoption(name, False) for name in LISTING_OPTIONS)
 
 
-def _rig_wanted(config: pytest.Config) -> bool:
+def rig_wanted(config: pytest.Config) -> bool:
+    """Whether this session asks for a rig (``--rig``, a suite's ``want_rig``, ``hilt_rig_suites`` in the ini
+    file, or hilt's reference suites named with ``--pyargs``); never for a session that only lists things. The
+    run's end (hilt.pytestplugin.ending) asks too, to catch SIGTERM only in a session that holds nodes."""
     if listing_only(config):
         return False
     return bool(config.getoption("rig") or config.stash.get(RIG_WANTED, False) or config.getini("hilt_rig_suites")
@@ -133,7 +136,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if not is_controller(config):
         config.stash[STATE_PATH] = config.workerinput["hilt_state"]
         return
-    if not _rig_wanted(config):
+    if not rig_wanted(config):
         return
 
     reporter = config.pluginmanager.get_plugin("terminalreporter")

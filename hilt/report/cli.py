@@ -71,8 +71,9 @@ def _fraction(value: float, option: str, example: str, zero: bool = False, one: 
     return value
 
 
-def _store(history: str | None) -> HistoryStore:
-    """The history asked for; rigs.yaml's password reference goes with rigs.yaml's location only."""
+def history_store(history: str | None) -> HistoryStore:
+    """The history a ``--history`` option asks for (None: rigs.yaml's); rigs.yaml's password reference goes
+    with rigs.yaml's location only. Every command that reads the history opens it here (`hilt k8s labels` too)."""
     if history is None or history == str(default_history_path):
         return open_history(default_history_path, default_history_password)
     return open_history(history)
@@ -121,7 +122,7 @@ def report(
         return
     output = output or Path("reports/report.html")
     try:
-        runs = _runs(_store(history), since, rig)
+        runs = _runs(history_store(history), since, rig)
         options = ChangeOptions(max_pvalue=max_pvalue, min_magnitude=min_magnitude)
         path = build_report(runs, output, title=title, options=options, outlier=outlier)
         say(f"report: {path} ({len(runs)} runs)")
@@ -153,7 +154,7 @@ def _compare(history: str | None, run_ids: tuple[str, str] | None, output: Path 
     output = output or Path("reports/compare.html")
     try:
         _existing_history(history)
-        run_a, run_b = find_runs(_store(history), run_ids)
+        run_a, run_b = find_runs(history_store(history), run_ids)
         comparison = compare_runs(run_a, run_b, min_magnitude=min_magnitude)
         if (unmatched := unmatched_metrics(comparison)) is not None:
             warning_line(unmatched)
@@ -176,7 +177,7 @@ def history_import(
     history: str | None = typer.Option(None, "--history", help=_HISTORY_HELP),
 ) -> None:
     """Append earlier runs' summary.json files to the history."""
-    store = _store(history)
+    store = history_store(history)
     code = 0
     for path in files:
         try:
@@ -198,7 +199,7 @@ def history_list(
 ) -> None:
     """List the stored runs, oldest first."""
     try:
-        runs = _runs(_store(history), since, rig)
+        runs = _runs(history_store(history), since, rig)
     except HiltError as exc:
         fail(exc)
     if as_json:
@@ -241,7 +242,7 @@ def history_migrate(
             password = Secret(to_password)
         else:
             password = default_history_password if to == str(default_history_path) else None
-        source = _store(history)
+        source = history_store(history)
         dest = open_history(to, password)
         if source.location == dest.location:
             raise ConfigError(f"{dest.location}: the source and the destination are the same history")

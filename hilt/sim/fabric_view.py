@@ -45,8 +45,9 @@ Legend:
 """
 
 
-class _View:
-    """The node's fabric, derived once from the profile and the image's fault spec."""
+class FabricView:
+    """The node's fabric, derived once from the profile and the image's fault spec: what the sim's nvidia-smi
+    prints here, and what hilt.sim.k8s_view's NFD and GPU feature discovery files say, read from one view."""
 
     def __init__(self, profile: Profile, spec: dict[str, Any]):
         self.profile = profile
@@ -240,7 +241,7 @@ def _heredoc(text: str) -> str:
     return f"cat <<'HILT_EOF'\n{text.rstrip(chr(10))}\nHILT_EOF\n"
 
 
-def _nvidia_smi(view: _View) -> str:
+def _nvidia_smi(view: FabricView) -> str:
     cases: dict[str, str | None] = {
         '"topo -m"|"topo --matrix"': view.topo(),
         '"nvlink -s"|"nvlink --status"': view.nvlink_status(),
@@ -393,7 +394,7 @@ def nvmlDeviceGetRemappedRows(handle):
 
 def write_fabric_view(root: Path, profile: Profile, spec: dict[str, Any]) -> None:
     """Write the fabric files of a node booted from an image with this profile and fault spec under root."""
-    view = _View(profile, spec or {})
+    view = FabricView(profile, spec or {})
     root = Path(root)
     write_file(root / "usr/local/bin/nvidia-smi", _nvidia_smi(view), 0o755)
     write_file(root / "usr/local/bin/dmesg", "#!/bin/sh\n" + _heredoc(view.kernel_log()), 0o755)

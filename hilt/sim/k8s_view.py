@@ -25,7 +25,7 @@ from typing import Any
 from hilt.fabric.nvgroups import profile_groups
 from hilt.fabric.topo import parse_topology
 from hilt.profiles.model import Profile
-from hilt.sim.fabric_view import _View, write_file
+from hilt.sim.fabric_view import FabricView, write_file
 
 SPEC_PATH = "opt/hilt-sim/k8s/kubelet.json"
 KUBERNETES_OK: dict[str, Any] = {"plugin_missing": 0, "unhealthy": [], "preferred": "groups", "gfd_clique": "right"}
@@ -57,7 +57,7 @@ def fabric_ids(profile: Profile) -> tuple[str, str] | None:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"hilt-sim/fabric/{profile.name}")), str(CLIQUE_ID)
 
 
-def smi_query_text(view: _View, profile: Profile) -> str:
+def smi_query_text(view: FabricView, profile: Profile) -> str:
     """``nvidia-smi -q`` of the view's GPUs: the sections GFD's labels come from, in the driver's layout."""
     ids = fabric_ids(profile)
     memory = FB_TOTAL_MIB.get(view.gpu_name, 81559)
@@ -80,7 +80,7 @@ def smi_query_text(view: _View, profile: Profile) -> str:
     return "\n".join(out) + "\n"
 
 
-def _gfd_labels(view: _View) -> dict[str, str]:
+def _gfd_labels(view: FabricView) -> dict[str, str]:
     """The labels GPU Feature Discovery writes for these GPUs that do not depend on ``nvidia-smi -q``; memory and
     clique are read on the node at boot, as GFD reads them from NVML (hilt.sim.device_plugin_server)."""
     major, minor, rev = (view.driver.split(".") + ["", "", ""])[:3]
@@ -96,7 +96,7 @@ def _gfd_labels(view: _View) -> dict[str, str]:
 def kubelet_view(profile: Profile, fabric_spec: dict[str, Any], declared: dict[str, Any] | None) -> dict[str, Any]:
     """The JSON the node's device plugin server answers from (hilt.sim.device_plugin_server)."""
     spec = kubernetes_spec(declared)
-    view = _View(profile, fabric_spec or {})
+    view = FabricView(profile, fabric_spec or {})
     topology = parse_topology(view.topo())
     kubernetes = profile.kubernetes
     devices = []
@@ -124,7 +124,7 @@ def write_k8s_view(root: Path, profile: Profile, fabric_spec: dict[str, Any], de
                    ) -> None:
     """The kubelet's view of a node of ``profile`` under ``root`` (an image's view), and ``nvidia-smi -q``."""
     root = Path(root)
-    view = _View(profile, fabric_spec or {})
+    view = FabricView(profile, fabric_spec or {})
     write_file(root / SPEC_PATH, json.dumps(kubelet_view(profile, fabric_spec, declared), indent=1) + "\n")
     text = smi_query_text(view, profile)
     for key in ("-q_", "--query_"):  # the sim's nvidia-smi prints these files for `-q` / `--query`

@@ -30,7 +30,10 @@ class SimError(HiltError):
     """The simulated rack could not be started, stopped or reached."""
 
 
-def _cleanup_stale(name: str) -> list[str]:
+def cleanup_stale(name: str) -> list[str]:
+    """Remove every resource a stale sim ``name`` recorded (its daemon or owning run died), so that a new one can
+    take the name; refuse when that sim still runs. Shared by the rack and the RISC-V rack
+    (hilt.sim.riscv.provider). Returns what was removed, for the log."""
     existing = state.lookup(name)
     if existing is None:
         return []
@@ -65,7 +68,7 @@ def sim_up(name: str = "sim", *, nodes: int = 4, boot_delay_s: float = 1.0, powe
         nodes = len(node_specs)
     if not 1 <= nodes <= 250:
         raise SimError(f"sim nodes={nodes}: must be between 1 and 250")
-    _cleanup_stale(name)
+    cleanup_stale(name)
     temporary = state_dir is None
     state_dir = Path(state_dir or runtime_state_dir(name)).resolve()
     state_dir.mkdir(parents=True, exist_ok=True)

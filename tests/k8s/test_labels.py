@@ -18,7 +18,7 @@ from hilt.k8s.labels import ALLOWLIST, key_problem, topology_groups, value_probl
 from hilt.profiles.model import load_profile
 from hilt.record.run_record import NodeRecord, RunRecord, TopologyRecord, VerdictRecord
 from hilt.record.run_record import TestRecord as Report
-from hilt.sim.fabric_view import _View
+from hilt.sim.fabric_view import FabricView
 
 # what each label rests on, written here independently of hilt.k8s.labels
 GATE = "gate"
@@ -40,7 +40,7 @@ def _topology(kind: str, profile: str) -> TopologyRecord | None:
     if kind == "none":
         return None
     p = load_profile(profile)
-    record = TopologyRecord.from_parsed(p, parse_topology(_View(p, {}).topo()))
+    record = TopologyRecord.from_parsed(p, parse_topology(FabricView(p, {}).topo()))
     if kind == "no-nvlink":
         found = [[("X" if i == j else "SYS") if cell is not None else None for j, cell in enumerate(row)]
                  for i, row in enumerate(record.found)]

@@ -28,7 +28,7 @@ from hilt.k8s.kubelet import DevicePluginClient, PodResourcesClient
 from hilt.k8s.reading import available_groups
 from hilt.profiles.model import load_profile
 from hilt.sim.device_plugin_server import gfd_labels, prefer, write_gfd_file
-from hilt.sim.fabric_view import _View
+from hilt.sim.fabric_view import FabricView
 from hilt.sim.image import STANDARD_IMAGES
 from hilt.sim.k8s_view import smi_query_text
 from tests.support.k8s import sim_gpus, view_spec
@@ -40,7 +40,7 @@ def _problems(tmp_path: Path, serve_view, image: str, profile_name: str) -> dict
     profile = load_profile(profile_name)
     spec = view_spec(tmp_path, profile_name, **STANDARD_IMAGES[image].get("kubernetes", {}))
     serve_view(spec)
-    smi_text = smi_query_text(_View(profile, {}), profile)
+    smi_text = smi_query_text(FabricView(profile, {}), profile)
     write_gfd_file(Path(spec["gfd_features_file"]), gfd_labels(spec, smi_text))
     gpus, groups = sim_gpus(profile_name), profile_groups(profile)
     with grpc.insecure_channel(f"unix:{spec['device_plugin_socket']}") as channel:

@@ -4,7 +4,7 @@ fabric view shows: what the k8s tests serve and check against."""
 from __future__ import annotations
 
 from hilt.profiles.model import load_profile
-from hilt.sim.fabric_view import _View
+from hilt.sim.fabric_view import FabricView
 from hilt.sim.k8s_view import kubelet_view
 
 
@@ -23,6 +23,6 @@ def sim_gpus(profile: str = "sim-islands"):
     from hilt.k8s.checks import parse_numa
     from hilt.k8s.model import VerifiedGpu
 
-    view = _View(load_profile(profile), {})
+    view = FabricView(load_profile(profile), {})
     topology = parse_topology(view.topo())
     return [VerifiedGpu(i, view.uuid(i), parse_numa(topology.numa_affinity[f"GPU{i}"])) for i in range(view.n)]

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hilt.sim.lifecycle import SimError, _cleanup_stale, launch_daemon, runtime_state_dir, sim_down
+from hilt.sim.lifecycle import SimError, cleanup_stale, launch_daemon, runtime_state_dir, sim_down
 from hilt.sim.provider import SimProvider, check_options
 from hilt.sim.riscv.build import build_kernel, build_userland, default_cache_dir
 from hilt.sim.riscv.daemon import PROFILE
@@ -31,7 +31,7 @@ def riscv_up(name: str = "sim-riscv", *, nodes: int = 2, images: list[str] | Non
     cache = Path(cache_dir or default_cache_dir())
     build_kernel(cache)  # minutes the first time, then cached
     build_userland(cache)
-    _cleanup_stale(name)
+    cleanup_stale(name)
     temporary = state_dir is None
     state_dir = Path(state_dir or runtime_state_dir(name)).resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
