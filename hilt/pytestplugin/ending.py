@@ -29,7 +29,7 @@ import pytest
 from hilt.exitcodes import ExitCode
 from hilt.pytestplugin.hooks import rig_wanted
 from hilt.pytestplugin.state import RUN, SESSION, STARTED, STARTING, is_controller
-from hilt.record.run_record import OutputProblem, RunRecord
+from hilt.record.run_record import OutputProblem, RunRecord, internal_error_line
 from hilt.util.atomic_file import is_disk_full
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -169,7 +169,7 @@ class RunEnd:
             self.disk_full(full or OSError(28, "No space left on device"), "pytest")
         elif not any(p.disk_full for p in self.problems) and collector is not None \
                 and collector.internal_error is None:
-            collector.internal_error = _one_line(excinfo.value)
+            collector.internal_error = internal_error_line(excinfo.value)
         return None
 
     # -------------------------------------------------------------- the end
@@ -212,7 +212,7 @@ class RunEnd:
                                                             error=full.strerror or str(full), disk_full=True))
             else:
                 traceback.print_exception(exc, file=sys.stderr)
-                collector.internal_error = record.internal_error = record.internal_error or _one_line(exc)
+                collector.internal_error = record.internal_error = record.internal_error or internal_error_line(exc)
             from hilt.report.outputs import write_run_outputs
 
             write_run_outputs(record, _outputs(self.config, collector), _decider(self.config, collector))
@@ -261,7 +261,7 @@ class RunEnd:
             write_run_outputs(collector.record, _outputs(self.config, collector), decide, junit_error)
         except Exception as exc:  # noqa: BLE001 - a crash in hilt's own code: the traceback, one line, exit 3
             traceback.print_exception(exc, file=sys.stderr)
-            collector.internal_error = collector.internal_error or _one_line(exc)
+            collector.internal_error = collector.internal_error or internal_error_line(exc)
             collector.record.internal_error = collector.internal_error
             write_run_outputs(collector.record, RunOutputs(reports_dir=collector.reports_dir), decide)
         session.exitstatus = collector.record.exit_code
@@ -302,7 +302,7 @@ class _Outer:
             if is_disk_full(exc) is None:
                 traceback.print_exception(exc, file=sys.stderr)
                 if collector is not None and collector.internal_error is None:
-                    collector.internal_error = _one_line(exc)
+                    collector.internal_error = internal_error_line(exc)
             run_end.end(session, int(exitstatus), junit_error=exc)
             return None
         finally:
@@ -390,8 +390,3 @@ def _history(config: pytest.Config, state) -> tuple[str | Path, Any]:  # noqa: A
         return inventory.history, inventory.history_password
     except Exception:  # noqa: BLE001 - the run's reports dir is the fallback
         return Path(config.getoption("hilt_reports")) / "history.sqlite", None
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -319,6 +319,13 @@ class OutputProblem(BaseModel):
         return text + (f"; the run is in summary.json, recover it with: {self.recover}" if self.recover else "")
 
 
+def internal_error_line(exc: BaseException) -> str:
+    """A crash in hilt's own code as ``RunRecord.internal_error`` holds it: the exception's type and the first
+    line of its message (the traceback goes to stderr, where a bug report copies it from)."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def disk_full_line(problems: list[OutputProblem]) -> str | None:
     """One line for every output a full disk cost: the first file it met and the names of all it cost."""
     full = [p for p in problems if p.disk_full]

@@ -5,7 +5,9 @@ format (summary, prometheus, allure_env, junit; the history store) and writes it
 (hilt.util.atomic_file). One failing writer costs no other output, and every failure becomes an
 ``OutputProblem`` in the record, which the console, summary.md and summary.json show: a full disk makes the run
 inconclusive (its reports cannot be trusted whole), a history store that did not answer names the command that
-recovers the run from summary.json.
+recovers the run from summary.json. A writer that crashes (an exception no disk or store raises: a bug) is a
+crash in hilt's own code, as docs/ci.md says one ends: its traceback on stderr, ``internal_error`` in the
+record, exit 3; the other outputs are still written and say so.
 
 Order: the outputs that do not carry the verdict first (JUnit properties, the Allure environment), then the
 verdict is decided, then metrics.prom, summary.md, summary.json and the history append last. The verdict is
@@ -17,12 +19,14 @@ says PASS after a full disk cost another file).
 from __future__ import annotations
 
 import shlex
+import sys
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from hilt.errors import HiltError
-from hilt.record.run_record import OutputProblem, RunRecord, disk_full_line
+from hilt.record.run_record import OutputProblem, RunRecord, disk_full_line, internal_error_line
 from hilt.report.allure_env import write_categories, write_environment
 from hilt.report.junit import add_junit_properties, is_whole, junit_properties
 from hilt.report.prometheus import write_metrics_prom
@@ -61,6 +65,9 @@ def write_run_outputs(record: RunRecord, outputs: RunOutputs, decide: Callable[[
         except Exception as exc:  # noqa: BLE001 - each output on its own; every failure is recorded
             problems.append(_problem(output, path, exc))
             record.output_problems.append(problems[-1])
+            if is_bug(exc):
+                traceback.print_exception(exc, file=sys.stderr)  # the one line in the record is no bug report
+                record.internal_error = record.internal_error or internal_error_line(exc)
             if output == "history":
                 problems[-1].recover = recover_command(outputs.reports_dir / "summary.json", outputs.rigs_file)
             return False
@@ -105,6 +112,13 @@ def write_run_outputs(record: RunRecord, outputs: RunOutputs, decide: Callable[[
         if all(o in failed or written.get(o) == (says() if full else says()[:2]) for o, _, _, full in carriers):
             break
     return problems
+
+
+def is_bug(exc: BaseException) -> bool:
+    """An exception that no disk, file system, history store or bad input raises (they raise OSError or a
+    HiltError): a crash in hilt's own code. The run then ends as docs/ci.md says a crash ends (exit 3, the
+    traceback on stderr, ``internal_error``), never with the verdict of a run whose outputs were merely lost."""
+    return is_disk_full(exc) is None and not isinstance(exc, (OSError, HiltError))
 
 
 def _check_junit(record: RunRecord, path: Path, error: BaseException | None, problems: list[OutputProblem]) -> None:

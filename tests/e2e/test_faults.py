@@ -2,9 +2,9 @@
 
 Each test runs one short gate (one node, the torch all-reduce gated: tests/support/faults.py) and injects one fault
 while it runs: a signal to the run's process group (Ctrl-C, a CI job's timeout), the etcd lease store killed by
-its PID, the reports directory on a small tmpfs that fills up, a PostgreSQL history with no server. Each asserts
-what the run says everywhere (exit code, console, summary.json, summary.md, the history) and that the lease was
-given back. docs/ci.md ("How a run ends") has the table these tests hold the engine to.
+its PID, the reports directory on a small tmpfs that fills up, a PostgreSQL history with no server, a bug in
+hilt's own code (a plugin that breaks one of its functions). Each asserts what the run says everywhere (exit
+code, console, summary.json, summary.md, the history) and that the lease was given back. docs/ci.md ("How a run ends") has the table these tests hold the engine to.
 """
 
 from __future__ import annotations
@@ -227,3 +227,72 @@ def test_a_full_reports_disk_is_inconclusive_with_one_error_line_and_no_cut_repo
     if (reports / "summary.json").exists():
         assert run.summary()["gate"]["outcome"] == "inconclusive"
         assert any(p["disk_full"] for p in run.summary()["output_problems"])
+
+
+BUG = """\
+\"\"\"A bug in hilt's own code, as a real one appears: {module}.{name} raises on its call number {call}.\"\"\"
+import importlib
+
+module = importlib.import_module({module!r})
+real = getattr(module, {name!r})
+calls = []
+
+
+def broken(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == {call}:
+        raise KeyError("injected bug")
+    return real(*args, **kwargs)
+
+
+setattr(module, {name!r}, broken)
+"""
+
+BOOT_TESTS = ("-k", "(test_torch_allreduce and not lease) or test_image_identity or test_fresh_boot")
+
+
+@pytest.mark.parametrize("where", ["mid-run", "report-writer"])
+def test_a_crash_in_hilts_own_code_exits_3_keeps_what_ran_and_releases_the_lease(rack, where):
+    """docs/ci.md's row "a crash in hilt's own code", on a real run. A plugin passed with ``-p`` breaks one
+    function of hilt's, so the exception comes out of hilt's own code where a bug's would: mid-run, the
+    collector's call that puts the second test's report onto the nodes' records (pytest's INTERNALERROR, the run
+    stops there); at the end, the summary.md writer. The run exits 3, the traceback is shown, summary.json says
+    ``hilt internal error: ...`` and ``internal_error``, the tests that ended before the crash keep their
+    results and the metric, the history has the run, and the lease is released. Before, for the writer: one
+    line "summary.md not written: ...: KeyError", no traceback, and gate PASS, exit 0."""
+    module, name, call = {"mid-run": ("hilt.pytestplugin.collector", "apply_to_nodes", 2),
+                          "report-writer": ("hilt.report.outputs", "write_summary_md", 1)}[where]
+    plugin_dir = rack / "plugin"
+    plugin_dir.mkdir()
+    (plugin_dir / "hilt_bug.py").write_text(BUG.format(module=module, name=name, call=call))
+    run = start_run(write_rigs(rack), "-p", "hilt_bug", *BOOT_TESTS, suites=("suites/test_nccl.py",
+                    "suites/test_boot.py"), env={"PYTHONPATH": str(plugin_dir)}, stderr_apart=True)
+    code = run.wait()
+    assert code == ExitCode.INTERNAL_ERROR, (run.output + "\n" + run.stderr)[-4000:]
+    # the traceback, down to the broken function: pytest prints a hook's crash as INTERNALERROR lines (stdout),
+    # hilt prints a crash in the run's end on stderr
+    shown = run.output if where == "mid-run" else run.stderr
+    prefix = "INTERNALERROR> " if where == "mid-run" else ""
+    assert f"{prefix}Traceback (most recent call last)" in shown, shown[-4000:]
+    caller = f"hilt/{module.removeprefix('hilt.').replace('.', '/')}.py\", line"
+    assert caller in shown and "in broken" in shown and f"{prefix}KeyError: 'injected bug'" in shown, shown[-4000:]
+    summary = run.summary()
+    assert summary["exit_code"] == ExitCode.INTERNAL_ERROR
+    assert summary["internal_error"] == "KeyError: 'injected bug'", summary["internal_error"]
+    gate = summary["gate"]
+    assert gate["outcome"] == "inconclusive" and "hilt internal error: KeyError: 'injected bug'" in gate["reason"]
+    assert "gate PASS" not in run.output and "gate INCONCLUSIVE: hilt internal error" in run.output
+    assert "(exit 3;" in run.output
+    tests = {t["nodeid"].split("::")[-1]: t["outcome"] for t in summary["tests"]}
+    if where == "mid-run":  # the first test ended before the crash; the second's report was being recorded
+        assert tests == {"test_torch_allreduce[node1]": "passed"}, tests
+        assert "hilt internal error" in run.markdown()
+    else:
+        assert tests == {"test_torch_allreduce[node1]": "passed", "test_image_identity[node1]": "passed",
+                         "test_fresh_boot[node1]": "passed"}, tests
+        assert not (run.reports / "summary.md").exists()
+        assert [p["output"] for p in summary["output_problems"]] == ["summary.md"]
+    assert [m for m in summary["metrics"] if m["name"] == "torch.all_reduce.busbw" and m["samples"]]
+    [recorded] = history_runs(rack / "history.sqlite")
+    assert recorded["gate"] == "inconclusive", recorded
+    assert leases(_store(rack)) == []

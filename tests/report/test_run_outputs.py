@@ -12,6 +12,7 @@ import pytest
 
 from hilt.exitcodes import ExitCode
 from hilt.gate.verdict import run_verdict
+from hilt.history.base import HistoryError
 from hilt.record import run_record as rr
 from hilt.record.run_record import (
     CoverageEntry,
@@ -22,7 +23,8 @@ from hilt.record.run_record import (
     RunRecord,
     VerdictRecord,
 )
-from hilt.report.outputs import RunOutputs, problem_lines, write_run_outputs
+from hilt.report import outputs as outputs_module
+from hilt.report.outputs import RunOutputs, is_bug, problem_lines, write_run_outputs
 from hilt.util.atomic_file import OutputError, write_atomic
 from tests.support.tmpfs import mounted_tmpfs
 
@@ -127,6 +129,37 @@ def test_a_full_disk_makes_the_run_inconclusive_and_no_output_says_pass(tiny_dis
         assert not path.exists() or "PASS" not in path.read_text().replace("INCONCLUSIVE", ""), name
     [line] = problem_lines(problems)
     assert "No space left on device" in line and str(reports) in line and "INCONCLUSIVE" in line
+
+
+def test_a_bug_in_a_report_writer_is_a_crash_exit_3_with_its_traceback_not_a_pass(tmp_path: Path, monkeypatch,
+                                                                                 capsys):
+    """A crash in hilt's own summary.md writer (docs/ci.md, "a crash in hilt's own code"). Before: one line
+    "summary.md not written: ...: KeyError: ...", no traceback anywhere, and the run's verdict, PASS, exit 0."""
+    def broken(record, reports):  # noqa: ANN001, ANN202 - the writer's signature
+        raise KeyError("labels")
+
+    monkeypatch.setattr(outputs_module, "write_summary_md", broken)
+    record = passing_run()
+    reports = tmp_path / "reports"
+    problems = write_run_outputs(record, RunOutputs(reports_dir=reports, history=tmp_path / "history.sqlite"),
+                                 decider(record))
+    assert (record.gate.outcome, record.exit_code) == ("inconclusive", ExitCode.INTERNAL_ERROR)
+    assert record.internal_error == "KeyError: 'labels'" and "hilt internal error: KeyError" in record.gate.reason
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "in broken" in err and "KeyError: 'labels'" in err
+    [problem] = problems
+    assert problem.output == "summary.md" and not (reports / "summary.md").exists()
+    summary = json.loads((reports / "summary.json").read_text())
+    assert summary["internal_error"] == "KeyError: 'labels'" and summary["exit_code"] == ExitCode.INTERNAL_ERROR
+    assert summary["gate"]["outcome"] == "inconclusive"
+    assert 'hilt_gate_verdict{outcome="inconclusive",rig="sim"} 1.0' in (reports / "metrics.prom").read_text()
+
+
+def test_an_os_error_or_a_store_error_is_no_crash():
+    """What the disk or the history store does is an output problem, never exit 3 (is_bug)."""
+    assert not is_bug(OSError(13, "Permission denied")) and not is_bug(OutputError("/r/x", OSError(28, "full")))
+    assert not is_bug(HistoryError("postgresql://db/h: cannot connect")) and is_bug(KeyError("x"))
+    assert not is_bug(ExceptionGroup("writers", [OSError(28, "No space left on device")]))
 
 
 # ------------------------------------------------------------------ the verdict of a run cut short

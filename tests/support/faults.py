@@ -67,18 +67,28 @@ class Run:
     def __init__(self, proc: subprocess.Popen[str], reports: Path):
         self.proc = proc
         self.reports = reports
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+        self.lines: list[str] = []  # stdout, and stderr too unless the run was started with stderr apart
+        self.stderr_lines: list[str] = []
+        self._readers = [threading.Thread(target=self._read, args=(proc.stdout, self.lines), daemon=True)]
+        if proc.stderr is not None:
+            self._readers.append(threading.Thread(target=self._read, args=(proc.stderr, self.stderr_lines),
+                                                  daemon=True))
+        for reader in self._readers:
+            reader.start()
 
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
+    @staticmethod
+    def _read(stream, lines: list[str]) -> None:  # noqa: ANN001 - a text pipe
+        assert stream is not None
+        for line in stream:
+            lines.append(line.rstrip("\n"))
 
     @property
     def output(self) -> str:
         return "\n".join(self.lines)
+
+    @property
+    def stderr(self) -> str:
+        return "\n".join(self.stderr_lines)
 
     def signal_group(self, signum: int) -> None:
         os.killpg(self.proc.pid, signum)
@@ -112,7 +122,8 @@ class Run:
         except subprocess.TimeoutExpired:
             self.kill()
             raise AssertionError(f"hilt run did not end within {timeout:.0f} s:\n{self.output[-4000:]}") from None
-        self._reader.join(timeout=10)
+        for reader in self._readers:
+            reader.join(timeout=10)
         return self.proc.returncode
 
     def kill(self) -> None:
@@ -128,15 +139,18 @@ class Run:
 
 
 def start_run(rigs: Path, *pytest_args: str, reports: Path | None = None,
-              suites: tuple[str, ...] = ("suites/test_nccl.py",)) -> Run:
-    """`hilt run` on ``rigs`` in a process group of its own (stdout and stderr together, as a CI log has them);
-    the history is appended (rigs.yaml names it), as a nightly job's is."""
+              suites: tuple[str, ...] = ("suites/test_nccl.py",), env: dict[str, str] | None = None,
+              stderr_apart: bool = False) -> Run:
+    """`hilt run` on ``rigs`` in a process group of its own (stdout and stderr together, as a CI log has them,
+    unless ``stderr_apart``); the history is appended (rigs.yaml names it), as a nightly job's is. ``env``: more
+    environment (PYTHONPATH for a plugin the test passes with ``-p``)."""
     reports = reports or rigs.parent / "reports"
     argv = [sys.executable, "-m", "hilt.cli", "run", "--rigs-file", str(rigs), "--reports", str(reports),
             "--suites", suites[0], "--", *suites[1:], "-p", "no:randomly", *pytest_args]
-    env = session_env(PYTHONUNBUFFERED="1")
-    env.pop("HILT_NO_HISTORY", None)
-    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    environ = session_env(PYTHONUNBUFFERED="1", **(env or {}))
+    environ.pop("HILT_NO_HISTORY", None)
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE if stderr_apart else subprocess.STDOUT, text=True, env=environ,
                             start_new_session=True)
     return Run(proc, reports)
 
