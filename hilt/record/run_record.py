@@ -293,10 +293,10 @@ class InterruptRecord(BaseModel):
         """One sentence: by what, during what, and what did not run."""
         parts = [f"interrupted by {self.signal}"]
         if self.phase == "lease":
-            wait = "while waiting for its nodes" + (f" {self.waiting_for}" if self.waiting_for else "")
-            parts.append(wait + (f": {self.blocked_by}" if self.blocked_by else ""))
-            parts.append("nothing ran: no node was leased or booted, no test ran")
-            return "; ".join(parts)
+            wait = f"interrupted by {self.signal} while waiting for its nodes" + (
+                f" {self.waiting_for}" if self.waiting_for else "")
+            return wait + (f": {self.blocked_by}" if self.blocked_by else "") + (
+                "; nothing ran: no node was leased or booted, no test ran")
         if self.phase == "boot":
             where = ", ".join(f"{n} ({step})" for n, step in sorted(self.booting.items()))
             parts.append("while reserving and booting the nodes" + (f": {where}" if where else ""))
