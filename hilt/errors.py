@@ -51,6 +51,11 @@ class LeaseLost(LeaseError):
     """Our lease expired or was broken: stop touching the nodes at once."""
 
 
+class LeaseWaitCancelled(LeaseError):
+    """A wait for busy nodes was called off by its caller (a run stopped by a signal): the waiter left the queue
+    and holds nothing."""
+
+
 class GateUndecided(HiltError):
     """The gate could not judge a metric (no baseline, or still inconclusive): the test errors, the run is
     inconclusive, and nobody mistakes it for a pass or a regression."""

@@ -78,11 +78,12 @@ class LeaseHold:
     # ------------------------------------------------------------------ the lease
 
     def acquire(self, nodes: Sequence[str], purpose: str, *, ttl_s: float, wait_s: float,
-                on_wait: Callable[[Waiting], None] | None = None) -> Lease:
+                on_wait: Callable[[Waiting], None] | None = None, cancel: threading.Event | None = None) -> Lease:
         """Lease all of ``nodes`` or none, then keep the lease alive (the heartbeat keeper) and watch it: when it
-        is lost, ``lost_file`` gets the reason (every xdist worker and wave run checks that file)."""
+        is lost, ``lost_file`` gets the reason (every xdist worker and wave run checks that file). A wait for busy
+        nodes ends at once, out of the queue, when ``cancel`` is set (LeaseWaitCancelled)."""
         self.lease = self.store.acquire([self.key(n) for n in nodes], Holder.current(purpose=purpose), ttl_s=ttl_s,
-                                        wait_s=wait_s, on_wait=on_wait)
+                                        wait_s=wait_s, on_wait=on_wait, cancel=cancel)
         if self.lost_file is not None:
             self.lost_file.unlink(missing_ok=True)  # left by an earlier holder of this directory (a resume)
         self.keeper = LeaseKeeper(self.store, self.lease).start()

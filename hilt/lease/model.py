@@ -214,13 +214,18 @@ class Waiting:
     count: int | None = None
 
     def describe(self) -> str:
-        want = (f"{self.count} of {', '.join(self.wanted)}" if self.count is not None
-                else ", ".join(self.wanted))
+        return f"waiting {self.waited_s:.0f} s for {self.want()}: {self.blockers()}"
+
+    def want(self) -> str:
+        """The nodes asked for: ``a, b`` or ``2 of a, b, c``."""
+        return f"{self.count} of {', '.join(self.wanted)}" if self.count is not None else ", ".join(self.wanted)
+
+    def blockers(self) -> str:
+        """Who holds the wanted nodes and how many earlier waiters are first in line."""
         parts = [f"{node} held by {lease.describe()}" for node, lease in sorted(self.held_by.items())]
         if self.queued_ahead:
             parts.append(f"{self.queued_ahead} earlier waiter(s) first in line")
-        why = "; ".join(parts) if parts else "nodes busy"
-        return f"waiting {self.waited_s:.0f} s for {want}: {why}"
+        return "; ".join(parts) if parts else "nodes busy"
 
 
 def _clock(t: float) -> str:

@@ -3,18 +3,24 @@
 A store implements a few atomic steps (try to grant a request, join/refresh/leave the waiter queue, renew,
 release, break, health updates); ``acquire`` and ``acquire_matching`` are written once here on top of them, so
 both stores wait, queue and report in exactly the same way.
+
+A wait can be called off from another thread (``cancel``, an Event: a run stopped by a signal while its nodes
+were busy). The waiter wakes at once, leaves the queue before it returns, and raises LeaseWaitCancelled: a
+waiter that only died (its thread or process gone) would block the queue until its ticket expired, and one that
+went on waiting could be granted nodes after its run had ended.
 """
 
 from __future__ import annotations
 
 import math
 import random
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from hilt.errors import ConfigError, LeaseError
+from hilt.errors import ConfigError, LeaseError, LeaseWaitCancelled
 from hilt.lease.fairness import Decision, Request
 from hilt.lease.model import (
     HealthRecord,
@@ -51,17 +57,19 @@ class LeaseStore(ABC):
 
     # -- leasing --------------------------------------------------------------------------------------------
     def acquire(self, nodes: Sequence[str], holder: Holder, ttl_s: float = 60.0, wait_s: float = 0.0,
-                on_wait: OnWait | None = None) -> Lease:
-        """Lease all of ``nodes`` or none; wait up to ``wait_s`` in a first come, first served queue."""
+                on_wait: OnWait | None = None, cancel: threading.Event | None = None) -> Lease:
+        """Lease all of ``nodes`` or none; wait up to ``wait_s`` in a first come, first served queue, or until
+        ``cancel`` is set (LeaseWaitCancelled)."""
         wanted = tuple(nodes)
         if not wanted:
             raise ConfigError("a lease needs at least one node")
         if len(set(wanted)) != len(wanted):
             raise ConfigError(f"node named twice in one lease request: {', '.join(wanted)}")
-        return self._acquire(Request(nodes=wanted), holder, ttl_s, wait_s, on_wait)
+        return self._acquire(Request(nodes=wanted), holder, ttl_s, wait_s, on_wait, cancel)
 
     def acquire_matching(self, candidates: Sequence[str], count: int, holder: Holder, ttl_s: float = 60.0,
-                         wait_s: float = 0.0, on_wait: OnWait | None = None) -> Lease:
+                         wait_s: float = 0.0, on_wait: OnWait | None = None,
+                         cancel: threading.Event | None = None) -> Lease:
         """Lease any ``count`` free, leasable nodes among ``candidates`` (known-good nodes first)."""
         wanted = tuple(dict.fromkeys(candidates))
         if count < 1:
@@ -69,10 +77,10 @@ class LeaseStore(ABC):
         if len(wanted) < count:
             raise LeaseError(f"wanted {count} node(s) but only {len(wanted)} candidate(s) match: "
                              f"{', '.join(wanted) or 'none'}")
-        return self._acquire(Request(nodes=wanted, count=count), holder, ttl_s, wait_s, on_wait)
+        return self._acquire(Request(nodes=wanted, count=count), holder, ttl_s, wait_s, on_wait, cancel)
 
     def _acquire(self, request: Request, holder: Holder, ttl_s: float, wait_s: float,
-                 on_wait: OnWait | None) -> Lease:
+                 on_wait: OnWait | None, cancel: threading.Event | None) -> Lease:
         if not (math.isfinite(ttl_s) and ttl_s > 0):  # nan/inf would make a lease that never expires
             raise ConfigError(f"lease TTL must be a positive number of seconds, got {ttl_s} s")
         if math.isnan(wait_s) or wait_s < 0:
@@ -84,6 +92,10 @@ class LeaseStore(ABC):
         shown: tuple[object, ...] | None = None
         try:
             while True:
+                if cancel is not None and cancel.is_set():
+                    raise LeaseWaitCancelled(
+                        f"stopped waiting for {_want(request)} after {time.monotonic() - start:.0f} s: called off "
+                        "(the run was stopped); left the queue, nothing leased")
                 outcome = self._attempt(request, holder, ttl_s, ticket)
                 if isinstance(outcome, Lease):
                     return outcome
@@ -107,7 +119,11 @@ class LeaseStore(ABC):
                     on_wait(Waiting(wanted=request.nodes, held_by=dict(outcome.held_by),
                                     queued_ahead=decision.queued_ahead, waited_s=now - start,
                                     count=request.count))
-                time.sleep(min(self.poll_s * random.uniform(0.7, 1.3), max(0.0, deadline - now)))
+                pause = min(self.poll_s * random.uniform(0.7, 1.3), max(0.0, deadline - now))
+                if cancel is not None:
+                    cancel.wait(pause)  # wakes at once when the wait is called off
+                else:
+                    time.sleep(pause)
         finally:
             if ticket is not None:
                 try:

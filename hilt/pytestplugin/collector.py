@@ -68,7 +68,8 @@ class RunCollector:
         self.running: dict[str, None] = {}  # tests started and not finished (an ordered set)
         self.done: set[str] = set()  # tests that finished (pytest_runtest_logfinish)
         self.signal: str | None = None  # SIGINT/SIGTERM that stopped the run (hilt/pytestplugin/ending.py)
-        self.phase = "boot"  # boot -> tests -> reports: where a signal finds the run
+        self.phase = "boot"  # boot -> tests -> reports: where a signal finds the run ("lease": see waited_for_lease)
+        self.waiting: tuple[str, str] | None = None  # phase lease: (the nodes wanted, who held them)
         self.boot_steps: dict[str, str] = {}  # node -> its last boot step (the rig session's progress)
         self.internal_error: str | None = None  # a crash in hilt's or pytest's code during the run
         self.pytest_status = 0
@@ -84,10 +85,12 @@ class RunCollector:
             self.phase = "tests"  # the boot is over; a session cut off in its boot is recorded at the end, as such
         nodes = []
         cut_off = self.signal is not None and not state.nodes  # stopped before the boot gave its results
+        stopped = (f"not leased: {self.signal} stopped the run while it waited for the node" if self.phase == "lease"
+                   else f"boot cut off by {self.signal}")
         for name in state.node_names or (sorted(state.configs) if cut_off else []):
             result = state.result(name)
             if result is None:
-                why = state.excluded.get(name) or (f"boot cut off by {self.signal}" if cut_off else None)
+                why = state.excluded.get(name) or (stopped if cut_off else None)
                 nodes.append(NodeRecord(name=name, booted=False, error=why))
                 continue
             nodes.append(NodeRecord(
@@ -170,6 +173,12 @@ class RunCollector:
             self.signal = "SIGINT"
         elif "keyboard-interrupt" in str(excinfo.value):  # xdist: "[gw0] node received keyboard-interrupt"
             self.signal = "SIGINT (in a worker)"
+
+    def waited_for_lease(self, wanted: str, blocked_by: str) -> None:
+        """A signal found the run waiting for its nodes (--lease-wait), before any was leased: phase ``lease``."""
+        if self.signal is not None and self.phase == "boot":
+            self.phase = "lease"
+            self.waiting = (wanted, blocked_by)
 
     def boot_progress(self, node: str, what: str) -> None:
         """The rig session's progress callback: the last step of each node, for a run cut off in its boot."""
@@ -262,9 +271,11 @@ class RunCollector:
         if self.signal is not None:
             running = list(self.running)
             not_run = [t for t in self.selected if t not in self.done and t not in self.running]
+            wanted, blocked_by = self.waiting or (None, None)
             record.interrupted = InterruptRecord(signal=self.signal, phase=self.phase, running=running,
                                                  not_run=not_run,
-                                                 booting=self._booting() if self.phase == "boot" else {})
+                                                 booting=self._booting() if self.phase == "boot" else {},
+                                                 waiting_for=wanted, blocked_by=blocked_by)
             unfinished = {t: f"was cut off by {self.signal}" for t in running}
             unfinished |= {t: f"did not run ({self.signal} stopped the run first)" for t in not_run}
         record.lease_lost = self.lease_lost()

@@ -188,8 +188,11 @@ class RunEnd:
         if rig_session is None:
             return
         try:
-            rig_session.stop_boot()
+            rig_session.stop_boot()  # also ends a wait for busy nodes at once, out of the queue
             _join_boot(config)
+            waiting = rig_session.waiting  # set while it waited for busy nodes, and left set when cut off there
+            if collector is not None and waiting is not None:
+                collector.waited_for_lease(waiting.want(), waiting.blockers())
             if collector is not None:
                 self._record(session, collector, rig_session, exitstatus, junit_error)
                 self._hand_off(collector)

@@ -280,14 +280,23 @@ class InterruptRecord(BaseModel):
     Its results cannot decide the gate: the verdict is inconclusive whatever the tests that did run said."""
 
     signal: str  # SIGINT, SIGTERM
-    phase: Literal["boot", "tests", "reports"]  # reserving and booting the nodes, running the tests, or after
+    # waiting for the lease on its nodes (--lease-wait: nothing leased, booted or run), reserving and booting the
+    # nodes, running the tests, or after
+    phase: Literal["lease", "boot", "tests", "reports"]
     running: list[str] = Field(default_factory=list)  # tests that were running, cut off (no result recorded)
     not_run: list[str] = Field(default_factory=list)  # tests selected that never started
     booting: dict[str, str] = Field(default_factory=dict)  # node -> its last boot step, when cut off in the boot
+    waiting_for: str | None = None  # phase lease: the nodes it waited for ("sim/node1, sim/node2")
+    blocked_by: str | None = None  # phase lease: who held them ("sim/node1 held by alice@host pid 7 (lease ...)")
 
     def line(self) -> str:
         """One sentence: by what, during what, and what did not run."""
         parts = [f"interrupted by {self.signal}"]
+        if self.phase == "lease":
+            wait = f"interrupted by {self.signal} while waiting for its nodes" + (
+                f" {self.waiting_for}" if self.waiting_for else "")
+            return wait + (f": {self.blocked_by}" if self.blocked_by else "") + (
+                "; nothing ran: no node was leased or booted, no test ran")
         if self.phase == "boot":
             where = ", ".join(f"{n} ({step})" for n, step in sorted(self.booting.items()))
             parts.append("while reserving and booting the nodes" + (f": {where}" if where else ""))

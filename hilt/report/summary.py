@@ -63,7 +63,7 @@ def _problems(record: RunRecord) -> tuple[list[str], list[str]]:
                 if t.outcome == "failed" or t.kind in ("product", "regression")]
     infra = [f"`{t.nodeid}`: {t.message or t.outcome}" for t in record.tests
              if t.kind == "infrastructure" or (t.outcome == "error" and t.kind == "none")]
-    if record.interrupted is None or record.interrupted.phase != "boot":  # a boot cut off is no rig failure
+    if record.interrupted is None or record.interrupted.phase not in ("lease", "boot"):  # cut off: no rig failure
         infra += [f"node `{n.name}`: {n.error}" for n in record.nodes if n.error]
     return failures, infra
 
@@ -121,9 +121,12 @@ def _ending_lines(record: RunRecord, limit: int = 50) -> list[str]:
     lines: list[str] = []
     stop = record.interrupted
     if stop is not None:
-        during = {"boot": "while the nodes were reserved and booted", "tests": "while the tests ran",
+        during = {"lease": "while waiting for its nodes; nothing ran: no node was leased or booted, no test ran",
+                  "boot": "while the nodes were reserved and booted", "tests": "while the tests ran",
                   "reports": "while the reports were written"}[stop.phase]
         lines.append(f"- **interrupted** by {stop.signal} {during}")
+        if stop.waiting_for:
+            lines.append(f"  - waiting for: {stop.waiting_for}" + (f": {stop.blocked_by}" if stop.blocked_by else ""))
         lines += [f"  - booting: `{node}` ({step})" for node, step in sorted(stop.booting.items())]
         lines += [f"  - cut off (no result): `{t}`" for t in stop.running]
         if stop.not_run:

@@ -3,7 +3,9 @@ the wave's nodes, gate them next to the control group, and stop and roll back wh
 
 Every step is written to the state file (hilt/rollout/state.py) before it is taken, so ``resume`` after a crash
 knows which nodes got the image: a node marked ``new`` is never booted again, and one marked ``booting`` is
-booted again only when it does not already run the new image with a new boot id.
+booted again only when it does not already run the new image with a new boot id. The rollback likewise: a node
+marked ``rolling_back`` is booted again only when it does not already run its rollback image on a boot that came
+after the rollback started (the boot id it ran then is written with the mark, before the boot).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from hilt.errors import ConfigError, HiltError, LeaseLost, NodeError
@@ -302,8 +305,9 @@ class Rollout:
         ready = [n for n in wave.nodes if state.nodes[n].status == "new"]
         for name in wave.nodes:
             node = state.nodes[name]
-            if node.status == "booting" and self._runs_new(name, configs[name], image):
-                node.status = "new"
+            if node.status == "booting" and (boot_id := self._booted_on(name, configs[name], image,
+                                                                         node.before.boot_id)):
+                node.status, node.new_boot_id = "new", boot_id
                 self.note(f"{wave.name}: node {name} already runs {image_name} (boot id {node.new_boot_id or '?'}); "
                           "not booted again")
                 ready.append(name)
@@ -339,18 +343,15 @@ class Rollout:
             return self._decided(wave, "inconclusive", "; ".join(unusable))
         return self._gate(wave, results, image_name, image)
 
-    def _runs_new(self, name: str, cfg: NodeConfig, image: ImageConfig) -> bool:
-        """A boot that a killed controller started: does the node run the new image on a new boot already?"""
-        try:
-            seen = read_running_images({name: cfg})[name]
-        except NodeError:
-            return False
-        node = self.state.nodes[name]
+    def _booted_on(self, name: str, cfg: NodeConfig, image: ImageConfig, *earlier: str | None) -> str | None:
+        """A boot that a killed controller started: the node's boot id if it runs ``image`` already, on a boot
+        that is none of ``earlier`` (the boots it ran before that boot started); else None."""
+        seen = _running({name: cfg})[name]
         want = image.identity.image_id
-        if (want and seen.get("image_id") != want) or not seen.get("boot_id") or seen["boot_id"] == node.before.boot_id:
-            return False
-        node.new_boot_id = seen["boot_id"]
-        return True
+        if (seen is None or (want and seen.get("image_id") != want) or not seen.get("boot_id")
+                or seen["boot_id"] in earlier):
+            return None
+        return seen["boot_id"]
 
     def _control(self, wave: Wave, configs: dict[str, NodeConfig]) -> dict[str, ProvisionResult] | str:
         """The control group, verified without a boot: each node still runs the image recorded at the start."""
@@ -456,27 +457,52 @@ class Rollout:
         return self._finish_rollback()
 
     def _finish_rollback(self) -> int:
+        """Boot each node of the rollback on its rollback image. A node that a killed controller was rolling back
+        (``rolling_back``) and that runs that image on a boot it did not run when the rollback started is proven
+        there without a boot, as ``_wave`` does for a node that was ``booting``."""
         assert self.inventory is not None and self.state.rollback is not None
         rollback = self.state.rollback
         configs = self._configs()
         todo = [n for n in rollback.nodes if self.state.nodes[n].status != "rolled_back"]
+        interrupted = {n for n in todo if self.state.nodes[n].status == "rolling_back"}
+        # the boot each rollback boot replaces, written before it, so that a resume can tell the two apart: a node
+        # on the new image runs its new boot; any other (a failed boot, a crash mid-boot) is read
+        running = _running({n: configs[n] for n in todo if self.state.nodes[n].status not in ("new", "rolling_back")})
         groups: dict[str, list[str]] = {}
         for name in todo:
-            groups.setdefault(self.state.nodes[name].rollback_image or "", []).append(name)
-            self.state.nodes[name].status = "rolling_back"
+            node = self.state.nodes[name]
+            groups.setdefault(node.rollback_image or "", []).append(name)
+            if name not in interrupted:
+                node.boot_id_at_rollback = node.new_boot_id if node.status == "new" else \
+                    (running.get(name) or {}).get("boot_id")
+                node.status = "rolling_back"
         self.save()
         for image_name, names in groups.items():
             self._check_lease()
             name, image = self.inventory.image(image_name)
-            self.note(f"rolling back {', '.join(names)} to {name}")
-            results = provision({n: configs[n] for n in names}, name, image, boot=True, progress=self._progress)
-            self._record_health(results)
+            done: dict[str, str] = {}
+            for n in sorted(interrupted.intersection(names)):
+                node = self.state.nodes[n]
+                boot_id = self._booted_on(n, configs[n], image, node.before.boot_id, node.new_boot_id,
+                                          node.boot_id_at_rollback)
+                if boot_id:
+                    done[n] = boot_id
+                    self.note(f"node {n} already runs {name} (boot id {boot_id[:8]}, booted after the rollback "
+                              "started); not booted again")
+            results = provision({n: configs[n] for n in done}, name, image, boot=False)
+            to_boot = [n for n in names if n not in done]
+            if to_boot:
+                self.note(f"rolling back {', '.join(to_boot)} to {name}")
+                booted = provision({n: configs[n] for n in to_boot}, name, image, boot=True, progress=self._progress)
+                self._record_health(booted)
+                results.update(booted)
             for node_name, result in results.items():
                 node = self.state.nodes[node_name]
                 if result.ok:
                     node.status, node.rollback_boot_id, node.error = "rolled_back", result.boot_id, None
                     identity = (result.identity or {}).get("status", "unverified")
-                    node.rollback_proof = (f"boot id {(result.old_boot_id or '?')[:8]} -> {(result.boot_id or '?')[:8]}"
+                    since = node.boot_id_at_rollback if node_name in done else result.old_boot_id
+                    node.rollback_proof = (f"boot id {(since or '?')[:8]} -> {(result.boot_id or '?')[:8]}"
                                            f", image {result.image_id}, identity {identity}")
                 else:
                     node.status, node.error = "rollback_failed", result.error
@@ -500,6 +526,21 @@ class Rollout:
         self.note(f"{status.upper()} (exit {int(code)}): {reason}")
         self.save()
         return int(code)
+
+
+def _running(configs: dict[str, NodeConfig]) -> dict[str, dict[str, str | None] | None]:
+    """What each node runs now (image id, boot id, ...), read in parallel; None for a node that does not answer
+    (down, still booting): read_running_images fails for all when one does."""
+    def read(name: str) -> dict[str, str | None] | None:
+        try:
+            return read_running_images({name: configs[name]})[name]
+        except NodeError:
+            return None
+
+    if not configs:
+        return {}
+    with ThreadPoolExecutor(max_workers=len(configs), thread_name_prefix="rollout-read") as pool:
+        return dict(zip(configs, pool.map(read, configs), strict=True))
 
 
 def _clear(reports: Path) -> None:

@@ -76,6 +76,7 @@ class RolloutNode(BaseModel):
     rollback_from: str | None = None  # where rollback_image came from: "running at start", "history", "--rollback-to"
     status: NodeStatus = "old"
     new_boot_id: str | None = None
+    boot_id_at_rollback: str | None = None  # the boot id it ran as its rollback started (None: it answered nothing)
     rollback_boot_id: str | None = None
     rollback_proof: str | None = None  # the rollback verified as a boot: boot ids, image id, identity
     error: str | None = None

@@ -24,7 +24,7 @@ import yaml
 from hilt.bmc import Bmc
 from hilt.errors import ConfigError, HiltError, LeaseError
 from hilt.lease.hold import SICK, LeaseHold
-from hilt.lease.model import HealthState
+from hilt.lease.model import HealthState, Waiting
 from hilt.provision.boot import ProgressCallback, ProvisionResult, provision
 from hilt.rig.config import ImageConfig, Inventory, NodeConfig, load_inventory
 from hilt.rig.provider import RigProvider, load_provider, materialize
@@ -131,7 +131,10 @@ class RigSession:
         self.hold: LeaseHold | None = None
         self.state: SessionState | None = None
         self.inventory: Inventory | None = None
-        self.cancel = threading.Event()  # set by finish(): a boot in progress stops at its next step
+        self.cancel = threading.Event()  # set by finish(): a boot stops at its next step, a lease wait at once
+        self.waiting: Waiting | None = None
+        """What the session is waiting for while its nodes are busy (--lease-wait), until the lease is granted;
+        left set when the wait was cut off, so that the run's record can say what it was waiting for."""
         self._idle = threading.Event()  # clear while start() runs (in xdist's case, in a thread of its own)
         self._idle.set()
         self._starter: int | None = None
@@ -265,15 +268,18 @@ class RigSession:
         for name in usable:
             self._say(name, "reserving")
 
-        def on_wait(waiting: object) -> None:
-            describe = getattr(waiting, "describe", None)
-            self._say(rig_name, f"waiting for nodes: {describe() if describe else waiting}")
+        def on_wait(waiting: Waiting) -> None:
+            self.waiting = waiting
+            self._say(rig_name, f"waiting for nodes: {waiting.describe()}")
 
+        # cancel: a run stopped while it waits (a signal, in xdist's case to another thread) leaves the queue at once
         lease = self.hold.acquire(list(usable), f"hilt run {self.run_id} on rig {rig_name}",
-                                  ttl_s=self.lease_ttl_s, wait_s=self.lease_wait_s, on_wait=on_wait)
-        if self.cancel.is_set():  # the run ended while this waited for the nodes: give them back at once
+                                  ttl_s=self.lease_ttl_s, wait_s=self.lease_wait_s, on_wait=on_wait,
+                                  cancel=self.cancel)
+        if self.cancel.is_set():  # the run ended as the nodes were granted: give them back at once
             self.hold.release()
             raise LeaseError("the run ended while waiting for its nodes; the lease was released")
+        self.waiting = None
         self.state.lease_id = lease.id
         return usable
 

@@ -6,6 +6,7 @@ code: the engine reaches a sim only through rigs.yaml's provider, Redfish and SS
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,11 @@ import typer
 import yaml
 
 from hilt.errors import HiltError
-from hilt.exitcodes import ExitCode
+from hilt.exitcodes import ExitCode, exit_code_for
+from hilt.lease.hold import LeaseHold
 from hilt.rig.config import Inventory
 from hilt.rig.provider import materialize
+from hilt.sim.lease_target import lease_target
 from hilt.util.cli_output import error_line, fail, print_json, say
 from hilt.util.cli_output import stdout as console
 
@@ -33,8 +36,16 @@ def sim_up(
     boot_delay: float = typer.Option(1.0, help="seconds a node takes to boot"),
     subnet: int = typer.Option(0, help="10.200.SUBNET.0/24 for the nodes"),
     profile: str = typer.Option("sim-4gpu", help="fabric profile of the nodes"),
-    image: str = typer.Option(None, help="boot this image (good, regressed, ...) on every node; returns once each "
-                              "is verified (exit 6 naming a node that is not): what `hilt rollout` starts from"),
+    image: str = typer.Option(None, help="boot this image (good, regressed, ...) on every node, holding their lease "
+                              "meanwhile; returns once each is verified (exit 6 naming a node that is not, or the "
+                              "holder of a node another holder has): what `hilt rollout` starts from"),
+    rig_name: str = typer.Option(None, "--rig", help="with --image: the rig whose lease the boot takes (default: "
+                                 "the rig of rigs.yaml that uses this sim, else the sim's name)"),
+    rigs_file: Path = typer.Option(None, envvar="HILT_RIGS", help="with --image: the inventory naming the rig and "
+                                   "its lease store (default: ./rigs.yaml where there is one, or $HILT_RIGS)"),
+    lease_store: str = typer.Option(None, "--lease-store", envvar="HILT_LEASE_STORE",
+                                    help="with --image: lease store URL (default: $HILT_LEASE_STORE, else rigs.yaml)"),
+    lease_wait: float = typer.Option(0.0, help="with --image: seconds to queue for nodes another holder has"),
 ) -> None:
     """Start a simulated rack in the background and print its nodes and images (rigs.yaml shape)."""
     from hilt.sim import lifecycle  # start-up cost (see the top)
@@ -42,13 +53,43 @@ def sim_up(
 
     if image is not None and image not in STANDARD_IMAGES:
         fail(f"--image {image}: not an image of the sim; its images: {', '.join(STANDARD_IMAGES)}")
+    hold = _lease_nodes(name, nodes, image, rig_name, rigs_file, lease_store, lease_wait) if image else None
     try:
-        rig = lifecycle.sim_up(name, nodes=nodes, boot_delay_s=boot_delay, subnet=subnet, profile=profile)
+        try:
+            rig = lifecycle.sim_up(name, nodes=nodes, boot_delay_s=boot_delay, subnet=subnet, profile=profile)
+        except HiltError as exc:
+            fail(exc)
+        console.print(yaml.safe_dump(rig, sort_keys=False), markup=False, soft_wrap=True)
+        if image:
+            raise typer.Exit(_boot_sim(name, rig, image))
+    finally:
+        if hold is not None:
+            hold.release()
+
+
+def _lease_nodes(name: str, nodes: int, image: str, rig: str | None, rigs_file: Path | None, store_url: str | None,
+                 wait_s: float) -> LeaseHold:
+    """Lease the nodes the boot will reboot, before the rack starts, as a run on the rig that uses this sim leases
+    them (hilt.sim.lease_target): a run or rollout holding one keeps `sim up --image` off it, and the reverse."""
+    if not 1 <= nodes <= 250:
+        fail(f"--nodes {nodes}: must be between 1 and 250")
+    if not (math.isfinite(wait_s) and wait_s >= 0):
+        fail(f"--lease-wait {wait_s}: must be 0 or more seconds, and finite")
+    try:
+        target = lease_target(name, rigs_file=rigs_file, rig=rig, store_url=store_url)
+        hold = LeaseHold.open(target.store_url, target.rig, f"sim-up-{name}")
     except HiltError as exc:
         fail(exc)
-    console.print(yaml.safe_dump(rig, sort_keys=False), markup=False, soft_wrap=True)
-    if image:
-        raise typer.Exit(_boot_sim(name, rig, image))
+    names = [f"node{i + 1}" for i in range(nodes)]  # the sim's node names (hilt.sim.provider.node_specs)
+    try:
+        hold.acquire(names, f"hilt sim up --image {image} (sim {name})", ttl_s=60.0, wait_s=wait_s,
+                     on_wait=lambda waiting: say(f"sim {name}: waiting for nodes: {waiting.describe()}"))
+    except HiltError as exc:
+        where = hold.store.where
+        hold.release()
+        fail(f"sim {name}: not started, {image} not booted: no lease on rig {target.rig}'s nodes ({where}): {exc}",
+             exit_code_for(exc))
+    return hold
 
 
 def _boot_sim(name: str, rig: dict[str, Any], image: str) -> int:

@@ -4,7 +4,8 @@ Each test runs one short gate (one node, the torch all-reduce gated: tests/suppo
 while it runs: a signal to the run's process group (Ctrl-C, a CI job's timeout), the etcd lease store killed by
 its PID, the reports directory on a small tmpfs that fills up, a PostgreSQL history with no server, a bug in
 hilt's own code (a plugin that breaks one of its functions). Each asserts what the run says everywhere (exit
-code, console, summary.json, summary.md, the history) and that the lease was given back. docs/ci.md ("How a run ends") has the table these tests hold the engine to.
+code, console, summary.json, summary.md, the history) and that the lease was given back. docs/ci.md ("How a run
+ends") has the table these tests hold the engine to.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
+from hilt.errors import LeaseError
 from hilt.exitcodes import ExitCode
+from hilt.lease import Holder, open_store
 from hilt.lease.local_etcd import LocalEtcd
 from testkit.pgserver import PASSWORD_ENV, PgServer, pg_bin_dir
 from tests.support.faults import ROOT, hilt_json, history_runs, leases, start_run, write_rigs
@@ -113,6 +117,59 @@ def test_sigterm_while_a_probe_runs_without_xdist(rack):
     assert [t.split("::")[-1] for t in summary["interrupted"]["running"]] == ["test_torch_allreduce[node1]"]
     assert not [m for m in summary["metrics"] if m["name"] == "torch.all_reduce.busbw"]
     assert leases(_store(rack)) == []
+
+
+OTHER = Holder(user="alice", host="ci-3", pid=4242, ci_job="gitlab:77", purpose="nightly on sim")
+LATER = Holder(user="bob", host="laptop", pid=5151, purpose="the next waiter")
+
+
+@pytest.mark.parametrize(("store", "signum", "xdist"), [("etcd", signal.SIGTERM, ()),
+                                                        ("sqlite", signal.SIGINT, ("-p", "no:xdist"))],
+                         ids=["sigterm-xdist-etcd", "sigint-no-xdist-sqlite"])
+def test_a_signal_while_waiting_for_busy_nodes_stops_the_run_at_once_out_of_the_queue(rack, store, signum, xdist):
+    """A CI job's timeout (SIGTERM) or Ctrl-C while `hilt run -- --lease-wait 600` waits for a node that another
+    holder has: the run ends within seconds, leaves the wait queue (the next request for the node is not queued
+    behind it), holds nothing, exits 6, and its record says it was stopped while waiting and that nothing ran.
+    Before, under xdist (what `hilt run` uses): the wait went on in its thread while the run's end waited 30 s
+    for it, twice, keeping its place in the queue all along; then it died in the queue."""
+    etcd = LocalEtcd().start() if store == "etcd" else None
+    try:
+        url = etcd.url if etcd is not None else _store(rack)
+        rigs = write_rigs(rack, lease_store=url)
+        with open_store(url) as leases_now:
+            held = leases_now.acquire(["sim/node1"], OTHER, ttl_s=600)
+            run = start_run(rigs, *TORCH, *xdist, "--lease-wait", "600")
+            run.wait_for_line(r"hilt: sim: waiting for nodes: .*sim/node1 held by alice@ci-3")
+            time.sleep(0.5)  # well inside the wait, its place in the queue kept alive
+            sent = time.monotonic()
+            run.signal_group(signum)
+            code = run.wait(timeout=60)
+            took = time.monotonic() - sent
+            # out of the queue: with the node given back, the next request gets it at once, queued behind no one
+            assert [lease.id for lease in leases_now.list_leases()] == [held.id]
+            leases_now.release(held.id)
+            try:
+                later = leases_now.acquire(["sim/node1"], LATER, ttl_s=30)
+            except LeaseError as exc:
+                raise AssertionError(f"the stopped run is still in the wait queue: {exc}") from None
+            leases_now.release(later.id)
+    finally:
+        if etcd is not None:
+            etcd.stop()
+    name = signal.Signals(signum).name
+    why = f"interrupted by {name} while waiting for its nodes sim/node1: sim/node1 held by alice@ci-3 pid 4242"
+    summary = _assert_inconclusive_everywhere(run, code, why)
+    assert took < 10, f"the run took {took:.1f} s to end after {name}"
+    assert f"(lease {held.id}, purpose 'nightly on sim'" in summary["gate"]["reason"]
+    assert "nothing ran: no node was leased or booted, no test ran" in summary["gate"]["reason"]
+    stop = summary["interrupted"]
+    assert (stop["signal"], stop["phase"], stop["waiting_for"]) == (name, "lease", "sim/node1"), stop
+    assert held.id in stop["blocked_by"] and stop["running"] == [] and stop["not_run"] == [], stop
+    assert summary["tests"] == [] and summary["metrics"] == []
+    [node] = summary["nodes"]
+    assert not node["booted"] and node["error"] == f"not leased: {name} stopped the run while it waited for the node"
+    assert f"**interrupted** by {name} while waiting for its nodes; nothing ran" in run.markdown()
+    assert "hilt: node1: booting" not in run.output and "Traceback" not in run.output, run.output[-3000:]
 
 
 def test_a_lease_lost_during_the_last_test_stops_it_and_the_run_is_inconclusive(rack):

@@ -10,13 +10,17 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
 from hilt.exitcodes import ExitCode
-from tests.support.sessions import ROOT, Session, as_typed
+from hilt.lease import Holder, open_store
+from hilt.util.locations import default_lease_store_url
+from tests.support.sessions import ROOT, Session, as_typed, typed_command, typed_env
 
 #: a series as the gate names it: ``nccl.all_reduce.busbw{nodes=1,size=67108864}``
 SERIES = re.compile(r"[a-z_][a-z0-9_.]*\{[^{}]*\}")
@@ -161,3 +165,48 @@ def test_sim_up_with_an_image_that_does_not_come_up_exits_6_naming_each_node(sta
     finally:
         down = as_typed(state, "hilt", "sim", "down", cwd=tmp_path)
     assert "sim sim: down" in down.output
+
+
+def test_sim_up_with_an_image_holds_the_nodes_lease_while_it_boots_and_is_refused_while_another_holder_has_one(
+        state):
+    """`hilt sim up --image good`, typed in this repository, leases the nodes it boots as `hilt run` on rig sim
+    leases them (rig sim, the store rigs.yaml names: the default one in the state directory). Another holder of a
+    node: refused before anything starts, naming the holder and its lease, exit 6. Without one: it boots, holding
+    the lease meanwhile, and gives it back. Before: it booted whatever held the nodes (it could reboot them under a
+    running `hilt run`), holding nothing."""
+    store = open_store(default_lease_store_url({"XDG_STATE_HOME": str(state)}))
+    other = Holder(user="alice", host="ci-3", pid=4242, ci_job="gitlab:77", purpose="hilt run nightly on rig sim")
+    held = store.acquire(["sim/node2"], other, ttl_s=600)
+    try:
+        refused = as_typed(state, "hilt", "sim", "up", "--image", "good", "--nodes", "2", "--boot-delay", "2")
+        assert refused.code == ExitCode.INCONCLUSIVE, refused.output[-4000:]
+        [error] = [line for line in refused.output.splitlines() if line.startswith("error: ")]
+        assert error.startswith("error: sim sim: not started, good not booted: no lease on rig sim's nodes"), error
+        assert f"sim/node2 held by alice@ci-3 pid 4242 (CI gitlab:77) (lease {held.id}, purpose 'hilt run nightly" \
+            in error
+        assert "verified" not in refused.output and "sim" not in _sims(state)  # nothing started
+        assert [lease.id for lease in store.list_leases()] == [held.id]
+
+        store.release(held.id)
+        argv = typed_command("hilt", "sim", "up", "--image", "good", "--nodes", "2", "--boot-delay", "2")
+        up = subprocess.Popen(argv, cwd=ROOT, env=typed_env(state), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True)
+        seen = set()
+        while up.poll() is None:
+            seen |= {(lease.nodes, lease.purpose) for lease in store.list_leases()}
+            time.sleep(0.05)
+        output = up.stdout.read()
+        assert up.returncode == ExitCode.PASS, output[-4000:]
+        assert "sim sim: good runs on node1, node2, each verified" in output
+        assert seen == {(("sim/node1", "sim/node2"), "hilt sim up --image good (sim sim)")}, seen
+        assert store.list_leases() == []  # given back once booted
+    finally:
+        store.close()
+        as_typed(state, "hilt", "sim", "down")
+
+
+def _sims(state: Path) -> dict:
+    """`hilt sim status`: the sims registered now (running or stale), by name."""
+    status = as_typed(state, "hilt", "sim", "status")
+    assert status.code == 0, status.output
+    return json.loads(status.output)

@@ -1,6 +1,7 @@
 """`hilt rollout` on the simulated 4-node rack (issue 18's acceptance): one rack for the module, nodes on `good`
-at the start; a controller killed in the second wave is resumed without booting the canary again; an image that
-does not boot stops the rollout (abort rolls it back, or --on-inconclusive rollback does at once).
+at the start; a controller killed in the second wave is resumed without booting the canary again, and one killed
+while it rolled the canary back without booting it a second time; an image that does not boot stops the rollout
+(abort rolls it back, or --on-inconclusive rollback does at once).
 
 Every wave's gate run is the rollout's default (every reference suite) against the shipped baselines (issue 24
 item 2: a wave that measured a lease no baseline names used to end inconclusive, unseen while these tests passed
@@ -16,11 +17,13 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from hilt.errors import NodeError
 from hilt.exitcodes import ExitCode
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,10 +100,12 @@ def rack(tmp_path_factory):
         sim_down(SIM)
 
 
-def test_killed_controller_is_resumed_without_booting_the_canary_again(rack):
-    command = rack.command("--image", "good", "--canary", "1", reports="resumed")
-    log = (rack.tmp / "killed.log").open("w")
-    proc = subprocess.Popen(command, cwd=ROOT, env=rack.env(), stdout=log, stderr=subprocess.STDOUT)
+def _kill_when(rack: Rack, command: list[str], log_name: str, ready: Callable[[dict, str], bool]) -> dict:
+    """Start the controller, SIGKILL it as soon as ``ready(state, output)`` holds, and return that state."""
+    log_path = rack.tmp / log_name
+    with log_path.open("w") as log:  # unbuffered: ``ready`` may wait for a progress line
+        proc = subprocess.Popen(command, cwd=ROOT, env={**rack.env(), "PYTHONUNBUFFERED": "1"}, stdout=log,
+                                stderr=subprocess.STDOUT)
     rollouts = rack.tmp / "rollouts"
     rollouts.mkdir(exist_ok=True)  # this test alone (-k, a rerun) comes before any rollout made the directory
     known = set(os.listdir(rollouts))
@@ -110,12 +115,18 @@ def test_killed_controller_is_resumed_without_booting_the_canary_again(rack):
         new = [d for d in os.listdir(rollouts) if d not in known and (rollouts / d / "state.json").exists()]
         if new:
             state = rack.state(new[0])
-            if state["waves"][1]["status"] == "gating":
+            if ready(state, log_path.read_text()):
                 break
-        time.sleep(0.2)
-    assert proc.poll() is None and state is not None, (rack.tmp / "killed.log").read_text()[-4000:]
+        time.sleep(0.1)
+    assert proc.poll() is None and state is not None, log_path.read_text()[-4000:]
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
+    return state
+
+
+def test_killed_controller_is_resumed_without_booting_the_canary_again(rack):
+    command = rack.command("--image", "good", "--canary", "1", reports="resumed")
+    state = _kill_when(rack, command, "killed.log", lambda state, _: state["waves"][1]["status"] == "gating")
     rollout_id = state["id"]
     booted = {n: state["nodes"][n]["new_boot_id"] for n in state["nodes"]}
     assert all(booted.values()), state["nodes"]
@@ -168,5 +179,46 @@ def test_on_inconclusive_rollback_rolls_the_canary_back_and_exits_6(rack):
     assert state["rollback"]["nodes"] == ["node1"] and state["nodes"]["node1"]["status"] == "rolled_back"
     after = rack.running()
     assert after["node1"]["image_id"] == "hilt-sim-good" and after["node1"]["boot_id"] != before["node1"]["boot_id"]
+    assert {n: after[n]["boot_id"] for n in ("node2", "node3", "node4")} == \
+        {n: before[n]["boot_id"] for n in ("node2", "node3", "node4")}
+
+
+def test_controller_killed_mid_rollback_is_resumed_without_booting_the_node_again(rack):
+    """The canary's rollback boot was started (BMC reset on the image it ran) when the controller was killed: the
+    node comes up on its rollback image by itself, and resume proves it there instead of resetting it again."""
+    before = rack.running()
+    command = rack.command("--image", "broken", "--on-inconclusive", "rollback", reports="killed-rollback")
+
+    def rollback_boot_started(state: dict, output: str) -> bool:
+        return (state["nodes"]["node1"]["status"] == "rolling_back"
+                and "node1: booting: good via" in output.partition("rolling back node1 to good")[2])
+
+    state = _kill_when(rack, command, "killed-rollback.log", rollback_boot_started)
+    rollout_id = state["id"]
+    assert state["rollback"]["ok"] is None and state["nodes"]["node1"]["status"] == "rolling_back"
+    deadline = time.monotonic() + 60
+    while True:  # the rollback boot the killed controller started comes up without it
+        try:
+            up = rack.running()
+        except NodeError:
+            up = None
+        if (up is not None and up["node1"]["image_id"] == "hilt-sim-good") or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert up is not None and up["node1"]["image_id"] == "hilt-sim-good", "node1 never came up on good"
+    rolled_back_boot = up["node1"]["boot_id"]
+    assert rolled_back_boot != before["node1"]["boot_id"]
+
+    proc = rack.rollout("resume", rollout_id)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == ExitCode.INCONCLUSIVE, out[-6000:]
+    state = rack.state(rollout_id)
+    assert state["status"] == "inconclusive" and state["rollback"]["ok"] is True
+    node1 = state["nodes"]["node1"]
+    assert node1["status"] == "rolled_back" and node1["rollback_boot_id"] == rolled_back_boot
+    assert rolled_back_boot[:8] in node1["rollback_proof"], node1["rollback_proof"]
+    after = rack.running()
+    assert after["node1"]["boot_id"] == rolled_back_boot  # rolled back once: resume did not reset it again
+    assert after["node1"]["image_id"] == "hilt-sim-good"
     assert {n: after[n]["boot_id"] for n in ("node2", "node3", "node4")} == \
         {n: before[n]["boot_id"] for n in ("node2", "node3", "node4")}

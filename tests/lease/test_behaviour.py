@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from hilt.errors import ConfigError, LeaseError, LeaseLost
+from hilt.errors import ConfigError, LeaseError, LeaseLost, LeaseWaitCancelled
 from hilt.lease import HealthState, Holder, LeaseKeeper, Waiting, open_store
 
 ALICE = Holder(user="alice", host="laptop", pid=101, purpose="nccl suite")
@@ -112,6 +112,58 @@ def test_waiting_gives_up_after_wait_s_naming_the_holder(store):
     with pytest.raises(LeaseError, match=r"within 0.6 s: a held by alice@laptop"):
         store.acquire(["a"], BOB, ttl_s=30, wait_s=0.6)
     assert 0.5 < time.monotonic() - start < 3
+
+
+@pytest.mark.parametrize("matching", [False, True], ids=["exact", "matching"])
+def test_a_cancelled_wait_ends_at_once_and_leaves_the_queue(store, matching):
+    """A run stopped while it waits (a signal, to another thread than the waiting one) calls the wait off: it
+    ends within a poll, holds nothing, and a later request for the same nodes is no longer queued behind it.
+    Before: the wait went on until ``wait_s`` (here 60 s), its place in the queue kept alive all along."""
+    held = store.acquire(["rig/a"], ALICE, ttl_s=30)
+    cancel = threading.Event()
+    queued = threading.Event()
+    outcome: list = []
+
+    def wait() -> None:
+        start = time.monotonic()
+        try:
+            if matching:
+                store.acquire_matching(["rig/a", "rig/b"], 2, BOB, ttl_s=30, wait_s=60, on_wait=lambda w: queued.set(),
+                                       cancel=cancel)
+            else:
+                store.acquire(["rig/a", "rig/b"], BOB, ttl_s=30, wait_s=60, on_wait=lambda w: queued.set(),
+                              cancel=cancel)
+        except LeaseError as exc:
+            outcome.append(exc)
+        outcome.append(time.monotonic() - start)
+        queued.set()
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    assert queued.wait(10)
+    time.sleep(0.3)  # past its first look: its ticket is in the queue
+    with pytest.raises(LeaseError, match="earlier waiter"):  # rig/b is free, but the waiter wants it first
+        store.acquire(["rig/b"], ALICE, ttl_s=30)
+    called_off = time.monotonic()
+    cancel.set()
+    thread.join(10)
+    assert not thread.is_alive() and time.monotonic() - called_off < 1.0
+    error, _ = outcome
+    assert isinstance(error, LeaseWaitCancelled), error
+    assert "left the queue, nothing leased" in str(error)
+    assert [lease.id for lease in store.list_leases()] == [held.id]
+    # out of the queue at once, not after its ticket's TTL: the free node is granted without waiting
+    assert store.acquire(["rig/b"], ALICE, ttl_s=30).nodes == ("rig/b",)
+    store.release(held.id)
+    assert store.acquire(["rig/a"], ALICE, ttl_s=30).nodes == ("rig/a",)
+
+
+def test_a_wait_cancelled_before_it_starts_leases_nothing(store):
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(LeaseWaitCancelled):
+        store.acquire(["rig/a"], BOB, ttl_s=30, wait_s=60, cancel=cancel)
+    assert store.list_leases() == []
 
 
 def test_acquire_matching_takes_free_leasable_nodes_good_first(store):

@@ -25,6 +25,7 @@ from hilt.record.run_record import (
 )
 from hilt.report import outputs as outputs_module
 from hilt.report.outputs import RunOutputs, is_bug, problem_lines, write_run_outputs
+from hilt.report.summary import render_markdown
 from hilt.util.atomic_file import OutputError, write_atomic
 from tests.support.tmpfs import mounted_tmpfs
 
@@ -174,6 +175,25 @@ def test_an_interrupted_run_is_inconclusive_and_says_what_did_not_run():
     assert (verdict.outcome, code) == ("inconclusive", ExitCode.INCONCLUSIVE)
     assert verdict.reason.startswith("interrupted by SIGINT")
     assert "test_ddp[n1]" in verdict.reason and "1 test did not run: test_nvbandwidth[n1]" in verdict.reason
+
+
+def test_a_run_stopped_while_waiting_for_its_nodes_says_so_and_that_nothing_ran():
+    record = RunRecord(run_id="20261204T000000-abcdef", started_at="2026-12-04T00:00:00Z", rig="sim", image="good",
+                       nodes=[rr.NodeRecord(name="node1", booted=False,
+                                            error="not leased: SIGTERM stopped the run while it waited for the node")])
+    record.interrupted = InterruptRecord(signal="SIGTERM", phase="lease", waiting_for="sim/node1",
+                                         blocked_by="sim/node1 held by alice@ci-3 pid 4242 (lease 1f2e)")
+    verdict, code = run_verdict(record, pytest_status=ExitCode.INTERRUPTED,
+                                session_error="LeaseWaitCancelled: stopped waiting for sim/node1")
+    assert (verdict.outcome, code) == ("inconclusive", ExitCode.INCONCLUSIVE)
+    assert verdict.reason == ("interrupted by SIGTERM while waiting for its nodes sim/node1: sim/node1 held by "
+                              "alice@ci-3 pid 4242 (lease 1f2e); nothing ran: no node was leased or booted, "
+                              "no test ran")
+    record.gate = verdict
+    markdown = render_markdown(record)
+    assert ("- **interrupted** by SIGTERM while waiting for its nodes; nothing ran: no node was leased or booted, no "
+            "test ran\n  - waiting for: sim/node1: sim/node1 held by alice@ci-3 pid 4242 (lease 1f2e)") in markdown
+    assert "node `node1`: not leased" not in markdown  # a wait cut off is no infrastructure error of the node
 
 
 def test_a_regression_seen_before_the_interruption_is_still_named():

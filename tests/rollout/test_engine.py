@@ -41,13 +41,17 @@ class FakeRack:
 
     ``provision(boot=True)`` boots a node on an image (a new boot id) and records it in ``boots``; with
     ``boot=False`` it only reports what the node runs. ``kill_before_boot = k`` kills the controller as the k-th
-    boot is about to start (1-based), as a crash or a SIGKILL would: boots started before it have happened.
+    boot is about to start (1-based), as a crash or a SIGKILL would: boots started before it have happened;
+    ``kill_after_boot = k`` kills it once the k-th boot came up, before the controller heard of it. A node in
+    ``media_fails`` boots again on the image it ran (a new boot id), and the boot fails its image check.
     """
 
     def __init__(self, running: dict[str, str]):
         self.running = {name: (image_id, uuid.uuid4().hex) for name, image_id in running.items()}
         self.boots: list[tuple[str, str]] = []
         self.kill_before_boot: int | None = None
+        self.kill_after_boot: int | None = None
+        self.media_fails: set[str] = set()
 
     def read_running_images(self, nodes: dict[str, NodeConfig], timeout: float = 30.0) -> dict[str, dict]:
         return {name: {"image_id": self.running[name][0], "boot_id": self.running[name][1], "kernel": "6.8.0-45",
@@ -62,12 +66,19 @@ class FakeRack:
                 assert image is not None and image_name is not None
                 if self.kill_before_boot is not None and len(self.boots) + 1 >= self.kill_before_boot:
                     raise ControllerKilled(f"controller killed as {name} was to boot {image_name}")
-                self.running[name] = (image.identity.image_id, uuid.uuid4().hex)
+                took = name not in self.media_fails
+                self.running[name] = (image.identity.image_id if took else self.running[name][0], uuid.uuid4().hex)
                 self.boots.append((name, image_name))
+                if self.kill_after_boot is not None and len(self.boots) >= self.kill_after_boot:
+                    raise ControllerKilled(f"controller killed once {name} came up on {image_name}")
             image_id, boot_id = self.running[name]
-            results[name] = ProvisionResult(node=name, ok=True, state=NodeState.VERIFIED, image_id=image_id,
-                                            old_boot_id=old_boot_id if boot else None, boot_id=boot_id,
-                                            kernel="6.8.0-45", driver="550.54.15", identity={"status": "verified"})
+            ok = image is None or image_id == image.identity.image_id
+            results[name] = ProvisionResult(node=name, ok=ok, state=NodeState.VERIFIED if ok else NodeState.FAILED,
+                                            image_id=image_id, old_boot_id=old_boot_id if boot else None,
+                                            boot_id=boot_id, kernel="6.8.0-45", driver="550.54.15",
+                                            identity={"status": "verified"},
+                                            error=None if ok else f"node {name} runs image {image_id!r}: the boot "
+                                                                  "media did not take")
         return results
 
 
@@ -133,7 +144,8 @@ def lab(tmp_path, monkeypatch):
 
 def _create(store: StateStore, rigs: Path, tmp_path: Path, **options: str) -> Rollout:
     return Rollout.create(store, rigs_file=rigs, rig="lab", image="new", canary=options.get("canary", "1"),
-                          waves=options.get("waves", "100%"), rollback_to=None, on_inconclusive="stop",
+                          waves=options.get("waves", "100%"), rollback_to=None,
+                          on_inconclusive=options.get("on_inconclusive", "stop"),
                           reports_dir=tmp_path / "reports", lease_store=None, lease_wait_s=5, lease_ttl_s=60,
                           suites=None, pytest_args=[], say=lambda _: None)
 
@@ -249,3 +261,46 @@ def test_a_rollback_interrupted_by_a_crash_is_finished_by_resume_without_booting
     assert state.rollback.ok and state.status == "regression"
     assert {n: rack.running[n][0] for n in NODES} == {"n1": IMAGES["old"], "n2": "img-old-1.4.1",
                                                       "n3": IMAGES["old"]}
+
+
+def test_a_node_that_came_up_on_its_rollback_image_before_the_crash_is_not_booted_again(lab, tmp_path):
+    rack, gate, rigs, store = lab
+    gate.slow = frozenset({IMAGES["new"]})
+    rollout = _create(store, rigs, tmp_path)  # the canary n1 regresses
+    rack.kill_after_boot = 2  # n1's rollback boot came up on the old image; the controller died before it knew
+    with pytest.raises(ControllerKilled):
+        rollout.run()
+    state = store.load(rollout.state.id)
+    assert state.rollback is not None and state.rollback.ok is None
+    assert state.nodes["n1"].status == "rolling_back" and rack.running["n1"][0] == IMAGES["old"]
+    rolled_back_boot = rack.running["n1"][1]
+
+    rack.kill_after_boot = None
+    assert _resume(rollout.state.id) == ExitCode.FAILED
+    assert rack.boots == [("n1", "new"), ("n1", "old")]  # rolled back once
+    state = store.load(rollout.state.id)
+    assert state.status == "regression" and state.rollback.ok
+    n1 = state.nodes["n1"]
+    assert n1.status == "rolled_back" and n1.rollback_boot_id == rolled_back_boot
+    assert f"{n1.new_boot_id[:8]} -> {rolled_back_boot[:8]}" in n1.rollback_proof
+    assert any("n1 already runs old" in e.what for e in state.events), [e.what for e in state.events]
+
+
+def test_a_node_on_its_rollback_image_since_before_the_rollback_started_is_booted_by_resume(lab, tmp_path):
+    """The canary's boot came up on the image it ran (the boot media did not take): on the old image, on a new
+    boot id, before the rollback started. Resume cannot call that boot the rollback's, so it boots the node."""
+    rack, gate, rigs, store = lab
+    rack.media_fails = {"n1"}
+    rollout = _create(store, rigs, tmp_path, on_inconclusive="rollback")
+    rack.kill_before_boot = 2  # the controller dies as n1's rollback boot is about to start
+    with pytest.raises(ControllerKilled):
+        rollout.run()
+    state = store.load(rollout.state.id)
+    assert state.nodes["n1"].status == "rolling_back" and rack.running["n1"][0] == IMAGES["old"]
+
+    rack.kill_before_boot, rack.media_fails = None, set()
+    assert _resume(rollout.state.id) == ExitCode.INCONCLUSIVE
+    assert rack.boots == [("n1", "new"), ("n1", "old")]  # the rollback's boot, which the crash prevented
+    state = store.load(rollout.state.id)
+    assert state.status == "inconclusive" and state.rollback.ok
+    assert state.nodes["n1"].status == "rolled_back" and state.nodes["n1"].rollback_boot_id == rack.running["n1"][1]

@@ -78,13 +78,22 @@ def as_typed(state: Path, *argv: str, reports: Path | None = None, cwd: Path = R
     rigs.yaml and baselines, default options. Only where the state goes differs: ``$XDG_STATE_HOME`` (the lease
     store and the history, docs/leases.md) is ``state``, and no ``HILT_*`` variable of the caller leaks in.
     ``reports``: passed as ``--hilt-reports`` to pytest (where a run writes, not how it runs)."""
+    command = typed_command(*argv)
+    if argv[0] == "pytest" and reports is not None:
+        command += ["--hilt-reports", str(reports)]
+    proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=typed_env(state))
+    return Session(proc.returncode, proc.stdout + proc.stderr, reports or cwd / "reports")
+
+
+def typed_env(state: Path) -> dict[str, str]:
+    """as_typed's environment: no ``HILT_*`` variable of the caller, ``$XDG_STATE_HOME`` set to ``state``."""
     env = {k: v for k, v in session_env().items() if not k.startswith("HILT_")}
     env["XDG_STATE_HOME"] = str(state)
-    program, *rest = argv
-    script = Path(sys.executable).parent / program  # the console script the user runs, from this environment
-    command = [str(script), *rest] if script.is_file() else \
+    return env
+
+
+def typed_command(program: str, *rest: str) -> list[str]:
+    """``pytest ...`` or ``hilt ...`` as the console script the user runs, from this environment."""
+    script = Path(sys.executable).parent / program
+    return [str(script), *rest] if script.is_file() else \
         [sys.executable, "-m", "pytest" if program == "pytest" else "hilt.cli", *rest]
-    if program == "pytest" and reports is not None:
-        command += ["--hilt-reports", str(reports)]
-    proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
-    return Session(proc.returncode, proc.stdout + proc.stderr, reports or cwd / "reports")
