@@ -259,14 +259,21 @@ class RunEnd:
             return
         collector.record.output_problems.extend(self.problems)
         decide = _decider(self.config, collector)
+        writing = False
         try:
             collector.close(exitstatus)
-            write_run_outputs(collector.record, _outputs(self.config, collector), decide, junit_error)
+            outputs = _outputs(self.config, collector)
+            writing = True
+            write_run_outputs(collector.record, outputs, decide, junit_error)
         except Exception as exc:  # noqa: BLE001 - a crash in hilt's own code: the traceback, one line, exit 3
             traceback.print_exception(exc, file=sys.stderr)
             collector.internal_error = collector.internal_error or internal_error_line(exc)
             collector.record.internal_error = collector.internal_error
-            write_run_outputs(collector.record, RunOutputs(reports_dir=collector.reports_dir), decide)
+            if writing:  # the writers ran (JUnit's properties may be in already): the summaries say the crash
+                write_run_outputs(collector.record, RunOutputs(reports_dir=collector.reports_dir), decide)
+            else:  # the record was being completed: every output, from the record as far as it got
+                write_run_outputs(collector.record, _outputs_after_crash(self.config, collector), decide,
+                                  junit_error)
         session.exitstatus = collector.record.exit_code
 
     def print_summary(self, terminalreporter=None) -> None:  # noqa: ANN001 - pytest's TerminalReporter
@@ -379,6 +386,19 @@ def _outputs(config: pytest.Config, collector):  # noqa: ANN001, ANN202 - RunCol
     return RunOutputs(reports_dir=collector.reports_dir, junit_path=Path(xml) if xml else None,
                       allure_dir=Path(allure) if allure else None, history=history, history_password=password,
                       rigs_file=Path(config.getoption("rigs_file")))
+
+
+def _outputs_after_crash(config: pytest.Config, collector):  # noqa: ANN001, ANN202 - RunCollector -> RunOutputs
+    """Every output after a crash while the record was completed (the history too: the nightly trend and
+    `hilt history` see the run, inconclusive with its ``internal_error``); the reports directory alone when
+    finding the others crashed as well."""
+    from hilt.report.outputs import RunOutputs
+
+    try:
+        return _outputs(config, collector)
+    except Exception as exc:  # noqa: BLE001 - a second crash: its traceback, and the summaries still written
+        traceback.print_exception(exc, file=sys.stderr)
+        return RunOutputs(reports_dir=collector.reports_dir)
 
 
 def _history(config: pytest.Config, state) -> tuple[str | Path, Any]:  # noqa: ANN001 - SessionState
