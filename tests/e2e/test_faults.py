@@ -25,6 +25,7 @@ import pytest
 
 from hilt.errors import LeaseError
 from hilt.exitcodes import ExitCode
+from hilt.history.open import open_history
 from hilt.lease import Holder, open_store
 from hilt.lease.local_etcd import LocalEtcd
 from testkit.pgserver import PASSWORD_ENV, PgServer, pg_bin_dir
@@ -308,17 +309,23 @@ setattr(module, {name!r}, broken)
 BOOT_TESTS = ("-k", "(test_torch_allreduce and not lease) or test_image_identity or test_fresh_boot")
 
 
-@pytest.mark.parametrize("where", ["mid-run", "report-writer"])
+@pytest.mark.parametrize("where", ["mid-run", "report-writer", "record"])
 def test_a_crash_in_hilts_own_code_exits_3_keeps_what_ran_and_releases_the_lease(rack, where):
     """docs/ci.md's row "a crash in hilt's own code", on a real run. A plugin passed with ``-p`` breaks one
     function of hilt's, so the exception comes out of hilt's own code where a bug's would: mid-run, the
     collector's call that puts the second test's report onto the nodes' records (pytest's INTERNALERROR, the run
-    stops there); at the end, the summary.md writer. The run exits 3, the traceback is shown, summary.json says
+    stops there); at the end, the summary.md writer, or the coverage judgement that completes the record
+    (``RunCollector.close``: every output is still written, the history and JUnit's and Allure's too). The run
+    exits 3, the traceback is shown, summary.json says
     ``hilt internal error: ...`` and ``internal_error``, the tests that ended before the crash keep their
     results and the metric, the history has the run, and the lease is released. Before, for the writer: one
-    line "summary.md not written: ...: KeyError", no traceback, and gate PASS, exit 0."""
-    module, name, call = {"mid-run": ("hilt.pytestplugin.collector", "apply_to_nodes", 2),
-                          "report-writer": ("hilt.report.outputs", "write_summary_md", 1)}[where]
+    line "summary.md not written: ...: KeyError", no traceback, and gate PASS, exit 0; for the record: no history
+    append, no JUnit properties, no Allure environment."""
+    # the module whose function breaks, the function, its call that raises, and the module that calls it
+    module, name, call, caller = {
+        "mid-run": ("hilt.pytestplugin.collector", "apply_to_nodes", 2, "pytestplugin/collector"),
+        "report-writer": ("hilt.report.outputs", "write_summary_md", 1, "report/outputs"),
+        "record": ("hilt.gate.coverage", "judge_coverage", 1, "pytestplugin/collector")}[where]
     plugin_dir = rack / "plugin"
     plugin_dir.mkdir()
     (plugin_dir / "hilt_bug.py").write_text(BUG.format(module=module, name=name, call=call))
@@ -331,8 +338,8 @@ def test_a_crash_in_hilts_own_code_exits_3_keeps_what_ran_and_releases_the_lease
     shown = run.output if where == "mid-run" else run.stderr
     prefix = "INTERNALERROR> " if where == "mid-run" else ""
     assert f"{prefix}Traceback (most recent call last)" in shown, shown[-4000:]
-    caller = f"hilt/{module.removeprefix('hilt.').replace('.', '/')}.py\", line"
-    assert caller in shown and "in broken" in shown and f"{prefix}KeyError: 'injected bug'" in shown, shown[-4000:]
+    assert f"hilt/{caller}.py\", line" in shown and "in broken" in shown, shown[-4000:]
+    assert f"{prefix}KeyError: 'injected bug'" in shown, shown[-4000:]
     summary = run.summary()
     assert summary["exit_code"] == ExitCode.INTERNAL_ERROR
     assert summary["internal_error"] == "KeyError: 'injected bug'", summary["internal_error"]
@@ -347,9 +354,21 @@ def test_a_crash_in_hilts_own_code_exits_3_keeps_what_ran_and_releases_the_lease
     else:
         assert tests == {"test_torch_allreduce[node1]": "passed", "test_image_identity[node1]": "passed",
                          "test_fresh_boot[node1]": "passed"}, tests
+    if where == "report-writer":
         assert not (run.reports / "summary.md").exists()
         assert [p["output"] for p in summary["output_problems"]] == ["summary.md"]
+    if where == "record":  # nothing lost: every output written from the record as far as it got
+        assert summary["output_problems"] == [], summary["output_problems"]
+        assert "hilt internal error" in run.markdown()
+        suite = ET.parse(run.reports / "junit.xml").getroot().find("testsuite")
+        assert suite is not None
+        properties = {p.get("name"): p.get("value") for p in suite.iter("property")}
+        assert properties.get("hilt.run_id") == summary["run_id"], properties
+        environment = (run.reports / "allure-results" / "environment.properties").read_text()
+        assert summary["run_id"] in environment, environment
     assert [m for m in summary["metrics"] if m["name"] == "torch.all_reduce.busbw" and m["samples"]]
     [recorded] = history_runs(rack / "history.sqlite")
-    assert recorded["gate"] == "inconclusive", recorded
+    assert recorded["gate"] == "inconclusive" and recorded["run_id"] == summary["run_id"], recorded
+    [stored] = open_history(rack / "history.sqlite").runs()
+    assert stored.internal_error == "KeyError: 'injected bug'", stored.internal_error
     assert leases(_store(rack)) == []
