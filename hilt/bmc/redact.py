@@ -62,8 +62,9 @@ def redact_structure(value: Any) -> Any:
     return value
 
 
-def _forms(secret: str) -> set[str]:
-    """The spellings of ``secret`` that texts we produce or receive may carry."""
+def secret_forms(secret: str) -> set[str]:
+    """The spellings of ``secret`` that texts we produce or receive may carry (raw, JSON- and URL-escaped, HTML,
+    latin-1-read UTF-8, JSON twice): what the redactor scrubs, and what a leak check looks for."""
     forms = {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1], repr(secret)[1:-1],
              quote(secret, safe=""), quote_plus(secret, safe=""), html.escape(secret),
              html.escape(secret, quote=False)}
@@ -106,7 +107,7 @@ class Redactor(logging.Filter):
     def _rebuild(self) -> None:
         forms: set[str] = set()
         for s in self._secrets:
-            forms |= _forms(s)
+            forms |= secret_forms(s)
         self._forms = sorted(forms, key=len, reverse=True)  # longest first: a form never leaves a tail
 
     def scrub(self, text: str) -> str:

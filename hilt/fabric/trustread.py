@@ -24,17 +24,19 @@ from hilt.fabric.trust import (
 if TYPE_CHECKING:  # a type only: the node protocol's package is a layer above this one (docs/architecture.md)
     from hilt.node.protocol import NodeLike
 
-_MISSING = "@@HILT-MISSING@@"
+MISSING_MARKER = "@@HILT-MISSING@@"
+"""What the trust script prints for a section whose file, directory or command the node lacks (no EFI, no
+lockdown LSM, no mokutil): the parsers read it as absent, not as an empty value."""
 
 
 def trust_script(modules: list[str]) -> str:
     """Each fact in its own section; a file that does not exist prints a marker, not an error."""
     lines = [
         SECTION_FN,
-        f"rd() {{ [ -e \"$1\" ] || {{ echo {_MISSING}; return 0; }}; cat \"$1\"; }}",
-        f"efi() {{ [ -d /sys/firmware/efi ] || {{ echo {_MISSING}; return 0; }}; "
+        f"rd() {{ [ -e \"$1\" ] || {{ echo {MISSING_MARKER}; return 0; }}; cat \"$1\"; }}",
+        f"efi() {{ [ -d /sys/firmware/efi ] || {{ echo {MISSING_MARKER}; return 0; }}; "
         f"[ -e {SECUREBOOT_EFIVAR} ] || {{ echo novar; return 0; }}; od -An -v -t x1 {SECUREBOOT_EFIVAR}; }}",
-        f"mok() {{ command -v mokutil >/dev/null || {{ echo {_MISSING}; return 0; }}; mokutil --sb-state; }}",
+        f"mok() {{ command -v mokutil >/dev/null || {{ echo {MISSING_MARKER}; return 0; }}; mokutil --sb-state; }}",
         "section efivar efi",
         "section mokutil mok",
         "section lockdown rd /sys/kernel/security/lockdown",
@@ -70,7 +72,7 @@ def _text(sections: dict[str, Section], name: str, node: str) -> str | None:
         raise NodeError(f"{node}: trust facts: the script printed no {name} section")
     if not section.ok:
         raise NodeError(f"{node}: trust facts: reading {name} failed (rc={section.rc}): {section.text[:200]}")
-    return None if section.text.strip() == _MISSING else section.text
+    return None if section.text.strip() == MISSING_MARKER else section.text
 
 
 def parse_trust_sections(sections: dict[str, Section], node: str, modules: list[str]) -> TrustFacts:

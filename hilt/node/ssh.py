@@ -64,7 +64,9 @@ class _PinnedHostKey(paramiko.MissingHostKeyPolicy):
         )
 
 
-def _parse_pinned(host_key: str) -> paramiko.PKey:
+def parse_host_key(host_key: str) -> paramiko.PKey:
+    """The key pinned in rigs.yaml's ``ssh.host_key`` (``TYPE BASE64``), as paramiko compares it with the
+    key a node presents; a malformed one is a ConfigError naming the field."""
     problem = host_key_problem(host_key)  # rigs.yaml is checked at load; a key built in code is checked here
     if problem:
         raise ConfigError(f"ssh.host_key {host_key[:40]!r}: {problem}")
@@ -95,7 +97,7 @@ class Node:
         ssh = self.config.ssh
         hostname = ssh.host if ssh.port == 22 else f"[{ssh.host}]:{ssh.port}"
         if ssh.host_key:
-            pinned = _parse_pinned(ssh.host_key)
+            pinned = parse_host_key(ssh.host_key)
             client.get_host_keys().add(hostname, pinned.get_name(), pinned)
         if ssh.known_hosts:
             try:

@@ -109,7 +109,7 @@ class Rollout:
             raise ConfigError(f"--on-inconclusive {on_inconclusive!r}: valid are stop and rollback")
         inventory = load_inventory(rigs_file)
         rig_name = rig or inventory.default_rig
-        inventory = _live_rig(inventory, rig_name)  # a provided rig's nodes and images, while it runs
+        inventory = live_rig(inventory, rig_name)  # a provided rig's nodes and images, while it runs
         image_name, image_cfg = inventory.image(image)
         if rollback_to not in (None, "previous"):
             inventory.image(rollback_to)  # an unknown image is refused now, before anything is touched
@@ -132,7 +132,7 @@ class Rollout:
         return cls(state, store, say)
 
     def _load_inventory(self) -> Inventory:
-        inventory = _live_rig(load_inventory(self.state.rigs_file), self.state.rig)
+        inventory = live_rig(load_inventory(self.state.rigs_file), self.state.rig)
         self.inventory = inventory
         return inventory
 
@@ -550,7 +550,7 @@ def _clear(reports: Path) -> None:
     reports.mkdir(parents=True)
 
 
-def _live_rig(inventory: Inventory, rig_name: str) -> Inventory:
+def live_rig(inventory: Inventory, rig_name: str) -> Inventory:
     """A rig with static nodes as it is; a provided rig only while it runs (`hilt sim up`): a rollout outlives
     its commands (resume, abort), so it never starts a provider that would stop with it."""
     live = running_rig(inventory, rig_name)

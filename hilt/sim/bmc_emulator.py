@@ -50,7 +50,9 @@ class EmulatorProcess:
         self.stop()
 
 
-def _self_signed(cert_path: Path, key_path: Path) -> None:
+def self_signed_cert(cert_path: Path, key_path: Path) -> None:
+    """Write a self-signed certificate (its own CA, for 127.0.0.1 and localhost, valid two days) and its key as
+    PEM: the emulated BMC's HTTPS, which a client verifies by passing the certificate as its CA bundle."""
     from cryptography import x509  # the sim extra: the controller imports hilt.sim without it
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -101,7 +103,7 @@ def start_sushy_emulator(state_dir: Path, systems: list[dict[str, Any]], *, user
     if any(state_dir.iterdir()):
         raise ValueError(f"state_dir {state_dir} must be empty (a fresh emulator state)")
     cert, key, auth = state_dir / "cert.pem", state_dir / "key.pem", state_dir / "htpasswd"
-    _self_signed(cert, key)
+    self_signed_cert(cert, key)
     _htpasswd(auth, username, password)
     port = port or _free_port()
     fake = [{"external_notifier": bool(external_notification_url), **s} for s in systems]

@@ -196,10 +196,10 @@ def test_uefi_http_boot_where_offered_reads_back_the_uri(replay):
 
 
 def test_journey_over_https_with_the_ca_verified(replay, tmp_path):
-    from hilt.sim.bmc_emulator import _self_signed
+    from hilt.sim.bmc_emulator import self_signed_cert
 
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    _self_signed(cert, key)
+    self_signed_cert(cert, key)
     rp = replay("hpe-ilo7-dl360g12", tls=(cert, key))
     assert rp.url.startswith("https://")
     assert run_journey(rp, "ilo7", verify=str(cert)).result == "ok"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from hilt.bmc import Bmc, BmcError
-from hilt.bmc.redact import _forms
+from hilt.bmc.redact import secret_forms
 from testkit.redfish_peer import IMAGE, start_peer
 from tests.support.sessions import session_env
 
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _leaks(secret: str, texts: list[str]) -> list[str]:
     """The forms of ``secret`` (and the tail after a quote) found in ``texts``."""
-    forms = _forms(secret)
+    forms = secret_forms(secret)
     if '"' in secret and len(secret.split('"', 1)[1]) >= 3:
         forms.add(secret.split('"', 1)[1])
     return sorted(f for f in forms for t in texts if f in t)

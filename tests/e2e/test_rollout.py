@@ -49,9 +49,9 @@ class Rack:
 
     def configs(self):  # noqa: ANN201 - name -> NodeConfig of the running sim
         from hilt.rig.config import load_inventory
-        from hilt.rollout.engine import _live_rig
+        from hilt.rollout.engine import live_rig
 
-        return _live_rig(load_inventory(self.rigs), "sim").rig("sim").nodes
+        return live_rig(load_inventory(self.rigs), "sim").rig("sim").nodes
 
     def running(self) -> dict[str, dict]:
         from hilt.provision.boot import read_running_images
@@ -90,9 +90,9 @@ def rack(tmp_path_factory):
     try:
         rack = Rack(tmp, rigs)
         from hilt.rig.config import load_inventory
-        from hilt.rollout.engine import _live_rig
+        from hilt.rollout.engine import live_rig
 
-        inventory = _live_rig(load_inventory(rigs), "sim")
+        inventory = live_rig(load_inventory(rigs), "sim")
         booted = provision(inventory.rig("sim").nodes, "good", inventory.images["good"], boot=True)
         assert all(r.ok for r in booted.values()), {n: r.error for n, r in booted.items()}
         yield rack

@@ -42,9 +42,9 @@ def _running(repo: Path) -> dict[str, dict]:
     """What each node of the running sim runs now (image id, boot id), read over SSH."""
     from hilt.provision.boot import read_running_images
     from hilt.rig.config import load_inventory
-    from hilt.rollout.engine import _live_rig
+    from hilt.rollout.engine import live_rig
 
-    return read_running_images(_live_rig(load_inventory(repo / "rigs.yaml"), "sim").rig("sim").nodes)
+    return read_running_images(live_rig(load_inventory(repo / "rigs.yaml"), "sim").rig("sim").nodes)
 
 
 def test_try_a_rollout_on_the_sim_as_documented(tmp_path):

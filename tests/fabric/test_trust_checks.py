@@ -15,7 +15,7 @@ from hilt.fabric.trustcheck import (
     check_modules,
     check_secure_boot,
 )
-from hilt.fabric.trustread import _MISSING, parse_trust_sections, trust_script
+from hilt.fabric.trustread import MISSING_MARKER, parse_trust_sections, trust_script
 from hilt.profiles.model import TrustSpec, load_profile
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "trust"
@@ -88,7 +88,7 @@ def test_secure_boot_disagreement_names_both_views():
 
 
 def test_host_without_efi_says_so():
-    f = facts(efivar=_MISSING + "\n", mokutil=_MISSING + "\n")
+    f = facts(efivar=MISSING_MARKER + "\n", mokutil=MISSING_MARKER + "\n")
     assert f.efi is False and f.mokutil_installed is False
     assert "no EFI" in check_secure_boot(TrustSpec(), f, None)[0]
 
@@ -110,7 +110,7 @@ def test_lockdown_and_enforcement():
     f = facts(lockdown=(DATA / "lockdown-none.txt").read_text(), sig_enforce="N\n")
     assert check_kernel(spec, f) == ["lockdown: expected one of integrity, confidentiality, found none",
                                      "module signature enforcement: expected sig_enforce Y, found N"]
-    absent = facts(lockdown=_MISSING + "\n", sig_enforce=_MISSING + "\n")
+    absent = facts(lockdown=MISSING_MARKER + "\n", sig_enforce=MISSING_MARKER + "\n")
     assert "no lockdown LSM" in check_kernel(spec, absent)[0]
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from hilt.bmc import Bmc
 from hilt.errors import NodeError
-from hilt.node.ssh import Node, _parse_pinned, fingerprint
+from hilt.node.ssh import Node, fingerprint, parse_host_key
 from hilt.provision.boot import NodeState, provision
 from tests.support.sim import Sim, start_sim
 
@@ -121,7 +121,7 @@ def test_no_boot_only_verifies_what_runs(sim):
 
 
 def test_changed_host_key_is_refused_and_fails_only_that_node(sim, faults):
-    pinned = fingerprint(_parse_pinned(sim.nodes["node4"].ssh.host_key))
+    pinned = fingerprint(parse_host_key(sim.nodes["node4"].ssh.host_key))
     faults.set_fault("node4", "host_key_changed")
 
     results = provision(sim.some("node3", "node4"), *sim.image("good"), poll_s=0.2, max_poll_s=1.0)
