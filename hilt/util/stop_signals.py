@@ -3,8 +3,8 @@
 Python's default for SIGTERM (a CI job's timeout) is to die at once: no ``finally`` runs, so a lease stays held
 until its TTL and a place in the wait queue until its ticket expires. Within ``StopSignals`` either signal is
 noted by name and sets ``event`` (what a lease wait's ``cancel`` takes); with ``interrupt=True`` the first one
-also raises KeyboardInterrupt where the main thread is, so blocking code unwinds through its ``finally`` blocks. The handlers
-that were there before are put back on leaving, so the rest of the command keeps its old behaviour.
+also raises KeyboardInterrupt where the main thread is, so blocking code unwinds through its ``finally`` blocks.
+The handlers that were there before are put back on leaving, so the rest of the command keeps its behaviour.
 """
 
 from __future__ import annotations
