@@ -62,7 +62,7 @@ def sim_up(
     # a CI job's timeout (SIGTERM) or Ctrl-C while the nodes are leased (or waited for): the lease is given back
     # before the exit, not left to its TTL (before, SIGTERM killed the command holding it); the sim stays up, as
     # after a failed boot
-    phase = "waiting for"
+    phase, code = "waiting for", None
     with StopSignals(interrupt=True) as stop:
         try:
             try:
@@ -76,7 +76,7 @@ def sim_up(
         except (KeyboardInterrupt, LeaseWaitCancelled):
             if stop.name is None:
                 raise
-    if stop.name is not None:  # also one caught as the boot ended: the lease was held until then
+    if stop.name is not None and code is None:  # a signal once the boot had ended changes nothing it said
         after = "nothing leased, the sim not started" if phase == "waiting for" else \
             "the lease given back; the sim stays up (`hilt sim down` stops it)"
         fail(f"sim {name}: stopped by {stop.name} while {phase} the lease on rig {hold.rig}'s nodes: {image} not "
