@@ -204,7 +204,8 @@ class Rollout:
         held = f" ({blocked.blockers()})" if blocked is not None else ""
         why = (f"rollout {self.state.id}: stopped by {signal_name} after {waited_s:.0f} s waiting for rig "
                f"{self.state.rig}'s nodes{held}: left the wait queue, nothing leased or booted; {then}")
-        self.state.reason = why
+        if self.state.status == "running":  # a finished rollout (an abort's) keeps the reason it ended with
+            self.state.reason = why
         self.state.event(f"stopped by {signal_name} while waiting for the lease: nothing leased or booted")
         self.save()
         raise LeaseWaitCancelled(why)
