@@ -35,8 +35,8 @@ def test_a_signal_while_sim_up_waits_for_the_lease_ends_it_out_of_the_queue(tmp_
         proc = subprocess.Popen([sys.executable, "-m", "hilt.cli", "sim", "up", "--image", "good", "--nodes", "2",
                                  "--lease-store", url, "--lease-wait", "600"], cwd=tmp_path, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True,
-                                env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1",
-                                     "COLUMNS": "200"})
+                                env={**{k: v for k, v in os.environ.items() if not k.startswith("HILT_")},
+                                     "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", "COLUMNS": "200"})
     try:
         deadline = time.monotonic() + 60
         while "waiting for nodes" not in log.read_text() and proc.poll() is None and time.monotonic() < deadline:
