@@ -22,11 +22,13 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NoReturn
 
-from hilt.errors import ConfigError, HiltError, LeaseLost, NodeError
+from hilt.errors import ConfigError, HiltError, LeaseLost, LeaseWaitCancelled, NodeError
 from hilt.exitcodes import ExitCode
 from hilt.history.open import open_history
 from hilt.lease.hold import LeaseHold
+from hilt.lease.model import Waiting
 from hilt.provision.boot import ProvisionResult, provision, read_running_images
 from hilt.pytestplugin.command import gate_run_args
 from hilt.record.run_record import RunRecord
@@ -49,6 +51,7 @@ from hilt.rollout.state import (
 from hilt.rollout.verdict import wave_verdict
 from hilt.session.rig_session import HANDOFF_ENV, subset_state, write_materialised
 from hilt.util.processes import pid_alive
+from hilt.util.stop_signals import StopSignals
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +161,8 @@ class Rollout:
 
     # ------------------------------------------------------------------ lease
 
-    def _hold_lease(self) -> None:
+    def _hold_lease(self, then: str) -> None:
+        """Lease every node of the rollout; ``then`` says how to go on if a signal stops the wait."""
         assert self.inventory is not None
         self.hold = LeaseHold.open(self.state.lease_store or self.inventory.lease_store, self.state.rig,
                                    self.state.id, bad_after=self.inventory.health.bad_after,
@@ -167,13 +171,44 @@ class Rollout:
             self._refuse_sick_nodes()
         if self.state.lease_id:
             self._drop_dead_lease(self.state.lease_id)
-        lease = self.hold.acquire(list(self.state.nodes),
-                                  f"hilt rollout {self.state.id}: {self.state.image} on rig {self.state.rig}",
-                                  ttl_s=self.state.lease_ttl_s, wait_s=self.state.lease_wait_s,
-                                  on_wait=lambda w: self.say(f"waiting for nodes: {w}"))
+        blocked: list[Waiting] = []
+
+        def waiting(w: Waiting) -> None:
+            blocked[:] = [w]
+            self.say(f"waiting for nodes: {w}")
+
+        started = time.monotonic()
+        # a CI job's timeout (SIGTERM) or Ctrl-C while queued for busy nodes: out of the queue at once, holding
+        # nothing, and said (before, SIGTERM killed the controller in the queue with nothing written)
+        with StopSignals() as stop:
+            try:
+                lease = self.hold.acquire(list(self.state.nodes),
+                                          f"hilt rollout {self.state.id}: {self.state.image} on rig {self.state.rig}",
+                                          ttl_s=self.state.lease_ttl_s, wait_s=self.state.lease_wait_s,
+                                          on_wait=waiting, cancel=stop.event)
+            except LeaseWaitCancelled:
+                lease = None
+        if stop.name is not None:  # also one that came as the nodes were granted: they go back at once
+            self.release()
+            self._stopped_waiting(stop.name, time.monotonic() - started, blocked[0] if blocked else None, then)
+        assert lease is not None
         self.state.lease_id = lease.id
         self.state.controller = Controller(host=socket.gethostname(), pid=os.getpid())
+        if self.state.status == "running":
+            self.state.reason = None  # a stop while waiting, said by an earlier controller, is over
         self.save()
+
+    def _stopped_waiting(self, signal_name: str, waited_s: float, blocked: Waiting | None, then: str) -> NoReturn:
+        """A rollout stopped while it waited for its lease touched nothing: it stays resumable (status
+        ``running``, no controller alive), and the state, the records and the one error line say why."""
+        held = f" ({blocked.blockers()})" if blocked is not None else ""
+        why = (f"rollout {self.state.id}: stopped by {signal_name} after {waited_s:.0f} s waiting for rig "
+               f"{self.state.rig}'s nodes{held}: left the wait queue, nothing leased or booted; {then}")
+        if self.state.status == "running":  # a finished rollout (an abort's) keeps the reason it ended with
+            self.state.reason = why
+        self.state.event(f"stopped by {signal_name} while waiting for the lease: nothing leased or booted")
+        self.save()
+        raise LeaseWaitCancelled(why)
 
     def _drop_dead_lease(self, lease_id: str) -> None:
         """The lease of this rollout's dead controller (same host, pid gone) is released, not waited out."""
@@ -254,7 +289,7 @@ class Rollout:
             try:
                 self._load_inventory()
                 write_materialised(self.inventory, self.state.rig, self.rigs_path)
-                self._hold_lease()
+                self._hold_lease(f"`hilt rollout resume {self.state.id}` continues it")
                 if self.state.rollback is not None and self.state.rollback.ok is None:
                     return self._finish_rollback()
                 self._record_before()
@@ -290,7 +325,7 @@ class Rollout:
         try:
             self._load_inventory()
             write_materialised(self.inventory, self.state.rig, self.rigs_path)
-            self._hold_lease()
+            self._hold_lease(f"run `hilt rollout abort {self.state.id} --why ...` again to roll back")
             return self._roll_back(f"aborted: {why}", "aborted", ExitCode.PASS)
         finally:
             self.release()

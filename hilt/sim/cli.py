@@ -7,13 +7,14 @@ code: the engine reaches a sim only through rigs.yaml's provider, Redfish and SS
 from __future__ import annotations
 
 import math
+import threading
 from pathlib import Path
 from typing import Any
 
 import typer
 import yaml
 
-from hilt.errors import HiltError
+from hilt.errors import HiltError, LeaseWaitCancelled
 from hilt.exitcodes import ExitCode, exit_code_for
 from hilt.lease.hold import LeaseHold
 from hilt.rig.config import Inventory
@@ -21,6 +22,7 @@ from hilt.rig.provider import materialize
 from hilt.sim.lease_target import lease_target
 from hilt.util.cli_output import error_line, fail, print_json, say
 from hilt.util.cli_output import stdout as console
+from hilt.util.stop_signals import StopSignals
 
 # The sim's own modules are imported inside the commands (start-up cost): its lifecycle, control client and image
 # builders bring requests and cryptography, which every other `hilt` command would load for nothing.
@@ -53,43 +55,74 @@ def sim_up(
 
     if image is not None and image not in STANDARD_IMAGES:
         fail(f"--image {image}: not an image of the sim; its images: {', '.join(STANDARD_IMAGES)}")
-    hold = _lease_nodes(name, nodes, image, rig_name, rigs_file, lease_store, lease_wait) if image else None
-    try:
+    if not image:
+        _start(lifecycle, name, nodes, boot_delay, subnet, profile)
+        return
+    hold = _open_hold(name, nodes, rig_name, rigs_file, lease_wait, lease_store)
+    # a CI job's timeout (SIGTERM) or Ctrl-C while the nodes are leased (or waited for): the lease is given back
+    # before the exit, not left to its TTL (before, SIGTERM killed the command holding it); the sim stays up, as
+    # after a failed boot
+    phase, code = "waiting for", None
+    with StopSignals(interrupt=True) as stop:
         try:
-            rig = lifecycle.sim_up(name, nodes=nodes, boot_delay_s=boot_delay, subnet=subnet, profile=profile)
-        except HiltError as exc:
-            fail(exc)
-        console.print(yaml.safe_dump(rig, sort_keys=False), markup=False, soft_wrap=True)
-        if image:
-            raise typer.Exit(_boot_sim(name, rig, image))
-    finally:
-        if hold is not None:
-            hold.release()
+            try:
+                _lease_nodes(hold, name, nodes, image, lease_wait, stop.event)
+                phase = "starting the sim, holding"
+                rig = _start(lifecycle, name, nodes, boot_delay, subnet, profile)
+                phase = f"booting {image}, holding"
+                code = _boot_sim(name, rig, image)
+            finally:
+                hold.release()
+        except (KeyboardInterrupt, LeaseWaitCancelled):
+            if stop.name is None:
+                raise
+    if stop.name is not None and code is None:  # a signal once the boot had ended changes nothing it said
+        after = "nothing leased, the sim not started" if phase == "waiting for" else \
+            "the lease given back; the sim stays up (`hilt sim down` stops it)"
+        fail(f"sim {name}: stopped by {stop.name} while {phase} the lease on rig {hold.rig}'s nodes: {image} not "
+             f"verified, {after}", ExitCode.INCONCLUSIVE)
+    raise typer.Exit(code)
 
 
-def _lease_nodes(name: str, nodes: int, image: str, rig: str | None, rigs_file: Path | None, store_url: str | None,
-                 wait_s: float) -> LeaseHold:
-    """Lease the nodes the boot will reboot, before the rack starts, as a run on the rig that uses this sim leases
-    them (hilt.sim.lease_target): a run or rollout holding one keeps `sim up --image` off it, and the reverse."""
+def _start(lifecycle: Any, name: str, nodes: int, boot_delay: float, subnet: int, profile: str) -> dict[str, Any]:
+    """Start the rack and print its rig (rigs.yaml shape); a rack that does not start is one error line."""
+    try:
+        rig = lifecycle.sim_up(name, nodes=nodes, boot_delay_s=boot_delay, subnet=subnet, profile=profile)
+    except HiltError as exc:
+        fail(exc)
+    console.print(yaml.safe_dump(rig, sort_keys=False), markup=False, soft_wrap=True)
+    return rig
+
+
+def _open_hold(name: str, nodes: int, rig: str | None, rigs_file: Path | None, wait_s: float,
+               store_url: str | None) -> LeaseHold:
+    """The hold on the nodes the boot will reboot, in the lease a run on the rig that uses this sim takes
+    (hilt.sim.lease_target): a run or rollout holding one keeps `sim up --image` off it, and the reverse."""
     if not 1 <= nodes <= 250:
         fail(f"--nodes {nodes}: must be between 1 and 250")
     if not (math.isfinite(wait_s) and wait_s >= 0):
         fail(f"--lease-wait {wait_s}: must be 0 or more seconds, and finite")
     try:
         target = lease_target(name, rigs_file=rigs_file, rig=rig, store_url=store_url)
-        hold = LeaseHold.open(target.store_url, target.rig, f"sim-up-{name}")
+        return LeaseHold.open(target.store_url, target.rig, f"sim-up-{name}")
     except HiltError as exc:
         fail(exc)
+
+
+def _lease_nodes(hold: LeaseHold, name: str, nodes: int, image: str, wait_s: float, cancel: threading.Event) -> None:
+    """Lease the nodes before the rack starts; refused (exit 6, naming the holder) while another holder has one.
+    A wait that ``cancel`` calls off raises LeaseWaitCancelled."""
     names = [f"node{i + 1}" for i in range(nodes)]  # the sim's node names (hilt.sim.provider.node_specs)
     try:
         hold.acquire(names, f"hilt sim up --image {image} (sim {name})", ttl_s=60.0, wait_s=wait_s,
-                     on_wait=lambda waiting: say(f"sim {name}: waiting for nodes: {waiting.describe()}"))
+                     on_wait=lambda waiting: say(f"sim {name}: waiting for nodes: {waiting.describe()}"),
+                     cancel=cancel)
+    except LeaseWaitCancelled:
+        raise
     except HiltError as exc:
-        where = hold.store.where
         hold.release()
-        fail(f"sim {name}: not started, {image} not booted: no lease on rig {target.rig}'s nodes ({where}): {exc}",
-             exit_code_for(exc))
-    return hold
+        fail(f"sim {name}: not started, {image} not booted: no lease on rig {hold.rig}'s nodes ({hold.store.where}): "
+             f"{exc}", exit_code_for(exc))
 
 
 def _boot_sim(name: str, rig: dict[str, Any], image: str) -> int:

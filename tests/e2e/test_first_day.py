@@ -8,8 +8,10 @@ item 11: `hilt baseline promote` of a multi-node run pools the nodes' samples.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -200,6 +202,48 @@ def test_sim_up_with_an_image_holds_the_nodes_lease_while_it_boots_and_is_refuse
         assert "sim sim: good runs on node1, node2, each verified" in output
         assert seen == {(("sim/node1", "sim/node2"), "hilt sim up --image good (sim sim)")}, seen
         assert store.list_leases() == []  # given back once booted
+    finally:
+        store.close()
+        as_typed(state, "hilt", "sim", "down")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "sigint"])
+def test_a_signal_during_sim_up_s_boot_gives_the_lease_back_at_once_and_leaves_the_sim_up(state, tmp_path, signum):
+    """A CI job's timeout (SIGTERM) or Ctrl-C while `hilt sim up --image good` boots the nodes it leased: it ends
+    within seconds with exit 6 and one error line, the lease is given back before it exits (the next request for
+    the nodes is granted at once), and the sim stays up, as after a failed boot. Before: SIGTERM killed it holding
+    the lease, which blocked every run on the sim until its TTL (60 s) passed; Ctrl-C ended it with exit 2 and no
+    word."""
+    store = open_store(default_lease_store_url({"XDG_STATE_HOME": str(state)}))
+    log = tmp_path / "sim-up.log"
+    name = signal.Signals(signum).name
+    try:
+        argv = typed_command("hilt", "sim", "up", "--image", "good", "--nodes", "2", "--boot-delay", "15")
+        with log.open("w") as out:
+            up = subprocess.Popen(argv, cwd=ROOT, env={**typed_env(state), "PYTHONUNBUFFERED": "1", "COLUMNS": "200"},
+                                  stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 180
+        while not re.search(r"node\d: booting", log.read_text()) and up.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert up.poll() is None and re.search(r"node\d: booting", log.read_text()), log.read_text()[-4000:]
+        assert [lease.nodes for lease in store.list_leases()] == [("sim/node1", "sim/node2")]
+        time.sleep(0.5)
+        sent = time.monotonic()
+        os.killpg(up.pid, signum)  # its process group, as a CI runner stops a job (the sim's daemon has its own)
+        code = up.wait(timeout=120)
+        took = time.monotonic() - sent
+        assert store.list_leases() == [], "sim up left its lease to expire"
+        later = store.acquire(["sim/node1", "sim/node2"], Holder.current(purpose="next run"), ttl_s=30)
+        store.release(later.id)
+        output = log.read_text()
+        assert code == ExitCode.INCONCLUSIVE, output[-4000:]
+        errors = [line for line in output.splitlines() if line.startswith("error: ")]
+        assert errors == [f"error: sim sim: stopped by {name} while booting good, holding the lease on rig sim's "
+                          "nodes: good not verified, the lease given back; the sim stays up (`hilt sim down` stops "
+                          "it)"], output[-4000:]
+        assert "Traceback" not in output and "each verified" not in output, output[-4000:]
+        assert took < 20, f"sim up took {took:.1f} s to end after {name}"
+        assert "sim" in _sims(state)  # still up, as after a boot that failed
     finally:
         store.close()
         as_typed(state, "hilt", "sim", "down")

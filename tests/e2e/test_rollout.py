@@ -222,3 +222,64 @@ def test_controller_killed_mid_rollback_is_resumed_without_booting_the_node_agai
     assert after["node1"]["image_id"] == "hilt-sim-good"
     assert {n: after[n]["boot_id"] for n in ("node2", "node3", "node4")} == \
         {n: before[n]["boot_id"] for n in ("node2", "node3", "node4")}
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "sigint"])
+def test_a_signal_while_the_rollout_waits_for_its_lease_stops_it_at_once_out_of_the_queue(rack, signum):
+    """A CI job's timeout (SIGTERM) or Ctrl-C while `hilt rollout --lease-wait 600` is queued behind a run on a
+    node: the controller ends within seconds, exit 6, one error line naming who held the node and how to go on; it
+    left the queue (the next request for the nodes is granted at once), leased and booted nothing, and its state
+    says so and stays resumable. Before: SIGTERM killed it in the queue with nothing said (its ticket blocked the
+    next request until it expired); Ctrl-C ended it with exit 2 and no word."""
+    from hilt.lease import Holder, open_store
+
+    name = signal.Signals(signum).name
+    before = rack.running()
+    store = open_store(f"sqlite://{rack.tmp}/leases.sqlite")
+    held = store.acquire(["sim/node2"], Holder(user="alice", host="ci-3", pid=4242, purpose="nightly on sim"),
+                         ttl_s=600)
+    log_path = rack.tmp / f"lease-wait-{name}.log"
+    proc = None
+    try:
+        with log_path.open("w") as log:
+            proc = subprocess.Popen(rack.command("--image", "good", "--lease-wait", "600", reports=f"wait-{name}"),
+                                    cwd=ROOT, env={**rack.env(), "PYTHONUNBUFFERED": "1", "COLUMNS": "200"},
+                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 120
+        while "waiting for nodes" not in log_path.read_text() and proc.poll() is None \
+                and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert proc.poll() is None and "waiting for nodes" in log_path.read_text(), log_path.read_text()[-4000:]
+        time.sleep(0.5)  # in the wait, its place in the queue kept
+        sent = time.monotonic()
+        os.killpg(proc.pid, signum)  # its process group, as a CI runner stops a job
+        code = proc.wait(timeout=120)
+        took = time.monotonic() - sent
+        assert [lease.id for lease in store.list_leases()] == [held.id]  # nothing of the rollout's
+        store.release(held.id)
+        later = store.acquire([f"sim/node{i}" for i in range(1, 5)], Holder.current(purpose="next"), ttl_s=30)
+        store.release(later.id)  # granted at once: the stopped rollout was queued no more
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        store.release(held.id)  # False when the test gave it back already
+        store.close()
+    output = log_path.read_text()
+    assert code == ExitCode.INCONCLUSIVE, output[-4000:]
+    rollout_id = _rollout_id(output)
+    [error] = [line for line in output.splitlines() if line.startswith("error: ")]
+    assert error.startswith(f"error: rollout {rollout_id}: stopped by {name} after "), error
+    assert "waiting for rig sim's nodes (sim/node2 held by alice@ci-3 pid 4242" in error, error
+    assert error.endswith(f"left the wait queue, nothing leased or booted; `hilt rollout resume {rollout_id}` "
+                          "continues it"), error
+    assert "Traceback" not in output, output[-4000:]
+    assert took < 20, f"the rollout took {took:.1f} s to end after {name}"
+    state = rack.state(rollout_id)
+    assert state["status"] == "running" and state["lease_id"] is None and state["reason"] == error[len("error: "):]
+    assert f"stopped by {name} while waiting for the lease: nothing leased or booted" in \
+        [e["what"] for e in state["events"]]
+    assert all(n["status"] == "old" for n in state["nodes"].values())
+    status = rack.rollout("status", rollout_id)
+    assert f"continue with `hilt rollout resume {rollout_id}`" in status.stdout, status.stdout
+    assert {n: r["boot_id"] for n, r in rack.running().items()} == {n: r["boot_id"] for n, r in before.items()}

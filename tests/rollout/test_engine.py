@@ -10,6 +10,8 @@ twice; a wave that regresses boots the image each of its nodes ran before, on th
 
 from __future__ import annotations
 
+import os
+import signal
 import uuid
 from pathlib import Path
 
@@ -18,7 +20,9 @@ import yaml
 from typer.testing import CliRunner
 
 from hilt.cli import app
+from hilt.errors import LeaseWaitCancelled
 from hilt.exitcodes import ExitCode
+from hilt.lease import Holder, open_store
 from hilt.provision.boot import NodeState, ProvisionResult
 from hilt.record.run_record import BaselineRecord, MetricRecord, NodeRecord, RunRecord, VerdictRecord
 from hilt.rig.config import ImageConfig, NodeConfig
@@ -304,3 +308,54 @@ def test_a_node_on_its_rollback_image_since_before_the_rollback_started_is_boote
     state = store.load(rollout.state.id)
     assert state.status == "inconclusive" and state.rollback.ok
     assert state.nodes["n1"].status == "rolled_back" and state.nodes["n1"].rollback_boot_id == rack.running["n1"][1]
+
+
+def test_a_signal_while_waiting_for_the_lease_stops_the_rollout_out_of_the_queue_and_resumable(lab, tmp_path):
+    """SIGTERM (a CI job's timeout) while the rollout is queued behind another holder of a node: the wait ends at
+    once, out of the queue and holding nothing; the state says why and stays resumable, and resume, once the node
+    is free, rolls out as usual. Before: SIGTERM killed the controller in the queue with nothing written (here, the
+    test's own handler would have raised in the wait)."""
+    rack, gate, rigs, store = lab
+    leases = open_store(f"sqlite://{tmp_path}/leases.sqlite")
+    held = leases.acquire(["lab/n2"], Holder(user="alice", host="ci-3", pid=4242, purpose="nightly"), ttl_s=600)
+    said: list[str] = []
+
+    def say(line: str) -> None:
+        said.append(line)
+        if "waiting for nodes" in line:  # on_wait runs in the main thread: the signal is handled in the wait
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    def unhandled(signum: int, frame: object) -> None:
+        raise AssertionError("SIGTERM reached the test's handler: the rollout did not catch it while waiting")
+
+    rollout = Rollout.create(store, rigs_file=rigs, rig="lab", image="new", canary="1", waves="100%",
+                             rollback_to=None, on_inconclusive="stop", reports_dir=tmp_path / "reports",
+                             lease_store=None, lease_wait_s=600, lease_ttl_s=60, suites=None, pytest_args=[], say=say)
+    previous = signal.signal(signal.SIGTERM, unhandled)
+    try:
+        with pytest.raises(LeaseWaitCancelled) as stopped:
+            rollout.run()
+        assert signal.getsignal(signal.SIGTERM) is unhandled  # put back: later phases behave as before
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    rid = rollout.state.id
+    message = str(stopped.value)
+    assert message.startswith(f"rollout {rid}: stopped by SIGTERM after 0 s waiting for rig lab's nodes (lab/n2 "
+                              "held by alice@ci-3 pid 4242"), message
+    assert message.endswith(f"left the wait queue, nothing leased or booted; `hilt rollout resume {rid}` continues it")
+    state = store.load(rid)
+    assert state.status == "running" and state.lease_id is None and state.controller is None
+    assert state.reason == message
+    assert "stopped by SIGTERM while waiting for the lease: nothing leased or booted" in [e.what for e in state.events]
+    assert rack.boots == [] and gate.runs == []
+    assert [lease.id for lease in leases.list_leases()] == [held.id]  # nothing of the rollout's
+    leases.release(held.id)
+    # the next request for every node is granted at once: queued behind no one
+    later = leases.acquire([f"lab/{n}" for n in NODES], Holder.current(purpose="next"), ttl_s=30)
+    leases.release(later.id)
+    leases.close()
+
+    assert _resume(rid) == ExitCode.PASS  # resumable, and it goes on as a rollout does
+    state = store.load(rid)
+    assert state.status == "passed" and rack.boots == [("n1", "new"), ("n2", "new"), ("n3", "new")]
+    assert state.reason.startswith("2 waves passed")
