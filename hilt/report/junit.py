@@ -28,7 +28,10 @@ def junit_properties(record: RunRecord) -> list[tuple[str, str]]:
 
 
 def add_junit_properties(xmlpath: Path | str, props: list[tuple[str, str]]) -> bool:
-    """Add ``props`` to the first ``<testsuite>`` of ``xmlpath``; False when there is no such file or suite."""
+    """Set ``props`` on the first ``<testsuite>`` of ``xmlpath``; False when there is no such file or suite.
+
+    A property of the same name is replaced, not repeated: a run's end can write its outputs twice (once more
+    after a crash), and a CI parser reading the first of two values would read a stale one."""
     path = Path(xmlpath)
     if not props or not path.exists():
         return False
@@ -41,6 +44,9 @@ def add_junit_properties(xmlpath: Path | str, props: list[tuple[str, str]]) -> b
     if properties is None:
         properties = ElementTree.Element("properties")
         suite.insert(0, properties)
+    names = {name for name, _ in props}
+    for stale in [p for p in properties.findall("property") if p.get("name") in names]:
+        properties.remove(stale)
     for name, value in props:
         ElementTree.SubElement(properties, "property", name=name, value=value)
     write_atomic(path, ElementTree.tostring(root, encoding="utf-8", xml_declaration=True))

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
+from xml.etree import ElementTree
 
 from hilt.pytestplugin.collector import RunCollector
 from hilt.record.run_record import RunRecord
@@ -108,3 +109,13 @@ def test_a_generated_allure_report_is_linked_only_for_the_run_it_shows(tmp_path:
     assert allure_href(runs[0], tmp_path) is None
     html = build_report(runs, tmp_path / "report.html").read_text()
     assert html.count('class="run-link allure" href="allure-report/index.html"') == 2  # tonight + run details
+
+
+def test_writing_the_run_s_junit_properties_twice_leaves_one_of_each(tmp_path: Path) -> None:
+    """A run's end writes its outputs once more after a crash in hilt's code: junit.xml must not then carry two
+    hilt.run_id properties (a CI parser reading the first would read a stale one), nor lose the user's own."""
+    xml = _junit(tmp_path, "junit.xml", "run-old")
+    add_junit_properties(xml, [("team", "fabric")])
+    add_junit_properties(xml, [("hilt.run_id", "run-new"), ("hilt.gate", "inconclusive")])
+    props = [(p.get("name"), p.get("value")) for p in ElementTree.parse(xml).getroot().iter("property")]
+    assert props == [("team", "fabric"), ("hilt.run_id", "run-new"), ("hilt.gate", "inconclusive")]
