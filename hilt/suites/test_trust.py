@@ -59,10 +59,11 @@ def test_secure_boot(node, trust, trust_facts, bmc_inventory):
     _fail(node, check_secure_boot(trust, trust_facts, bmc_inventory.secure_boot))
 
 
-def test_kernel_lockdown_and_taint(node, trust, trust_facts, record_property):
+def test_kernel_lockdown_and_taint(node, trust, trust_facts, request):
     facts = trust_facts
-    record_property("hilt.kernel", json.dumps({"taint": facts.taint.mask, "taint_letters": "".join(facts.taint.letters),
-                                          "lockdown": facts.lockdown, "sig_enforce": facts.sig_enforce}))
+    kernel = {"taint": facts.taint.mask, "taint_letters": "".join(facts.taint.letters),
+              "lockdown": facts.lockdown, "sig_enforce": facts.sig_enforce}
+    request.node.user_properties.append(("hilt.kernel", json.dumps(kernel)))
     _fail(node, check_kernel(trust, facts))
 
 
@@ -70,11 +71,11 @@ def test_module_signatures(node, trust, trust_facts):
     _fail(node, check_modules(trust, trust_facts))
 
 
-def test_firmware_matrix(node, trust, bmc_inventory, fabric_snapshot, expected_image, hilt_session, record_property):
+def test_firmware_matrix(node, trust, bmc_inventory, fabric_snapshot, expected_image, hilt_session, request):
     gpus = fabric_snapshot.nvml().gpus
     found = {"bios": [bmc_inventory.bios_version], "bmc": [bmc_inventory.bmc_firmware],
              "vbios": [g.vbios for g in gpus], "inforom": [g.inforom for g in gpus]}
-    record_property(FIRMWARE_PROPERTY, json.dumps(found))
+    request.node.user_properties.append((FIRMWARE_PROPERTY, json.dumps(found)))  # not record_property: xunit1-only
     allure.attach(json.dumps(found, indent=1), name="firmware versions", attachment_type=allure.attachment_type.JSON)
     image = None
     if expected_image is not None:
