@@ -150,7 +150,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
                 if run.signal is not None:
                     return  # interrupted: the end says it in one line, not one per node
             if reporter is not None:
-                reporter.write_line(f"hilt: {node}: {what}")
+                # one write, not write_line's two (text, then newline): a boot thread's line must not take in
+                # pytest's header, written meanwhile from the main thread ("...provider=== test session starts")
+                reporter.ensure_newline()
+                reporter.write(f"hilt: {node}: {what}\n", flush=True)
             log.info("%s: %s", node, what)
 
     # imported here: only a rig session needs it, and it brings paramiko and requests (0.3 s) that unit-test runs
@@ -325,6 +328,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         # a full disk under a test (a report writer in its teardown) is the runner's, not the image's
         kind = "undecided" if excinfo.errisinstance(GateUndecided) else "infrastructure"
         report.user_properties.append((KIND_PROPERTY, kind))
+        if excinfo.errisinstance(HiltError) and item.config.getoption("tbstyle", "auto") == "auto":
+            # hilt's own message says what broke (a node that never booted: 100 tests, each with the same cause);
+            # the traceback through hilt's fixtures says nothing more. --tb=long shows it
+            report.longrepr = excinfo.getrepr(style="line", chain=False)
         if report.when == "call":
             # an error, not a failure: the rig broke, not the image (JUnit <error>, Allure broken)
             report.when = "setup"

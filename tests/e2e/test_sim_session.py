@@ -66,6 +66,11 @@ def test_one_node_that_never_boots_errors_its_tests_while_the_others_run(sim_rig
     message = by_node["node1"][0].find("error").get("message")
     assert "node node1 did not come up within 12 s" in message
     assert "serial console" in message or "BMC" in message
+    # each errored test says hilt's message, not a traceback through hilt's fixtures (one per test, all alike)
+    errors = session.output.count("ERROR at setup of ")
+    assert errors == len(by_node["node1"]), session.output[-4000:]
+    assert session.output.count("E   hilt.errors.NodeError: node node1 did not come up") == errors
+    assert "def _usable_node" not in session.output and "hilt/pytestplugin/rig.py:" not in session.output
     summary = json.loads((session.reports / "summary.json").read_text())
     assert summary["gate"]["outcome"] == "inconclusive"
     assert open_store(f"sqlite:///{rigs.parent / 'leases.sqlite'}").health("sim/node1").state == "unknown"
