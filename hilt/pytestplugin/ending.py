@@ -361,6 +361,9 @@ def _join_boot(config: pytest.Config) -> None:
     starting = config.stash.get(STARTING, None)
     if starting is not None:
         starting.join(BOOT_JOIN_S)
+        if starting.is_alive():  # said, so that a slow end names its cause
+            print(f"hilt: warning: the rig session's start did not end within {BOOT_JOIN_S:.0f} s of the run's end",
+                  file=sys.stderr)
 
 
 def _session_state(config: pytest.Config, rig_session):  # noqa: ANN001, ANN202 - RigSession -> SessionState
