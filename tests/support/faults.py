@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -94,27 +95,24 @@ class Run:
         os.killpg(self.proc.pid, signum)
 
     def wait_for_line(self, pattern: str, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if any(re.search(pattern, line) for line in list(self.lines)):
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        self.kill()
-        raise AssertionError(f"no line matching {pattern!r} from hilt run:\n{self.output[-4000:]}")
+        self._wait_until(lambda: any(re.search(pattern, line) for line in list(self.lines)), timeout, 0.05,
+                         f"no line matching {pattern!r} from hilt run")
 
     def wait_for_probe(self, script: str = "allreduce.py", timeout: float = 90) -> None:
         """Wait until ``script`` runs on a sim node (the run still going)."""
+        self._wait_until(lambda: bool(probe_pids(script)), timeout, 0.1, f"{script} never ran on the sim's nodes")
+
+    def _wait_until(self, seen: Callable[[], bool], timeout: float, poll_s: float, failure: str) -> None:
+        """Poll ``seen`` while the run goes on; a run that ended first, or the timeout, kills it and fails."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if probe_pids(script):
+            if seen():
                 return
             if self.proc.poll() is not None:
                 break
-            time.sleep(0.1)
+            time.sleep(poll_s)
         self.kill()
-        raise AssertionError(f"{script} never ran on the sim's nodes:\n{self.output[-4000:]}")
+        raise AssertionError(f"{failure}:\n{self.output[-4000:]}")
 
     def wait(self, timeout: float = 120) -> int:
         try:
